@@ -1,0 +1,3 @@
+"""mlsec-actions: MLSecOps and DevSecOps pipeline stages that emit SARIF."""
+
+__version__ = "0.1.0"
