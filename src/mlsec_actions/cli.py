@@ -13,8 +13,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mlsec_actions import __version__
 from mlsec_actions.errors import ExitCode, InputError, MlsecError, UsageError
 from mlsec_actions.stages import PLANNED, STAGES, by_id
@@ -38,14 +36,16 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
 
 
 def _env_value(action: argparse.Action, raw: str) -> Any:
-    if isinstance(action, argparse._StoreTrueAction):  # noqa: SLF001 - argparse exposes no public type
+    if isinstance(action, argparse._StoreTrueAction):
         return raw.strip().lower() in ("1", "true", "yes", "on")
-    if action.nargs in ("*", "+") or isinstance(action, argparse._AppendAction):  # noqa: SLF001
+    if action.nargs in ("*", "+") or isinstance(action, argparse._AppendAction):
         return [p for p in raw.replace("\r", "").split("\n") if p.strip()]
     return action.type(raw) if callable(action.type) else raw
 
 
 def _config_defaults(sub: argparse.ArgumentParser, stage_id: str, path: Path) -> dict[str, Any]:
+    import yaml
+
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as e:
@@ -61,7 +61,7 @@ def _config_defaults(sub: argparse.ArgumentParser, stage_id: str, path: Path) ->
     section = doc.get(stage_id) or {}
     if not isinstance(section, dict):
         raise InputError(path, f"'{stage_id}' must be a mapping of option names to values")
-    known = {a.dest: a for a in sub._actions}  # noqa: SLF001
+    known = {a.dest: a for a in sub._actions}
     out: dict[str, Any] = {}
     for key, value in section.items():
         dest = str(key).replace("-", "_")
@@ -75,9 +75,10 @@ def _config_defaults(sub: argparse.ArgumentParser, stage_id: str, path: Path) ->
 def _apply_defaults(sub: argparse.ArgumentParser, stage_id: str, argv: Sequence[str]) -> None:
     pre, _ = sub.parse_known_args(argv)
     defaults: dict[str, Any] = {}
-    if getattr(pre, "config", None) is not None:
-        defaults.update(_config_defaults(sub, stage_id, pre.config))
-    for action in sub._actions:  # noqa: SLF001
+    config = pre.config if getattr(pre, "config", None) is not None else os.environ.get("MLSEC_CONFIG") or None
+    if config is not None:
+        defaults.update(_config_defaults(sub, stage_id, Path(config)))
+    for action in sub._actions:
         if action.dest in _NO_ENV:
             continue
         raw = os.environ.get("MLSEC_" + action.dest.upper())

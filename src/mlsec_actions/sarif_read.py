@@ -54,13 +54,13 @@ def _read_run(path: Path, index: int, raw: Any) -> SarifRun:
     run = _obj(raw, path, where)
     driver = _obj(_obj(run.get("tool"), path, f"{where}.tool").get("driver"), path, f"{where}.tool.driver")
     driver_name = str(driver.get("name") or "unknown")
-    rules_raw = driver.get("rules") or []
+    rules_raw = driver.get("rules", [])
     if not isinstance(rules_raw, list):
         raise InputError(path, f"{where}.tool.driver.rules is not an array")
     rules = [_rule(_obj(r, path, f"{where}.tool.driver.rules[{i}]"), driver_name) for i, r in enumerate(rules_raw)]
     by_id = {r.id: r for r in rules}
     scores = {r.get("id"): _score(r.get("properties", {})) for r in rules_raw if isinstance(r, dict)}
-    results_raw = run.get("results") or []
+    results_raw = run.get("results", [])
     if not isinstance(results_raw, list):
         raise InputError(path, f"{where}.results is not an array")
     findings = []
@@ -105,9 +105,11 @@ def _finding(res: dict[str, Any], rules: list[Rule], by_id: dict[str, Rule], sco
         rid = rules[idx].id
     rid = str(rid or f"{driver}/unknown")
     rule = by_id.get(rid) or Rule(id=rid, name=rid, short_description=rid)
-    props = res.get("properties") if isinstance(res.get("properties"), dict) else {}
-    score = _score(props) if _score(props) is not None else scores.get(rid)
-    sev_name = props.get("mlsec-severity") if isinstance(props, dict) else None
+    raw_props = res.get("properties")
+    props: dict[str, Any] = raw_props if isinstance(raw_props, dict) else {}
+    own = _score(props)
+    score = own if own is not None else scores.get(rid)
+    sev_name = props.get("mlsec-severity")
     if isinstance(sev_name, str):
         severity = Severity.parse(sev_name)
     elif score is not None:
@@ -138,7 +140,8 @@ def _location(res: dict[str, Any]) -> Location:
 
 
 def _tool(inv: dict[str, Any], driver: dict[str, Any]) -> ToolRun:
-    props = inv.get("properties") if isinstance(inv.get("properties"), dict) else {}
+    raw_props = inv.get("properties")
+    props: dict[str, Any] = raw_props if isinstance(raw_props, dict) else {}
     name = str(props.get("tool") or driver.get("name") or "unknown")
     ok = inv.get("executionSuccessful", True) is not False
     status_text = str(props.get("status", "ok" if ok else "failed"))

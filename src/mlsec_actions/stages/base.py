@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mlsec_actions import gha
 from mlsec_actions.errors import ExitCode, UsageError
-from mlsec_actions.findings import Finding, Severity, StageResult
+from mlsec_actions.findings import Finding, Severity, StageResult, ToolRun
 from mlsec_actions.sarif import category, write_sarif
 
 
@@ -93,7 +93,7 @@ def run_scan(args: argparse.Namespace, stage_id: str, scan: Callable[[ScanContex
     resolved = [t.resolve() for t in targets]
     source_root = _source_root(args.source_root, resolved[0])
     findings: list[Finding] = []
-    tools = []
+    tools: list[ToolRun] = []
     for target in resolved:
         root = target if target.is_dir() else target.parent
         result = scan(ScanContext(root=root, target=target, args=args))

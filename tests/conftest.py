@@ -1,0 +1,72 @@
+"""Shared fixtures, and the session hook that validates every SARIF file the tests wrote.
+
+Any `*.sarif` under pytest's base temp folder at the end of the session is checked against the SARIF 2.1.0
+schema, the SARIF Multitool's GitHub rules and our contract (tests/sarif_validation.py); one invalid file
+fails the run. Tests that write deliberately broken SARIF name it `*.sarif.bad` or `*.json`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests import sarif_validation
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture
+def mlsec_bin() -> str:
+    """The installed `mlsec` console script (next to this interpreter)."""
+    path = Path(sys.executable).parent / "mlsec"
+    assert path.is_file(), f"mlsec is not installed next to {sys.executable}; run scripts/test"
+    return str(path)
+
+
+@pytest.fixture
+def run_mlsec(mlsec_bin: str):  # type: ignore[no-untyped-def]
+    """Run the real `mlsec` CLI in a subprocess; returns CompletedProcess (text)."""
+
+    def _run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+             timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("MLSEC_", "GITHUB_"))}
+        full_env.update(env or {})
+        return subprocess.run([mlsec_bin, *args], cwd=cwd, env=full_env, capture_output=True, text=True,
+                              timeout=timeout, check=False)
+
+    return _run
+
+
+@pytest.fixture
+def example_project(tmp_path: Path) -> Path:
+    """A fresh copy of examples/ml-project to scan or mutate."""
+    dest = tmp_path / "ml-project"
+    shutil.copytree(REPO / "examples" / "ml-project", dest)
+    return dest
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if hasattr(session.config, "workerinput"):  # xdist workers: the controller validates once
+        return
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None:
+        return
+    base = factory.getbasetemp()
+    files = sorted(p for p in base.rglob("*.sarif") if p.is_file())
+    if not files:
+        return
+    problems = sarif_validation.validate(files)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"SARIF validation: {len(files)} files checked, {len(problems)} invalid")
+        for path, errors in problems.items():
+            for err in errors[:20]:
+                reporter.write_line(f"  INVALID {path}: {err}", red=True)
+    if problems:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -1,0 +1,32 @@
+"""Factories for small source trees the tests scan (function-scoped: each test gets its own)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# AWS's documented example key shapes: not real credentials, but detected by secret scanners.
+FAKE_AWS_KEY_ID = "AKIAIOSFODNN7" + "EXAMPLF"
+FAKE_AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCY" + "EXAMPLEKEZ"
+
+
+def leaky_project(root: Path) -> Path:
+    """A tree with one committed secret, a root Dockerfile and a public S3 bucket."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "train.py").write_text(
+        "import boto3\n\n"
+        f'AWS_ACCESS_KEY_ID = "{FAKE_AWS_KEY_ID}"\n'
+        "def main():\n    return boto3.client('s3')\n",
+        encoding="utf-8",
+    )
+    (root / "Dockerfile").write_text('FROM python:3.11\nRUN pip install flask\nCMD ["python", "app.py"]\n')
+    (root / "infra").mkdir(exist_ok=True)
+    (root / "infra" / "main.tf").write_text(
+        'resource "aws_s3_bucket" "data" {\n  bucket = "training-data"\n  acl    = "public-read"\n}\n')
+    return root
+
+
+def clean_project(root: Path) -> Path:
+    """A tree with nothing for trivy's secret and misconfig scanners to find."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "app.py").write_text("def add(a: int, b: int) -> int:\n    return a + b\n", encoding="utf-8")
+    return root

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from mlsec_actions import sarif
+from mlsec_actions.findings import Finding, Location, Rule, Severity, StageResult, ToolRun, ToolStatus
+
+RULE = Rule(id="demo/hard-coded-key", name="HardCodedKey", short_description="A key in the code",
+            tags=("secret",))
+
+
+def _finding(path: str, line: int | None, sev: Severity = Severity.HIGH, logical: str | None = None) -> Finding:
+    return Finding(RULE, "a key", sev, Location(path, line, logical=logical))
+
+
+def _results(log: dict) -> list[dict]:  # type: ignore[type-arg]
+    return log["runs"][0]["results"]  # type: ignore[no-any-return]
+
+
+def test_log_shape_and_rule_metadata(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("x = 1\nkey = 'abc'\n")
+    result = StageResult("code-scan", (_finding("a.py", 2),), (ToolRun("demo", ToolStatus.OK, version="1.2"),))
+    out = sarif.write_sarif(result, tmp_path / "out" / "code-scan.sarif", root=tmp_path)
+    log = json.loads(out.read_text())
+    run = log["runs"][0]
+    assert log["version"] == "2.1.0"
+    assert run["automationDetails"]["id"] == "mlsec/code-scan/"
+    rule = run["tool"]["driver"]["rules"][0]
+    assert rule["id"] == "demo/hard-coded-key"
+    assert rule["properties"]["security-severity"] == "8.0"
+    assert "security" in rule["properties"]["tags"] and "secret" in rule["properties"]["tags"]
+    assert rule["help"]["text"] and rule["fullDescription"]["text"]
+    assert run["tool"]["extensions"] == [{"name": "demo", "version": "1.2"}]
+    res = _results(log)[0]
+    assert res["level"] == "error"
+    assert res["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "a.py"
+    assert res["locations"][0]["physicalLocation"]["region"]["startLine"] == 2
+    assert run["invocations"][0]["executionSuccessful"] is True
+
+
+def test_fingerprint_survives_lines_inserted_above(tmp_path: Path) -> None:
+    src = tmp_path / "a.py"
+    src.write_text("import os\nkey = 'abc'\n")
+    before = sarif.fingerprints([_finding("a.py", 2)], tmp_path)
+    src.write_text("import os\n\n# a comment\nimport sys\nkey = 'abc'\n")
+    after = sarif.fingerprints([_finding("a.py", 5)], tmp_path)
+    assert before == after
+    # A different line content is a different finding.
+    src.write_text("import os\nkey = 'xyz'\n")
+    assert sarif.fingerprints([_finding("a.py", 2)], tmp_path) != before
+
+
+def test_identical_lines_get_distinct_occurrences(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("key = 'abc'\nkey = 'abc'\n")
+    fps = sarif.fingerprints([_finding("a.py", 1), _finding("a.py", 2)], tmp_path)
+    assert fps[0].endswith(":1") and fps[1].endswith(":2")
+    assert fps[0].split(":")[0] == fps[1].split(":")[0]
+
+
+def test_lineless_findings_get_stable_distinct_fingerprints() -> None:
+    a = sarif.fingerprints([_finding("model.pkl", None, logical="data.pkl::posix.system")], None)
+    b = sarif.fingerprints([_finding("model.pkl", None, logical="data.pkl::builtins.eval")], None)
+    assert a == sarif.fingerprints([_finding("model.pkl", None, logical="data.pkl::posix.system")], None)
+    assert a != b
+    log = sarif.to_sarif(StageResult("model-scan", (_finding("model.pkl", None),)))
+    region = _results(log)[0]["locations"][0]["physicalLocation"]["region"]
+    assert region["startLine"] == 1  # GitHub requires a line; file-level findings point at the top
+
+
+def test_tool_failure_is_never_silent() -> None:
+    result = StageResult("code-scan", (), (ToolRun("trivy", ToolStatus.MISSING, message="trivy not found"),))
+    run = sarif.to_sarif(result)["runs"][0]
+    inv = run["invocations"][0]
+    assert inv["executionSuccessful"] is False
+    assert inv["toolExecutionNotifications"][0]["level"] == "error"
+    assert "trivy not found" in inv["toolExecutionNotifications"][0]["message"]["text"]
+    assert inv["properties"]["status"] == "missing"
+
+
+def test_tool_notes_become_warnings() -> None:
+    result = StageResult("code-scan", (), (ToolRun("trivy", ToolStatus.OK, notes=("no vuln DB",)),))
+    notes = sarif.to_sarif(result)["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+    assert notes == [{"level": "warning", "message": {"text": "trivy: no vuln DB"},
+                      "descriptor": {"id": "trivy/notice"}}]
+
+
+def test_result_limit_keeps_most_severe_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sarif, "MAX_RESULTS_PER_RUN", 10)
+    findings = [_finding(f"f{i}.py", 1, Severity.LOW) for i in range(20)] + [_finding("crit.py", 1, Severity.CRITICAL)]
+    log = sarif.to_sarif(StageResult("code-scan", tuple(findings)))
+    results = _results(log)
+    assert len(results) == 10
+    assert results[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "crit.py"
+    texts = [n["message"]["text"] for n in log["runs"][0]["invocations"][0]["toolExecutionNotifications"]]
+    assert any("21 results exceed" in t for t in texts)
+
+
+def test_size_limit_truncates_until_gzipped_log_fits(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sarif, "MAX_GZIPPED_BYTES", 4000)
+    findings = [Finding(RULE, f"message {i} " + "x" * (i % 97), Severity.MEDIUM, Location(f"p{i}/f.py", i + 1))
+                for i in range(2000)]
+    log = sarif.to_sarif(StageResult("code-scan", tuple(findings)))
+    assert len(gzip.compress(json.dumps(log).encode())) <= 4000
+    assert 0 < len(_results(log)) < 2000
+
+
+def test_uris_are_relative_and_encoded() -> None:
+    log = sarif.to_sarif(StageResult("s", (_finding("dir with space/ü.py", 1),)), uri_prefix="sub")
+    uri = _results(log)[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+    assert uri == "sub/dir%20with%20space/%C3%BC.py"
+
+
+def test_rule_tags_capped_at_github_limit() -> None:
+    rule = Rule(id="t/many", name="Many", short_description="m", tags=tuple(f"t{i}" for i in range(40)))
+    log = sarif.to_sarif(StageResult("s", (Finding(rule, "m", Severity.LOW, Location("a")),)))
+    assert len(log["runs"][0]["tool"]["driver"]["rules"][0]["properties"]["tags"]) == sarif.MAX_TAGS_PER_RULE
