@@ -38,9 +38,10 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
 def _env_value(action: argparse.Action, raw: str) -> Any:
     if isinstance(action, argparse._StoreTrueAction):
         return raw.strip().lower() in ("1", "true", "yes", "on")
+    convert: Any = action.type if callable(action.type) else str
     if action.nargs in ("*", "+") or isinstance(action, argparse._AppendAction):
-        return [p for p in raw.replace("\r", "").split("\n") if p.strip()]
-    return action.type(raw) if callable(action.type) else raw
+        return [convert(p.strip()) for p in raw.replace("\r", "").split("\n") if p.strip()]
+    return convert(raw)
 
 
 def _config_defaults(sub: argparse.ArgumentParser, stage_id: str, path: Path) -> dict[str, Any]:
@@ -68,7 +69,10 @@ def _config_defaults(sub: argparse.ArgumentParser, stage_id: str, path: Path) ->
         if dest not in known or dest in _NO_ENV:
             raise InputError(path, f"{stage_id}.{key}: unknown option for this stage")
         action = known[dest]
-        out[dest] = _env_value(action, value) if isinstance(value, str) else value
+        if isinstance(value, list):
+            out[dest] = [_env_value(action, str(v))[0] if isinstance(v, str) else v for v in value]
+        else:
+            out[dest] = _env_value(action, value) if isinstance(value, str) else value
     return out
 
 

@@ -82,3 +82,11 @@ def test_bad_env_value_is_usage_error(monkeypatch: pytest.MonkeyPatch, capsys: p
     monkeypatch.setenv("MLSEC_TIMEOUT", "soon")
     assert cli.main(["code-scan", "."]) == 2
     assert "MLSEC_TIMEOUT='soon'" in capsys.readouterr().err
+
+
+def test_env_list_values_get_the_option_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    action = parser.add_argument("--model", type=Path, action="append", default=[])
+    assert cli._env_value(action, "a.pt\n\n models/b \n") == [Path("a.pt"), Path("models/b")]

@@ -118,3 +118,10 @@ def test_rule_tags_capped_at_github_limit() -> None:
     rule = Rule(id="t/many", name="Many", short_description="m", tags=tuple(f"t{i}" for i in range(40)))
     log = sarif.to_sarif(StageResult("s", (Finding(rule, "m", Severity.LOW, Location("a")),)))
     assert len(log["runs"][0]["tool"]["driver"]["rules"][0]["properties"]["tags"]) == sarif.MAX_TAGS_PER_RULE
+
+
+def test_a_tool_run_several_times_is_one_extension() -> None:
+    tools = (ToolRun("trivy", ToolStatus.OK, version="0.76.0"), ToolRun("trivy", ToolStatus.OK, version="0.76.0"))
+    run = sarif.to_sarif(StageResult("code-scan", (), tools))["runs"][0]
+    assert run["tool"]["extensions"] == [{"name": "trivy", "version": "0.76.0"}]
+    assert len(run["invocations"]) == 2

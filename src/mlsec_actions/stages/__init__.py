@@ -5,17 +5,24 @@ Each stage module exposes `STAGE`, a `Stage`. To add one, follow docs/developmen
 
 from __future__ import annotations
 
-from mlsec_actions.stages import code_scan
+from mlsec_actions.stages import code_scan, gate, model_scan, policy_cmd, run_cmd, sbom, sign, verify
 from mlsec_actions.stages.base import Stage
 
 STAGES: tuple[Stage, ...] = (
     code_scan.STAGE,
+    gate.STAGE,
+    model_scan.STAGE,
+    run_cmd.STAGE,
+    sbom.STAGE,
+    sign.STAGE,
+    verify.STAGE,
+    policy_cmd.STAGE,
 )
 
 # Stages from DESIGN.md's map that are not built yet; asking for one is a clear error, not a stub.
 PLANNED: tuple[str, ...] = (
-    "precommit", "fetch", "notebook-scan", "data-scan", "gate", "train", "evaluate", "model-scan",
-    "sbom", "sign", "verify", "publish", "build", "image-scan", "dast", "infra-scan", "runtime-probe", "notify",
+    "precommit", "fetch", "notebook-scan", "data-scan", "train", "evaluate",
+    "publish", "build", "image-scan", "dast", "infra-scan", "runtime-probe", "notify",
 )
 
 

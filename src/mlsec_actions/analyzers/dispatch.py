@@ -1,0 +1,179 @@
+"""Format -> analyzer registry, and the recursion through archives and compressed wrappers.
+
+Every blob is detected by content; containers are opened with limits and their members dispatched the
+same way (`outer.zip!inner/x.pkl`). The registry is an explicit tuple so the set is visible.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from mlsec_actions.analyzers import (
+    archive,
+    gguf,
+    keras,
+    numpy_file,
+    onnx_model,
+    pickle_scan,
+    prompts,
+    safetensors,
+    saved_model,
+)
+from mlsec_actions.analyzers import archive_rules as rules
+from mlsec_actions.analyzers.base import Analyzer, Blob
+from mlsec_actions.analyzers.formats import HEAD_BYTES, Format, classify_zip, detect
+from mlsec_actions.findings import Finding, Severity
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registry line."""
+
+    format: Format
+    """What it handles."""
+    tool: str
+    """The analyzer's name in the SARIF run (a ToolRun)."""
+    analyze: Analyzer
+    """The analyzer."""
+
+
+REGISTRY: tuple[Entry, ...] = (
+    Entry(Format.PICKLE, "mlsec-pickle", pickle_scan.analyze),
+    Entry(Format.JOBLIB, "mlsec-pickle", pickle_scan.analyze),
+    Entry(Format.NUMPY, "mlsec-numpy", numpy_file.analyze),
+    Entry(Format.SAVED_MODEL, "mlsec-saved-model", saved_model.analyze),
+    Entry(Format.HDF5, "mlsec-keras", keras.analyze_h5),
+    Entry(Format.ONNX, "mlsec-onnx", onnx_model.analyze),
+    Entry(Format.SAFETENSORS, "mlsec-safetensors", safetensors.analyze),
+    Entry(Format.GGUF, "mlsec-gguf", gguf.analyze),
+)
+KERAS_CONFIG = Entry(Format.KERAS_ZIP, "mlsec-keras", keras.analyze_keras_config)
+"""Keras v3 archives: their `config.json` member goes to the Keras config check."""
+
+
+def prompt_entry(canaries: tuple[str, ...] = ()) -> Entry:
+    """Text files outside archives that look like prompt templates or system prompts."""
+    def analyze(blob: Blob) -> list[Finding]:
+        with blob.open() as stream:
+            head = stream.read(8192)
+        if not prompts.looks_like_prompt(blob.path, head):
+            return []
+        return prompts.analyze_with_canaries(blob, canaries)
+    return Entry(Format.TEXT, "mlsec-prompts", analyze)
+
+# Archive members that need no analysis (prompts are checked in the repository, not inside model archives).
+_SKIP_IN_ARCHIVE = frozenset({Format.UNKNOWN, Format.EMPTY, Format.TEXT})
+# Formats recognised but with no analyzer: reported so a gap is visible, never silent.
+_UNANALYZED_OK = frozenset({Format.TEXT, Format.UNKNOWN, Format.EMPTY})
+
+
+@dataclass
+class Dispatcher:
+    """Scans blobs; collects findings, per-analyzer errors and format counts."""
+
+    limits: archive.Limits = field(default_factory=archive.Limits)
+    """Archive limits."""
+    formats: Counter[str] = field(default_factory=Counter)
+    """How many blobs of each format were seen."""
+    ran: set[str] = field(default_factory=set)
+    """Analyzers that ran at least once."""
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    """Analyzer name -> crashes (a crash is a tool failure, not a finding)."""
+    text: Entry | None = field(default_factory=prompt_entry)
+    """What top-level text files go to (prompt checks); None skips them."""
+
+    def scan_file(self, blob: Blob) -> list[Finding]:
+        """A top-level file: its own byte budget for everything nested in it."""
+        budget = archive.Budget(self.limits.max_total_bytes)
+        with blob.open() as stream:
+            return self._scan(blob, stream, 0, budget, top=True)
+
+    def _scan(self, blob: Blob, stream: BinaryIO, depth: int, budget: archive.Budget, top: bool) -> list[Finding]:
+        fmt = detect(stream)
+        stream.seek(0)
+        if fmt is Format.ZIP:
+            return self._zip(blob, stream, depth, budget)
+        self.formats[fmt.value] += 1
+        if fmt is Format.TAR:
+            return self._members(blob, archive.list_tar(stream, blob, self.limits, budget), depth, budget, None)
+        if fmt.is_compressed:
+            return self._decompress(blob, stream, fmt, depth, budget)
+        if fmt is Format.TEXT:
+            return self._run(self.text, blob) if top else []
+        entry = next((e for e in REGISTRY if e.format is fmt), None)
+        if entry is not None:
+            return self._run(entry, blob)
+        if fmt in _UNANALYZED_OK:
+            if fmt is Format.EMPTY and top:
+                return [Finding(rule=pickle_scan.MALFORMED, severity=Severity.LOW, location=blob.location(),
+                                message="File is empty (0 bytes); a model file never is.")]
+            return []
+        return [Finding(rule=rules.UNSCANNED, severity=Severity.INFO, location=blob.location(),
+                        message=f"{fmt.value} content was recognised but not analysed.")]
+
+    def _run(self, entry: Entry | None, blob: Blob) -> list[Finding]:
+        if entry is None:
+            return []
+        self.ran.add(entry.tool)
+        try:
+            return entry.analyze(blob)
+        except Exception as e:  # an analyzer crash is recorded as that tool's failure (fail closed)
+            where = f"{blob.path}{'!' + blob.member if blob.member else ''}"
+            self.errors.setdefault(entry.tool, []).append(f"{where}: {type(e).__name__}: {e}")
+            return []
+
+    def _zip(self, blob: Blob, stream: BinaryIO, depth: int, budget: archive.Budget) -> list[Finding]:
+        listing = archive.list_zip(stream, blob, self.limits, budget)
+        kind = classify_zip(m.name for m in listing.members)
+        self.formats[kind.value] += 1
+        config = KERAS_CONFIG if kind is Format.KERAS_ZIP else None
+        return self._members(blob, listing, depth, budget, config)
+
+    def _members(self, blob: Blob, listing: archive.Listing, depth: int, budget: archive.Budget,
+                 config: Entry | None) -> list[Finding]:
+        out = list(listing.findings)
+        if listing.members and depth + 1 > self.limits.max_depth:
+            out.append(Finding(rule=rules.LIMIT, severity=Severity.MEDIUM, location=blob.location(),
+                               message=f"Archives nested deeper than {self.limits.max_depth}; inner ones not "
+                                       "scanned."))
+            return out
+        for member in listing.members:
+            child = Blob(blob.path, _join(blob.member, member.name), member.size, member.open)
+            try:
+                if config is not None and member.name == "config.json":
+                    out.extend(self._run(config, child))
+                    continue
+                # Detect from the head first: raw tensor data (most bytes of a model zip) is never copied.
+                if detect(io.BytesIO(member.head(HEAD_BYTES))) in _SKIP_IN_ARCHIVE:
+                    continue
+                with member.open() as inner:
+                    out.extend(self._scan(child, inner, depth + 1, budget, top=False))
+            except archive.LimitExceededError as e:
+                rule, severity = (rules.LIMIT, Severity.MEDIUM) if member.stored else (rules.BOMB, Severity.HIGH)
+                out.append(Finding(rule=rule, severity=severity, location=child.location(),
+                                   message=f"Entry {member.name!r} {e}; not scanned."))
+            except archive.READ_ERRORS as e:
+                out.append(Finding(rule=rules.MALFORMED, severity=Severity.MEDIUM, location=child.location(),
+                                   message=f"Entry {member.name!r} cannot be read: {e}."))
+        return out
+
+    def _decompress(self, blob: Blob, stream: BinaryIO, fmt: Format, depth: int,
+                    budget: archive.Budget) -> list[Finding]:
+        try:
+            inner = archive.decompress(stream, fmt.value, self.limits, budget)
+        except archive.LimitExceededError as e:
+            return [Finding(rule=rules.BOMB, severity=Severity.HIGH, location=blob.location(),
+                            message=f"{fmt.value} data {e}; not scanned.")]
+        except archive.READ_ERRORS as e:
+            return [Finding(rule=rules.MALFORMED, severity=Severity.MEDIUM, location=blob.location(),
+                            message=f"{fmt.value} data cannot be decompressed: {e}.")]
+        child = Blob(blob.path, _join(blob.member, f"<{fmt.value}>"), len(inner), lambda: io.BytesIO(inner))
+        with io.BytesIO(inner) as again:
+            return self._scan(child, again, depth + 1, budget, top=False)
+
+
+def _join(parent: str | None, name: str) -> str:
+    return f"{parent}!{name}" if parent else name

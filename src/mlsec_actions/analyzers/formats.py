@@ -1,0 +1,199 @@
+"""Format detection by content (magic bytes and structure), never by file name or extension.
+
+Attackers rename files (`model.bin` that is a PyTorch zip, `weights.txt` that is a pickle); scanners
+that trust extensions skip them. `detect` reads a head of the data; `classify_zip` names a zip by its
+members (PyTorch under any archive folder, Keras v3, npz).
+"""
+
+from __future__ import annotations
+
+import enum
+import io
+import struct
+from collections.abc import Iterable
+from typing import BinaryIO
+
+from mlsec_actions.analyzers import pickle_walk
+
+HEAD_BYTES = 64 * 1024
+
+
+class Format(enum.Enum):
+    """What a blob is."""
+
+    PICKLE = "pickle"
+    JOBLIB = "joblib"
+    NUMPY = "numpy"
+    ZIP = "zip"
+    TORCH_ZIP = "pytorch-zip"
+    KERAS_ZIP = "keras-v3"
+    NPZ = "npz"
+    TAR = "tar"
+    GZIP = "gzip"
+    BZ2 = "bz2"
+    XZ = "xz"
+    HDF5 = "hdf5"
+    ONNX = "onnx"
+    SAFETENSORS = "safetensors"
+    GGUF = "gguf"
+    SAVED_MODEL = "tf-saved-model"
+    TEXT = "text"
+    EMPTY = "empty"
+    UNKNOWN = "unknown"
+
+    @property
+    def is_archive(self) -> bool:
+        return self in (Format.ZIP, Format.TORCH_ZIP, Format.KERAS_ZIP, Format.NPZ, Format.TAR)
+
+    @property
+    def is_compressed(self) -> bool:
+        return self in (Format.GZIP, Format.BZ2, Format.XZ)
+
+
+_HDF5 = b"\x89HDF\r\n\x1a\n"
+_HDF5_OFFSETS = (0, 512, 1024, 2048)
+# ONNX ModelProto field number -> protobuf wire type.
+_ONNX_FIELDS = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2}
+_PICKLE_PROTOCOL_MAX = 5
+
+
+def detect(stream: BinaryIO) -> Format:
+    """The format of the data in `stream` (read from its start; position is not restored)."""
+    stream.seek(0)
+    head = stream.read(HEAD_BYTES)
+    fmt = detect_head(head)
+    if fmt is Format.UNKNOWN:
+        for offset in _HDF5_OFFSETS[1:]:
+            if len(head) >= offset + 8 and head[offset:offset + 8] == _HDF5:
+                return Format.HDF5
+    return fmt
+
+
+def detect_head(head: bytes) -> Format:
+    if not head:
+        return Format.EMPTY
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")):
+        return Format.ZIP
+    if head.startswith(b"\x93NUMPY"):
+        return Format.NUMPY
+    if head.startswith(_HDF5):
+        return Format.HDF5
+    if head.startswith(b"GGUF"):
+        return Format.GGUF
+    if head.startswith(b"\x1f\x8b"):
+        return Format.GZIP
+    if head.startswith(b"BZh") and len(head) > 3 and head[3:4].isdigit():
+        return Format.BZ2
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return Format.XZ
+    if len(head) > 262 and head[257:262] == b"ustar":
+        return Format.TAR
+    if _is_safetensors(head):
+        return Format.SAFETENSORS
+    if head[0] == 0x80 and len(head) > 1 and head[1] <= _PICKLE_PROTOCOL_MAX:
+        return Format.JOBLIB if b"joblib.numpy_pickle" in head else Format.PICKLE
+    if _is_saved_model(head):
+        return Format.SAVED_MODEL
+    if _is_onnx(head):
+        return Format.ONNX
+    if _is_old_pickle(head):
+        return Format.PICKLE
+    if _is_text(head):
+        return Format.TEXT
+    return Format.UNKNOWN
+
+
+def classify_zip(names: Iterable[str]) -> Format:
+    """Name a zip by its members: PyTorch (`<any folder>/data.pkl`), Keras v3, npz, or generic."""
+    members = list(names)
+    if any(n.endswith("/data.pkl") and n.count("/") == 1 for n in members):
+        return Format.TORCH_ZIP
+    roots = set(members)
+    if "config.json" in roots and ({"metadata.json", "model.weights.h5"} & roots):
+        return Format.KERAS_ZIP
+    if members and all(n.endswith(".npy") for n in members):
+        return Format.NPZ
+    return Format.ZIP
+
+
+def _is_safetensors(head: bytes) -> bool:
+    if len(head) < 10:
+        return False
+    (length,) = struct.unpack("<Q", head[:8])
+    return 2 <= length <= 100 * 1024 * 1024 and head[8:9] == b"{" and head[9:10] in b' "}\n\r\t'
+
+
+def _is_saved_model(head: bytes) -> bool:
+    # SavedModel: field 1 (schema version, varint) then field 2 (meta_graphs); MetaInfoDef names tensorflow.
+    return head.startswith(b"\x08\x01\x12") and (b"tensorflow" in head or b"serve" in head)
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int] | None:
+    value = shift = 0
+    while pos < len(data) and shift < 64:
+        byte = data[pos]
+        value |= (byte & 0x7F) << shift
+        pos += 1
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+    return None
+
+
+def _is_onnx(head: bytes) -> bool:
+    """A ModelProto: ir_version first, only known fields with the right wire types, a graph or opset."""
+    if not head.startswith(b"\x08"):
+        return False
+    pos, seen = 0, set()
+    while pos < len(head):
+        key = _varint(head, pos)
+        if key is None:
+            break
+        tag, pos = key
+        field, wire = tag >> 3, tag & 7
+        if _ONNX_FIELDS.get(field) != wire:
+            return False
+        seen.add(field)
+        if wire == 0:
+            value = _varint(head, pos)
+            if value is None:
+                break
+            if field == 1 and not 1 <= value[0] <= 20:
+                return False
+            pos = value[1]
+        else:
+            length = _varint(head, pos)
+            if length is None:
+                break
+            pos = length[1] + length[0]
+    return 1 in seen and bool({7, 8} & seen)
+
+
+def _is_old_pickle(head: bytes) -> bool:
+    """Protocol 0/1 pickles have no PROTO: a stack-consistent opcode walk must start at byte 0."""
+    if head[0] not in b"(cI]}){NSVXKJMLFiGTUel":
+        return False
+    report = pickle_walk.Report()
+    stream = io.BytesIO(head)
+    clean = False
+    try:
+        clean = pickle_walk.walk_one(stream, report)
+    except RecursionError:
+        return False
+    truncated = any("exhausted" in p or "only" in p for _, p in report.errors)
+    stack_errors = any("stack" in p or "memo" in p for _, p in report.errors)
+    if stack_errors or report.ops < 2:
+        return False
+    named = any(g.module.isidentifier() or "." in g.module for g in report.globals)
+    return clean or (truncated and report.ops >= 16) or (named and report.ops >= 3)
+
+
+def _is_text(head: bytes) -> bool:
+    if b"\x00" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        # A multi-byte character cut at the end of the head is still text.
+        return e.start >= len(head) - 3
+    return True

@@ -1,0 +1,181 @@
+"""SHA-256 of files, fast and once per run.
+
+`DigestCache` remembers each file's digest keyed by (path, size, mtime_ns, inode) and persists it as
+JSON in the output folder, so `sbom`, `sign` and `attest` in one pipeline run read every file once.
+Hashing uses large `readinto` reads into a reusable buffer and a thread pool: hashlib releases the
+GIL on big updates, so two threads keep two cores busy.
+
+Verification never trusts the cache (mtime can be forged); it calls `sha256_file` directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Collection, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlsec_actions.errors import InputError
+
+BUFFER_SIZE = 4 * 1024 * 1024
+"""Read size: large reads keep syscall overhead negligible next to SHA-256 itself."""
+CACHE_VERSION = 1
+"""Bumped when the cache file's shape changes; other versions are ignored, not trusted."""
+DEFAULT_CACHE = Path("mlsec-results") / "digests.json"
+"""Where the stages keep the cache unless told otherwise (beside the SARIF files)."""
+
+_local = threading.local()
+
+
+def _buffer() -> memoryview:
+    buf = getattr(_local, "buf", None)
+    if buf is None:
+        buf = memoryview(bytearray(BUFFER_SIZE))
+        _local.buf = buf
+    return buf
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of one file, read in large chunks into a per-thread buffer."""
+    h = hashlib.sha256()
+    buf = _buffer()
+    try:
+        with path.open("rb", buffering=0) as fh:
+            while n := fh.readinto(buf):
+                h.update(buf[:n])
+    except OSError as e:
+        raise InputError(path, f"cannot read: {e.strerror or e}") from None
+    return h.hexdigest()
+
+
+def workers() -> int:
+    """Threads to hash with: one per usable core."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def walk_files(folder: Path, ignore: Collection[str] = (".git",)) -> list[Path]:
+    """Regular files under `folder`, sorted, minus top-level names in `ignore`; symlinks may not leave it."""
+    out: list[Path] = []
+    root = folder.resolve()
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        top = Path(dirpath) == folder
+        dirnames[:] = sorted(d for d in dirnames if not (top and d in ignore))
+        for name in filenames:
+            if top and name in ignore:
+                continue
+            p = Path(dirpath) / name
+            if p.is_symlink() and not p.resolve().is_relative_to(root):
+                raise InputError(p, "symlink points outside the folder; refusing to hash it")
+            if p.is_file():
+                out.append(p)
+    return sorted(out)
+
+
+@dataclass(frozen=True)
+class _Key:
+    """What must be unchanged for a cached digest to be reused."""
+
+    size: int
+    """File size in bytes."""
+    mtime_ns: int
+    """Modification time, nanoseconds."""
+    inode: int
+    """Inode number: a file replaced by rename gets a new one."""
+
+
+def _key(path: Path) -> _Key:
+    try:
+        st = path.stat()
+    except OSError as e:
+        raise InputError(path, f"cannot read: {e.strerror or e}") from None
+    return _Key(st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+class DigestCache:
+    """Digests of files by resolved path, reused while size, mtime and inode are unchanged."""
+
+    def __init__(self, file: Path | None = None) -> None:
+        self.file = file
+        self.hashed = 0
+        """Files actually read in this process (tests use it to prove reuse)."""
+        self._entries: dict[str, dict[str, object]] = {}
+        self._lock = threading.Lock()
+        if file is not None and file.is_file():
+            try:
+                doc = json.loads(file.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                doc = None  # a damaged cache only costs a re-hash
+            if isinstance(doc, dict) and doc.get("version") == CACHE_VERSION and isinstance(doc.get("files"), dict):
+                self._entries = doc["files"]
+
+    def _lookup(self, path: Path) -> tuple[str, _Key, str | None]:
+        name = str(path.resolve())
+        key = _key(path)
+        entry = self._entries.get(name)
+        if (isinstance(entry, dict) and entry.get("size") == key.size and entry.get("mtime_ns") == key.mtime_ns
+                and entry.get("inode") == key.inode and isinstance(entry.get("sha256"), str)):
+            return name, key, str(entry["sha256"])
+        return name, key, None
+
+    def _hash(self, name: str, key: _Key, path: Path) -> str:
+        digest = sha256_file(path)
+        with self._lock:
+            self.hashed += 1
+            self._entries[name] = {"size": key.size, "mtime_ns": key.mtime_ns, "inode": key.inode, "sha256": digest}
+        return digest
+
+    def digest(self, path: Path) -> str:
+        """Hex SHA-256 of one file."""
+        return self.digests([path])[path]
+
+    def digests(self, paths: Iterable[Path]) -> dict[Path, str]:
+        """Hex SHA-256 of many files, the uncached ones hashed in parallel, largest first."""
+        out: dict[Path, str] = {}
+        todo: list[tuple[str, _Key, Path]] = []
+        aliases: dict[str, list[Path]] = {}  # one read per file, however many ways it was named
+        for p in paths:
+            name, key, cached = self._lookup(p)
+            if cached is not None:
+                out[p] = cached
+            elif name in aliases:
+                aliases[name].append(p)
+            else:
+                aliases[name] = [p]
+                todo.append((name, key, p))
+        # Largest first so a big file does not start last and leave one core idle at the end.
+        todo.sort(key=lambda t: t[1].size, reverse=True)
+        if len(todo) <= 1:
+            for name, key, p in todo:
+                out[p] = self._hash(name, key, p)
+        else:
+            with ThreadPoolExecutor(max_workers=min(workers(), len(todo))) as pool:
+                for p, d in zip([t[2] for t in todo], pool.map(lambda t: self._hash(*t), todo), strict=True):
+                    out[p] = d
+        for same in aliases.values():
+            for p in same[1:]:
+                out[p] = out[same[0]]
+        return out
+
+    def tree(self, folder: Path, ignore: Collection[str] = (".git",)) -> dict[str, str]:
+        """`{relative POSIX path: hex digest}` for every file in a folder."""
+        files = walk_files(folder, ignore)
+        digests = self.digests(files)
+        return {f.relative_to(folder).as_posix(): digests[f] for f in files}
+
+    def save(self) -> None:
+        """Write the cache (atomically) if it has a file; entries for vanished files are dropped."""
+        if self.file is None:
+            return
+        live = {k: v for k, v in self._entries.items() if Path(k).exists()}
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.file.with_name(self.file.name + ".tmp")
+        tmp.write_text(json.dumps({"version": CACHE_VERSION, "files": live}, indent=1, sort_keys=True) + "\n",
+                       encoding="utf-8")
+        tmp.replace(self.file)

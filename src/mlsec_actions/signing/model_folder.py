@@ -1,0 +1,70 @@
+"""Model folders in OpenSSF model_signing's manifest format (in-toto, predicate `model_signing/signature/v1.0`).
+
+The manifest is built with model_signing's own types from digests we already have (the shared
+digest cache), so a folder is read once per run; the statement it yields is what model_signing
+itself signs, and `model_signing verify key` accepts our key-mode bundles.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path, PurePosixPath
+
+from mlsec_actions.signing.interface import VerificationError
+
+PREDICATE_TYPE = "https://model_signing/signature/v1.0"
+"""model_signing's predicate type."""
+IGNORED = (".git", ".gitattributes", ".github", ".gitignore")
+"""Top-level names model_signing leaves out of a model's manifest by default."""
+
+
+def manifest_payload(folder: Path, digests: dict[str, str]) -> bytes:
+    """The in-toto statement model_signing would sign for `folder`, from `{relative path: hex sha256}`."""
+    from google.protobuf import json_format  # type: ignore[import-untyped]  # no stubs pinned; one call
+    from model_signing import manifest
+    from model_signing._hashing import hashing
+    from model_signing._signing import signing
+
+    # model_signing has no public constructor for a manifest from known digests; these are the
+    # types its own file serializer builds (pinned version, checked by the interop test).
+    serialization = manifest._FileSerialization("sha256", allow_symlinks=False,
+                                                ignore_paths=[Path(p) for p in IGNORED])
+    items = [manifest.FileManifestItem(path=PurePosixPath(name), digest=hashing.Digest("sha256", bytes.fromhex(d)))
+             for name, d in sorted(digests.items())]
+    payload = signing.Payload(manifest.Manifest(folder.resolve().name, items, serialization))
+    return str(json_format.MessageToJson(payload.statement.pb)).encode("utf-8")
+
+
+def signed_resources(payload: bytes) -> dict[str, str]:
+    """`{relative path: hex sha256}` recorded in a model_signing statement."""
+    try:
+        doc = json.loads(payload)
+        if doc.get("predicateType") != PREDICATE_TYPE:
+            raise VerificationError(f"not a model_signing manifest (predicateType {doc.get('predicateType')!r})")
+        resources = doc["predicate"]["resources"]
+        return {str(r["name"]): str(r["digest"]) for r in resources if r.get("algorithm") == "sha256"}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise VerificationError("the signed model manifest is malformed") from None
+
+
+def ignored_paths(payload: bytes) -> tuple[str, ...]:
+    """Paths the signer left out (`serialization.ignore_paths`), e.g. model_signing's own `model.sig`."""
+    try:
+        paths = json.loads(payload)["predicate"]["serialization"].get("ignore_paths") or []
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return ()
+    return tuple(str(p).strip("/") for p in paths if isinstance(p, str))
+
+
+def without(tree: dict[str, str], ignore: tuple[str, ...]) -> dict[str, str]:
+    """`tree` minus files at or under any of `ignore` (relative paths)."""
+    return {n: d for n, d in tree.items() if not any(n == i or n.startswith(i + "/") for i in ignore)}
+
+
+def diff(signed: dict[str, str], actual: dict[str, str]) -> list[str]:
+    """What changed in a folder since it was signed, one line per file."""
+    out = [f"file {n} was added after signing" for n in sorted(actual.keys() - signed.keys())]
+    out += [f"file {n} was removed after signing" for n in sorted(signed.keys() - actual.keys())]
+    out += [f"file {n} digest mismatch (signed sha256:{signed[n][:16]}..., now sha256:{actual[n][:16]}...)"
+            for n in sorted(signed.keys() & actual.keys()) if signed[n] != actual[n]]
+    return out

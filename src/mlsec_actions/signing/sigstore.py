@@ -1,0 +1,153 @@
+"""`sigstore` backend: keyless signing with sigstore-python and the ambient GitHub Actions OIDC token.
+
+Signing needs `permissions: id-token: write` and Sigstore's servers (Fulcio, Rekor), so it only runs
+on GitHub (or with an explicit `SIGSTORE_ID_TOKEN`). Verification works offline against the trust
+root sigstore-python ships (`--offline`), checking the certificate identity and issuer, plus the
+GitHub repository / workflow ref extensions when asked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from mlsec_actions.signing.interface import Bundle, SignedPayload, Signer, SigningError, VerificationError, Verifier
+
+ENV_TOKEN = "SIGSTORE_ID_TOKEN"  # noqa: S105 - a variable name, not a token
+"""An explicit OIDC token, used instead of ambient detection (as sigstore's own CLI does)."""
+
+
+def ambient_token() -> str:
+    """The OIDC token to sign with; a clear error when there is none."""
+    from sigstore.oidc import IdentityError, detect_credential
+
+    explicit = os.environ.get(ENV_TOKEN)
+    if explicit:
+        return explicit
+    try:
+        token = detect_credential()
+    except IdentityError as e:
+        raise SigningError(f"sigstore backend: ambient OIDC credential detection failed: {e}") from None
+    if not token:
+        raise SigningError(
+            "sigstore backend: no ambient OIDC credential found; on GitHub Actions give the job "
+            "`permissions: id-token: write` (ACTIONS_ID_TOKEN_REQUEST_URL is unset), or set "
+            f"{ENV_TOKEN}; for offline signing use --backend key")
+    return token
+
+
+class SigstoreSigner(Signer):
+    name = "sigstore"
+
+    def __init__(self, *, staging: bool = False) -> None:
+        from sigstore.models import ClientTrustConfig
+        from sigstore.oidc import IdentityError, IdentityToken
+        from sigstore.sign import SigningContext
+
+        try:
+            token = IdentityToken(ambient_token())
+        except IdentityError as e:
+            raise SigningError(f"sigstore backend: the OIDC token is not usable: {e}") from None
+        config = ClientTrustConfig.staging() if staging else ClientTrustConfig.production()
+        self._ctx = SigningContext.from_trust_config(config)
+        self._token = token
+        self._signer: Any = None
+
+    def _inner(self) -> Any:
+        if self._signer is None:  # one certificate and ephemeral key for the whole run
+            with self._ctx.signer(self._token, cache=True) as signer:
+                self._signer = signer
+        return self._signer
+
+    def sign_digest(self, sha256: bytes) -> Bundle:
+        from sigstore.hashes import Hashed
+        from sigstore_models.common.v1 import HashAlgorithm
+
+        bundle = self._inner().sign_artifact(Hashed(algorithm=HashAlgorithm.SHA2_256, digest=sha256))
+        return dict(json.loads(bundle.to_json()))
+
+    def sign_dsse(self, payload_type: str, payload: bytes) -> Bundle:
+        from sigstore.dsse import Statement
+
+        if payload_type != "application/vnd.in-toto+json":
+            raise SigningError(f"sigstore backend signs in-toto statements only, not {payload_type}")
+        bundle = self._inner().sign_dsse(Statement(payload))
+        return dict(json.loads(bundle.to_json()))
+
+
+@dataclass(frozen=True)
+class Expected:
+    """The identity a keyless bundle must carry."""
+
+    identity: str
+    """Certificate SAN, e.g. `https://github.com/OWNER/REPO/.github/workflows/release.yml@refs/heads/main`."""
+    issuer: str
+    """OIDC issuer, e.g. `https://token.actions.githubusercontent.com`."""
+    repository: str | None = None
+    """GitHub `OWNER/REPO` the workflow ran in, when it must also match."""
+    workflow_ref: str | None = None
+    """Git ref the workflow ran on (`refs/heads/main`), when it must also match."""
+
+
+class SigstoreVerifier(Verifier):
+    name = "sigstore"
+
+    def __init__(self, expected: Expected, *, staging: bool = False, offline: bool = True) -> None:
+        self.expected = expected
+        self._staging = staging
+        self._offline = offline
+        self._verifier: Any = None
+
+    def accepts(self, bundle: Bundle) -> bool:
+        material = bundle.get("verificationMaterial")
+        return isinstance(material, dict) and ("certificate" in material or "x509CertificateChain" in material)
+
+    def _policy(self) -> Any:
+        from sigstore.verify import policy
+
+        checks: list[Any] = [policy.Identity(identity=self.expected.identity, issuer=self.expected.issuer)]
+        if self.expected.repository:
+            checks.append(policy.GitHubWorkflowRepository(self.expected.repository))
+        if self.expected.workflow_ref:
+            checks.append(policy.GitHubWorkflowRef(self.expected.workflow_ref))
+        return policy.AllOf(checks)
+
+    def _parts(self, bundle: Bundle) -> tuple[Any, Any]:
+        from sigstore.errors import Error
+        from sigstore.models import Bundle as SigstoreBundle
+        from sigstore.verify import Verifier as SigstoreInner
+
+        if self._verifier is None:
+            make = SigstoreInner.staging if self._staging else SigstoreInner.production
+            self._verifier = make(offline=self._offline)
+        try:
+            return self._verifier, SigstoreBundle.from_json(json.dumps(bundle))
+        except Error as e:
+            raise VerificationError(f"not a valid Sigstore bundle: {e}") from None
+
+    def _who(self, parsed: Any) -> str:
+        return f"{self.expected.identity} ({self.expected.issuer})"
+
+    def verify_digest(self, bundle: Bundle, sha256: bytes) -> str:
+        from sigstore.errors import VerificationError as SigstoreFailure
+        from sigstore.hashes import Hashed
+        from sigstore_models.common.v1 import HashAlgorithm
+
+        verifier, parsed = self._parts(bundle)
+        try:
+            verifier.verify_artifact(Hashed(algorithm=HashAlgorithm.SHA2_256, digest=sha256), parsed, self._policy())
+        except SigstoreFailure as e:
+            raise VerificationError(f"keyless verification failed: {e}") from None
+        return self._who(parsed)
+
+    def verify_dsse(self, bundle: Bundle) -> SignedPayload:
+        from sigstore.errors import VerificationError as SigstoreFailure
+
+        verifier, parsed = self._parts(bundle)
+        try:
+            payload_type, payload = verifier.verify_dsse(parsed, self._policy())
+        except SigstoreFailure as e:
+            raise VerificationError(f"keyless verification failed: {e}") from None
+        return SignedPayload(str(payload_type), bytes(payload), self._who(parsed))

@@ -1,0 +1,71 @@
+"""gate (ML stages 4 and 8, Dev stages 4, 7 and 11): a policy over every stage's SARIF.
+
+Exit 0 pass, 3 fail (`ExitCode.GATE_FAILED`), 2 bad input (unreadable policy, missing folder).
+A malformed SARIF file is a fail verdict, not exit 2: the verdict, summary and SARIF still say why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from mlsec_actions import gha
+from mlsec_actions.errors import ExitCode
+from mlsec_actions.sarif import write_sarif
+from mlsec_actions.stages.base import Stage
+
+STAGE_ID = "gate"
+_OUT = Path("mlsec-results")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sarif-dir", type=Path, default=_OUT,
+                        help="folder whose *.sarif files (recursively) are evaluated (default: %(default)s)")
+    parser.add_argument("--policy", default="default",
+                        help="policy file, or a builtin: default, strict (default: %(default)s)")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="folder of baseline SARIF (e.g. the default branch's last run): only findings "
+                             "whose fingerprints are new count toward thresholds")
+    parser.add_argument("--verdict", type=Path, default=_OUT / "gate-verdict.json",
+                        help="where to write the verdict JSON (default: %(default)s)")
+    parser.add_argument("--summary", type=Path, default=_OUT / "gate-summary.md",
+                        help="where to write the markdown summary (default: %(default)s)")
+    parser.add_argument("--sarif", type=Path, default=_OUT / "gate.sarif",
+                        help="where to write the policy violations as SARIF (default: %(default)s)")
+
+
+def execute(args: argparse.Namespace) -> int:
+    # Imported here: jsonschema and msgspec cost ~0.3 s that other `mlsec` commands need not pay.
+    from mlsec_actions import gate_report, policy
+    from mlsec_actions.gate import run_gate
+
+    pol = policy.load(args.policy)  # a bad policy raises PolicyError: exit 2
+    for w in pol.warnings:
+        print(f"gate: warning: {w}", file=sys.stderr)
+    verdict = run_gate(pol, args.sarif_dir, args.baseline, exclude=frozenset({args.sarif.resolve()}))
+    doc = gate_report.to_json(verdict)
+    summary = gate_report.markdown(verdict)
+    for path in (args.verdict, args.summary):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    args.verdict.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    args.summary.write_text(summary + "\n", encoding="utf-8")
+    write_sarif(gate_report.violations_result(verdict), args.sarif)
+    for x in verdict.violations:
+        print(f"gate: violation: {x.kind}: {x.message}", file=sys.stderr)
+        gha.annotation("error", x.message, title=f"mlsec gate: {x.kind}")
+    total = sum(sum(c.values()) for c in verdict.counts.values())
+    print(f"gate: {doc['verdict'].upper()}: {len(verdict.violations)} violation(s) over {total} finding(s) in "
+          f"{len(verdict.inputs)} file(s); verdict: {args.verdict}", file=sys.stderr)
+    gha.set_output("verdict", doc["verdict"])
+    gha.set_output("violations", str(len(verdict.violations)))
+    gha.set_output("verdict-file", str(args.verdict))
+    gha.set_output("summary-file", str(args.summary))
+    gha.set_output("sarif-file", str(args.sarif))
+    gha.append_summary(summary)
+    return ExitCode.OK if verdict.passed else ExitCode.GATE_FAILED
+
+
+STAGE = Stage(id=STAGE_ID, summary="policy over every stage's SARIF: verdict, summary, exit 3 on fail",
+              configure=configure, execute=execute)

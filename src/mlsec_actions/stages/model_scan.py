@@ -1,0 +1,157 @@
+"""model-scan (ML stage 7): model artifacts checked by content, never loaded, plus modelscan as a second opinion.
+
+Every regular file under the root is detected by its bytes (not its name) and handed to the analyzer for
+its format; archives are opened with limits and recursed. Symlinks are never followed: one pointing out
+of the root is a finding. Each in-house analyzer that ran is a ToolRun, so a crash fails closed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+from mlsec_actions.analyzers import archive, hf_remote_code
+from mlsec_actions.analyzers import archive_rules as rules
+from mlsec_actions.analyzers.base import Blob
+from mlsec_actions.analyzers.dispatch import Dispatcher, prompt_entry
+from mlsec_actions.findings import Finding, Location, Severity, StageResult, ToolRun, ToolStatus, sort_findings
+from mlsec_actions.stages.base import ScanContext, Stage, add_scan_arguments, run_scan
+from mlsec_actions.tools import garak, modelscan
+
+STAGE_ID = "model-scan"
+TOOL = "mlsec-model-scan"
+HF_TOOL = "mlsec-hf-remote-code"
+SKIP_DIRS = frozenset({".git", ".hg", ".svn", ".venv", "venv", "node_modules", "mlsec-results", "__pycache__",
+                       ".mypy_cache", ".ruff_cache", ".pytest_cache", ".tox"})
+_MIB = 1024 * 1024
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_scan_arguments(parser, STAGE_ID)
+    parser.add_argument("--no-modelscan", action="store_true",
+                        help="do not run modelscan as a second opinion (the in-house analyzers always run)")
+    parser.add_argument("--max-member-mb", type=int, default=512,
+                        help="largest archive member or decompressed stream read, in MiB (default: %(default)s)")
+    parser.add_argument("--max-entries", type=int, default=10_000,
+                        help="archive entries read per archive (default: %(default)s)")
+    parser.add_argument("--max-depth", type=int, default=4, help="archive nesting depth (default: %(default)s)")
+    parser.add_argument("--canary", action="append", default=[], metavar="TOKEN",
+                        help="a canary token that must never appear in prompt files (repeatable)")
+    parser.add_argument("--garak-report", action="append", default=[], type=Path, metavar="FILE",
+                        help="import a garak report.jsonl: each failed probe family becomes a finding (repeatable)")
+
+
+def _limits(args: argparse.Namespace) -> archive.Limits:
+    member = max(1, int(getattr(args, "max_member_mb", 512))) * _MIB
+    return archive.Limits(max_entries=max(1, int(getattr(args, "max_entries", 10_000))),
+                          max_member_bytes=member, max_total_bytes=max(member, 8 * member),
+                          max_depth=max(0, int(getattr(args, "max_depth", 4))))
+
+
+def walk(root: Path, target: Path) -> Iterator[tuple[str, Path | None, str | None]]:
+    """(relative path, file to scan or None, problem) for every entry; symlinks are reported, not followed."""
+    if target != root:
+        yield target.relative_to(root).as_posix(), target, None
+        return
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        here = Path(folder)
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
+        for name in sorted(files) + [d for d in dirs if (here / d).is_symlink()]:
+            path = here / name
+            rel = path.relative_to(root).as_posix()
+            try:
+                info = path.lstat()
+            except OSError as e:
+                yield rel, None, f"cannot stat: {e.strerror or e}"
+                continue
+            if stat.S_ISLNK(info.st_mode):
+                pointed = Path(os.path.realpath(path))
+                if not pointed.is_relative_to(root):
+                    yield rel, None, f"symlink to {str(path.readlink())!r} points outside the scanned root"
+                continue
+            if stat.S_ISREG(info.st_mode):
+                yield rel, path, None
+        dirs[:] = [d for d in dirs if not (here / d).is_symlink()]
+
+
+def scan(ctx: ScanContext) -> StageResult:
+    args = ctx.args
+    dispatcher = Dispatcher(limits=_limits(args), text=prompt_entry(tuple(getattr(args, "canary", None) or ())))
+    findings: list[Finding] = _garak(ctx)
+    hf_folders: set[str] = set()
+    for rel, path, problem in walk(ctx.root, ctx.target):
+        if path is None:
+            rule = rules.SYMLINK if "symlink" in (problem or "") else rules.UNREADABLE
+            severity = Severity.HIGH if rule is rules.SYMLINK else Severity.MEDIUM
+            findings.append(Finding(rule=rule, severity=severity, message=f"{rel}: {problem}.",
+                                    location=Location(rel)))
+            continue
+        if path.name == "config.json":
+            hf_folders.add(Path(rel).parent.as_posix())
+        findings.extend(_scan_file(dispatcher, rel, path))
+    hf_findings: list[Finding] = []
+    for folder in sorted(hf_folders):
+        hf_findings.extend(hf_remote_code.analyze_folder(ctx.root, "" if folder == "." else folder))
+    findings.extend(hf_findings)
+    tools = [ToolRun(TOOL, ToolStatus.OK), *_analyzer_runs(dispatcher)]
+    if hf_folders:
+        tools.append(ToolRun(HF_TOOL, ToolStatus.OK))
+    if getattr(args, "garak_report", None):
+        tools.append(ToolRun("garak-import", ToolStatus.OK))
+    if getattr(args, "no_modelscan", False):
+        tools.append(ToolRun(modelscan.SPEC.name, ToolStatus.SKIPPED, message="disabled with --no-modelscan"))
+    else:
+        theirs, run = modelscan.scan(ctx.target, ctx.root, args.timeout)
+        # modelscan has no exclusions: drop what it found in folders this stage does not scan (.venv, .git).
+        theirs = [f for f in theirs if not SKIP_DIRS & set(f.location.path.split("/")[:-1])]
+        findings = modelscan.merge(findings, theirs)
+        tools.append(run)
+    return StageResult(STAGE_ID, sort_findings(findings), tuple(tools),
+                       extra={"formats": dict(sorted(dispatcher.formats.items()))})
+
+
+def _garak(ctx: ScanContext) -> list[Finding]:
+    """garak reports are imported once, with the first scanned path (bad report -> InputError, exit 2)."""
+    reports = [Path(r) for r in getattr(ctx.args, "garak_report", None) or []]  # env values arrive as str
+    if not reports or Path(ctx.args.paths[0]).resolve() != ctx.target:
+        return []
+    out: list[Finding] = []
+    for report in reports:
+        full = report.resolve()
+        shown = full.relative_to(ctx.root).as_posix() if full.is_relative_to(ctx.root) else full.name
+        out.extend(garak.read_report(full, shown))
+    return out
+
+
+def _scan_file(dispatcher: Dispatcher, rel: str, path: Path) -> list[Finding]:
+    try:
+        size = path.stat().st_size
+        blob = Blob(rel, None, size, lambda: path.open("rb"))
+        return dispatcher.scan_file(blob)
+    except OSError as e:
+        return [Finding(rule=rules.UNREADABLE, severity=Severity.MEDIUM, location=Location(rel),
+                        message=f"{rel} cannot be read: {e.strerror or e}.")]
+
+
+def _analyzer_runs(dispatcher: Dispatcher) -> list[ToolRun]:
+    runs = []
+    for name in sorted(dispatcher.ran):
+        errors = dispatcher.errors.get(name, [])
+        if errors:
+            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            runs.append(ToolRun(name, ToolStatus.FAILED, message=f"crashed on {errors[0]}{more}"))
+        else:
+            runs.append(ToolRun(name, ToolStatus.OK))
+    return runs
+
+
+def execute(args: argparse.Namespace) -> int:
+    return run_scan(args, STAGE_ID, scan)
+
+
+STAGE = Stage(id=STAGE_ID, summary="model artifacts by content: pickle, archives, numpy, Keras, ONNX, "
+                                   "safetensors, GGUF, SavedModel (in-house + modelscan)",
+              configure=configure, execute=execute)

@@ -1,0 +1,78 @@
+"""verify (ML stage 9, Dev stage 8): check bundles and the gate attestation against a key or an identity."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mlsec_actions import gha
+from mlsec_actions.errors import ExitCode, UsageError
+from mlsec_actions.signing.interface import Verifier
+from mlsec_actions.stages.base import Stage
+
+STAGE_ID = "verify"
+GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("artifacts", nargs="*", type=Path, metavar="ARTIFACT",
+                        help="files and model folders whose ARTIFACT.sigstore.json bundles to check")
+    parser.add_argument("--public-key", type=Path, default=None, help="key backend: PEM public key")
+    parser.add_argument("--identity", default=None,
+                        help="keyless/OpenPubkey: expected signer, e.g. "
+                             "https://github.com/OWNER/REPO/.github/workflows/ci.yml@refs/heads/main")
+    parser.add_argument("--issuer", default=None, help=f"expected OIDC issuer (GitHub: {GITHUB_ISSUER})")
+    parser.add_argument("--repository", default=None, help="also require this GitHub OWNER/REPO")
+    parser.add_argument("--ref", default=None, help="also require this git ref (refs/heads/main)")
+    parser.add_argument("--jwks", type=Path, default=None,
+                        help="openpubkey: pinned issuer JWKS file (offline); default: fetch from the issuer")
+    parser.add_argument("--staging", action="store_true", help="sigstore: Sigstore's staging trust root")
+    parser.add_argument("--offline", action="store_true",
+                        help="sigstore: use the trust root sigstore-python ships, no TUF refresh")
+    parser.add_argument("--attestation", type=Path, action="append", default=[],
+                        help="a gate attestation bundle; its subjects are checked against the files on disk")
+    parser.add_argument("--base", type=Path, default=Path(),
+                        help="folder attestation subject names are relative to (default: current folder)")
+
+
+def _verifiers(args: argparse.Namespace) -> list[Verifier]:
+    out: list[Verifier] = []
+    if args.public_key is not None:
+        from mlsec_actions.signing.bundle import load_public_key
+        from mlsec_actions.signing.key import KeyVerifier
+
+        out.append(KeyVerifier(load_public_key(args.public_key)))
+    if (args.identity is None) != (args.issuer is None):
+        raise UsageError("--identity and --issuer go together")
+    if args.identity is not None:
+        from mlsec_actions.signing import openpubkey, sigstore
+
+        out.append(sigstore.SigstoreVerifier(
+            sigstore.Expected(args.identity, args.issuer, args.repository, args.ref),
+            staging=args.staging, offline=args.offline))
+        out.append(openpubkey.OpenPubkeyVerifier(
+            openpubkey.Expected(args.identity, args.issuer, args.repository, args.ref), args.jwks))
+    if not out:
+        raise UsageError("say whom to trust: --public-key FILE, or --identity ID --issuer URL")
+    return out
+
+
+def execute(args: argparse.Namespace) -> int:
+    from mlsec_actions.verify import verify_all  # cryptography is heavy; keep start-up fast
+
+    checks = verify_all(list(args.artifacts), list(args.attestation), _verifiers(args), Path(args.base))
+    failed = [c for c in checks if not c.ok]
+    for c in checks:
+        print(f"verify: {'OK  ' if c.ok else 'FAIL'} {c.target}: {c.message}", file=sys.stderr)
+        if not c.ok:
+            gha.annotation("error", f"{c.target}: {c.message}", title="mlsec verify")
+    gha.set_output("verified", str(len(checks) - len(failed)))
+    gha.set_output("failed", str(len(failed)))
+    rows = "".join(f"| {'ok' if c.ok else 'FAILED'} | `{c.target}` | {c.message} |\n" for c in checks)
+    gha.append_summary(f"### mlsec verify\n\n| result | artifact | detail |\n|---|---|---|\n{rows}")
+    return ExitCode.ERROR if failed else ExitCode.OK
+
+
+STAGE = Stage(id=STAGE_ID, summary="verify bundles and the gate attestation against a key or identity",
+              configure=configure, execute=execute)

@@ -1,0 +1,91 @@
+"""Security and schema lint of every workflow and action in the repository: zizmor and check-jsonschema.
+
+Both must report nothing on the real files; the negative tests prove each check does fail on a
+workflow it should reject (so a clean result means something).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = ROOT / ".venv" / "bin"
+ZIZMOR_INPUTS = ("actions", ".github", "action.yml", "examples")
+
+
+def _workflows() -> list[Path]:
+    return sorted([*ROOT.glob(".github/workflows/*.yml"), *ROOT.glob("examples/*/.github/workflows/*.yml")])
+
+
+def _actions() -> list[Path]:
+    return sorted([ROOT / "action.yml", *ROOT.glob("actions/*/action.yml")])
+
+
+def _run(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(a) for a in args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def _zizmor(*inputs: str | Path) -> subprocess.CompletedProcess[str]:
+    # --offline: no GitHub API (online audits need a token and network); --strict-collection: a file
+    # zizmor cannot parse is an error, not a warning and a silently skipped input.
+    return _run(BIN / "zizmor", "--offline", "--strict-collection", "--no-progress", "--color", "never", *inputs)
+
+
+def test_there_is_something_to_lint() -> None:
+    names = {p.relative_to(ROOT).as_posix() for p in [*_workflows(), *_actions()]}
+    assert {".github/workflows/mlsecops.yml", ".github/workflows/devsecops.yml", ".github/workflows/ci.yml",
+            "examples/ml-project/.github/workflows/mlsec.yml", "action.yml",
+            "actions/code-scan/action.yml", "actions/_setup/action.yml"} <= names
+
+
+def test_zizmor_reports_nothing() -> None:
+    got = _zizmor(*ZIZMOR_INPUTS)
+    assert got.returncode == 0, got.stdout + got.stderr
+    assert "No findings to report" in got.stdout, got.stdout + got.stderr
+
+
+def test_workflows_match_the_github_workflow_schema() -> None:
+    got = _run(BIN / "check-jsonschema", "--builtin-schema", "vendor.github-workflows", *_workflows())
+    assert got.returncode == 0, got.stdout + got.stderr
+
+
+def test_actions_match_the_github_action_schema() -> None:
+    got = _run(BIN / "check-jsonschema", "--builtin-schema", "vendor.github-actions", *_actions())
+    assert got.returncode == 0, got.stdout + got.stderr
+
+
+INJECTABLE = """\
+name: injectable
+on:
+  pull_request_target:
+permissions: {}
+jobs:
+  greet:
+    runs-on: ubuntu-latest
+    permissions:
+      contents: read
+    steps:
+      - run: |
+          echo "title: ${{ github.event.pull_request.title }}"
+"""
+
+
+def test_zizmor_fails_on_template_injection(tmp_path: Path) -> None:
+    wf = tmp_path / ".github" / "workflows" / "injectable.yml"
+    wf.parent.mkdir(parents=True)
+    wf.write_text(INJECTABLE, encoding="utf-8")
+    got = _zizmor(wf)
+    assert got.returncode != 0
+    assert "template-injection" in got.stdout
+
+
+def test_schema_check_fails_on_a_broken_workflow(tmp_path: Path) -> None:
+    wf = tmp_path / "broken.yml"
+    wf.write_text("on: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps: not-a-list\n", encoding="utf-8")
+    got = _run(BIN / "check-jsonschema", "--builtin-schema", "vendor.github-workflows", wf)
+    assert got.returncode != 0

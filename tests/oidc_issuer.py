@@ -1,0 +1,107 @@
+"""A local OIDC issuer on loopback: a STAND-IN for GitHub Actions' OIDC token service, for tests only.
+
+It serves what GitHub's does, shaped the same way: the runner's token endpoint
+(`ACTIONS_ID_TOKEN_REQUEST_URL?api-version=2.0&audience=...` with a bearer request token, answering
+`{"count": ..., "value": JWT}`), OpenID discovery and a JWKS. Tokens are RS256 JWTs with GitHub's
+claim names (`sub`, `repository`, `ref`, `workflow_ref`, `job_workflow_ref`, ...). Real GitHub
+tokens cannot be obtained here, so this is what the OpenPubkey tests sign and verify against.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+REPO = "octo-org/octo-repo"
+WORKFLOW_REF = f"{REPO}/.github/workflows/release.yml@refs/heads/main"
+IDENTITY = f"https://github.com/{WORKFLOW_REF}"
+REQUEST_TOKEN = "stand-in-request-token"
+
+
+@dataclass
+class Issuer:
+    """The running stand-in: its URL, its token endpoint, the JWKS it serves, and the tokens it issued."""
+
+    url: str
+    key: rsa.RSAPrivateKey
+    kid: str = "stand-in-key-1"
+    issued: list[dict[str, Any]] = field(default_factory=list)
+    claims_override: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.url}/_apis/token?api-version=2.0"
+
+    def jwks(self) -> dict[str, Any]:
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
+        return {"keys": [{**jwk, "kid": self.kid, "use": "sig", "alg": "RS256"}]}
+
+    def token(self, audience: str) -> str:
+        now = int(time.time())
+        claims = {"iss": self.url, "aud": audience, "sub": f"repo:{REPO}:ref:refs/heads/main",
+                  "repository": REPO, "repository_owner": REPO.split("/")[0], "ref": "refs/heads/main",
+                  "sha": "0" * 40, "workflow_ref": WORKFLOW_REF, "job_workflow_ref": WORKFLOW_REF,
+                  "event_name": "push", "runner_environment": "github-hosted", "jti": f"jti-{len(self.issued)}",
+                  "iat": now, "nbf": now - 5, "exp": now + 300, **self.claims_override}
+        self.issued.append(claims)
+        return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": self.kid})
+
+    def env(self) -> dict[str, str]:
+        return {"ACTIONS_ID_TOKEN_REQUEST_URL": self.token_url, "ACTIONS_ID_TOKEN_REQUEST_TOKEN": REQUEST_TOKEN}
+
+
+def _handler(issuer: Issuer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # quiet test output
+            pass
+
+        def _json(self, status: int, doc: object) -> None:
+            body = json.dumps(doc).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            parts = urllib.parse.urlsplit(self.path)
+            if parts.path == "/.well-known/openid-configuration":
+                self._json(200, {"issuer": issuer.url, "jwks_uri": f"{issuer.url}/.well-known/jwks",
+                                 "id_token_signing_alg_values_supported": ["RS256"]})
+            elif parts.path == "/.well-known/jwks":
+                self._json(200, issuer.jwks())
+            elif parts.path == "/_apis/token":
+                if self.headers.get("Authorization", "").lower() != f"bearer {REQUEST_TOKEN}":
+                    self._json(401, {"message": "bad request token"})
+                    return
+                audience = urllib.parse.parse_qs(parts.query).get("audience", [""])[0]
+                self._json(200, {"count": 1, "value": issuer.token(audience)})
+            else:
+                self._json(404, {"message": "not found"})
+
+    return Handler
+
+
+@contextmanager
+def running_issuer() -> Iterator[Issuer]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    holder: list[Issuer] = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: _handler(holder[0])(*a))
+    holder.append(Issuer(url=f"http://127.0.0.1:{server.server_address[1]}", key=key))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield holder[0]
+    finally:
+        server.shutdown()
+        server.server_close()

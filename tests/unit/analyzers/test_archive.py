@@ -1,0 +1,166 @@
+"""Archives: tolerant reading (flags, CRCs, names), limits (bombs, entries, depth) and nesting."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import tarfile
+import zipfile
+
+import pytest
+
+from mlsec_actions.analyzers import archive
+from mlsec_actions.analyzers.base import Blob
+from mlsec_actions.analyzers.dispatch import Dispatcher
+from mlsec_actions.findings import Finding
+from tests import model_corpus as corpus
+
+EVIL = corpus.call("os", "system", "touch /nonexistent/canary")
+
+
+def scan(data: bytes, limits: archive.Limits | None = None) -> list[Finding]:
+    blob = Blob("model.bin", None, len(data), lambda: io.BytesIO(data))
+    return Dispatcher(limits=limits or archive.Limits()).scan_file(blob)
+
+
+def rules(findings: list[Finding]) -> set[str]:
+    return {f.rule.id for f in findings}
+
+
+def test_pytorch_zip_with_odd_folder_is_scanned() -> None:
+    findings = scan(corpus.torch_zip("Some Odd_name", EVIL))
+    [hit] = [f for f in findings if f.rule.id == "pickle/dangerous-global"]
+    assert hit.location.logical == "Some Odd_name/data.pkl::offset 2::os.system"
+
+
+def test_nested_zip_member_names_chain() -> None:
+    nested = corpus.zip_bytes({"inner.zip": corpus.zip_bytes({"x/evil.pkl": EVIL}, zipfile.ZIP_DEFLATED)})
+    [hit] = scan(nested)
+    assert hit.location.logical == "inner.zip!x/evil.pkl::offset 2::os.system"
+
+
+def test_encrypted_flag_is_ignored_and_reported() -> None:
+    findings = scan(corpus.set_encrypted_flag(corpus.torch_zip("archive", EVIL)))
+    assert rules(findings) == {"pickle/dangerous-global", "archive/encrypted-flag"}
+
+
+def test_encrypted_flag_on_deflated_entries() -> None:
+    data = corpus.set_encrypted_flag(corpus.zip_bytes({"a/data.pkl": EVIL}, zipfile.ZIP_DEFLATED))
+    assert "pickle/dangerous-global" in rules(scan(data))
+
+
+def test_bad_crc_does_not_hide_content() -> None:
+    data = bytearray(corpus.zip_bytes({"a/data.pkl": EVIL}))
+    for sig, offset in ((b"PK\x03\x04", 14), (b"PK\x01\x02", 16)):
+        pos = data.find(sig)
+        data[pos + offset:pos + offset + 4] = b"\xde\xad\xbe\xef"
+    assert "pickle/dangerous-global" in rules(scan(bytes(data)))
+
+
+def test_traversal_names_are_findings() -> None:
+    findings = scan(corpus.zip_bytes({"../evil.pkl": EVIL, "/abs/x.txt": b"x", "C:/win.txt": b"y"}))
+    traversal = [f for f in findings if f.rule.id == "archive/path-traversal"]
+    assert len(traversal) == 3
+    assert "pickle/dangerous-global" in rules(findings)  # the content is still scanned
+
+
+def test_zip_symlink_out_of_root() -> None:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        info = zipfile.ZipInfo("model/link")
+        info.external_attr = (0o120777 << 16)
+        z.writestr(info, "../../etc/passwd")
+        inside = zipfile.ZipInfo("model/ok")
+        inside.external_attr = (0o120777 << 16)
+        z.writestr(inside, "weights.bin")
+    findings = scan(out.getvalue())
+    assert [f.location.logical for f in findings if f.rule.id == "archive/symlink-escape"] == ["model/link"]
+
+
+def test_tar_links_out_of_root() -> None:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for name, target, kind in (("a/sym", "/etc/shadow", tarfile.SYMTYPE), ("a/hard", "../x", tarfile.LNKTYPE),
+                                   ("a/fine", "other", tarfile.SYMTYPE)):
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = kind, target
+            tar.addfile(info)
+        payload = tarfile.TarInfo("a/evil.pkl")
+        payload.size = len(EVIL)
+        tar.addfile(payload, io.BytesIO(EVIL))
+    findings = scan(out.getvalue())
+    assert sorted(f.location.logical or "" for f in findings if f.rule.id == "archive/symlink-escape") == \
+        ["a/hard", "a/sym"]
+    assert "pickle/dangerous-global" in rules(findings)
+
+
+def test_ratio_bomb_is_not_decompressed() -> None:
+    bomb = corpus.zip_bytes({"zeros": b"\0" * (8 * 1024 * 1024)}, zipfile.ZIP_DEFLATED)
+    assert rules(scan(bomb)) == {"archive/bomb"}
+
+
+def test_lying_sizes_are_bounded_by_actual_output() -> None:
+    # A pickle head (so it must be read in full) followed by megabytes of padding.
+    data = corpus.zip_bytes({"m/data.pkl": EVIL + b"\0" * (3 * 1024 * 1024)}, zipfile.ZIP_DEFLATED)
+    limits = archive.Limits(max_member_bytes=1024 * 1024, max_ratio=1e9)
+    assert rules(scan(data, limits)) == {"archive/bomb"}
+
+
+def test_raw_tensor_data_is_not_read() -> None:
+    # Most of a model zip is raw tensor bytes: detected as unknown from the head, never decompressed.
+    data = corpus.zip_bytes({"m/data.pkl": b"\x80\x02}q\x00.", "m/data/0": b"\0" * (3 * 1024 * 1024)},
+                            zipfile.ZIP_DEFLATED)
+    assert scan(data, archive.Limits(max_member_bytes=1024 * 1024, max_ratio=1e9)) == []
+
+
+def test_large_stored_member_is_a_window_not_a_copy() -> None:
+    big = b"\x80\x02}q\x00." + b"\0" * (2 * 1024 * 1024)
+    assert scan(corpus.zip_bytes({"m/data.pkl": big}), archive.Limits(max_member_bytes=1024 * 1024)) == []
+
+
+def test_gzip_bomb() -> None:
+    data = gzip.compress(b"\0" * (3 * 1024 * 1024))
+    assert rules(scan(data, archive.Limits(max_member_bytes=1024 * 1024))) == {"archive/bomb"}
+
+
+def test_gzip_wrapped_pickle() -> None:
+    [hit] = scan(gzip.compress(EVIL))
+    assert hit.rule.id == "pickle/dangerous-global"
+    assert hit.location.logical == "<gzip>::offset 2::os.system"
+
+
+def test_entry_limit() -> None:
+    data = corpus.zip_bytes({f"f{i}": b"x" for i in range(5)} | {"z/evil.pkl": EVIL})
+    findings = scan(data, archive.Limits(max_entries=3))
+    assert rules(findings) == {"archive/limit"}
+
+
+def test_depth_limit() -> None:
+    data = EVIL
+    for i in range(4):
+        data = corpus.zip_bytes({f"level{i}.zip" if i else "evil.pkl": data})
+    assert "archive/limit" in rules(scan(data, archive.Limits(max_depth=2)))
+    assert "pickle/dangerous-global" in rules(scan(data))
+
+
+@pytest.mark.parametrize("data", [
+    corpus.zip_bytes({"a/data.pkl": EVIL})[:40],
+    b"PK\x03\x04" + b"\0" * 10,
+    gzip.compress(EVIL, mtime=0)[:-12],
+])
+def test_truncated_archives_are_findings(data: bytes) -> None:
+    findings = scan(data)
+    assert findings and rules(findings) <= {"archive/malformed", "pickle/dangerous-global", "pickle/malformed"}
+    assert "archive/malformed" in rules(findings) or "pickle/malformed" in rules(findings)
+
+
+@pytest.mark.parametrize(("name", "unsafe"), [("a/b", False), ("../a", True), ("a/../../b", True), ("/a", True),
+                                              ("C:\\a", True), ("a/..b", False)])
+def test_unsafe_name(name: str, unsafe: bool) -> None:
+    assert archive.unsafe_name(name) is unsafe
+
+
+@pytest.mark.parametrize(("member", "target", "escapes"), [("a/l", "b", False), ("a/l", "../b", False),
+                                                           ("a/l", "../../b", True), ("l", "/etc", True)])
+def test_escapes(member: str, target: str, escapes: bool) -> None:
+    assert archive.escapes(member, target) is escapes

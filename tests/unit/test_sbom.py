@@ -1,0 +1,149 @@
+"""`mlsec sbom`: CycloneDX 1.6 that validates and carries model hashes, the model card and dependencies."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
+
+from mlsec_actions import cli, depfiles, modelcard
+from mlsec_actions.digests import DigestCache
+
+CARD = """\
+version: 1.2.0
+description: Iris species classifier
+task: classification
+approach: supervised
+architecture_family: random-forest
+datasets: [data/train.csv]
+inputs: [tabular]
+outputs: [label]
+metrics: {accuracy: 0.95}
+considerations:
+  users: [data scientists]
+  use_cases: [flower triage]
+  technical_limitations: [three species only]
+  ethical_considerations: [{name: none known, mitigation: review yearly}]
+  fairness_assessments: [{group_at_risk: rare species, harms: misclassification, mitigation: reweighting}]
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "model" / "tokenizer").mkdir(parents=True)
+    (tmp_path / "model" / "weights.safetensors").write_bytes(b"\x00" * 1024)
+    (tmp_path / "model" / "tokenizer" / "vocab.txt").write_text("a\nb\n")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "train.csv").write_text("x,y\n1,2\n")
+    (tmp_path / "requirements.txt").write_text(
+        "# pinned\nNumPy==1.26.4\nscikit_learn==1.4.2 ; python_version >= '3.9'\nrequests>=2\n"
+        "-r requirements-dev.txt\n-e .\nhttps://example.com/x.whl\n")
+    (tmp_path / "requirements-dev.txt").write_text("pytest==8.0.0 \\\n    --hash=sha256:abc\n")
+    (tmp_path / "uv.lock").write_text(
+        'version = 1\n[[package]]\nname = "demo"\nversion = "0.1.0"\nsource = { editable = "." }\n'
+        '[[package]]\nname = "requests"\nversion = "2.32.3"\nsource = { registry = "https://pypi.org/simple" }\n')
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "demo"\ndependencies = ["pyyaml==6.0.2", "click"]\n')
+    (tmp_path / "card.yml").write_text(CARD)
+    (tmp_path / "metrics.json").write_text(json.dumps({"metrics": {"f1": 0.91, "auc": {"value": 0.97,
+                                                                                       "slice": "test"}}}))
+    (tmp_path / "verdict.json").write_text(json.dumps({
+        "verdict": "pass", "policy": {"path": "policies/default.yml", "sha256": "ab" * 32}, "inputs": [],
+        "violations": [], "counts": {"high": 0},
+        "tools": [{"stage": "model-scan", "name": "modelscan", "version": "0.8.8", "status": "ok"}]}))
+    return tmp_path
+
+
+def _sbom(project: Path) -> dict[str, object]:
+    out = project / "out" / "sbom.cdx.json"
+    rc = cli.main(["sbom", str(project), "--model", str(project / "model"), "--dataset", str(project / "data"),
+                   "--model-card", str(project / "card.yml"), "--metrics", str(project / "metrics.json"),
+                   "--verdict", str(project / "verdict.json"), "--out", str(out),
+                   "--digest-cache", str(project / "out" / "digests.json")])
+    assert rc == 0
+    return dict(json.loads(out.read_text()))
+
+
+def test_sbom_validates_against_cyclonedx_1_6(project: Path) -> None:
+    doc = _sbom(project)
+    assert doc["specVersion"] == "1.6"
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(json.dumps(doc)) is None
+
+
+def test_model_component_has_per_file_hashes_and_card(project: Path) -> None:
+    doc = _sbom(project)
+    model = next(c for c in doc["components"] if c["type"] == "machine-learning-model")  # type: ignore[attr-defined]
+    files = {c["name"]: c["hashes"][0]["content"] for c in model["components"]}
+    assert files == {"weights.safetensors": hashlib.sha256(b"\x00" * 1024).hexdigest(),
+                     "tokenizer/vocab.txt": hashlib.sha256(b"a\nb\n").hexdigest()}
+    card = model["modelCard"]
+    assert model["version"] == "1.2.0"
+    assert card["modelParameters"]["task"] == "classification"
+    assert card["modelParameters"]["datasets"] == [{"type": "dataset", "name": "data/train.csv"}, {"ref": "data:data"}]
+    metrics = {m["type"]: m for m in card["quantitativeAnalysis"]["performanceMetrics"]}
+    assert metrics["accuracy"]["value"] == "0.95" and metrics["f1"]["value"] == "0.91"
+    assert metrics["auc"]["slice"] == "test"
+    assert card["considerations"]["fairnessAssessments"][0]["groupAtRisk"] == "rare species"
+
+
+def test_datasets_dependencies_tools_and_verdict(project: Path) -> None:
+    doc = _sbom(project)
+    comps = {c["name"]: c for c in doc["components"]}  # type: ignore[attr-defined]
+    assert comps["data"]["type"] == "data"
+    assert comps["data"]["components"][0]["hashes"][0]["alg"] == "SHA-256"
+    purls = {c["purl"] for c in comps.values() if "purl" in c}
+    assert {"pkg:pypi/numpy@1.26.4", "pkg:pypi/scikit-learn@1.4.2", "pkg:pypi/requests@2.32.3",
+            "pkg:pypi/pytest@8.0.0", "pkg:pypi/pyyaml@6.0.2", "pkg:pypi/click"} <= purls
+    assert "demo" not in comps  # the project itself is not its own dependency
+    meta = doc["metadata"]
+    tools = {t["name"]: t.get("version") for t in meta["tools"]["components"]}  # type: ignore[index]
+    assert tools["modelscan"] == "0.8.8" and "mlsec-actions" in tools
+    props = {p["name"]: p["value"] for p in meta["properties"]}  # type: ignore[index]
+    assert props["mlsec:gate:verdict"] == "pass"
+    assert props["mlsec:gate:policy:sha256"] == "ab" * 32
+
+
+def test_sbom_reuses_the_digest_cache(project: Path) -> None:
+    _sbom(project)
+    cache = DigestCache(project / "out" / "digests.json")
+    cache.tree(project / "model")
+    assert cache.hashed == 0
+
+
+def test_invalid_bom_is_not_written(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A metric value the schema forbids (an object where a string must be) must stop the write.
+    monkeypatch.setattr(modelcard, "load_metrics", lambda path: [{"type": "f1", "value": {"bad": 1}}])
+    out = project / "bad.cdx.json"
+    rc = cli.main(["sbom", str(project), "--model", str(project / "model"), "--metrics",
+                   str(project / "metrics.json"), "--out", str(out), "--digest-cache", str(project / "d.json")])
+    assert rc == 1
+    assert not out.exists()
+
+
+def test_bad_model_card_is_an_input_error(project: Path) -> None:
+    (project / "card.yml").write_text("approach: guessing\n")
+    rc = cli.main(["sbom", str(project), "--model", str(project / "model"), "--model-card",
+                   str(project / "card.yml"), "--out", str(project / "x.json"),
+                   "--digest-cache", str(project / "d.json")])
+    assert rc == 2
+
+
+def test_poetry_lock_and_poetry_pyproject(tmp_path: Path) -> None:
+    (tmp_path / "poetry.lock").write_text('[[package]]\nname = "Torch"\nversion = "2.3.0"\n')
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.poetry.dependencies]\npython = "^3.11"\ntorch = "^2.3"\npandas = "2.2.2"\n')
+    deps = {d.name: d for d in depfiles.collect(tmp_path)}
+    assert deps["torch"].version == "2.3.0" and deps["torch"].source == "poetry.lock"
+    assert deps["pandas"].purl == "pkg:pypi/pandas@2.2.2"
+    assert "python" not in deps
+
+
+def test_requirements_include_cannot_leave_the_project(tmp_path: Path) -> None:
+    (tmp_path / "p").mkdir()
+    (tmp_path / "outside.txt").write_text("evil==1.0\n")
+    (tmp_path / "p" / "requirements.txt").write_text("-r ../outside.txt\nok==1.0\n")
+    assert [d.name for d in depfiles.collect(tmp_path / "p")] == ["ok"]
