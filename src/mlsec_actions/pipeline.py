@@ -59,15 +59,20 @@ class PipelinePlan:
     """Sign with this key after a passing gate (key backend); None: do not sign."""
     policy: Path | None
     """Gate policy; None: the default policy."""
+    models: tuple[Path, ...] = ()
+    """Model files or folders: recorded in the SBOM with their hashes, and signed."""
+    model_card: Path | None = None
+    """Model-card YAML for the SBOM."""
 
 
 def plan(root: Path, out: Path, pipeline: str, available: Sequence[str], *, sign_key: Path | None = None,
-         policy: Path | None = None) -> PipelinePlan:
+         policy: Path | None = None, models: Sequence[Path] = (), model_card: Path | None = None) -> PipelinePlan:
     stages = PIPELINES[pipeline]
     return PipelinePlan(root=root, out=out, scans=tuple(s for s in stages if s in available),
                         unavailable=tuple(s for s in stages if s not in available),
                         gate="gate" in available, sbom="sbom" in available,
-                        sign_key=sign_key if "sign" in available else None, policy=policy)
+                        sign_key=sign_key if "sign" in available else None, policy=policy,
+                        models=tuple(models), model_card=model_card)
 
 
 def _mlsec(*args: str) -> list[str]:
@@ -110,8 +115,16 @@ def run(p: PipelinePlan, progress: Callable[[str], None]) -> int:
         r = _step("gate", _mlsec(*args), p.root)
         progress(_describe(r))
         code = r.exit_code
+        if code == ExitCode.USAGE:  # a bad policy: nothing more is worth doing until it is fixed
+            return code
+    # sbom and sign share one digest cache, so each model file is read once in the run.
+    cache = ["--digest-cache", str(p.out / "digests.json")]
     if p.sbom:
-        args = ["sbom", str(p.root), "--out", str(p.out / "sbom.cdx.json")]
+        args = ["sbom", str(p.root), "--out", str(p.out / "sbom.cdx.json"), *cache]
+        for model in p.models:
+            args += ["--model", str(model)]
+        if p.model_card is not None:
+            args += ["--model-card", str(p.model_card)]
         if verdict.is_file():
             args += ["--verdict", str(verdict)]
         r = _step("sbom", _mlsec(*args), p.root)
@@ -121,14 +134,20 @@ def run(p: PipelinePlan, progress: Callable[[str], None]) -> int:
         if code != ExitCode.OK:
             progress("[sign] skipped: artifacts are only signed after a passing gate")
         else:
-            artifacts = [str(f) for f in sorted(sarif_dir.glob("*.sarif"))]
-            artifacts += [str(f) for f in (p.out / "sbom.cdx.json", verdict) if f.is_file()]
-            r = _step("sign", _mlsec("sign", "--backend", "key", "--key", str(p.sign_key), "--verdict",
-                                     str(verdict), *artifacts), p.root)
+            artifacts = [str(m) for m in p.models] + [str(f) for f in (p.out / "sbom.cdx.json",) if f.is_file()]
+            r = _step("sign", _mlsec("sign", "--backend", "key", "--key", str(p.sign_key), "--verdict", str(verdict),
+                                     "--attest", "--sarif-dir", str(sarif_dir), "--attestation-out",
+                                     str(p.out / "gate.intoto.sigstore.json"), "--base", str(_common_base(p)),
+                                     *cache, *artifacts), p.root)
             progress(_describe(r))
             code = r.exit_code
     progress(f"results in {p.out}")
     return code
+
+
+def _common_base(p: PipelinePlan) -> Path:
+    """Attestation subject names are relative to a folder holding both the project and the results."""
+    return Path(os.path.commonpath([p.root, p.out, *p.models]))
 
 
 def _describe(r: StepResult) -> str:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from mlsec_actions.findings import Rule
+import functools
 
-DOCS = "https://github.com/mlsec-actions/mlsec-actions/blob/main/docs/model-scan.md"
+from mlsec_actions.analyzers.base import MODEL_SCAN_DOCS, model_rule
 
-
-def _rule(rid: str, name: str, short: str, full: str, help_text: str, precision: str = "high") -> Rule:
-    return Rule(id=rid, name=name, short_description=short, full_description=full, help_text=help_text,
-                help_uri=f"{DOCS}#{rid.replace('/', '')}", tags=("model", "archive", "supply-chain"),
-                precision=precision)
+_rule = functools.partial(model_rule, ("model", "archive", "supply-chain"), MODEL_SCAN_DOCS)
 
 
 TRAVERSAL = _rule("archive/path-traversal", "ArchivePathTraversal", "Archive entry escapes the extraction folder",

@@ -11,7 +11,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from mlsec_actions.findings import Finding, Location
+from mlsec_actions.findings import Finding, Location, Rule
+
+DOCS = "https://github.com/mlsec-actions/mlsec-actions/blob/main/docs/"
+MODEL_SCAN_DOCS = DOCS + "model-scan.md"
+FORMATS_DOCS = DOCS + "model-scan-formats.md"
+
+
+def model_rule(base_tags: tuple[str, ...], page: str, rid: str, name: str, short: str, full: str, fix: str,
+               tags: tuple[str, ...] = (), precision: str = "high") -> Rule:
+    """A model-scan rule whose help link is its section in `page` (the anchor is the id without '/').
+
+    Analyzers bind `base_tags` and `page` once with `functools.partial`.
+    """
+    return Rule(id=rid, name=name, short_description=short, full_description=full, help_text=fix,
+                help_uri=f"{page}#{rid.replace('/', '')}", tags=(*base_tags, *tags), precision=precision)
 
 
 @dataclass(frozen=True)

@@ -7,16 +7,16 @@ Counts and lengths are bounded by the file size and fixed caps, so garbage canno
 
 from __future__ import annotations
 
+import functools
 import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from mlsec_actions.analyzers.base import Blob
-from mlsec_actions.findings import Finding, Rule, Severity
+from mlsec_actions.analyzers.base import FORMATS_DOCS, Blob, model_rule
+from mlsec_actions.findings import Finding, Severity
 
-DOCS = "https://github.com/mlsec-actions/mlsec-actions/blob/main/docs/model-scan-formats.md"
 MAX_KEY = 65_535
 MAX_STRING = 64 * 1024 * 1024
 MAX_KV = 1_000_000
@@ -30,9 +30,7 @@ _SCALARS = {0: ("B", 1), 1: ("b", 1), 2: ("H", 2), 3: ("h", 2), 4: ("I", 4), 5: 
 STRING, ARRAY = 8, 9
 
 
-def _rule(rid: str, name: str, short: str, full: str, fix: str, tags: tuple[str, ...]) -> Rule:
-    return Rule(id=rid, name=name, short_description=short, full_description=full, help_text=fix,
-                help_uri=f"{DOCS}#{rid.replace('/', '')}", tags=("model", "gguf", *tags))
+_rule = functools.partial(model_rule, ("model", "gguf"), FORMATS_DOCS)
 
 
 MALFORMED = _rule(

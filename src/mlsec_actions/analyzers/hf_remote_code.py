@@ -9,16 +9,17 @@ read with `ast` (never imported) for calls that run commands or reach the networ
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from mlsec_actions.analyzers.base import FORMATS_DOCS, model_rule
 from mlsec_actions.analyzers.gguf import describe, template_issues
-from mlsec_actions.findings import Finding, Location, Rule, Severity
+from mlsec_actions.findings import Finding, Location, Severity
 
-DOCS = "https://github.com/mlsec-actions/mlsec-actions/blob/main/docs/model-scan-formats.md"
 CONFIG_FILES = ("config.json", "tokenizer_config.json", "processor_config.json", "preprocessor_config.json",
                 "image_processor_config.json", "feature_extractor_config.json", "video_preprocessor_config.json")
 MAX_FILE = 16 * 1024 * 1024
@@ -33,9 +34,7 @@ NETWORK = ("requests.", "urllib.request.", "urllib3.", "httpx.", "http.client.",
            "ftplib.", "smtplib.", "telnetlib.", "paramiko.", "urlopen")
 
 
-def _rule(rid: str, name: str, short: str, full: str, fix: str, tags: tuple[str, ...]) -> Rule:
-    return Rule(id=rid, name=name, short_description=short, full_description=full, help_text=fix,
-                help_uri=f"{DOCS}#{rid.replace('/', '')}", tags=("model", "huggingface", *tags))
+_rule = functools.partial(model_rule, ("model", "huggingface"), FORMATS_DOCS)
 
 
 AUTO_MAP = _rule(

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-from mlsec_actions.analyzers.base import Blob
+from mlsec_actions.analyzers.base import FORMATS_DOCS, Blob, model_rule
 from mlsec_actions.findings import Finding, Rule, Severity
 
-DOCS = "https://github.com/mlsec-actions/mlsec-actions/blob/main/docs/model-scan-formats.md"
 MAX_CONFIG = 64 * 1024 * 1024
 """A `config.json` larger than this is reported, not parsed."""
 CHUNK = 8 * 1024 * 1024
@@ -37,9 +37,7 @@ DANGEROUS_MODULES = frozenset({"os", "posix", "nt", "subprocess", "builtins", "_
 _CONFIG_START = re.compile(rb'\{\s*"(?:module|class_name)"\s*:\s*"')
 
 
-def _rule(rid: str, name: str, short: str, full: str, fix: str) -> Rule:
-    return Rule(id=rid, name=name, short_description=short, full_description=full, help_text=fix,
-                help_uri=f"{DOCS}#{rid.replace('/', '')}", tags=("model", "keras", "code-execution"))
+_rule = functools.partial(model_rule, ("model", "keras", "code-execution"), FORMATS_DOCS)
 
 
 LAMBDA = _rule(

@@ -10,7 +10,7 @@ import ast
 import struct
 
 from mlsec_actions.analyzers import pickle_scan
-from mlsec_actions.analyzers.base import Blob
+from mlsec_actions.analyzers.base import MODEL_SCAN_DOCS, Blob
 from mlsec_actions.findings import Finding, Rule, Severity
 
 MAGIC = b"\x93NUMPY"
@@ -22,13 +22,13 @@ OBJECT_ARRAY = Rule(
                      "needs `allow_pickle=True`, which runs whatever the pickle imports.",
     help_text="Store numeric dtypes only, or use safetensors. Never pass `allow_pickle=True` for files you did "
               "not produce.",
-    help_uri=f"{pickle_scan.DOCS}#numpyobject-array", tags=("model", "numpy", "pickle"), precision="high")
+    help_uri=f"{MODEL_SCAN_DOCS}#numpyobject-array", tags=("model", "numpy", "pickle"), precision="high")
 MALFORMED = Rule(
     id="numpy/malformed", name="NumpyMalformed", short_description="NumPy file header is malformed",
     full_description="The `.npy` header cannot be read (bad version, length or dictionary), so the array "
                      "cannot be checked.",
     help_text="Re-export the array from its source; treat a file that was not corrupted in transit as crafted.",
-    help_uri=f"{pickle_scan.DOCS}#numpymalformed", tags=("model", "numpy"), precision="medium")
+    help_uri=f"{MODEL_SCAN_DOCS}#numpymalformed", tags=("model", "numpy"), precision="medium")
 RULES = (OBJECT_ARRAY, MALFORMED)
 
 

@@ -8,15 +8,15 @@ that is absolute or climbs out with `..` makes the loader read (or a re-save wri
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from mlsec_actions.analyzers.base import Blob
-from mlsec_actions.findings import Finding, Rule, Severity
+from mlsec_actions.analyzers.base import FORMATS_DOCS, Blob, model_rule
+from mlsec_actions.findings import Finding, Severity
 
-DOCS = "https://github.com/mlsec-actions/mlsec-actions/blob/main/docs/model-scan-formats.md"
 MAX_DEPTH = 32
 MAX_TEXT = 4096
 """Longer strings (names, locations) are cut; enough to judge a path."""
@@ -25,9 +25,7 @@ STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "ai.onnx.training", "
                               "com.ms.internal.nhwc", "org.pytorch.aten", "com.microsoft.dml"})
 
 
-def _rule(rid: str, name: str, short: str, full: str, fix: str, tags: tuple[str, ...]) -> Rule:
-    return Rule(id=rid, name=name, short_description=short, full_description=full, help_text=fix,
-                help_uri=f"{DOCS}#{rid.replace('/', '')}", tags=("model", "onnx", *tags))
+_rule = functools.partial(model_rule, ("model", "onnx"), FORMATS_DOCS)
 
 
 EXTERNAL_PATH = _rule(

@@ -14,20 +14,18 @@ import re
 import zipfile
 from typing import BinaryIO
 
-from mlsec_actions.analyzers.base import Blob
+from mlsec_actions.analyzers.base import MODEL_SCAN_DOCS, Blob, model_rule
 from mlsec_actions.analyzers.pickle_policy import Verdict, judge
 from mlsec_actions.analyzers.pickle_walk import Call, Global, Report, _Machine, walk, walk_one
 from mlsec_actions.findings import Finding, Rule, Severity
 
-DOCS = "https://github.com/mlsec-actions/mlsec-actions/blob/main/docs/model-scan.md"
 _FIX = ("Do not load this file. Get the model from a trusted source, or convert it to a format that cannot run "
         "code (safetensors, ONNX without custom ops, GGUF) and load it with `weights_only=True` or equivalent.")
 
 
 def _rule(rid: str, name: str, short: str, full: str, help_text: str = _FIX, precision: str = "high") -> Rule:
-    return Rule(id=rid, name=name, short_description=short, full_description=full, help_text=help_text,
-                help_uri=f"{DOCS}#{rid.replace('/', '')}", tags=("model", "pickle", "supply-chain"),
-                precision=precision)
+    return model_rule(("model", "pickle", "supply-chain"), MODEL_SCAN_DOCS, rid, name, short, full, help_text,
+                      precision=precision)
 
 
 DANGEROUS = _rule("pickle/dangerous-global", "PickleDangerousGlobal", "Pickle imports a code-execution primitive",

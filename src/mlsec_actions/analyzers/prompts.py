@@ -10,26 +10,24 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import PurePosixPath
 
-from mlsec_actions.analyzers.base import Blob
+from mlsec_actions.analyzers.base import FORMATS_DOCS, Blob, model_rule
 from mlsec_actions.analyzers.gguf import template_issues
 from mlsec_actions.findings import Finding, Rule, Severity
 
-DOCS = "https://github.com/mlsec-actions/mlsec-actions/blob/main/docs/model-scan-formats.md"
 MAX_BYTES = 2 * 1024 * 1024
 MAX_PER_RULE = 20
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".prompt", ".jinja", ".jinja2", ".j2", ".yaml", ".yml", ".json",
                            ".tmpl", ".tpl", ".mustache", ".hbs", ".prompty", ""})
 
 
-def _rule(rid: str, name: str, short: str, full: str, fix: str, tags: tuple[str, ...]) -> Rule:
-    return Rule(id=rid, name=name, short_description=short, full_description=full, help_text=fix,
-                help_uri=f"{DOCS}#{rid.replace('/', '')}", tags=("llm", "prompt", *tags), precision="medium")
+_rule = functools.partial(model_rule, ("llm", "prompt"), FORMATS_DOCS, precision="medium")
 
 
 OVERRIDE = _rule(

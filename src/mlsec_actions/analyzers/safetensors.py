@@ -8,15 +8,15 @@ the header is read, so a 10 GB file costs one small read.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
-from mlsec_actions.analyzers.base import Blob
+from mlsec_actions.analyzers.base import FORMATS_DOCS, Blob, model_rule
 from mlsec_actions.findings import Finding, Rule, Severity
 
-DOCS = "https://github.com/mlsec-actions/mlsec-actions/blob/main/docs/model-scan-formats.md"
 MAX_HEADER = 100 * 1024 * 1024
 """Larger headers are refused, as the reference implementation does."""
 MAX_REPORTED = 20
@@ -31,9 +31,7 @@ DTYPE_BITS = {
 }
 
 
-def _rule(rid: str, name: str, short: str, full: str, fix: str) -> Rule:
-    return Rule(id=rid, name=name, short_description=short, full_description=full, help_text=fix,
-                help_uri=f"{DOCS}#{rid.replace('/', '')}", tags=("model", "safetensors", "supply-chain"))
+_rule = functools.partial(model_rule, ("model", "safetensors", "supply-chain"), FORMATS_DOCS)
 
 
 MALFORMED = _rule(

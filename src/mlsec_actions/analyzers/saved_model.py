@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import re
 
-from mlsec_actions.analyzers.base import Blob
+from mlsec_actions.analyzers.base import MODEL_SCAN_DOCS, Blob
 from mlsec_actions.findings import Finding, Rule, Severity
 
-DOCS = "https://github.com/mlsec-actions/mlsec-actions/blob/main/docs/model-scan.md"
 _MAX_BYTES = 512 * 1024 * 1024
 OPS: dict[str, Severity] = {
     "PyFunc": Severity.CRITICAL, "PyFuncStateless": Severity.CRITICAL, "EagerPyFunc": Severity.CRITICAL,
@@ -27,7 +26,7 @@ DANGEROUS_OP = Rule(
                      "writes arbitrary files (ReadFile, WriteFile, MatchingFiles) when the model runs.",
     help_text="Rebuild the model without py_function/numpy_function and without file I/O inside the graph; "
               "load untrusted SavedModels only in a sandbox.",
-    help_uri=f"{DOCS}#tfdangerous-op", tags=("model", "tensorflow", "supply-chain"), precision="medium")
+    help_uri=f"{MODEL_SCAN_DOCS}#tfdangerous-op", tags=("model", "tensorflow", "supply-chain"), precision="medium")
 RULES = (DANGEROUS_OP,)
 
 
