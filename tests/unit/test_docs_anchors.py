@@ -8,7 +8,16 @@ from pathlib import Path
 import pytest
 
 from mlsec_actions.analyzers import (
-    archive_rules, gguf, hf_remote_code, keras, numpy_file, onnx_model, pickle_scan, prompts, safetensors, saved_model,
+    archive_rules,
+    gguf,
+    hf_remote_code,
+    keras,
+    numpy_file,
+    onnx_model,
+    pickle_scan,
+    prompts,
+    safetensors,
+    saved_model,
 )
 from mlsec_actions.findings import Rule
 from mlsec_actions.tools import modelscan
