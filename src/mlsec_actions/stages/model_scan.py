@@ -11,6 +11,7 @@ import argparse
 import os
 import stat
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from mlsec_actions.analyzers import archive, hf_remote_code
@@ -79,6 +80,15 @@ def walk(root: Path, target: Path) -> Iterator[tuple[str, Path | None, str | Non
 
 def scan(ctx: ScanContext) -> StageResult:
     args = ctx.args
+    # modelscan is a separate process: start it first so it runs while our own analyzers do.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        theirs = None if getattr(args, "no_modelscan", False) else pool.submit(
+            modelscan.scan, ctx.target, ctx.root, args.timeout)
+        return _scan(ctx, theirs)
+
+
+def _scan(ctx: ScanContext, pending: Future[tuple[list[Finding], ToolRun]] | None) -> StageResult:
+    args = ctx.args
     dispatcher = Dispatcher(limits=_limits(args), text=prompt_entry(tuple(getattr(args, "canary", None) or ())))
     findings: list[Finding] = _garak(ctx)
     hf_folders: set[str] = set()
@@ -101,10 +111,10 @@ def scan(ctx: ScanContext) -> StageResult:
         tools.append(ToolRun(HF_TOOL, ToolStatus.OK))
     if getattr(args, "garak_report", None):
         tools.append(ToolRun("garak-import", ToolStatus.OK))
-    if getattr(args, "no_modelscan", False):
+    if pending is None:
         tools.append(ToolRun(modelscan.SPEC.name, ToolStatus.SKIPPED, message="disabled with --no-modelscan"))
     else:
-        theirs, run = modelscan.scan(ctx.target, ctx.root, args.timeout)
+        theirs, run = pending.result()
         # modelscan has no exclusions: drop what it found in folders this stage does not scan (.venv, .git).
         theirs = [f for f in theirs if not SKIP_DIRS & set(f.location.path.split("/")[:-1])]
         findings = modelscan.merge(findings, theirs)
