@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,12 +26,13 @@ ACT = ROOT / ".venv" / "bin" / "act"
 SELF_REPO = "mlsec-actions/mlsec-actions"
 SELF_REF = "e2e-self"  # what `$/` is rewritten to; any ref works, it only has to be mapped
 # What the package install needs, plus everything YAML a workflow can reach.
-STAGED = ("action.yml", "actions", ".github", "src", "pyproject.toml", "README.md", "LICENSE")
+STAGED = ("action.yml", "actions", ".github", "src", "policies", "pyproject.toml", "README.md", "LICENSE")
 _PIN = re.compile(r"uses:\s*([\w.-]+/[\w.-]+)(?:/[\w./-]+)?@([0-9a-f]{40})")
 STANDIN_FOR = {
     "actions/checkout": STANDINS / "checkout",
     "github/codeql-action": STANDINS / "codeql-action",
     "actions/upload-artifact": STANDINS / "upload-artifact",
+    "actions/download-artifact": STANDINS / "download-artifact",
 }
 
 
@@ -44,6 +46,12 @@ class ActRun:
     """act's combined stdout and stderr."""
     record_dir: Path
     """Where the stand-ins wrote their records (under the test's tmp_path)."""
+    seconds: float = 0.0
+    """Wall-clock time of the act run (reported, never asserted)."""
+
+    def artifact(self, name: str) -> Path:
+        """Where the upload-artifact stand-in kept the artifact `name` (missing when it was never uploaded)."""
+        return self.record_dir / "artifacts" / name
 
     def uploads(self) -> list[dict[str, Any]]:
         """One entry per SARIF file the upload-sarif stand-in received."""
@@ -51,6 +59,17 @@ class ActRun:
         if not path.is_file():
             return []
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+    def upload(self, category: str) -> dict[str, Any]:
+        """The one SARIF upload under `category` (fails the test when there is not exactly one)."""
+        got = [u for u in self.uploads() if u["category"] == category]
+        assert len(got) == 1, (category, [u["category"] for u in self.uploads()], self.log[-4000:])
+        return got[0]
+
+    def job_result(self, name: str) -> str | None:
+        """'succeeded' or 'failed' for the job whose display name starts with `name`; None when it never ran."""
+        found = re.findall(rf"^\[[^\]]*/{re.escape(name)}[^\]]*\]\s+\S+\s+Job (succeeded|failed)", self.log, re.M)
+        return found[-1] if found else None
 
 
 def stage_self(dest: Path) -> Path:
@@ -88,10 +107,11 @@ def git_init(repo: Path) -> None:
 
 def run_workflow(consumer: Path, workflow: Path, work: Path, *, event: str = "push",
                  variables: dict[str, str] | None = None, env: dict[str, str] | None = None,
-                 timeout: float = 900) -> ActRun:
+                 secrets: dict[str, str] | None = None, timeout: float = 900) -> ActRun:
     """Run `workflow` of the git repository `consumer` under act; everything it writes goes in `work`.
 
-    `variables` become `vars.*` (`--var`), `env` extra environment for every step (`--env`).
+    `variables` become `vars.*` (`--var`), `env` extra environment for every step (`--env`), `secrets`
+    the repository's `secrets.*` (written to a dotenv `--secret-file`, so values stay off act's command line).
     """
     staged = stage_self(work / "mlsec-actions")
     record = work / "record"
@@ -116,15 +136,23 @@ def run_workflow(consumer: Path, workflow: Path, work: Path, *, event: str = "pu
         cmd += ["--var", f"{name}={value}"]
     for name, value in (env or {}).items():
         cmd += ["--env", f"{name}={value}"]
+    if secrets:
+        secret_file = work / "act.secrets"
+        secret_file.write_text("".join(f"{k}={json.dumps(v)}\n" for k, v in secrets.items()), encoding="utf-8")
+        secret_file.chmod(0o600)
+        cmd += ["--secret-file", str(secret_file)]
     host_env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "MLSEC_", "RUNNER_"))}
     host_env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), XDG_CACHE_HOME=str(home / ".cache"),
                UV_CACHE_DIR=os.environ.get("UV_CACHE_DIR", str(Path.home() / ".cache" / "uv")),
                PIP_CACHE_DIR=os.environ.get("PIP_CACHE_DIR", str(Path.home() / ".cache" / "pip")))
+    started = time.monotonic()
     proc = subprocess.run(cmd, cwd=consumer, env=host_env, capture_output=True, text=True,
                           timeout=timeout)
+    seconds = time.monotonic() - started
     log = proc.stdout + proc.stderr
     (work / "act.log").write_text(log, encoding="utf-8")  # kept for debugging a failed run
-    return ActRun(proc.returncode, log, record)
+    print(f"act run in {work}: exit {proc.returncode} after {seconds:.1f} s")  # shown with pytest -s / -rP
+    return ActRun(proc.returncode, log, record, seconds)
 
 
 def _self_refs_in(workflow: Path) -> list[str]:

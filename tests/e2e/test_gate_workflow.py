@@ -1,0 +1,235 @@
+"""The gate and the final sbom/sign job of mlsecops.yml, on examples/ml-project under act.
+
+Red: the example as shipped fails the default policy at the gate, the verdict artifact says fail, and
+nothing is signed. Green: a policy with reviewed, unexpired waivers for exactly those findings (read
+by the example from the MLSEC_POLICY repository variable) passes, and the final job writes the SBOM and
+signs the model, the SBOM and the verdict with the `key` backend (a P-256 key made here, handed over as a
+repository secret); `mlsec verify --public-key` accepts the bundles. Red again: the same waivers expired.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlsec_actions.signing.key import generate
+from tests.e2e.act_harness import ROOT, ActRun, run_workflow
+from tests.e2e.conftest import prepare_consumer, run_example
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(name="e2e-act")]
+
+GATE = "gate before training"
+SIGN = "sbom and sign"
+POLICY_PATH = ".github/mlsec-policy.yml"
+MODEL = "models/linear.safetensors"
+
+
+def _policy(expires: str, required: str = "[code-scan, model-scan]") -> str:
+    return f"""\
+version: 1
+required-stages: {required}
+tool-errors: fail
+thresholds:
+  - id: no-high
+    severity: high
+waivers:
+  - id: demo-fake-keys
+    rule: trivy/secret/*
+    path: train.py
+    reason: fake keys in the shape of AWS's examples, never valid
+    owner: "@ml-platform"
+    expires: {expires}
+  - id: demo-infra
+    rule: trivy/misconfig/*
+    reason: demo Dockerfile and Terraform, never built or deployed
+    owner: "@ml-platform"
+    expires: {expires}
+"""
+
+
+def _day(offset: int) -> str:
+    return (datetime.now(UTC).date() + timedelta(days=offset)).isoformat()
+
+
+def _verdict(run: ActRun) -> dict[str, Any]:
+    path = run.artifact("mlsec-gate-pre-train") / "gate-verdict.json"
+    assert path.is_file(), run.log[-4000:]
+    doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return doc
+
+
+def _assert_red_and_unsigned(run: ActRun) -> dict[str, Any]:
+    assert run.returncode != 0, run.log[-4000:]
+    assert run.job_result("code-scan") == "succeeded"
+    assert run.job_result("model-scan") == "succeeded"
+    assert run.job_result(GATE) == "failed", run.log[-4000:]
+    assert "Failure - Main Fail on policy violation" in run.log
+    verdict = _verdict(run)
+    assert verdict["verdict"] == "fail"
+    # The final job never started: no SBOM, no bundles.
+    assert run.job_result(SIGN) is None
+    assert not run.artifact("mlsec-signatures").exists()
+    assert not run.artifact("mlsec-sbom").exists()
+    return verdict
+
+
+def test_example_goes_red_at_the_gate(example_run: ActRun) -> None:
+    verdict = _assert_red_and_unsigned(example_run)
+    assert [v["kind"] for v in verdict["violations"]] == ["threshold"]
+    assert verdict["policy"]["path"].endswith("default.yml")
+    gate_sarif = example_run.upload("mlsec/gate")
+    assert gate_sarif["valid"] is True and gate_sarif["rule_ids"] == ["gate/threshold"]
+    kept = sorted(p.name for p in example_run.artifact("mlsec-gate-pre-train").iterdir())
+    assert kept == ["gate-summary.md", "gate-verdict.json", "gate.sarif"]
+
+
+def test_gate_reads_every_stage_sarif_and_nothing_else(example_run: ActRun) -> None:
+    lines = (example_run.record_dir / "download-artifact.jsonl").read_text(encoding="utf-8").splitlines()
+    (download,) = [json.loads(line) for line in lines]
+    assert download["job"] == "gate-pre-train" and download["pattern"] == "mlsec-sarif-*"
+    assert download["got"].split() == ["mlsec-sarif-code-scan", "mlsec-sarif-model-scan"]
+    inputs = [i["path"] for i in _verdict(example_run)["inputs"]]
+    assert inputs == ["mlsec-gate-input/mlsec-sarif-code-scan/code-scan.sarif",
+                      "mlsec-gate-input/mlsec-sarif-model-scan/model-scan.sarif"]
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("e2e-key")
+    generate(folder / "signing.pem", folder / "signing.pub")
+    return folder / "signing.pem", folder / "signing.pub"
+
+
+@pytest.fixture(scope="module")
+def green(tmp_path_factory: pytest.TempPathFactory, keys: tuple[Path, Path]) -> ActRun:
+    private, _ = keys
+    return run_example(tmp_path_factory.mktemp("e2e-green"), files={POLICY_PATH: _policy(_day(30))},
+                       variables={"MLSEC_POLICY": POLICY_PATH, "MLSEC_SIGNING_BACKEND": "key"},
+                       secrets={"MLSEC_SIGNING_KEY": private.read_text(encoding="utf-8")})
+
+
+def test_waived_example_goes_green_and_is_signed(green: ActRun) -> None:
+    assert green.returncode == 0, green.log[-4000:]
+    for job in ("code-scan", "model-scan", GATE, SIGN):
+        assert green.job_result(job) == "succeeded", job
+    verdict = _verdict(green)
+    assert verdict["verdict"] == "pass" and verdict["violations"] == []
+    assert verdict["policy"]["path"] == POLICY_PATH
+    assert {w["id"]: w["matched"] for w in verdict["waivers"]["used"]} == {"demo-fake-keys": 1, "demo-infra": 10}
+    signed = sorted(p.relative_to(green.artifact("mlsec-signatures")).as_posix()
+                    for p in green.artifact("mlsec-signatures").rglob("*") if p.is_file())
+    assert signed == ["mlsec-results/gate-verdict.json.sigstore.json", "mlsec-results/gate.intoto.sigstore.json",
+                      "mlsec-results/gate.predicate.json", "mlsec-results/sbom.cdx.json.sigstore.json",
+                      f"{MODEL}.sigstore.json"]
+
+
+def test_sbom_records_the_model_and_the_verdict(green: ActRun) -> None:
+    sbom = json.loads((green.artifact("mlsec-sbom") / "sbom.cdx.json").read_text(encoding="utf-8"))
+    (model,) = [c for c in sbom["components"] if c["type"] == "machine-learning-model"]
+    digest = hashlib.sha256((green.record_dir.parent / "consumer" / MODEL).read_bytes()).hexdigest()
+    assert model["name"] == MODEL and model["hashes"] == [{"alg": "SHA-256", "content": digest}]
+    assert model["modelCard"]["modelParameters"]["task"] == "regression"  # from the example's model-card.yml
+    props = {p["name"]: p["value"] for p in sbom["metadata"]["properties"]}
+    assert props["mlsec:gate:verdict"] == "pass"
+
+
+def _consumer_view(run: ActRun, dest: Path) -> Path:
+    """What a consumer holds after downloading the run's artifacts into a checkout of the same commit."""
+    shutil.copytree(run.record_dir.parent / "consumer", dest, ignore=shutil.ignore_patterns(".git"))
+    shutil.copytree(run.artifact("mlsec-signatures"), dest, dirs_exist_ok=True)
+    shutil.copytree(run.artifact("mlsec-gate-pre-train"), dest / "mlsec-results", dirs_exist_ok=True)
+    shutil.copy2(run.artifact("mlsec-sbom") / "sbom.cdx.json", dest / "mlsec-results")
+    for stage in ("code-scan", "model-scan"):
+        shutil.copytree(run.artifact(f"mlsec-sarif-{stage}"), dest / "mlsec-gate-input" / f"mlsec-sarif-{stage}")
+    return dest
+
+
+def _verify(view: Path, public: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(ROOT / ".venv" / "bin" / "mlsec"), "verify", "--public-key", str(public), MODEL,
+                           "mlsec-results/sbom.cdx.json", "mlsec-results/gate-verdict.json",
+                           "--attestation", "mlsec-results/gate.intoto.sigstore.json"],
+                          cwd=view, capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_bundles_verify_with_the_public_key(green: ActRun, keys: tuple[Path, Path], tmp_path: Path) -> None:
+    got = _verify(_consumer_view(green, tmp_path / "view"), keys[1])
+    assert got.returncode == 0, got.stdout + got.stderr
+    assert got.stderr.count("verify: OK") == 4, got.stderr
+    assert "gate verdict 'pass'" in got.stderr
+
+
+def test_a_changed_model_no_longer_verifies(green: ActRun, keys: tuple[Path, Path], tmp_path: Path) -> None:
+    view = _consumer_view(green, tmp_path / "view")
+    model = view / MODEL
+    model.write_bytes(model.read_bytes()[:-4] + b"\x00\x00\x80\x7f")  # b := +inf
+    got = _verify(view, keys[1])
+    assert got.returncode == 1, got.stdout + got.stderr
+    assert f"verify: FAIL {MODEL}" in got.stderr
+
+
+def test_signing_key_never_reaches_the_log(green: ActRun, keys: tuple[Path, Path]) -> None:
+    body = [line for line in keys[0].read_text(encoding="utf-8").splitlines() if "-----" not in line]
+    assert "PRIVATE KEY" not in green.log
+    assert not [line for line in body if line in green.log]
+
+
+def test_expired_waivers_turn_the_gate_red_again(tmp_path: Path, keys: tuple[Path, Path]) -> None:
+    expired = run_example(tmp_path, files={POLICY_PATH: _policy(_day(-2))},
+                          variables={"MLSEC_POLICY": POLICY_PATH, "MLSEC_SIGNING_BACKEND": "key"},
+                          secrets={"MLSEC_SIGNING_KEY": keys[0].read_text(encoding="utf-8")})
+    verdict = _assert_red_and_unsigned(expired)
+    kinds = sorted(v["kind"] for v in verdict["violations"])
+    assert kinds == ["threshold", "waiver-expired", "waiver-expired"], verdict["violations"]
+    assert sorted(w["id"] for w in verdict["waivers"]["expired"]) == ["demo-fake-keys", "demo-infra"]
+
+
+
+def test_a_stage_without_sarif_fails_closed_even_if_the_policy_does_not_require_it(
+        tmp_path: Path, keys: tuple[Path, Path]) -> None:
+    # A bad option value stops model-scan before it writes SARIF (exit 2); code-scan does not read it.
+    got = run_example(tmp_path, files={POLICY_PATH: _policy(_day(30), required="[code-scan]")},
+                      variables={"MLSEC_POLICY": POLICY_PATH, "MLSEC_SIGNING_BACKEND": "key"},
+                      env={"MLSEC_MAX_DEPTH": "not-a-number"},
+                      secrets={"MLSEC_SIGNING_KEY": keys[0].read_text(encoding="utf-8")})
+    assert got.returncode != 0, got.log[-4000:]
+    assert got.job_result("model-scan") == "failed"
+    assert not got.artifact("mlsec-sarif-model-scan").exists()
+    assert _verdict(got)["verdict"] == "pass"  # the policy alone would have let it through
+    assert got.job_result(GATE) == "failed"
+    assert "left no SARIF: model-scan (failure); failing closed" in got.log
+    assert got.job_result(SIGN) is None and not got.artifact("mlsec-signatures").exists()
+
+DEVSECOPS_WORKFLOW = """\
+name: devsecops
+on: push
+permissions: {}
+jobs:
+  devsecops:
+    uses: mlsec-actions/mlsec-actions/.github/workflows/devsecops.yml@v1
+    permissions:
+      contents: read
+      security-events: write
+      actions: read
+    with:
+      path: .
+      vuln-db: skip
+"""
+
+
+def test_devsecops_gate_goes_red_before_build(tmp_path: Path) -> None:
+    consumer = prepare_consumer(tmp_path, {".github/workflows/devsecops.yml": DEVSECOPS_WORKFLOW})
+    got = run_workflow(consumer, consumer / ".github" / "workflows" / "devsecops.yml", tmp_path)
+    assert got.returncode != 0, got.log[-4000:]
+    assert got.job_result("code-scan") == "succeeded"
+    assert got.job_result("gate before build") == "failed", got.log[-4000:]
+    verdict = json.loads((got.artifact("mlsec-gate-pre-build") / "gate-verdict.json").read_text(encoding="utf-8"))
+    assert verdict["verdict"] == "fail" and [v["kind"] for v in verdict["violations"]] == ["threshold"]
+    assert [i["path"] for i in verdict["inputs"]] == ["mlsec-gate-input/mlsec-sarif-code-scan/code-scan.sarif"]
+    assert sorted(u["category"] for u in got.uploads()) == ["mlsec/code-scan", "mlsec/gate"]
