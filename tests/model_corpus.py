@@ -78,10 +78,11 @@ def partial_of_system(command: str) -> bytes:
 
 
 def zip_bytes(members: dict[str, bytes], method: int = zipfile.ZIP_STORED) -> bytes:
+    """A zip of `members`, byte-identical on every call (a fixed timestamp), so test ids are stable too."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", method) as z:
         for name, data in members.items():
-            z.writestr(name, data)
+            z.writestr(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)), data, compress_type=method)
     return out.getvalue()
 
 
