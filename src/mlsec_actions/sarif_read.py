@@ -60,12 +60,15 @@ def _read_run(path: Path, index: int, raw: Any) -> SarifRun:
     rules = [_rule(_obj(r, path, f"{where}.tool.driver.rules[{i}]"), driver_name) for i, r in enumerate(rules_raw)]
     by_id = {r.id: r for r in rules}
     scores = {r.get("id"): _score(r.get("properties", {})) for r in rules_raw if isinstance(r, dict)}
+    # SARIF: a result without `level` takes its rule's defaultConfiguration level (gate_input does the same).
+    levels = {r.get("id"): (r.get("defaultConfiguration") or {}).get("level") for r in rules_raw if isinstance(r, dict)}
     results_raw = run.get("results", [])
     if not isinstance(results_raw, list):
         raise InputError(path, f"{where}.results is not an array")
     findings = []
     for i, res in enumerate(results_raw):
-        findings.append(_finding(_obj(res, path, f"{where}.results[{i}]"), rules, by_id, scores, driver_name))
+        findings.append(_finding(_obj(res, path, f"{where}.results[{i}]"), rules, by_id, scores, levels,
+                                 driver_name))
     auto = run.get("automationDetails") or {}
     cat = str(auto.get("id", "")) if isinstance(auto, dict) else ""
     cat = cat.rsplit("/", 1)[0] if "/" in cat else (cat or driver_name)
@@ -98,7 +101,7 @@ def _score(props: Any) -> float | None:
 
 
 def _finding(res: dict[str, Any], rules: list[Rule], by_id: dict[str, Rule], scores: dict[Any, float | None],
-             driver: str) -> Finding:
+             levels: dict[Any, Any], driver: str) -> Finding:
     rid = res.get("ruleId")
     idx = res.get("ruleIndex")
     if rid is None and isinstance(idx, int) and 0 <= idx < len(rules):
@@ -115,7 +118,8 @@ def _finding(res: dict[str, Any], rules: list[Rule], by_id: dict[str, Rule], sco
     elif score is not None:
         severity = Severity.from_score(score)
     else:
-        severity = _LEVEL_SEVERITY.get(str(res.get("level", "warning")), Severity.MEDIUM)
+        level = res.get("level") or levels.get(rid) or "warning"
+        severity = _LEVEL_SEVERITY.get(str(level), Severity.MEDIUM)
     message = res.get("message") or {}
     text = str(message.get("text") or message.get("markdown") or rule.short_description)
     fps = res.get("partialFingerprints") or {}

@@ -34,14 +34,19 @@ def test_round_trip_keeps_findings_fingerprints_and_tool_status(tmp_path: Path) 
 
 def test_third_party_sarif_levels_map_to_severity(tmp_path: Path) -> None:
     doc = {"version": "2.1.0", "runs": [{
-        "tool": {"driver": {"name": "other", "rules": [{"id": "X1", "properties": {"security-severity": "9.1"}}]}},
+        "tool": {"driver": {"name": "other", "rules": [
+            {"id": "X1", "properties": {"security-severity": "9.1"}},
+            {"id": "Z3", "defaultConfiguration": {"level": "error"}}]}},
         "results": [{"ruleId": "X1", "message": {"text": "bad"}},
-                    {"ruleId": "Y2", "level": "note", "message": {"text": "meh"}}]}]}
+                    {"ruleId": "Y2", "level": "note", "message": {"text": "meh"}},
+                    {"ruleId": "Z3", "message": {"text": "level from the rule"}},
+                    {"ruleId": "Q4", "message": {"text": "no level anywhere: warning"}}]}]}
     path = tmp_path / "other.json"
     path.write_text(json.dumps(doc))
     (run,) = read_sarif(path)
     assert run.category == "other"
-    assert [f.severity for f in run.result.findings] == [Severity.CRITICAL, Severity.LOW]
+    assert [f.severity for f in run.result.findings] == [Severity.CRITICAL, Severity.LOW, Severity.HIGH,
+                                                          Severity.MEDIUM]
 
 
 @pytest.mark.parametrize(("content", "problem"), [
