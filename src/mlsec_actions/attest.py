@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mlsec_actions.errors import InputError
+from mlsec_actions.inputs import load_json
 from mlsec_actions.signing.interface import SigningError, VerificationError
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -39,12 +40,7 @@ class Verdict:
 
 
 def load_verdict(path: Path) -> Verdict:
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InputError(path, f"cannot read verdict: {e.strerror or e}") from None
-    except ValueError:
-        raise InputError(path, "verdict is not valid JSON") from None
+    doc = load_json(path, "verdict")
     if not isinstance(doc, dict) or doc.get("verdict") not in ("pass", "fail"):
         raise InputError(path, "not a gate verdict (needs \"verdict\": \"pass\" or \"fail\")")
     return Verdict(path, doc)

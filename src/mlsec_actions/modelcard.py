@@ -13,13 +13,13 @@ mitigation}]}`.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from mlsec_actions.errors import InputError
+from mlsec_actions.inputs import load_json
 
 APPROACHES = ("supervised", "unsupervised", "reinforcement-learning", "semi-supervised", "self-supervised")
 _TEXT_LISTS = {"users": "users", "use_cases": "useCases", "technical_limitations": "technicalLimitations",
@@ -40,12 +40,7 @@ def load_card(path: Path) -> dict[str, Any]:
 
 def load_metrics(path: Path) -> list[dict[str, Any]]:
     """Metrics as `[{type, value, slice?}]` from `{name: number}`, `{"metrics": ...}` or a list."""
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InputError(path, f"cannot read metrics: {e.strerror or e}") from None
-    except ValueError:
-        raise InputError(path, "metrics file is not valid JSON") from None
+    doc = load_json(path, "metrics")
     if isinstance(doc, dict) and isinstance(doc.get("metrics"), dict | list):
         doc = doc["metrics"]
     return _metrics(doc, path)

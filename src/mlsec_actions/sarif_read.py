@@ -5,13 +5,13 @@ Malformed input is an `InputError` naming the file and the problem: the gate fai
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mlsec_actions.errors import InputError
 from mlsec_actions.findings import Finding, Location, Rule, Severity, StageResult, ToolRun, ToolStatus
+from mlsec_actions.inputs import load_json
 
 _LEVEL_SEVERITY = {"error": Severity.HIGH, "warning": Severity.MEDIUM, "note": Severity.LOW, "none": Severity.INFO}
 
@@ -30,12 +30,7 @@ class SarifRun:
 
 def read_sarif(path: Path) -> list[SarifRun]:
     """Read every run of a SARIF file. Raises `InputError` for anything malformed."""
-    try:
-        doc = json.loads(path.read_bytes())
-    except OSError as e:
-        raise InputError(path, f"cannot read: {e.strerror or e}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(path, f"not valid JSON ({e}); truncated or corrupt SARIF") from None
+    doc = load_json(path, "SARIF")
     if not isinstance(doc, dict) or not isinstance(doc.get("runs"), list):
         raise InputError(path, "not a SARIF log (no 'runs' array)")
     if doc.get("version") != "2.1.0":

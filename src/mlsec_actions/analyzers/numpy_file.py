@@ -10,25 +10,24 @@ import ast
 import struct
 
 from mlsec_actions.analyzers import pickle_scan
-from mlsec_actions.analyzers.base import MODEL_SCAN_DOCS, Blob
-from mlsec_actions.findings import Finding, Rule, Severity
+from mlsec_actions.analyzers.base import MODEL_SCAN_DOCS, Blob, model_rule
+from mlsec_actions.findings import Finding, Severity
 
 MAGIC = b"\x93NUMPY"
 _MAX_HEADER = 1 << 20
 
-OBJECT_ARRAY = Rule(
-    id="numpy/object-array", name="NumpyObjectArray", short_description="NumPy file holds a pickled object array",
-    full_description="The array's dtype holds Python objects, stored as a pickle after the header. Loading it "
-                     "needs `allow_pickle=True`, which runs whatever the pickle imports.",
-    help_text="Store numeric dtypes only, or use safetensors. Never pass `allow_pickle=True` for files you did "
-              "not produce.",
-    help_uri=f"{MODEL_SCAN_DOCS}#numpyobject-array", tags=("model", "numpy", "pickle"), precision="high")
-MALFORMED = Rule(
-    id="numpy/malformed", name="NumpyMalformed", short_description="NumPy file header is malformed",
-    full_description="The `.npy` header cannot be read (bad version, length or dictionary), so the array "
-                     "cannot be checked.",
-    help_text="Re-export the array from its source; treat a file that was not corrupted in transit as crafted.",
-    help_uri=f"{MODEL_SCAN_DOCS}#numpymalformed", tags=("model", "numpy"), precision="medium")
+OBJECT_ARRAY = model_rule(
+    ("model", "numpy"), MODEL_SCAN_DOCS, "numpy/object-array", "NumpyObjectArray",
+    "NumPy file holds a pickled object array",
+    "The array's dtype holds Python objects, stored as a pickle after the header. Loading it needs "
+    "`allow_pickle=True`, which runs whatever the pickle imports.",
+    "Store numeric dtypes only, or use safetensors. Never pass `allow_pickle=True` for files you did not produce.",
+    ("pickle",))
+MALFORMED = model_rule(
+    ("model", "numpy"), MODEL_SCAN_DOCS, "numpy/malformed", "NumpyMalformed", "NumPy file header is malformed",
+    "The `.npy` header cannot be read (bad version, length or dictionary), so the array cannot be checked.",
+    "Re-export the array from its source; treat a file that was not corrupted in transit as crafted.",
+    precision="medium")
 RULES = (OBJECT_ARRAY, MALFORMED)
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-from mlsec_actions.analyzers.base import MODEL_SCAN_DOCS, Blob
-from mlsec_actions.findings import Finding, Rule, Severity
+from mlsec_actions.analyzers.base import MODEL_SCAN_DOCS, Blob, model_rule
+from mlsec_actions.findings import Finding, Severity
 
 _MAX_BYTES = 512 * 1024 * 1024
 OPS: dict[str, Severity] = {
@@ -20,13 +20,13 @@ OPS: dict[str, Severity] = {
 }
 _PATTERN = re.compile(b"\\x12([\\x01-\\x7f])(" + b"|".join(re.escape(o.encode()) for o in OPS) + b")")
 
-DANGEROUS_OP = Rule(
-    id="tf/dangerous-op", name="TensorflowDangerousOp", short_description="SavedModel graph uses a dangerous op",
-    full_description="The graph contains an op that calls back into Python (PyFunc, EagerPyFunc) or reads and "
-                     "writes arbitrary files (ReadFile, WriteFile, MatchingFiles) when the model runs.",
-    help_text="Rebuild the model without py_function/numpy_function and without file I/O inside the graph; "
-              "load untrusted SavedModels only in a sandbox.",
-    help_uri=f"{MODEL_SCAN_DOCS}#tfdangerous-op", tags=("model", "tensorflow", "supply-chain"), precision="medium")
+DANGEROUS_OP = model_rule(
+    ("model", "tensorflow", "supply-chain"), MODEL_SCAN_DOCS, "tf/dangerous-op", "TensorflowDangerousOp",
+    "SavedModel graph uses a dangerous op",
+    "The graph contains an op that calls back into Python (PyFunc, EagerPyFunc) or reads and writes arbitrary "
+    "files (ReadFile, WriteFile, MatchingFiles) when the model runs.",
+    "Rebuild the model without py_function/numpy_function and without file I/O inside the graph; load untrusted "
+    "SavedModels only in a sandbox.", precision="medium")
 RULES = (DANGEROUS_OP,)
 
 
