@@ -125,6 +125,39 @@ class Finding:
         return self.score if self.score is not None else self.severity.default_score
 
 
+class GapKind(enum.Enum):
+    """What kind of thing a scanner could not check. The values are stable: policies name them."""
+
+    VULNERABILITIES_NOT_SCANNED = "vulnerabilities-not-scanned"
+    """No vulnerability database: dependencies were listed but not checked against advisories."""
+    FILE_SKIPPED = "file-skipped"
+    """A file was not scanned (size, count or depth limit, special file, excluded by the user)."""
+    FILE_UNREADABLE = "file-unreadable"
+    """A file could not be read (permissions, I/O error, not valid in its declared encoding)."""
+    FORMAT_UNKNOWN = "format-unknown"
+    """A file's format was not understood, so its content was not checked."""
+    LIMIT_REACHED = "limit-reached"
+    """A size, depth, count or time limit stopped part of a scan."""
+    ALLOW_RULE = "allow-rule"
+    """A tool's allow rule or an ignore file suppressed results (listed so it is never silent)."""
+    EXCLUSION = "exclusion"
+    """The user excluded a path, rule or check."""
+    TOOL_ERROR = "tool-error"
+    """A tool failed on part of the input (e.g. one file) while the rest was scanned."""
+
+
+@dataclass(frozen=True)
+class CoverageGap:
+    """Something a scanner did not check. Recorded in SARIF, the summary, the verdict and the attestation."""
+
+    kind: GapKind
+    """What kind of gap."""
+    detail: str
+    """What was not checked and why, in a sentence."""
+    path: str = ""
+    """The file concerned, relative to the scanned root, when there is one."""
+
+
 class ToolStatus(enum.Enum):
     """How a tool's run ended. Anything but OK and SKIPPED fails closed at the gate."""
 
@@ -157,6 +190,8 @@ class ToolRun:
     """The command line that ran, for the SARIF invocation."""
     exit_code: int | None = None
     """The process exit code, for external tools."""
+    gaps: tuple[CoverageGap, ...] = ()
+    """What this tool could not check (coverage); a tool can succeed and still have gaps."""
 
 
 @dataclass(frozen=True)
@@ -176,6 +211,11 @@ class StageResult:
     def succeeded(self) -> bool:
         """True when every tool ran (findings or not)."""
         return all(t.status.succeeded for t in self.tools)
+
+    @property
+    def gaps(self) -> tuple[tuple[str, CoverageGap], ...]:
+        """Every tool's coverage gaps, as (tool name, gap)."""
+        return tuple((t.name, g) for t in self.tools for g in t.gaps)
 
     def counts(self) -> dict[Severity, int]:
         out = {s: 0 for s in Severity}

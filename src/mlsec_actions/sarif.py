@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -26,6 +27,11 @@ DRIVER_NAME = "mlsec-actions"
 MAX_RESULTS_PER_RUN = 25_000
 MAX_GZIPPED_BYTES = 10 * 1024 * 1024
 MAX_TAGS_PER_RULE = 20
+# Coverage gaps listed one by one in a run's properties; past this they are counted, not listed.
+MAX_LISTED_GAPS = 1000
+# The environment variable carrying this pipeline run's id (set by `mlsec run` and the workflows);
+# every stage stamps it into its SARIF and the gate refuses SARIF from another run.
+RUN_ID_ENV = "MLSEC_RUN_ID"
 # Lines longer than this are not read for fingerprints (minified files, binary data).
 _MAX_LINE_FILE_BYTES = 8 * 1024 * 1024
 
@@ -154,6 +160,8 @@ def _invocation(tool: ToolRun) -> JSONDict:
                       "descriptor": {"id": f"{tool.name}/execution"}})
     notes.extend({"level": "warning", "message": {"text": f"{tool.name}: {n}"},
                   "descriptor": {"id": f"{tool.name}/notice"}} for n in tool.notes)
+    notes.extend({"level": "warning", "message": {"text": f"{tool.name}: not covered: {g.detail}"},
+                  "descriptor": {"id": f"mlsec/coverage/{g.kind.value}"}} for g in tool.gaps[:MAX_LISTED_GAPS])
     inv: JSONDict = {
         "executionSuccessful": tool.status.succeeded,
         "toolExecutionNotifications": notes,
@@ -166,20 +174,44 @@ def _invocation(tool: ToolRun) -> JSONDict:
     return inv
 
 
-def to_sarif(result: StageResult, root: Path | None = None, uri_prefix: str = "") -> JSONDict:
-    """Build the SARIF log for one stage, kept within GitHub's limits."""
+def run_id_from_env() -> str | None:
+    """This pipeline run's id, when a runner set one."""
+    return os.environ.get(RUN_ID_ENV) or None
+
+
+def coverage_property(result: StageResult) -> JSONDict:
+    """`run.properties.mlsec-coverage`: every gap (up to a cap) and the total, for the gate and the verdict."""
+    gaps = result.gaps
+    listed = [{"tool": tool, "kind": g.kind.value, "detail": g.detail, **({"path": g.path} if g.path else {})}
+              for tool, g in gaps[:MAX_LISTED_GAPS]]
+    return {"total": len(gaps), "gaps": listed}
+
+
+def counts_property(findings: Sequence[Finding]) -> JSONDict:
+    """`run.properties.mlsec-result-counts`: the true counts before any truncation, which the gate uses."""
+    counts = {s.name.lower(): 0 for s in Severity}
+    for f in findings:
+        counts[f.severity.name.lower()] += 1
+    return {"total": len(findings), **counts}
+
+
+def to_sarif(result: StageResult, root: Path | None = None, uri_prefix: str = "",
+             run_id: str | None = None) -> JSONDict:
+    """Build the SARIF log for one stage, kept within GitHub's limits. `run_id`: the pipeline run's id
+    (default: `$MLSEC_RUN_ID`), stamped into the run's properties so the gate can refuse stale files."""
+    run_id = run_id if run_id is not None else run_id_from_env()
     findings = sort_findings(result.findings)
     dropped_notice: list[str] = []
     if len(findings) > MAX_RESULTS_PER_RUN:
         dropped_notice.append(_truncation_note(len(findings), MAX_RESULTS_PER_RUN, findings))
         findings = findings[:MAX_RESULTS_PER_RUN]
-    log = _build(result, findings, root, uri_prefix, dropped_notice)
+    log = _build(result, findings, root, uri_prefix, dropped_notice, run_id)
     # Keep the most severe results until the gzipped log fits GitHub's size limit.
     while len(findings) > 1 and _gzipped_size(log) > MAX_GZIPPED_BYTES:
         keep = len(findings) * 3 // 4
         dropped_notice = [_truncation_note(len(result.findings), keep, findings)]
         findings = findings[:keep]
-        log = _build(result, findings, root, uri_prefix, dropped_notice)
+        log = _build(result, findings, root, uri_prefix, dropped_notice, run_id)
     return log
 
 
@@ -194,7 +226,7 @@ def _gzipped_size(log: JSONDict) -> int:
 
 
 def _build(result: StageResult, findings: Sequence[Finding], root: Path | None, uri_prefix: str,
-           notices: Iterable[str]) -> JSONDict:
+           notices: Iterable[str], run_id: str | None) -> JSONDict:
     rules: dict[str, int] = {}
     scores: dict[str, float] = {}
     levels: dict[str, Severity] = {}
@@ -227,7 +259,14 @@ def _build(result: StageResult, findings: Sequence[Finding], root: Path | None, 
         "invocations": invocations,
         "results": [_result(f, rules[f.rule.id], fp, uri_prefix) for f, fp in zip(findings, prints, strict=True)],
         "columnKind": "utf16CodeUnits",
-        "properties": {"mlsec-stage": result.stage, **{k: v for k, v in result.extra.items()}},
+        "properties": {
+            **{k: v for k, v in result.extra.items()},
+            "mlsec-stage": result.stage,
+            "mlsec-result-counts": counts_property(result.findings),
+            "mlsec-truncated": len(findings) < len(result.findings),
+            "mlsec-coverage": coverage_property(result),
+            **({"mlsec-run-id": run_id} if run_id else {}),
+        },
     }
     return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
 
@@ -239,10 +278,11 @@ def _extension(tool: ToolRun) -> JSONDict:
     return ext
 
 
-def write_sarif(result: StageResult, out: Path, root: Path | None = None, uri_prefix: str = "") -> Path:
+def write_sarif(result: StageResult, out: Path, root: Path | None = None, uri_prefix: str = "",
+                run_id: str | None = None) -> Path:
     """Write the stage's SARIF to `out`, creating folders; returns the path."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    log = to_sarif(result, root, uri_prefix)
+    log = to_sarif(result, root, uri_prefix, run_id)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(json.dumps(log, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     tmp.replace(out)

@@ -125,3 +125,31 @@ def test_a_tool_run_several_times_is_one_extension() -> None:
     run = sarif.to_sarif(StageResult("code-scan", (), tools))["runs"][0]
     assert run["tool"]["extensions"] == [{"name": "trivy", "version": "0.76.0"}]
     assert len(run["invocations"]) == 2
+
+
+def test_coverage_gaps_counts_and_run_id_are_in_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlsec_actions.findings import CoverageGap, GapKind
+
+    gap = CoverageGap(GapKind.VULNERABILITIES_NOT_SCANNED, "no vulnerability DB", "")
+    tools = (ToolRun("demo", ToolStatus.OK, gaps=(gap,)),)
+    result = StageResult("code-scan", (_finding("a.py", 1), _finding("b.py", 1, Severity.LOW)), tools)
+    monkeypatch.setenv(sarif.RUN_ID_ENV, "run-123")
+    log = sarif.to_sarif(result)
+    props = log["runs"][0]["properties"]
+    assert props["mlsec-run-id"] == "run-123"
+    assert props["mlsec-result-counts"] == {"total": 2, "info": 0, "low": 1, "medium": 0, "high": 1, "critical": 0}
+    assert props["mlsec-coverage"] == {"total": 1, "gaps": [
+        {"tool": "demo", "kind": "vulnerabilities-not-scanned", "detail": "no vulnerability DB"}]}
+    notes = log["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+    assert [n["descriptor"]["id"] for n in notes] == ["mlsec/coverage/vulnerabilities-not-scanned"]
+    monkeypatch.delenv(sarif.RUN_ID_ENV)
+    assert "mlsec-run-id" not in sarif.to_sarif(result)["runs"][0]["properties"]
+
+
+def test_true_counts_survive_truncation(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sarif, "MAX_RESULTS_PER_RUN", 3)
+    result = StageResult("code-scan", tuple(_finding(f"f{i}.py", 1) for i in range(5)), ())
+    run = sarif.to_sarif(result)["runs"][0]
+    assert len(run["results"]) == 3
+    assert run["properties"]["mlsec-result-counts"]["total"] == 5
+    assert run["properties"]["mlsec-truncated"] is True
