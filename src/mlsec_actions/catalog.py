@@ -1,0 +1,122 @@
+"""The stage catalog: one row per stage of DESIGN.md's stage map, as data.
+
+The CLI, `mlsec stages`, `mlsec run`'s plan, the policy's known stage names, the docs' stage tables and
+the workflows are all checked against this table (tests fail when one disagrees). Adding a stage means
+one row here plus the stage's own files (docs/development.md).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Kind(enum.Enum):
+    """What a stage does in a pipeline."""
+
+    SCAN = "scan"
+    """Reads the tree (or an artifact) and writes SARIF; the gate judges it."""
+    GATE = "gate"
+    """Evaluates the policy over the SARIF so far."""
+    ACTION = "action"
+    """Acts: builds, trains, signs, publishes, notifies. Writes SARIF when it has findings to report."""
+
+
+@dataclass(frozen=True)
+class StageInfo:
+    """One stage of the stage map."""
+
+    id: str
+    """Stage id: CLI sub-command, action folder, SARIF category `mlsec/<id>`."""
+    ml: tuple[int, ...]
+    """Its stage numbers in the MLSecOps pipeline (empty: not part of it)."""
+    dev: tuple[int, ...]
+    """Its stage numbers in the DevSecOps pipeline (empty: not part of it)."""
+    kind: Kind
+    """Scan, gate or action."""
+    summary: str
+    """One line for `mlsec stages`, `--help` and the docs' tables."""
+    tools: tuple[str, ...]
+    """The real tools behind it (in-house analyzers are `in-house`)."""
+    needs: tuple[str, ...] = ()
+    """Stage ids whose output it reads (for `mlsec run`'s DAG and the workflows' `needs:`)."""
+    produces: tuple[str, ...] = ("sarif",)
+    """What it writes: sarif, verdict, sbom, bundle, attestation, provenance, image, report."""
+    implemented: bool = False
+    """Built in this version; the rest give a clear 'not implemented' error (exit 2), never a stub pass."""
+
+    @property
+    def category(self) -> str:
+        return f"mlsec/{self.id}"
+
+
+CATALOG: tuple[StageInfo, ...] = (
+    StageInfo("precommit", (1,), (1,), Kind.SCAN, "run the repository's pre-commit hooks and a fast secret pass",
+              ("pre-commit", "trivy")),
+    StageInfo("fetch", (2,), (2,), Kind.SCAN, "fetch artifacts pinned by SHA-256, verify signatures, antivirus",
+              ("boto3", "clamav"), produces=("sarif", "artifacts")),
+    StageInfo("code-scan", (3,), (3,), Kind.SCAN,
+              "secrets, SAST, dependency vulnerabilities, IaC misconfiguration, commit signatures",
+              ("trivy",), implemented=True),
+    StageInfo("notebook-scan", (3,), (), Kind.SCAN, "secrets and PII in notebook cells and outputs, risky magics",
+              ("nbformat", "in-house")),
+    StageInfo("data-scan", (3,), (), Kind.SCAN, "PII, licence, schema, poisoning and leakage signals in datasets",
+              ("in-house",)),
+    StageInfo("gate", (4, 8), (4, 7, 11), Kind.GATE,
+              "policy over every stage's SARIF: verdict, summary, exit 3 on fail", ("in-house", "jsonschema"),
+              produces=("sarif", "verdict"), implemented=True),
+    StageInfo("train", (5,), (), Kind.ACTION, "run the training command and capture its provenance",
+              ("in-house",), needs=("gate",), produces=("sarif", "provenance")),
+    StageInfo("evaluate", (6,), (), Kind.SCAN, "metric thresholds, regression, fairness and robustness checks",
+              ("in-house", "fairlearn", "adversarial-robustness-toolbox"), needs=("train",)),
+    StageInfo("model-scan", (7,), (), Kind.SCAN,
+              "model files by content, never loaded: unsafe serialization, archives, formats, prompts",
+              ("in-house", "modelscan"), implemented=True),
+    StageInfo("sbom", (9,), (8,), Kind.ACTION, "CycloneDX 1.6 ML-BOM: models, datasets, dependencies, verdict",
+              ("cyclonedx-python-lib",), needs=("gate",), produces=("sbom",), implemented=True),
+    StageInfo("sign", (9,), (8,), Kind.ACTION, "sign artifacts and an in-toto attestation of the gate verdict",
+              ("sigstore", "model-signing", "openpubkey"), needs=("gate", "sbom"),
+              produces=("bundle", "attestation"), implemented=True),
+    StageInfo("verify", (9,), (8,), Kind.ACTION, "check bundles and the attestation against a key or identity",
+              ("sigstore", "cryptography"), needs=("sign",), produces=(), implemented=True),
+    StageInfo("publish", (10,), (9,), Kind.ACTION, "publish to a model registry, S3 or a package registry",
+              ("mlflow", "boto3"), needs=("verify",), produces=()),
+    StageInfo("build", (), (5,), Kind.ACTION, "Dockerfile lint and image build with SBOM",
+              ("buildah", "trivy"), needs=("gate",), produces=("sarif", "image")),
+    StageInfo("image-scan", (), (6,), Kind.SCAN, "image vulnerabilities, secrets and misconfigurations",
+              ("trivy",), needs=("build",)),
+    StageInfo("dast", (), (6,), Kind.SCAN, "web application scan of the deployed service", ("zap", "wapiti"),
+              needs=("build",)),
+    StageInfo("sign-image", (), (8,), Kind.ACTION, "sign the image digest; signature, SBOM, provenance as referrers",
+              ("sigstore",), needs=("gate",), produces=("bundle",)),
+    StageInfo("infra-scan", (), (10,), Kind.SCAN, "exposed ports, TLS, OS compliance, deployed signatures",
+              ("nmap", "openscap")),
+    StageInfo("runtime-probe", (), (12,), Kind.SCAN, "attack probes proving runtime protection works",
+              ("in-house",)),
+    StageInfo("notify", (), (), Kind.ACTION, "Slack, Telegram, webhook, DefectDojo, Prometheus Pushgateway",
+              ("in-house",), produces=()),
+)
+
+PIPELINES: tuple[str, ...] = ("mlsecops", "devsecops")
+
+
+def by_id(stage_id: str) -> StageInfo | None:
+    return next((s for s in CATALOG if s.id == stage_id), None)
+
+
+def stage_ids() -> frozenset[str]:
+    """Every stage id of the stage map, implemented or not (what a policy may name)."""
+    return frozenset(s.id for s in CATALOG)
+
+
+def pipeline(name: str) -> tuple[StageInfo, ...]:
+    """The stages of one pipeline in stage order (a stage in two positions, like the gate, is listed once,
+    at its first)."""
+    if name not in PIPELINES:
+        raise ValueError(f"unknown pipeline {name!r}")
+    def numbers(s: StageInfo) -> tuple[int, ...]:
+        return s.ml if name == "mlsecops" else s.dev
+
+    rows = [s for s in CATALOG if numbers(s)]
+    return tuple(sorted(rows, key=lambda s: (min(numbers(s)), CATALOG.index(s))))
+
