@@ -38,8 +38,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     # Imported here: jsonschema and msgspec cost ~0.3 s that other `mlsec` commands need not pay.
-    from mlsec_actions import gate_report, policy
-    from mlsec_actions.gate import run_gate
+    from mlsec_actions.gate import policy
+    from mlsec_actions.gate import report as gate_report
+    from mlsec_actions.gate.engine import run_gate
 
     pol = policy.load(args.policy)  # a bad policy raises PolicyError: exit 2
     for w in pol.warnings:

@@ -16,8 +16,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from mlsec_actions.findings import Severity
-from mlsec_actions.gate_input import Hit
-from mlsec_actions.policy import MetricRule, Threshold, Waiver, path_glob
+from mlsec_actions.gate.input import Hit
+from mlsec_actions.gate.policy import MetricRule, Threshold, Waiver, path_glob
 
 KINDS = ("threshold", "required-stage-missing", "tool-failed", "metric", "metric-missing",
          "waiver-expired", "waiver-too-long", "sarif-malformed", "no-inputs")

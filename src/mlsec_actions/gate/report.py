@@ -14,9 +14,9 @@ from urllib.parse import quote
 
 from mlsec_actions import __version__
 from mlsec_actions.findings import Finding, Location, Rule, Severity, StageResult, ToolRun, ToolStatus
-from mlsec_actions.gate import GATE_STAGE, Verdict
-from mlsec_actions.gate_input import Hit
-from mlsec_actions.gate_rules import Violation, normal_path
+from mlsec_actions.gate.engine import GATE_STAGE, Verdict
+from mlsec_actions.gate.input import Hit
+from mlsec_actions.gate.rules import Violation, normal_path
 
 DOCS = "https://github.com/mlsec-actions/mlsec-actions/blob/main/docs/gate.md"
 _ORDER = sorted(Severity, reverse=True)

@@ -3,7 +3,7 @@
 Fails closed: a malformed or truncated SARIF file, a required stage that is absent, a tool that did
 not run, no input at all, are violations. Everything found is counted and reported; thresholds
 only count findings that are neither waived nor (with a baseline) already known.
-Rendering the verdict (JSON, markdown, SARIF) is `gate_report.py`; the CLI is `stages/gate.py`.
+Rendering the verdict (JSON, markdown, SARIF) is `gate/report.py`; the CLI is `stages/gate.py`.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from typing import Any
 
 from mlsec_actions.errors import InputError
 from mlsec_actions.findings import Severity, ToolRun
-from mlsec_actions.gate_input import Hit, InputFile, RunInput, iter_dir
-from mlsec_actions.gate_rules import KINDS, Tally, Violation, Waivers, metric, threshold, waiver_violations
-from mlsec_actions.policy import Policy, Waiver
+from mlsec_actions.gate.input import Hit, InputFile, RunInput, iter_dir
+from mlsec_actions.gate.policy import Policy, Waiver
+from mlsec_actions.gate.rules import KINDS, Tally, Violation, Waivers, metric, threshold, waiver_violations
 
 __all__ = ["KINDS", "Verdict", "Violation", "WaiverUse", "run_gate"]
 
