@@ -179,7 +179,7 @@ def test_a_fifo_policy_is_refused_at_once(tmp_path: Path, capsys: pytest.Capture
 def test_an_oversized_policy_is_refused_before_parsing(tmp_path: Path) -> None:
     big = tmp_path / "policy.yml"
     big.write_text("version: 1\n" + "# padding\n" * (policy.MAX_POLICY_BYTES // 10), encoding="utf-8")
-    with pytest.raises(InputError, match=r"policy is \d+ bytes; the limit is 1048576"):
+    with pytest.raises(InputError, match=rf"policy is \d+ bytes; the limit is {policy.MAX_POLICY_BYTES}"):
         policy.load(big)
 
 
@@ -196,3 +196,31 @@ def test_policy_validate_refuses_a_fifo(tmp_path: Path, capsys: pytest.CaptureFi
     os.mkfifo(fifo)
     assert cli.main(["policy", "validate", str(fifo)]) == 2
     assert "not a regular file" in capsys.readouterr().err
+
+
+BILLION_LAUGHS = "version: 1\n" + "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 10)) + "description: *a9\n"
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    (BILLION_LAUGHS, ":2: YAML anchors and aliases are not allowed in a policy"),
+    ("version: 1\ndescription: " + "[" * 100_000 + "]" * 100_000 + "\n", ":2: "),  # libyaml's own limit, or ours
+    ("version: 1\nx:\n" + "".join("  " * i + f"k{i}:\n" for i in range(1, 40)) + "  " * 40 + "v\n",
+     "nested deeper than 32 levels"),
+])
+def test_policy_bombs_are_refused_fast(tmp_path: Path, text: str, problem: str) -> None:
+    """Issue 9 seen 9: a billion-laughs policy grew past 5.7 GB; depth-100k nesting was a RecursionError."""
+    path = tmp_path / "policy.yml"
+    path.write_text(text, encoding="utf-8")
+    started = time.monotonic()
+    with pytest.raises(policy.PolicyError) as caught:
+        policy.load(path)
+    assert time.monotonic() - started < 2
+    (got,) = caught.value.problems
+    assert got.startswith(f"{path}:") and problem in got and ("nest" in got or "alias" in got), got
+
+
+def test_a_deep_but_legal_policy_loads(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yml"
+    path.write_text("version: 1\nthresholds:\n  - stage: [code-scan, model-scan]\n    severity: high\n")
+    assert len(policy.load(path).thresholds) == 1

@@ -28,7 +28,13 @@ from mlsec_actions.inputs import read_regular
 from mlsec_actions.yaml_lines import DuplicateKey, Lines, compose, key_name, line_of
 
 BUILTIN = ("default", "strict")
-MAX_POLICY_BYTES = 1024 * 1024  # a policy with thousands of waivers is ~1 MB; nothing legitimate is larger
+# ~1,600 waivers. PyYAML's pure-Python composer (which keeps line numbers) is superlinear: 256 KiB load in ~1-2 s,
+# 1 MiB took ~30 s. Nothing reviewable is larger.
+MAX_POLICY_BYTES = 256 * 1024
+MAX_POLICY_DEPTH = 32  # the schema nests 4 deep
+_OPEN = (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken, yaml.FlowMappingStartToken,
+         yaml.FlowSequenceStartToken)
+_CLOSE = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
 _REPO_POLICIES = Path(__file__).resolve().parents[3] / "policies"
 
 
@@ -73,7 +79,11 @@ def load(source: str | Path, known_stages: frozenset[str] | None = None) -> Poli
     except InputError as e:
         raise InputError(label, e.problem) from None
     try:
-        doc, lines = compose(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        refused = _refused_structure(text, label)
+        if refused:
+            raise PolicyError(label, [refused])
+        doc, lines = compose(text)
     except UnicodeDecodeError:
         raise PolicyError(label, [f"{label}:1: not UTF-8 text"]) from None
     except yaml.MarkedYAMLError as e:
@@ -90,6 +100,23 @@ def load(source: str | Path, known_stages: frozenset[str] | None = None) -> Poli
     known = known_stage_ids() if known_stages is None else known_stages
     pol = _build(doc, lines, label, hashlib.sha256(raw).hexdigest(), known)
     return replace(pol, builtin=str(source)) if str(source) in BUILTIN else pol
+
+
+def _refused_structure(text: str, label: str) -> str | None:
+    """What the composer must never see, found by the (iterative, linear) tokenizer first: anchors and aliases
+    (a policy needs none; expanded, a few hundred bytes become gigabytes) and nesting past `MAX_POLICY_DEPTH`
+    (the composer recurses)."""
+    depth = 0
+    for token in yaml.scan(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml: 20x faster
+        if isinstance(token, yaml.AnchorToken | yaml.AliasToken):
+            return f"{label}:{token.start_mark.line + 1}: YAML anchors and aliases are not allowed in a policy"
+        if isinstance(token, _OPEN):
+            depth += 1
+            if depth > MAX_POLICY_DEPTH:
+                return f"{label}:{token.start_mark.line + 1}: nested deeper than {MAX_POLICY_DEPTH} levels"
+        elif isinstance(token, _CLOSE):
+            depth -= 1
+    return None
 
 
 def _schema_problems(doc: Any, lines: Lines, label: str) -> list[str]:
