@@ -35,15 +35,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sarif", type=Path, default=_OUT / "gate.sarif",
                         help="where to write the policy violations as SARIF (default: %(default)s)")
     # Checked here, at parse time: a bad value is exit 2 before anything is read (argparse shows the message).
-    from mlsec_actions.gate import provenance
+    from mlsec_actions.gate import options
 
-    parser.add_argument("--run-id", type=provenance.parse_run_id, default=None, metavar="ID",
+    parser.add_argument("--run-id", type=options.parse_run_id, default=None, metavar="ID",
                         help="this pipeline run's id: every SARIF run must carry it as mlsec-run-id, "
                              "else violation sarif-stale")
-    parser.add_argument("--expect-stage", type=provenance.parse_stage, action="append", default=None,
+    parser.add_argument("--expect-stage", type=options.parse_stage, action="append", default=None,
                         metavar="STAGE", help="a stage that must have a SARIF run of this run, else violation "
                                               "stage-missing (repeatable; env: one per line)")
-    parser.add_argument("--sarif-digest", type=provenance.parse_digest, action="append", default=None,
+    parser.add_argument("--sarif-digest", type=options.parse_digest, action="append", default=None,
                         metavar="NAME=SHA256", help="the SHA-256 a stage recorded for NAME (relative to "
                                                     "--sarif-dir): a different or missing file is violation "
                                                     "sarif-tampered (repeatable; env: one per line)")
@@ -54,7 +54,8 @@ def execute(args: argparse.Namespace) -> int:
     from mlsec_actions.gate import alerts, policy
     from mlsec_actions.gate import report as gate_report
     from mlsec_actions.gate.engine import run_gate
-    from mlsec_actions.gate.provenance import BadValue, Expectations, unique_digests
+    from mlsec_actions.gate.options import BadValue, unique_digests
+    from mlsec_actions.gate.provenance import Expectations
 
     pol = policy.load(args.policy)  # a bad policy raises PolicyError: exit 2
     for w in pol.warnings:
