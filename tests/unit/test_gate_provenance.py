@@ -310,3 +310,13 @@ def test_building_the_cli_does_not_import_the_gate_engine() -> None:
             "print([m for m in ('msgspec', 'jsonschema', 'yaml', 'mlsec_actions.gate.input') if m in sys.modules])")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert proc.stdout.strip() == "[]"
+
+
+def test_a_symlink_named_sarif_fails_closed_without_being_read(tmp_path: Path) -> None:
+    folder = sarif_dir(tmp_path, code_scan=None)
+    (folder / "x.sarif").symlink_to("/dev/zero")
+    (folder / "y.sarif").symlink_to(folder / "code-scan.sarif")  # even to a good file: only regular files count
+    verdict = gate(tmp_path, folder, Expectations())
+    assert [(v.kind, v.path) for v in verdict.violations] == [("sarif-malformed", str(folder / "x.sarif")),
+                                                              ("sarif-malformed", str(folder / "y.sarif"))]
+    assert all("symbolic link" in v.message for v in verdict.violations)

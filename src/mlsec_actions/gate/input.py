@@ -83,8 +83,8 @@ def iter_dir(root: Path, exclude: frozenset[Path] = frozenset(), max_bytes: int 
         tuple[InputFile, list[RunInput], InputError | None]]:
     """Each `*.sarif` under `root` (recursively, sorted): its digest, its runs, or why it could not be read.
     One file at a time, so a caller that keeps only counts holds one file's findings at once.
-    Only regular files of at most `max_bytes` are read: a FIFO or a device named `x.sarif` is reported as
-    unreadable at once (never opened for a blocking read), not skipped, since it stands where evidence should.
+    Only regular files of at most `max_bytes` are read: a FIFO, a device or a symbolic link named `x.sarif` is
+    reported as unreadable at once (never opened for a blocking read), not skipped: it stands where evidence should.
     `exclude`: resolved paths to skip (the gate's own output, which it is about to overwrite)."""
     if not root.is_dir():
         raise InputError(root, "no such folder")
@@ -92,6 +92,9 @@ def iter_dir(root: Path, exclude: frozenset[Path] = frozenset(), max_bytes: int 
         if path.is_dir() or (exclude and path.resolve() in exclude):
             continue
         name = path.relative_to(root).as_posix()
+        if path.is_symlink():  # it could point anywhere (/etc/shadow, /dev/zero): evidence is a file in the folder
+            yield InputFile(str(path), "", name), [], InputError(path, "SARIF is a symbolic link, not a regular file")
+            continue
         try:
             data = read_regular(path, "SARIF", max_bytes)
         except InputError as e:
