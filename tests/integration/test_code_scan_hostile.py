@@ -125,3 +125,17 @@ def test_no_planted_secret_value_reaches_any_output(tmp_path: Path, run_mlsec) -
             window = value[i:i + 12]
             leaked = [name for name, text in outputs.items() if window in text]
             assert not leaked, f"{window!r} of a planted value is in {leaked}"
+
+
+def test_inline_ignore_comments_are_listed_as_gaps(tmp_path: Path, run_mlsec) -> None:  # type: ignore[no-untyped-def]
+    """trivy honours `#trivy:ignore:*` and cannot be told not to: the suppression must at least be visible."""
+    root = tmp_path / "repo"
+    bucket = 'resource "aws_s3_bucket" "data" {\n  bucket = "training-data"\n  acl    = "public-read"\n}\n'
+    _write(root, "infra/hidden.tf", "#trivy:ignore:*\n" + bucket)
+    _write(root, "infra/shown.tf", bucket.replace('"data"', '"logs"'))
+    out = tmp_path / "inline.sarif"
+    assert run_mlsec("code-scan", str(root), "--sarif", str(out), "--vuln-db", "skip").returncode == 0
+    assert {_uri(r) for r in _results(out)} == {"infra/shown.tf"}  # trivy did suppress hidden.tf
+    listed = [g for g in _coverage(out) if g["kind"] == "allow-rule"]
+    assert [(g["tool"], g["path"]) for g in listed] == [("trivy", "infra/hidden.tf")]
+    assert "trivy:ignore:*" in listed[0]["detail"] and "line 1" in listed[0]["detail"]

@@ -13,11 +13,13 @@ from __future__ import annotations
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mlsec_actions.findings import CoverageGap, Finding, GapKind, ToolRun, ToolStatus
 from mlsec_actions.tools.base import Isolation, ToolSpec, execute, safe, version
+from mlsec_actions.tools.trivy_inline import inline_ignores
 from mlsec_actions.tools.trivy_report import ReportError, parse_report, validate
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "trivy"
@@ -128,7 +130,10 @@ def scan(root: Path, options: TrivyOptions) -> tuple[list[Finding], ToolRun]:
     for d in options.skip_dirs:
         args += ["--skip-dirs", d]
     args.append(str(root))
-    got = execute(SPEC, args, timeout=remaining, scanned=root)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # read the tree for inline ignores while trivy runs
+        inline = pool.submit(inline_ignores, root, options.skip_dirs)
+        got = execute(SPEC, args, timeout=remaining, scanned=root)
+        gaps.extend(inline.result())
     run = got.run
     if db_gap is not None:
         gaps.append(db_gap)
