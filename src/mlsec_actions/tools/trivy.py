@@ -19,8 +19,6 @@ from pathlib import Path
 
 from mlsec_actions.findings import CoverageGap, Finding, GapKind, ToolRun, ToolStatus
 from mlsec_actions.tools.base import Isolation, ToolSpec, execute, safe, version
-from mlsec_actions.tools.trivy_inline import inline_ignores
-from mlsec_actions.tools.trivy_report import ReportError, parse_report, validate
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "trivy"
 CONFIG, IGNOREFILE, SECRET_CONFIG = DATA / "trivy.yaml", DATA / "ignore", DATA / "secret.yaml"
@@ -113,6 +111,10 @@ def _prepare_db(options: TrivyOptions, cache: Path, common: list[str], deadline:
 
 def scan(root: Path, options: TrivyOptions) -> tuple[list[Finding], ToolRun]:
     """Run `trivy fs` on `root` and turn its JSON into findings."""
+    # Imported here: every `mlsec` command imports this module, only code-scan needs the parsing.
+    from mlsec_actions.tools.trivy_inline import inline_ignores
+    from mlsec_actions.tools.trivy_report import ReportError, parse_report, validate
+
     deadline = time.monotonic() + options.timeout
     cache = _cache_dir(options)
     config, gaps = _config_args(root, options)
