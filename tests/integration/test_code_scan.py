@@ -212,3 +212,13 @@ def test_paths_are_relative_to_the_repository_root(tmp_path: Path, run_mlsec) ->
                      env={"GITHUB_WORKSPACE": str(repo / "services")}).returncode == 0
     assert "ml/train.py" in {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
                              for r in _results(env_out)}
+
+
+def test_deeply_nested_output_fails_closed(tmp_path: Path, run_mlsec) -> None:  # type: ignore[no-untyped-def]
+    nested = tmp_path / "nested.json"
+    nested.write_text("[" * 200_000 + "]" * 200_000)
+    out = tmp_path / "nested.sarif"
+    proc = run_mlsec("code-scan", str(clean_project(tmp_path / "c")), "--sarif", str(out), "--vuln-db", "skip",
+                     env={"MLSEC_TRIVY_BIN": str(_fake_trivy(tmp_path, f"cat {nested}"))})
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert json.loads(out.read_text())["runs"][0]["invocations"][0]["executionSuccessful"] is False

@@ -50,6 +50,7 @@ SUPPORTED = frozenset({".pkl", ".pickle", ".joblib", ".dill", ".dat", ".data", "
 BASE_SECONDS, BYTES_PER_SECOND = 30.0, 20 * 1024 * 1024
 """modelscan's time budget: 30 s plus one second per 20 MiB given, capped by the stage's --timeout."""
 _MAX_NOTE = 200
+MAX_REPORT_BYTES = 64 * 1024 * 1024
 
 UNSAFE_OPERATOR = Rule(
     id="modelscan/unsafe-operator", name="ModelscanUnsafeOperator",
@@ -124,8 +125,11 @@ def scan(files: Sequence[tuple[str, Path]], timeout: float, max_entries: int = 1
         if run.status is not ToolStatus.OK:
             return [], run
         try:
+            if out.stat().st_size > MAX_REPORT_BYTES:
+                return [], replace(run, status=ToolStatus.FAILED,
+                                   message=f"report is over {MAX_REPORT_BYTES} bytes; not read")
             report = json.loads(out.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, RecursionError) as e:
             return [], replace(run, status=ToolStatus.FAILED, message=safe(f"no JSON report: {e}"))
     if not isinstance(report, dict):
         return [], replace(run, status=ToolStatus.FAILED, message="report is not a JSON object")

@@ -147,8 +147,8 @@ def scan(root: Path, options: TrivyOptions) -> tuple[list[Finding], ToolRun]:
     try:
         report = validate(json.loads(got.stdout))
         findings, dropped = parse_report(report, root)
-    except ValueError as e:  # JSONDecodeError and ReportError
-        what = "output is not JSON" if not isinstance(e, ReportError) else "output is not a trivy report"
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, ReportError, nesting too deep
+        what = "output is not a trivy report" if isinstance(e, ReportError) else "output is not JSON"
         return [], replace(run, status=ToolStatus.FAILED, message=safe(f"{what}: {e}"))
     found = report["Trivy"].get("Version") if isinstance(report.get("Trivy"), dict) else None
     return findings, replace(run, version=str(found) if found else version(SPEC), gaps=(*run.gaps, *dropped))
