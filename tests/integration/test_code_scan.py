@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 import stat
+import time
 from pathlib import Path
 
 from tests.trees import FAKE_AWS_KEY_ID, clean_project, leaky_project
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "trivy"
 
 
 def _results(path: Path) -> list[dict]:  # type: ignore[type-arg]
@@ -39,24 +43,103 @@ def test_clean_tree_has_no_results_but_a_successful_invocation(tmp_path: Path, r
     assert run["invocations"][0]["properties"]["version"] != "unknown"
 
 
-def test_missing_db_is_announced_not_silent(tmp_path: Path, run_mlsec) -> None:  # type: ignore[no-untyped-def]
+def _coverage(sarif: Path) -> list[dict]:  # type: ignore[type-arg]
+    return json.loads(sarif.read_text())["runs"][0]["properties"]["mlsec-coverage"]["gaps"]  # type: ignore[no-any-return]
+
+
+UNREACHABLE_DB = "127.0.0.1:1/mlsec/no-such-db"  # refused at once: the download path is forced, not hoped for
+
+
+def test_missing_db_is_a_coverage_gap_not_silence(tmp_path: Path, run_mlsec) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "nodb.sarif"
-    proc = run_mlsec("code-scan", str(clean_project(tmp_path / "c")), "--sarif", str(out),
-                     "--trivy-cache-dir", str(tmp_path / "empty-cache"))
+    proc = run_mlsec("code-scan", str(clean_project(tmp_path / "c")), "--sarif", str(out), "--vuln-db", "auto",
+                     "--trivy-cache-dir", str(tmp_path / "empty-cache"), "--trivy-db-repository", UNREACHABLE_DB)
     assert proc.returncode == 0, proc.stderr
-    notes = json.loads(out.read_text())["runs"][0]["invocations"][0]["toolExecutionNotifications"]
-    assert any("NOT scanned" in n["message"]["text"] and n["level"] == "warning" for n in notes)
-    assert "vulnerabilities were NOT scanned" in proc.stderr
+    gaps = [g for g in _coverage(out) if g["kind"] == "vulnerabilities-not-scanned"]
+    assert [g["tool"] for g in gaps] == ["trivy"] and "127.0.0.1:1" in gaps[0]["detail"]
+    inv = json.loads(out.read_text())["runs"][0]["invocations"][0]
+    assert inv["executionSuccessful"] is True
+    assert any(n["descriptor"]["id"] == "mlsec/coverage/vulnerabilities-not-scanned"
+               for n in inv["toolExecutionNotifications"])
+    assert "vulnerabilities NOT scanned" in proc.stderr
+
+
+def test_vuln_db_skip_is_recorded_as_a_gap(tmp_path: Path, run_mlsec) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "skip.sarif"
+    assert run_mlsec("code-scan", str(clean_project(tmp_path / "c")), "--sarif", str(out), "--vuln-db",
+                     "skip").returncode == 0
+    assert [g["kind"] for g in _coverage(out)] == ["vulnerabilities-not-scanned"]
 
 
 def test_required_db_download_failure_fails_closed(tmp_path: Path, run_mlsec) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "dl.sarif"
     proc = run_mlsec("code-scan", str(clean_project(tmp_path / "c")), "--sarif", str(out), "--vuln-db", "download",
-                     "--trivy-cache-dir", str(tmp_path / "empty-cache"),
-                     env={"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"})
+                     "--trivy-cache-dir", str(tmp_path / "empty-cache"), "--trivy-db-repository", UNREACHABLE_DB)
     assert proc.returncode == 1
     inv = json.loads(out.read_text())["runs"][0]["invocations"][0]
     assert inv["executionSuccessful"] is False
+    assert "vulnerability DB download failed" in inv["toolExecutionNotifications"][0]["message"]["text"]
+
+
+def _fake_trivy(tmp_path: Path, body: str) -> Path:
+    fake = tmp_path / "fake-trivy"
+    fake.write_text(f"#!/bin/sh\ncase \"$*\" in *--version*) echo 'Version: 0.76.0'; exit 0;; esac\n{body}\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    return fake
+
+
+def test_recorded_vulnerability_report(tmp_path: Path, run_mlsec) -> None:  # type: ignore[no-untyped-def]
+    """The dependency-vulnerability path, end to end, on a recorded trivy report (no DB download here)."""
+    recorded = FIXTURES / "fs-vulnerabilities.json"
+    fake = _fake_trivy(tmp_path, f'case "$*" in *vuln*) cat {recorded}; exit 0;; esac\necho "no vuln scanner" >&2\n'
+                                 "exit 3")
+    cache = tmp_path / "cache"
+    (cache / "db").mkdir(parents=True)
+    (cache / "db" / "trivy.db").write_bytes(b"recorded")
+    (cache / "db" / "metadata.json").write_text("{}")
+    project = tmp_path / "p"
+    project.mkdir()
+    shutil.copy(FIXTURES / "requirements.txt", project / "requirements.txt")
+    out = tmp_path / "vuln.sarif"
+    proc = run_mlsec("code-scan", str(project), "--sarif", str(out), "--vuln-db", "auto", "--trivy-cache-dir",
+                     str(cache), env={"MLSEC_TRIVY_BIN": str(fake)})
+    assert proc.returncode == 0, proc.stderr
+    run = json.loads(out.read_text())["runs"][0]
+    vulns = {r["ruleId"]: r for r in run["results"] if r["ruleId"].startswith("trivy/vuln/")}
+    assert len(vulns) == 5
+    torch = vulns["trivy/vuln/CVE-2025-32434"]
+    assert torch["level"] == "error"
+    assert torch["locations"][0]["physicalLocation"]["region"]["startLine"] == 3
+    assert torch["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "requirements.txt"
+    rules = {r["id"]: r for r in run["tool"]["driver"]["rules"]}
+    assert rules["trivy/vuln/CVE-2025-32434"]["properties"]["security-severity"] == "9.8"
+    assert run["properties"]["mlsec-result-counts"]["critical"] == 2
+    assert not [g for g in _coverage(out) if g["kind"] == "vulnerabilities-not-scanned"]
+
+
+def test_empty_object_is_not_a_clean_result(tmp_path: Path, run_mlsec) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "empty.sarif"
+    proc = run_mlsec("code-scan", str(clean_project(tmp_path / "c")), "--sarif", str(out), "--vuln-db", "skip",
+                     env={"MLSEC_TRIVY_BIN": str(_fake_trivy(tmp_path, "echo '{}'"))})
+    assert proc.returncode == 1
+    inv = json.loads(out.read_text())["runs"][0]["invocations"][0]
+    assert inv["executionSuccessful"] is False
+    assert "not a trivy report" in inv["toolExecutionNotifications"][0]["message"]["text"]
+
+
+def test_hung_trivy_is_stopped_at_the_timeout_with_its_children(tmp_path: Path, run_mlsec) -> None:  # type: ignore[no-untyped-def]
+    pidfile = tmp_path / "child.pid"
+    fake = _fake_trivy(tmp_path, f"sleep 1000 & echo $! > {pidfile}\nsleep 1000")
+    out = tmp_path / "hung.sarif"
+    started = time.monotonic()
+    proc = run_mlsec("code-scan", str(clean_project(tmp_path / "c")), "--sarif", str(out), "--vuln-db", "skip",
+                     "--timeout", "3", env={"MLSEC_TRIVY_BIN": str(fake)})
+    took = time.monotonic() - started
+    assert proc.returncode == 1 and "trivy timeout" in proc.stderr
+    assert took < 6, f"--timeout 3 took {took:.1f}s"
+    child = int(pidfile.read_text())
+    time.sleep(0.2)
+    assert not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split(") ")[1][:1]
 
 
 def test_fingerprints_stable_across_runs_and_line_moves(tmp_path: Path, run_mlsec) -> None:  # type: ignore[no-untyped-def]
@@ -129,3 +212,13 @@ def test_paths_are_relative_to_the_repository_root(tmp_path: Path, run_mlsec) ->
                      env={"GITHUB_WORKSPACE": str(repo / "services")}).returncode == 0
     assert "ml/train.py" in {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
                              for r in _results(env_out)}
+
+
+def test_deeply_nested_output_fails_closed(tmp_path: Path, run_mlsec) -> None:  # type: ignore[no-untyped-def]
+    nested = tmp_path / "nested.json"
+    nested.write_text("[" * 200_000 + "]" * 200_000)
+    out = tmp_path / "nested.sarif"
+    proc = run_mlsec("code-scan", str(clean_project(tmp_path / "c")), "--sarif", str(out), "--vuln-db", "skip",
+                     env={"MLSEC_TRIVY_BIN": str(_fake_trivy(tmp_path, f"cat {nested}"))})
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert json.loads(out.read_text())["runs"][0]["invocations"][0]["executionSuccessful"] is False

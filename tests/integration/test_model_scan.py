@@ -56,7 +56,7 @@ def test_corpus_full_recall_no_false_positives(corpus_tree: tuple[Path, Path, li
 @pytest.mark.integration
 def test_modelscan_runs_and_is_deduplicated(tmp_path: Path) -> None:
     (tmp_path / "evil.pkl").write_bytes(corpus.call("os", "system", "touch /nonexistent/x"))
-    theirs, run = modelscan.scan(tmp_path, tmp_path, timeout=120)
+    theirs, run = modelscan.scan([("evil.pkl", tmp_path / "evil.pkl")], timeout=120)
     assert run.status.value == "ok" and run.version == "0.8.8"
     assert [(f.location.path, dict(f.properties)["global"]) for f in theirs] == [("evil.pkl", "os.system")]
     sarif = tmp_path / "out.sarif"
@@ -121,9 +121,11 @@ def test_merge_keeps_ours_for_the_same_global() -> None:
 
     data = corpus.call("os", "system", "x")
     ours = analyze(Blob("a.pkl", None, len(data), lambda: __import__("io").BytesIO(data)))
-    theirs = [modelscan._issue({"source": "a.pkl", "module": "os", "operator": "system", "severity": "CRITICAL"}, ""),
-              modelscan._issue({"source": "b.pt:archive/data.pkl", "module": "os", "operator": "popen",
-                                "severity": "HIGH"}, "sub")]
+    names = {"000000.pkl": "a.pkl", "000001.pt": "sub/b.pt"}
+    theirs = [modelscan._issue({"source": "000000.pkl", "module": "os", "operator": "system",
+                                "severity": "CRITICAL"}, names, "/farm"),
+              modelscan._issue({"source": "000001.pt:archive/data.pkl", "module": "os", "operator": "popen",
+                                "severity": "HIGH"}, names, "/farm")]
     merged = modelscan.merge(ours, theirs)
     assert [f.rule.id for f in merged] == ["pickle/dangerous-global", "modelscan/unsafe-operator"]
     assert merged[1].location.path == "sub/b.pt" and merged[1].location.logical == "archive/data.pkl::os.popen"

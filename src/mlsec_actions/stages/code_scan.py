@@ -18,11 +18,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="dependency vulnerabilities: auto (scan when trivy's DB is cached or downloadable, "
                              "else say so), download (a failed download is a tool error), skip")
     parser.add_argument("--trivy-cache-dir", type=Path, default=None, help="trivy cache folder (default: trivy's own)")
+    parser.add_argument("--trivy-db-repository", default=None, metavar="REF",
+                        help="where trivy downloads its vulnerability DB from (a mirror; default: trivy's)")
+    parser.add_argument("--repo-ignore-files", action="store_true",
+                        help="honour the scanned repository's own trivy.yaml, .trivyignore and trivy-secret.yaml "
+                             "(off by default: the scanned tree does not configure the scan); each one applied "
+                             "is listed as a coverage gap")
 
 
 def scan(ctx: ScanContext) -> StageResult:
     args = ctx.args
-    options = trivy.TrivyOptions(vuln_db=args.vuln_db, timeout=args.timeout, cache_dir=args.trivy_cache_dir)
+    options = trivy.TrivyOptions(vuln_db=args.vuln_db, timeout=args.timeout, cache_dir=args.trivy_cache_dir,
+                                 repo_config=bool(getattr(args, "repo_ignore_files", False)),
+                                 db_repository=getattr(args, "trivy_db_repository", None))
     findings, run = trivy.scan(ctx.root, options)
     if ctx.target != ctx.root:
         rel = ctx.target.name

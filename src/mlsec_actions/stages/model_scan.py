@@ -80,19 +80,23 @@ def walk(root: Path, target: Path) -> Iterator[tuple[str, Path | None, str | Non
 
 def scan(ctx: ScanContext) -> StageResult:
     args = ctx.args
-    # modelscan is a separate process: start it first so it runs while our own analyzers do.
+    entries = list(walk(ctx.root, ctx.target))
+    # modelscan is a separate process: start it first so it runs while our own analyzers do. It gets only
+    # the regular files the walk found inside the root (never a symlink), see tools/modelscan.py.
     with ThreadPoolExecutor(max_workers=1) as pool:
+        files = [(rel, path) for rel, path, _ in entries if path is not None]
         theirs = None if getattr(args, "no_modelscan", False) else pool.submit(
-            modelscan.scan, ctx.target, ctx.root, args.timeout)
-        return _scan(ctx, theirs)
+            modelscan.scan, files, args.timeout, _limits(args).max_entries)
+        return _scan(ctx, entries, theirs)
 
 
-def _scan(ctx: ScanContext, pending: Future[tuple[list[Finding], ToolRun]] | None) -> StageResult:
+def _scan(ctx: ScanContext, entries: list[tuple[str, Path | None, str | None]],
+          pending: Future[tuple[list[Finding], ToolRun]] | None) -> StageResult:
     args = ctx.args
     dispatcher = Dispatcher(limits=_limits(args), text=prompt_entry(tuple(getattr(args, "canary", None) or ())))
     findings: list[Finding] = _garak(ctx)
     hf_folders: set[str] = set()
-    for rel, path, problem in walk(ctx.root, ctx.target):
+    for rel, path, problem in entries:
         if path is None:
             rule = rules.SYMLINK if "symlink" in (problem or "") else rules.UNREADABLE
             severity = Severity.HIGH if rule is rules.SYMLINK else Severity.MEDIUM
@@ -115,8 +119,6 @@ def _scan(ctx: ScanContext, pending: Future[tuple[list[Finding], ToolRun]] | Non
         tools.append(ToolRun(modelscan.SPEC.name, ToolStatus.SKIPPED, message="disabled with --no-modelscan"))
     else:
         theirs, run = pending.result()
-        # modelscan has no exclusions: drop what it found in folders this stage does not scan (.venv, .git).
-        theirs = [f for f in theirs if not SKIP_DIRS & set(f.location.path.split("/")[:-1])]
         findings = modelscan.merge(findings, theirs)
         tools.append(run)
     return StageResult(STAGE_ID, sort_findings(findings), tuple(tools),

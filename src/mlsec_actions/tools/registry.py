@@ -1,0 +1,43 @@
+"""Every external-tool adapter, explicitly listed, with a way to run it on a folder with its defaults.
+
+A test walks this tuple: for each adapter it plants the files its `Isolation` says the tool discovers,
+sets the environment variables it reads, runs it through a recording stand-in, and checks that none of
+it reached the tool (cwd ours, variables gone, forced flags pointing at our files). An adapter module
+with a `SPEC` that is missing here fails that test too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlsec_actions.findings import ToolRun
+from mlsec_actions.tools import modelscan, trivy
+from mlsec_actions.tools.base import ToolSpec
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """One external tool as the stages run it."""
+
+    spec: ToolSpec
+    """How it is found, run and isolated."""
+    run_on: Callable[[Path, float], ToolRun]
+    """Run it on a folder (timeout in seconds) the way its stage does, returning its record."""
+
+
+def _trivy(root: Path, timeout: float) -> ToolRun:
+    return trivy.scan(root, trivy.TrivyOptions(vuln_db="skip", timeout=timeout))[1]
+
+
+def _modelscan(root: Path, timeout: float) -> ToolRun:
+    files = [(p.relative_to(root).as_posix(), p) for p in sorted(root.rglob("*"))
+             if p.is_file() and not p.is_symlink()]
+    return modelscan.scan(files, timeout)[1]
+
+
+ADAPTERS: tuple[Adapter, ...] = (
+    Adapter(trivy.SPEC, _trivy),
+    Adapter(modelscan.SPEC, _modelscan),
+)
