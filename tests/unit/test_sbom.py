@@ -10,8 +10,9 @@ import pytest
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
-from mlsec_actions import cli, depfiles, modelcard
+from mlsec_actions import cli
 from mlsec_actions.digests import DigestCache
+from mlsec_actions.sbom import depfiles, modelcard
 
 CARD = """\
 version: 1.2.0

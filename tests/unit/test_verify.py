@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from mlsec_actions import attest
+from mlsec_actions.signing import attest
 from mlsec_actions.signing import bundle as bl
 from mlsec_actions.signing.key import KeySigner, KeyVerifier
-from mlsec_actions.verify import verify_attestation
+from mlsec_actions.signing.verify import verify_attestation
 
 
 def _attestation(tmp_path: Path, subjects: dict[str, str], verdict: str) -> tuple[Path, KeyVerifier]:

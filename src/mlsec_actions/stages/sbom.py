@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 from mlsec_actions import gha
-from mlsec_actions.attest import load_verdict
 from mlsec_actions.digests import DEFAULT_CACHE, DigestCache
 from mlsec_actions.errors import ExitCode, UsageError
+from mlsec_actions.signing.attest import load_verdict
 from mlsec_actions.stages.base import Stage
 
 STAGE_ID = "sbom"
@@ -30,7 +30,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from mlsec_actions import sbom  # cyclonedx is heavy; every `mlsec` start-up imports this module
+    from mlsec_actions.sbom import bom as sbom  # cyclonedx is heavy; every `mlsec` start-up imports this module
 
     root = Path(args.path)
     if not root.is_dir():

@@ -13,10 +13,10 @@ import json
 import sys
 from pathlib import Path
 
-from mlsec_actions import attest, gha
+from mlsec_actions import gha
 from mlsec_actions.digests import DEFAULT_CACHE, DigestCache, walk_files
 from mlsec_actions.errors import ExitCode, InputError, UsageError
-from mlsec_actions.signing import BACKENDS, make_signer
+from mlsec_actions.signing import BACKENDS, attest, make_signer
 from mlsec_actions.signing.interface import BUNDLE_SUFFIX, INTOTO_PAYLOAD_TYPE, Signer, SigningError
 from mlsec_actions.stages.base import Stage
 
@@ -69,7 +69,7 @@ def execute(args: argparse.Namespace) -> int:
     # imports this module.
     from mlsec_actions.signing import bundle as bl
     from mlsec_actions.signing import model_folder
-    from mlsec_actions.verify import bundle_path
+    from mlsec_actions.signing.verify import bundle_path
 
     verdict = attest.load_verdict(args.verdict) if args.verdict is not None else None
     if verdict is not None:

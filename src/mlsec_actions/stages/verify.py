@@ -59,7 +59,7 @@ def _verifiers(args: argparse.Namespace) -> list[Verifier]:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from mlsec_actions.verify import verify_all  # cryptography is heavy; keep start-up fast
+    from mlsec_actions.signing.verify import verify_all  # cryptography is heavy; keep start-up fast
 
     checks = verify_all(list(args.artifacts), list(args.attestation), _verifiers(args), Path(args.base))
     failed = [c for c in checks if not c.ok]

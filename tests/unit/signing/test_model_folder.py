@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mlsec_actions.attest import predicate_path
 from mlsec_actions.signing import model_folder
+from mlsec_actions.signing.attest import predicate_path
 from mlsec_actions.signing.interface import VerificationError
 
 A, B = hashlib.sha256(b"a").hexdigest(), hashlib.sha256(b"b").hexdigest()

@@ -11,11 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlsec_actions import attest
 from mlsec_actions.digests import DigestCache, sha256_file, walk_files
 from mlsec_actions.errors import UsageError
+from mlsec_actions.signing import attest, model_folder
 from mlsec_actions.signing import bundle as bl
-from mlsec_actions.signing import model_folder
 from mlsec_actions.signing.interface import BUNDLE_SUFFIX, INTOTO_PAYLOAD_TYPE, Bundle, VerificationError, Verifier
 
 

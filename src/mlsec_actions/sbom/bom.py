@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlsec_actions import __version__, depfiles, modelcard
-from mlsec_actions.attest import Verdict
+from mlsec_actions import __version__
 from mlsec_actions.digests import DigestCache, walk_files
 from mlsec_actions.errors import InputError, MlsecError
+from mlsec_actions.sbom import depfiles, modelcard
+from mlsec_actions.signing.attest import Verdict
 
 
 class SbomInvalid(MlsecError):
