@@ -3,39 +3,116 @@
 cyclonedx-python-lib 11.12.0 has no model-card type, so the card is built as schema-shaped JSON
 here and attached to the serialized BOM; the whole document is then schema-validated.
 
-Model-card YAML (all keys optional; `docs/sbom.md` has an example):
-`name, version, description, task, approach, architecture_family, model_architecture,
-datasets: [name], inputs: [format], outputs: [format], metrics: {name: value} | [{type, value, slice}],
-considerations: {users, use_cases, technical_limitations, performance_tradeoffs: [text],
-ethical_considerations: [{name, mitigation}], fairness_assessments: [{group_at_risk, benefits, harms,
-mitigation}]}`.
+Model-card YAML: validated against `modelcard.schema.json` (shipped in this package); every key is
+optional, an unknown key or a wrong type is an error naming its line (`file:line: key: problem`,
+exit 2). `docs/sbom.md` has an example. A `version` written as a number keeps its text (`1.10`).
 """
 
 from __future__ import annotations
 
+import json
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import yaml
 
 from mlsec_actions.errors import InputError
-from mlsec_actions.inputs import load_json
+from mlsec_actions.inputs import load_json, read_regular
+from mlsec_actions.yaml_lines import DuplicateKey, Lines, compose, key_name, line_of
 
 APPROACHES = ("supervised", "unsupervised", "reinforcement-learning", "semi-supervised", "self-supervised")
 _TEXT_LISTS = {"users": "users", "use_cases": "useCases", "technical_limitations": "technicalLimitations",
                "performance_tradeoffs": "performanceTradeoffs"}
 
 
+class ModelCardError(InputError):
+    """A model card that breaks its schema; `problems` holds every `file:line: key: problem` line (exit 2)."""
+
+    def __init__(self, path: object, problems: list[str]) -> None:
+        super().__init__(path, f"{len(problems)} problem(s)")
+        self.problems = problems
+
+    def diagnostics(self) -> str:
+        if len(self.problems) == 1:
+            return self.problems[0]
+        return f"{self.problems[0]} (and {len(self.problems) - 1} more: {'; '.join(self.problems[1:4])})"
+
+
+MAX_CARD_BYTES = 1024 * 1024
+"""A model card is a page of text."""
+
+
+def schema() -> dict[str, Any]:
+    """The model card's JSON Schema, shipped beside this module."""
+    text = resources.files("mlsec_actions.sbom").joinpath("modelcard.schema.json").read_text(encoding="utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
 def load_card(path: Path) -> dict[str, Any]:
+    """The model card, validated against `modelcard.schema.json`; errors name the line."""
+    label = str(path)
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InputError(path, f"cannot read model card: {e.strerror or e}") from None
-    except yaml.YAMLError:
-        raise InputError(path, "model card is not valid YAML") from None
-    if not isinstance(doc, dict):
-        raise InputError(path, "model card must be a mapping")
-    return doc
+        text = read_regular(path, "model card", MAX_CARD_BYTES).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ModelCardError(label, [f"{label}:1: not UTF-8 text"]) from None
+    try:
+        if any(isinstance(t, yaml.AliasToken) for t in yaml.scan(text, Loader=yaml.SafeLoader)):
+            raise ModelCardError(label, [f"{label}:1: (top): YAML aliases are not allowed in a model card"])
+        doc, lines = compose(text)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        raise ModelCardError(label, [f"{label}:{mark.line + 1 if mark else 1}: not valid YAML: "
+                                     f"{e.problem or e}"]) from None
+    except DuplicateKey as e:
+        raise ModelCardError(label, [f"{label}:{e.line}: {e.key}: duplicate key"]) from None
+    except RecursionError:
+        raise ModelCardError(label, [f"{label}:1: (top): nested too deeply"]) from None
+    if doc is None:
+        return {}
+    problems = _schema_problems(doc, lines, label)
+    if problems:
+        raise ModelCardError(label, problems)
+    if isinstance(doc.get("version"), int | float):
+        doc["version"] = _raw_top_scalar(text, "version") or str(doc["version"])
+    return dict(doc)
+
+
+def _schema_problems(doc: Any, lines: Lines, label: str) -> list[str]:
+    validator = jsonschema.Draft202012Validator(schema())
+    out = []
+    for e in sorted(validator.iter_errors(doc), key=lambda e: (line_of(lines, tuple(e.absolute_path)), e.message)):
+        at = tuple(e.absolute_path)
+        message = e.message
+        if e.validator == "additionalProperties" and isinstance(e.instance, dict):
+            allowed = e.schema.get("properties", {}) if isinstance(e.schema, dict) else {}
+            extra = sorted(str(k) for k in e.instance if k not in allowed)
+            at = (*at, extra[0]) if extra else at
+            message = "unknown key" + (f" (allowed: {', '.join(allowed)})" if allowed else "")
+        elif e.validator == "type" and isinstance(e.instance, dict) and "string" in str(e.validator_value):
+            message = ("a mapping where text is expected: YAML reads `a: b` inside a list as a mapping; "
+                       "quote the text")
+        elif e.validator == "anyOf":
+            message = f"{_short(e.instance)} is not one of the allowed shapes (see docs/sbom.md#sbom-model-card)"
+        out.append(f"{label}:{line_of(lines, at)}: {key_name(at)}: {message}")
+    return out
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _raw_top_scalar(text: str, key: str) -> str | None:
+    """A top-level scalar exactly as written (`1.10`, not the float 1.1)."""
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode) and k.value == key and isinstance(v, yaml.ScalarNode):
+                return str(v.value)
+    return None
 
 
 def load_metrics(path: Path) -> list[dict[str, Any]]:
@@ -52,7 +129,7 @@ def _metrics(doc: object, where: object) -> list[dict[str, Any]]:
         for name, value in doc.items():
             if isinstance(value, int | float) and not isinstance(value, bool):
                 out.append({"type": str(name), "value": str(value)})
-            elif isinstance(value, dict) and isinstance(value.get("value"), int | float):
+            elif isinstance(value, dict) and isinstance(value.get("value"), int | float | str):
                 out.append(_metric({"type": name, **value}))
     elif isinstance(doc, list):
         for item in doc:
@@ -91,15 +168,16 @@ def build(card: dict[str, Any], metrics: list[dict[str, Any]], dataset_refs: dic
                        ("model_architecture", "modelArchitecture")):
         if card.get(key):
             params[field] = str(card[key])
-    names = _strings(card.get("datasets"))
-    datasets = [{"ref": dataset_refs[n]} if n in dataset_refs else {"type": "dataset", "name": n} for n in names]
-    datasets += [{"ref": ref} for n, ref in dataset_refs.items() if n not in names and ref not in
+    entries = [d if isinstance(d, dict) else {"name": str(d)} for d in card.get("datasets") or []]
+    datasets = [_dataset(d, dataset_refs) for d in entries]
+    named = {str(d.get("ref") or d["name"]) for d in entries}
+    datasets += [{"ref": ref} for n, ref in dataset_refs.items() if n not in named and ref not in
                  {d.get("ref") for d in datasets}]
     if datasets:
         params["datasets"] = datasets
     for key in ("inputs", "outputs"):
         if card.get(key):
-            params[key] = [{"format": f} for f in _strings(card[key])]
+            params[key] = [{"format": str(f["format"]) if isinstance(f, dict) else str(f)} for f in card[key]]
     out: dict[str, Any] = {}
     if params:
         out["modelParameters"] = params
@@ -109,6 +187,20 @@ def build(card: dict[str, Any], metrics: list[dict[str, Any]], dataset_refs: dic
     cons = _considerations(card.get("considerations") or {})
     if cons:
         out["considerations"] = cons
+    return out
+
+
+def _dataset(entry: dict[str, Any], dataset_refs: dict[str, str]) -> dict[str, Any]:
+    """A model-card dataset: a reference to a `--dataset`/discovered component, else CycloneDX componentData."""
+    for key in ("ref", "name"):
+        if str(entry.get(key)) in dataset_refs:
+            return {"ref": dataset_refs[str(entry[key])]}
+    out: dict[str, Any] = {"type": str(entry.get("type") or "dataset"), "name": str(entry["name"])}
+    if entry.get("url"):
+        out["contents"] = {"url": str(entry["url"])}
+    for key in ("classification", "description"):
+        if entry.get(key):
+            out[key] = str(entry[key])
     return out
 
 
