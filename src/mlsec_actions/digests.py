@@ -146,20 +146,20 @@ def _size(path: Path) -> int:
 
 
 def walk_files(folder: Path, ignore: Collection[str] = (".git",)) -> list[Path]:
-    """Regular files under `folder`, sorted, minus top-level names in `ignore`; symlinks may not leave it."""
-    out: list[Path] = []
+    """Files under `folder` to describe (sbom, sign's digest batch): regular files and symlinks to files inside
+    it, sorted, minus top-level names in `ignore`; a symlink leaving the folder is refused. FIFOs and
+    devices are not files to hash (verification reports them: `scan_tree`)."""
+    tree = scan_tree(folder, ignore)
     root = folder.resolve()
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
-        top = Path(dirpath) == folder
-        dirnames[:] = sorted(d for d in dirnames if not (top and d in ignore))
-        for name in filenames:
-            if top and name in ignore:
-                continue
-            p = Path(dirpath) / name
-            if p.is_symlink() and not p.resolve().is_relative_to(root):
-                raise InputError(p, "symlink points outside the folder; refusing to hash it")
-            if p.is_file():
-                out.append(p)
+    out = list(tree.files)
+    for rel, what in tree.others:
+        if not what.startswith("symlink"):
+            continue
+        p = folder / rel
+        if not p.resolve().is_relative_to(root):
+            raise InputError(p, "symlink points outside the folder; refusing to hash it")
+        if p.is_file():
+            out.append(p)
     return sorted(out)
 
 

@@ -32,7 +32,7 @@ MAX_FILES = 100_000
 
 @dataclass(frozen=True)
 class Found:
-    """What the walk found, relative to nothing: absolute-or-as-given paths under the root."""
+    """What the walk found: paths under the root, as the root was given."""
 
     models: tuple[Path, ...]
     """Model files, and SavedModel folders."""
@@ -129,7 +129,9 @@ def find(root: Path, exclude: Sequence[Path] = ()) -> Found:
                 skipped.append(f"{root}: over {MAX_FILES} files; the rest was not searched for models")
                 return _found(models, datasets, skipped)
             fmt = classify(path)
-            if fmt is Format.SAVED_MODEL:
+            if fmt is None:
+                skipped.append(f"{path}: unreadable, not classified")
+            elif fmt is Format.SAVED_MODEL:
                 models.append(path.parent)
             elif fmt in MODEL_FORMATS:
                 models.append(path)

@@ -43,9 +43,13 @@ def signed_resources(payload: bytes) -> dict[str, str]:
         if doc.get("predicateType") != PREDICATE_TYPE:
             raise VerificationError(f"not a model_signing manifest (predicateType {doc.get('predicateType')!r})")
         resources = doc["predicate"]["resources"]
-        return {str(r["name"]): str(r["digest"]) for r in resources if r.get("algorithm") == "sha256"}
+        out = {str(r["name"]): str(r["digest"]) for r in resources}
+        other = sorted({str(r.get("algorithm")) for r in resources} - {"sha256"})
     except (ValueError, KeyError, TypeError, AttributeError):
         raise VerificationError("the signed model manifest is malformed") from None
+    if other:
+        raise VerificationError(f"the signed model manifest uses digest algorithm(s) {other}; only sha256 is checked")
+    return out
 
 
 def ignored_paths(payload: bytes) -> tuple[str, ...]:
