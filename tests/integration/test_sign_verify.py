@@ -408,3 +408,21 @@ def test_hostile_names_in_a_model_folder_do_not_reach_the_log_raw(signed: Path, 
     commands = [line for line in lines if line.startswith("::")]
     assert commands and all(line.startswith("::error title=mlsec verify::") for line in commands)
     assert any("x\\x0a:\u200b:error title=pwned" in line for line in lines)
+
+
+def test_fifos_among_sign_and_verify_inputs_are_refused(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    fifo = ws / "mlsec-results" / "late.sarif"  # a SARIF the attestation would name, as a FIFO
+    os.mkfifo(fifo)
+    try:
+        assert _sign_key("--sarif-dir", "mlsec-results") == 2
+        assert "late.sarif: not a regular file" in capsys.readouterr().err
+    finally:
+        fifo.unlink()  # the session's SARIF check reads every *.sarif left behind
+    os.mkfifo(ws / "jwks.json")
+    assert cli.main(["verify", "--identity", "x", "--issuer", "https://i", "--jwks", "jwks.json", "model"]) == 2
+    assert "jwks.json: JWKS is not a regular file" in capsys.readouterr().err
+    os.mkfifo(ws / "pem")
+    assert cli.main(["sign", "--backend", "key", "--key", "pem", "model"]) == 2
+    assert "pem: private key is not a regular file" in capsys.readouterr().err
