@@ -426,3 +426,12 @@ def test_fifos_among_sign_and_verify_inputs_are_refused(ws: Path, capsys: pytest
     os.mkfifo(ws / "pem")
     assert cli.main(["sign", "--backend", "key", "--key", "pem", "model"]) == 2
     assert "pem: private key is not a regular file" in capsys.readouterr().err
+
+
+def test_a_non_utf8_name_in_a_model_folder_is_bad_input(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    (ws / "model" / os.fsdecode(b"w\xe9ights.pkl")).write_bytes(b"\x80\x04.")
+    assert cli.main(["sign", "--backend", "key", "--key", "signing.pem", "model"]) == 2
+    assert "file name is not valid UTF-8" in capsys.readouterr().err
+    assert not (ws / "model.sigstore.json").exists()

@@ -32,7 +32,8 @@ class Kind(enum.Enum):
 
 def file_statement(name: str, sha256_hex: str) -> bytes:
     """The statement a file's bundle signs: its name (informative) and its SHA-256."""
-    body = {"_type": STATEMENT_TYPE, "subject": [{"name": name, "digest": {"sha256": sha256_hex}}],
+    readable = name.encode("utf-8", "backslashreplace").decode("utf-8")  # a non-UTF-8 file name, escaped
+    body = {"_type": STATEMENT_TYPE, "subject": [{"name": readable, "digest": {"sha256": sha256_hex}}],
             "predicateType": Kind.FILE.value, "predicate": {}}
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")
 

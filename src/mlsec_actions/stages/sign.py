@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -148,6 +149,13 @@ def _folder_files(folder: Path) -> list[Path]:
         more = f" (and {len(tree.others) - 1} more)" if len(tree.others) > 1 else ""
         raise InputError(folder / name, f"{what}{more}: a model folder to sign may hold only regular files and "
                                         "folders; replace links by the files they point to")
+    for f in tree.files:
+        try:
+            f.relative_to(folder).as_posix().encode("utf-8")
+        except UnicodeEncodeError:
+            shown = os.fsencode(f).decode("utf-8", "backslashreplace")
+            raise InputError(shown, "file name is not valid UTF-8; a model_signing manifest names files in UTF-8, "
+                                    "rename it") from None
     return list(tree.files)
 
 
