@@ -149,7 +149,7 @@ def check_shape(bundle: object, where: object) -> Bundle:
     if not isinstance(bundle, dict):
         raise InputError(where, "not a Sigstore bundle (not a JSON object)")
     media = bundle.get("mediaType")
-    if media not in READ_MEDIA_TYPES:
+    if not isinstance(media, str) or media not in READ_MEDIA_TYPES:
         raise InputError(where, f"not a Sigstore bundle: mediaType {media!r} is none of {sorted(READ_MEDIA_TYPES)}")
     unknown = sorted(set(bundle) - _TOP_KEYS)
     if unknown:
