@@ -132,8 +132,8 @@ class SigstoreVerifier(Verifier):
             self._verifier = make(offline=self._offline)
         try:
             return self._verifier, SigstoreBundle.from_json(json.dumps(bundle))
-        except Error as e:
-            raise VerificationError(f"not a valid Sigstore bundle: {e}") from None
+        except (Error, ValueError, TypeError, KeyError) as e:  # a malformed certificate is a bare ValueError
+            raise VerificationError(f"not a valid Sigstore bundle: {str(e)[:200]}") from None
 
     def _who(self, parsed: Any) -> str:
         return f"{self.expected.identity} ({self.expected.issuer})"
@@ -153,7 +153,7 @@ class SigstoreVerifier(Verifier):
         verifier, parsed = self._parts(bundle)
         try:
             verifier.verify_artifact(Hashed(algorithm=HashAlgorithm.SHA2_256, digest=sha256), parsed, self._policy())
-        except SigstoreFailure as e:
+        except (SigstoreFailure, ValueError, TypeError) as e:
             raise VerificationError(f"keyless verification failed: {e}") from None
         return self._who(parsed)
 
@@ -163,6 +163,6 @@ class SigstoreVerifier(Verifier):
         verifier, parsed = self._parts(bundle)
         try:
             payload_type, payload = verifier.verify_dsse(parsed, self._policy())
-        except SigstoreFailure as e:
+        except (SigstoreFailure, ValueError, TypeError) as e:
             raise VerificationError(f"keyless verification failed: {e}") from None
         return SignedPayload(str(payload_type), bytes(payload), self._who(parsed))

@@ -98,3 +98,34 @@ def test_mutated_bundles_fail_cleanly(tmp_path: Path, seed: int) -> None:
             else:
                 outcomes["failed"] += 1
     assert outcomes["failed"] > 50 and outcomes["input-error"] > 20, outcomes
+
+
+def test_mutated_keyless_bundles_fail_cleanly(tmp_path: Path) -> None:
+    """The real GitHub bundle, mutated (seed 2 reaches a certificate sigstore-python cannot parse: a bare
+    ValueError that was a traceback), through the keyless verifier offline."""
+    import shutil
+
+    from mlsec_actions.signing import sigstore as sg
+
+    fixtures = Path(__file__).resolve().parents[2] / "fixtures" / "sigstore"
+    shutil.copyfile(fixtures / "bundle_v3_github.whl", tmp_path / "a.whl")
+    good = json.loads((fixtures / "bundle_v3_github.whl.sigstore").read_text())
+    verifier = sg.SigstoreVerifier(sg.Expected(
+        "https://github.com/trailofbits/rfc8785.py/.github/workflows/release.yml@refs/tags/v0.1.2",
+        "https://token.actions.githubusercontent.com"), offline=True)
+    rng = random.Random(2)  # noqa: S311 - a reproducible fuzzer, not a secret
+    failed = 0
+    for _ in range(300):
+        mutated = _mutate(good, rng)
+        (tmp_path / "a.whl.sigstore.json").write_text(json.dumps(mutated))
+        try:
+            check = verify_artifact(tmp_path / "a.whl", [verifier])
+        except InputError:
+            continue
+        if check.ok:
+            assert mutated["messageSignature"] == good["messageSignature"]
+            assert mutated["verificationMaterial"]["x509CertificateChain"] == \
+                good["verificationMaterial"]["x509CertificateChain"]
+        else:
+            failed += 1
+    assert failed > 50
