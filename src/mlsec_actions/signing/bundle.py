@@ -161,7 +161,33 @@ def check_shape(bundle: object, where: object) -> Bundle:
         raise InputError(where, "bundle has no verificationMaterial")
     if not isinstance(material.get("tlogEntries", []), list):
         raise InputError(where, "bundle: verificationMaterial.tlogEntries is not a list")
+    _only(material, _MATERIAL_KEYS, "verificationMaterial", where)
+    content = bundle.get("dsseEnvelope", bundle.get("messageSignature"))
+    if not isinstance(content, dict):
+        raise InputError(where, "bundle: dsseEnvelope/messageSignature is not an object")
+    if "dsseEnvelope" in bundle:
+        _only(content, _ENVELOPE_KEYS, "dsseEnvelope", where)
+        sigs = content.get("signatures")
+        for sig in sigs if isinstance(sigs, list) else []:
+            if isinstance(sig, dict):
+                _only(sig, _SIGNATURE_KEYS, "dsseEnvelope.signatures[]", where)
+    else:
+        _only(content, _MESSAGE_KEYS, "messageSignature", where)
     return bundle
+
+
+_MATERIAL_KEYS = frozenset({"publicKey", "x509CertificateChain", "certificate", "tlogEntries",
+                            "timestampVerificationData"})
+_ENVELOPE_KEYS = frozenset({"payload", "payloadType", "signatures"})
+_SIGNATURE_KEYS = frozenset({"sig", "keyid"})
+_MESSAGE_KEYS = frozenset({"messageDigest", "signature"})
+
+
+def _only(obj: dict[str, Any], allowed: frozenset[str], what: str, where: object) -> None:
+    """Unsigned fields nobody checks are where a forgery hides: anything unknown is refused."""
+    unknown = sorted(str(k) for k in set(obj) - allowed)
+    if unknown:
+        raise InputError(where, f"bundle: {what} has unknown fields {unknown[:5]}")
 
 
 def read_bundle(path: Path) -> Bundle:

@@ -175,6 +175,8 @@ class OpenPubkeyVerifier(Verifier):
     def _key(self, bundle: Bundle) -> tuple[ec.EllipticCurvePublicKey, str]:
         try:
             doc = json.loads(_unb64url((bl.hint_of(bundle) or "")[len(HINT_PREFIX):]))
+            if set(doc) != {"idToken", "cic"} or not isinstance(doc["cic"], dict):
+                raise ValueError("unexpected PK token fields")
             token, cic = str(doc["idToken"]), dict(doc["cic"])
             unverified = jwt.decode(token, options={"verify_signature": False})
         except (ValueError, KeyError, TypeError, jwt.PyJWTError):

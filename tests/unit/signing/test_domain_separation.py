@@ -192,6 +192,10 @@ def test_keyless_file_bundle_verifies_and_its_typing_fields_are_checked(
     ({"mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.2x"}, "mediaType"),
     ({"extra": 1}, "unknown fields ['extra']"),
     ({"dsseEnvelope": {}}, "exactly one of messageSignature and dsseEnvelope"),
+    ({"messageSignature": {"messageDigest": {}, "signature": "", "kindVersion": 1}},
+     "messageSignature has unknown fields ['kindVersion']"),
+    ({"verificationMaterial": {"tlogEntries": [], "dsseEnvelope": {}}},
+     "verificationMaterial has unknown fields ['dsseEnvelope']"),
 ])
 def test_bundle_fields_are_checked_before_use(gh: dict[str, object], tmp_path: Path, edit: dict[str, object],
                                               message: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -113,3 +113,12 @@ def test_plain_http_to_a_remote_host_is_refused(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "x")
     with pytest.raises(SigningError, match="https only"):
         opk.OpenPubkeySigner()
+
+
+def test_extra_fields_beside_the_pk_token_are_refused(issuer: oidc_issuer.Issuer) -> None:
+    bundle = opk.OpenPubkeySigner().sign_statement(STATEMENT)
+    hint = json.loads(opk._unb64url(bl.hint_of(bundle)[len(opk.HINT_PREFIX):]))  # type: ignore[index]
+    hint["messageSignature"] = {"sha256": "0" * 64}
+    bundle["verificationMaterial"]["publicKey"]["hint"] = opk.HINT_PREFIX + opk._b64url(json.dumps(hint).encode())
+    with pytest.raises(VerificationError, match="PK token is malformed"):
+        _verifier(issuer).verify_dsse(bundle)
