@@ -269,3 +269,34 @@ def test_a_fifo_model_card_is_refused(tmp_path: Path, capsys: pytest.CaptureFixt
     rc, _ = _run_sbom(tmp_path / "p", "--model-card", str(tmp_path / "card.yml"))
     assert rc == 2
     assert "model card is not a regular file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_mangled_model_cards_fail_with_one_line_or_load(tmp_path: Path, seed: int) -> None:
+    """Seeded mutation fuzzing (a property test without a library): YAML punctuation, aliases, tags, odd
+    scalars spliced into a valid card either load and build or raise a one-line input error."""
+    import random
+
+    from mlsec_actions.errors import InputError
+
+    rng = random.Random(seed)  # noqa: S311 - a reproducible fuzzer, not a secret
+    pieces = [":", "- ", "[", "]", "{", "}", "&a ", "*a", "!!python/object:os.system ", "1.10", "~", "'", '"',
+              "\n  ", "\n", "#", "? ", "\t", "0x1F", "2026-13-01", "yes", ".inf", "<<: ", "|", ">"]
+    path = tmp_path / "card.yml"
+    outcomes = {"built": 0, "refused": 0}
+    for _ in range(250):
+        text = CARD
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(text))
+            text = (text[:at] + rng.choice(pieces) + text[at:] if rng.random() < 0.5
+                    else text[:at] + text[at + rng.randint(1, 8):])
+        path.write_text(text)
+        try:
+            card = modelcard.load_card(path)
+        except InputError as e:
+            assert "\n" not in e.diagnostics() and str(path) in e.diagnostics()
+            outcomes["refused"] += 1
+            continue
+        json.dumps(modelcard.build(card, [], {}, path))
+        outcomes["built"] += 1
+    assert outcomes["built"] > 10 and outcomes["refused"] > 100, outcomes
