@@ -62,9 +62,20 @@ class Signer(abc.ABC):
 
     name: str = ""
 
-    @abc.abstractmethod
     def sign_statement(self, statement: bytes) -> Bundle:
-        """A `dsseEnvelope` bundle over an in-toto statement (payload type `INTOTO_PAYLOAD_TYPE`)."""
+        """A `dsseEnvelope` bundle over an in-toto statement (payload type `INTOTO_PAYLOAD_TYPE`).
+
+        Refuses anything but a Statement v1 of one of our `statements.Kind` predicate types, so no future
+        caller can turn a backend back into a signer of arbitrary bytes.
+        """
+        from mlsec_actions.signing.statements import require_typed  # statements imports this module
+
+        require_typed(statement)
+        return self._sign(statement)
+
+    @abc.abstractmethod
+    def _sign(self, statement: bytes) -> Bundle:
+        """The backend's DSSE signature over `statement` (already checked to be typed)."""
 
 
 class Verifier(abc.ABC):

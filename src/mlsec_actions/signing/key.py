@@ -64,7 +64,7 @@ class KeySigner(Signer):
         self._key = key
         self._hint = bl.key_hint(key.public_key())
 
-    def sign_statement(self, statement: bytes) -> Bundle:
+    def _sign(self, statement: bytes) -> Bundle:
         return bl.sign_statement(self._key, self._hint, statement)
 
 

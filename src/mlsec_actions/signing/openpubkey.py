@@ -119,7 +119,7 @@ class OpenPubkeySigner(Signer):
         token = request_github_token(commitment(cic))
         self._hint = HINT_PREFIX + _b64url(json.dumps({"idToken": token, "cic": cic}).encode("utf-8"))
 
-    def sign_statement(self, statement: bytes) -> Bundle:
+    def _sign(self, statement: bytes) -> Bundle:
         return bl.sign_statement(self._key, self._hint, statement)
 
 

@@ -62,7 +62,7 @@ class SigstoreSigner(Signer):
                 self._signer = signer
         return self._signer
 
-    def sign_statement(self, statement: bytes) -> Bundle:
+    def _sign(self, statement: bytes) -> Bundle:
         # Never `sign_artifact`: Rekor v2 logs DSSE envelopes as hashedrekord entries over the PAE, so a
         # bare-digest signature of a file holding PAE bytes would verify as that envelope.
         from sigstore.dsse import Statement

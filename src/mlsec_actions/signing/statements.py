@@ -38,6 +38,19 @@ def file_statement(name: str, sha256_hex: str) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
+def require_typed(statement: bytes) -> None:
+    """What a signer accepts: an in-toto Statement v1 whose predicate type is one of `Kind` (else SigningError)."""
+    from mlsec_actions.signing.interface import SigningError
+
+    try:
+        doc = json.loads(statement)
+    except (ValueError, RecursionError):
+        doc = None
+    kinds = {k.value for k in Kind}
+    if not isinstance(doc, dict) or doc.get("_type") != STATEMENT_TYPE or doc.get("predicateType") not in kinds:
+        raise SigningError("refusing to sign: not an in-toto Statement v1 of an mlsec-actions predicate type")
+
+
 def open_statement(signed: SignedPayload, kind: Kind) -> dict[str, Any]:
     """The statement of a verified envelope, after checking it is of `kind` (else VerificationError)."""
     if signed.payload_type != INTOTO_PAYLOAD_TYPE:

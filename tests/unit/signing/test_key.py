@@ -129,3 +129,15 @@ def test_key_file_is_read_as_a_bounded_regular_file(tmp_path: Path) -> None:
         key.load_private_key(fifo)
     with pytest.raises(InputError, match="not a regular file"):
         bl.load_public_key(fifo)
+
+
+@pytest.mark.parametrize("payload", [
+    b"DSSEv1 28 application/vnd.in-toto+json 2 {}",  # raw bytes, e.g. a file's content
+    b'{"_type": "https://in-toto.io/Statement/v1", "predicateType": "https://slsa.dev/provenance/v1"}',
+    b'{"_type": "https://in-toto.io/Statement/v0.1", "predicateType": "https://mlsec-actions.dev/signed-file/v1"}',
+    b"[]",
+])
+def test_a_signer_signs_only_our_typed_statements(keypair: tuple[Path, Path], payload: bytes) -> None:
+    signer, _ = _pair(keypair)
+    with pytest.raises(SigningError, match="refusing to sign: not an in-toto Statement v1"):
+        signer.sign_statement(payload)
