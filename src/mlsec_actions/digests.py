@@ -5,7 +5,8 @@ JSON in the output folder, so `sbom`, `sign` and `attest` in one pipeline run re
 Hashing uses large `readinto` reads into a reusable buffer and a thread pool: hashlib releases the
 GIL on big updates, so two threads keep two cores busy.
 
-Verification never trusts the cache (mtime can be forged); it calls `sha256_file` directly.
+Verification never trusts the cache (mtime can be forged); it calls `hash_files`, and walks folders
+with `scan_tree`, which reports every symlink, FIFO or device instead of following or skipping it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import threading
 from collections.abc import Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -44,11 +46,19 @@ def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     buf = _buffer()
     try:
-        with path.open("rb", buffering=0) as fh:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO swapped in must not hang us
+    except OSError as e:
+        raise InputError(path, f"cannot read: {e.strerror or e}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InputError(path, "not a regular file; refusing to hash it")
+        with os.fdopen(fd, "rb", buffering=0, closefd=False) as fh:
             while n := fh.readinto(buf):
                 h.update(buf[:n])
     except OSError as e:
         raise InputError(path, f"cannot read: {e.strerror or e}") from None
+    finally:
+        os.close(fd)
     return h.hexdigest()
 
 
@@ -60,21 +70,96 @@ def workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def walk_files(folder: Path, ignore: Collection[str] = (".git",)) -> list[Path]:
-    """Regular files under `folder`, sorted, minus top-level names in `ignore`; symlinks may not leave it."""
-    out: list[Path] = []
-    root = folder.resolve()
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
-        top = Path(dirpath) == folder
-        dirnames[:] = sorted(d for d in dirnames if not (top and d in ignore))
-        for name in filenames:
-            if top and name in ignore:
+MAX_TREE_DEPTH = 256
+"""Folder depth a model tree may have; deeper is refused (a model is not 256 folders deep)."""
+
+
+@dataclass(frozen=True)
+class Tree:
+    """Everything in a folder, as `lstat` sees it: nothing is followed, nothing is left out silently."""
+
+    files: tuple[Path, ...]
+    """Regular files, sorted."""
+    others: tuple[tuple[str, str], ...]
+    """(relative POSIX path, what it is) for every entry that is neither a regular file nor a folder:
+    symlinks (to files, folders, outside or nowhere), FIFOs, sockets, devices. Sorted."""
+
+
+def _what(path: Path, mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        try:
+            target = str(path.readlink())
+        except OSError:
+            target = "?"
+        return f"symlink -> {target}"
+    for test, name in ((stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
+                       (stat.S_ISBLK, "block device")):
+        if test(mode):
+            return name
+    return "special file"
+
+
+def scan_tree(folder: Path, ignore: Collection[str] = (".git",), max_depth: int = MAX_TREE_DEPTH) -> Tree:
+    """Every entry under `folder` (iterative, no link followed), minus top-level names in `ignore`."""
+    files: list[Path] = []
+    others: list[tuple[str, str]] = []
+    stack: list[tuple[Path, int]] = [(folder, 0)]
+    while stack:
+        here, depth = stack.pop()
+        if depth > max_depth:
+            raise InputError(here, f"folder is nested over {max_depth} levels deep; refusing to walk it")
+        try:
+            entries = list(os.scandir(here))
+        except OSError as e:
+            raise InputError(here, f"cannot list folder: {e.strerror or e}") from None
+        for entry in entries:
+            if depth == 0 and entry.name in ignore:
                 continue
-            p = Path(dirpath) / name
-            if p.is_symlink() and not p.resolve().is_relative_to(root):
-                raise InputError(p, "symlink points outside the folder; refusing to hash it")
-            if p.is_file():
-                out.append(p)
+            p = Path(entry.path)
+            try:
+                mode = entry.stat(follow_symlinks=False).st_mode
+            except OSError as e:
+                raise InputError(p, f"cannot stat: {e.strerror or e}") from None
+            if stat.S_ISDIR(mode):
+                stack.append((p, depth + 1))
+            elif stat.S_ISREG(mode):
+                files.append(p)
+            else:
+                others.append((p.relative_to(folder).as_posix(), _what(p, mode)))
+    return Tree(tuple(sorted(files)), tuple(sorted(others)))
+
+
+def hash_files(paths: Iterable[Path]) -> dict[Path, str]:
+    """Hex SHA-256 of every file, read now, in parallel, with no cache: what verification uses."""
+    todo = sorted(set(paths), key=lambda p: _size(p), reverse=True)
+    if len(todo) <= 1:
+        return {p: sha256_file(p) for p in todo}
+    with ThreadPoolExecutor(max_workers=min(workers(), len(todo))) as pool:
+        return dict(zip(todo, pool.map(sha256_file, todo), strict=True))
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0  # sha256_file names the problem
+
+
+def walk_files(folder: Path, ignore: Collection[str] = (".git",)) -> list[Path]:
+    """Files under `folder` to describe (sbom, sign's digest batch): regular files and symlinks to files inside
+    it, sorted, minus top-level names in `ignore`; a symlink leaving the folder is refused. FIFOs and
+    devices are not files to hash (verification reports them: `scan_tree`)."""
+    tree = scan_tree(folder, ignore)
+    root = folder.resolve()
+    out = list(tree.files)
+    for rel, what in tree.others:
+        if not what.startswith("symlink"):
+            continue
+        p = folder / rel
+        if not p.resolve().is_relative_to(root):
+            raise InputError(p, "symlink points outside the folder; refusing to hash it")
+        if p.is_file():
+            out.append(p)
     return sorted(out)
 
 

@@ -3,7 +3,7 @@
 Key mode runs fully offline. OpenPubkey runs against tests/oidc_issuer.py, a loopback STAND-IN for
 GitHub's OIDC token service. Sigstore keyless signing needs GitHub and Sigstore's servers, so here it
 is checked up to that boundary; keyless verification runs offline on the real GitHub Actions bundle
-in ../shared/fixtures/sigstore/.
+kept in tests/fixtures/sigstore/ (see its README), so those tests never skip.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from mlsec_actions.sarif import write_sarif
 from mlsec_actions.signing import key
 from tests import oidc_issuer
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "sigstore"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sigstore"
 GH_IDENTITY = "https://github.com/trailofbits/rfc8785.py/.github/workflows/release.yml@refs/tags/v0.1.2"
 GH_ISSUER = "https://token.actions.githubusercontent.com"
 
@@ -234,8 +234,6 @@ def test_sigstore_sign_stops_at_the_credential_boundary(ws: Path, monkeypatch: p
 
 @pytest.fixture
 def gh_bundle(tmp_path: Path) -> Path:
-    if not FIXTURES.is_dir():
-        pytest.skip(f"{FIXTURES} is absent (a user's clone without ../shared); CI always has it")
     art = tmp_path / "bundle_v3_github.whl"
     shutil.copyfile(FIXTURES / "bundle_v3_github.whl", art)
     shutil.copyfile(FIXTURES / "bundle_v3_github.whl.sigstore", tmp_path / "bundle_v3_github.whl.sigstore.json")
@@ -291,3 +289,149 @@ def test_we_verify_a_folder_signed_by_the_model_signing_cli(ws: Path, capsys: py
     (ws / "model" / "extra.bin").write_bytes(b"x")
     assert cli.main(["verify", "--public-key", "signing.pub", "model"]) == 1
     assert "file extra.bin was added after signing" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("make", "named"), [
+    (lambda m: (m / "etc").symlink_to("/etc"), "symlink etc -> /etc was added after signing"),
+    (lambda m: (m / "tok" / "alias.txt").symlink_to("vocab.txt"),
+     "symlink tok/alias.txt -> vocab.txt was added after signing"),
+    (lambda m: (m / "dangling").symlink_to("nowhere"), "symlink dangling -> nowhere was added after signing"),
+    (lambda m: __import__("os").mkfifo(m / "pipe"), "FIFO pipe was added after signing"),
+])
+def test_links_and_special_files_added_to_a_model_folder(signed: Path, make: object, named: str,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    make(signed / "model")  # type: ignore[operator]
+    capsys.readouterr()
+    assert cli.main(VERIFY_ALL) == 1
+    err = capsys.readouterr().err
+    assert f"FAIL model: {named}" in err
+    assert "was added to model folder model after signing" in err  # and from the attestation
+
+
+def test_a_signed_file_replaced_by_a_symlink(signed: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    vocab = signed / "model" / "tok" / "vocab.txt"
+    (signed / "copy.txt").write_bytes(vocab.read_bytes())
+    vocab.unlink()
+    vocab.symlink_to(signed / "copy.txt")  # same content, now a link
+    assert cli.main(VERIFY_ALL) == 1
+    assert f"file tok/vocab.txt was replaced by a symlink tok/vocab.txt -> {signed / 'copy.txt'}" \
+        in capsys.readouterr().err
+
+
+def test_sign_refuses_a_model_folder_holding_a_symlink(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (ws / "model" / "etc").symlink_to("/etc")
+    assert _sign_key() == 2
+    assert "model/etc: symlink -> /etc" in capsys.readouterr().err
+    assert not (ws / "model.sigstore.json").exists()
+
+
+def test_verification_never_trusts_the_digest_cache(signed: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An in-place edit keeping size, mtime and inode: the cache (filled by sbom and sign) still says 'unchanged'."""
+    import os
+
+    assert (signed / digests.DEFAULT_CACHE).is_file()
+    for target in ("model/weights.bin", "mlsec-results/sbom.cdx.json"):
+        path = signed / target
+        st = path.stat()
+        data = bytearray(path.read_bytes())
+        data[0] ^= 0x01 if target.endswith(".bin") else 0
+        data[-2] ^= 0x01
+        with path.open("r+b") as fh:
+            fh.write(data)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+        assert (path.stat().st_size, path.stat().st_mtime_ns, path.stat().st_ino) == \
+            (st.st_size, st.st_mtime_ns, st.st_ino)
+    capsys.readouterr()
+    assert cli.main(VERIFY_ALL) == 1
+    err = capsys.readouterr().err
+    assert "FAIL model: file weights.bin digest mismatch" in err
+    assert "FAIL mlsec-results/sbom.cdx.json: digest mismatch" in err
+    assert "file model/weights.bin digest mismatch" in err  # the attestation's subjects too
+
+
+def test_folder_bundle_with_another_payload_type_fails(signed: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Validly signed by the right key, the right model_signing statement, but not an in-toto payload type."""
+    import base64
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from mlsec_actions.signing import bundle as bl
+
+    bundle_file = signed / "model.sigstore.json"
+    payload = base64.b64decode(json.loads(bundle_file.read_text())["dsseEnvelope"]["payload"])
+    private = key.load_private_key(signed / "signing.pem")
+    sig = private.sign(bl.pae("application/json", payload), ec.ECDSA(hashes.SHA256()))
+    bl.write_bundle(bundle_file, bl.dsse_bundle(bl.key_hint(private.public_key()), "application/json", payload, sig))
+    assert cli.main(["verify", "--public-key", "signing.pub", "model"]) == 1
+    assert "unexpected DSSE payload type 'application/json'" in capsys.readouterr().err
+
+
+def test_fifo_artifacts_and_bundles_are_refused(signed: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    os.mkfifo(signed / "pipe")
+    assert cli.main(["sign", "--backend", "key", "--key", "signing.pem", "pipe"]) == 2
+    assert "pipe: not a regular file or folder" in capsys.readouterr().err
+    assert cli.main(["verify", "--public-key", "signing.pub", "pipe"]) == 2
+    (signed / "model.sigstore.json").unlink()
+    os.mkfifo(signed / "model.sigstore.json")
+    assert cli.main(["verify", "--public-key", "signing.pub", "model"]) == 2
+    assert "model.sigstore.json: bundle is not a regular file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("named", ["/etc/hostname", "../outside.sarif"])
+def test_sign_refuses_verdict_inputs_outside_the_base_before_reading_them(
+        ws: Path, named: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    (ws.parent / "outside.sarif").write_text("{}")
+    verdict = ws / "mlsec-results" / "verdict.json"
+    doc = json.loads(verdict.read_text())
+    doc["inputs"].append({"path": named, "sha256": ""})
+    verdict.write_text(json.dumps(doc))
+    read: list[Path] = []
+    real = digests.sha256_file
+    monkeypatch.setattr(digests, "sha256_file", lambda p: read.append(p) or real(p))
+    assert _sign_key() == 2
+    assert "outside the base folder" in capsys.readouterr().err
+    assert not [p for p in read if "hostname" in str(p) or "outside" in str(p)]
+    assert not list(ws.rglob("*.sigstore.json"))
+
+
+def test_hostile_names_in_a_model_folder_do_not_reach_the_log_raw(signed: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    (signed / "model" / "x\n::error title=pwned::X\n.pkl").write_bytes(b"\x80\x04.")
+    (signed / "model" / "l").symlink_to("\n::warning::y")
+    assert cli.main(["verify", "--public-key", "signing.pub", "model"]) == 1
+    captured = capsys.readouterr()
+    lines = (captured.out + captured.err).splitlines()
+    commands = [line for line in lines if line.startswith("::")]
+    assert commands and all(line.startswith("::error title=mlsec verify::") for line in commands)
+    assert any("x\\x0a:\u200b:error title=pwned" in line for line in lines)
+
+
+def test_fifos_among_sign_and_verify_inputs_are_refused(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    fifo = ws / "mlsec-results" / "late.sarif"  # a SARIF the attestation would name, as a FIFO
+    os.mkfifo(fifo)
+    try:
+        assert _sign_key("--sarif-dir", "mlsec-results") == 2
+        assert "late.sarif: not a regular file" in capsys.readouterr().err
+    finally:
+        fifo.unlink()  # the session's SARIF check reads every *.sarif left behind
+    os.mkfifo(ws / "jwks.json")
+    assert cli.main(["verify", "--identity", "x", "--issuer", "https://i", "--jwks", "jwks.json", "model"]) == 2
+    assert "jwks.json: JWKS is not a regular file" in capsys.readouterr().err
+    os.mkfifo(ws / "pem")
+    assert cli.main(["sign", "--backend", "key", "--key", "pem", "model"]) == 2
+    assert "pem: private key is not a regular file" in capsys.readouterr().err
+
+
+def test_a_non_utf8_name_in_a_model_folder_is_bad_input(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    (ws / "model" / os.fsdecode(b"w\xe9ights.pkl")).write_bytes(b"\x80\x04.")
+    assert cli.main(["sign", "--backend", "key", "--key", "signing.pem", "model"]) == 2
+    assert "file name is not valid UTF-8" in capsys.readouterr().err
+    assert not (ws / "model.sigstore.json").exists()

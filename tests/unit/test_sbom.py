@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
-from mlsec_actions import cli, depfiles, modelcard
+from mlsec_actions import cli
 from mlsec_actions.digests import DigestCache
+from mlsec_actions.sbom import depfiles, modelcard
 
 CARD = """\
 version: 1.2.0
@@ -147,3 +150,153 @@ def test_requirements_include_cannot_leave_the_project(tmp_path: Path) -> None:
     (tmp_path / "outside.txt").write_text("evil==1.0\n")
     (tmp_path / "p" / "requirements.txt").write_text("-r ../outside.txt\nok==1.0\n")
     assert [d.name for d in depfiles.collect(tmp_path / "p")] == ["ok"]
+
+
+def _run_sbom(root: Path, *extra: str) -> tuple[int, dict[str, Any]]:
+    out = root.parent / f"{root.name}-sbom.cdx.json"
+    rc = cli.main(["sbom", str(root), "--out", str(out), "--digest-cache", str(root.parent / "digests.json"), *extra])
+    return rc, (json.loads(out.read_text()) if rc == 0 else {})
+
+
+def _by_type(doc: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {c["name"]: c for c in doc.get("components", []) if c["type"] == kind}
+
+
+def test_the_examples_model_is_found_by_content_without_model(example_project: Path) -> None:
+    rc, doc = _run_sbom(example_project, "--model-card", str(example_project / "model-card.yml"))
+    assert rc == 0
+    models = _by_type(doc, "machine-learning-model")
+    assert list(models) == ["models/linear.safetensors"]
+    model = models["models/linear.safetensors"]
+    digest = hashlib.sha256((example_project / "models" / "linear.safetensors").read_bytes()).hexdigest()
+    assert model["hashes"] == [{"alg": "SHA-256", "content": digest}]
+    assert {"name": "mlsec:found-by", "value": "content"} in model["properties"]
+    assert model["version"] == "0.1.0"
+    assert model["modelCard"]["considerations"]["technicalLimitations"][0] == "a toy: two parameters"
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(json.dumps(doc)) is None
+
+
+def test_discovery_trusts_bytes_not_names(tmp_path: Path) -> None:
+    import pickle
+    import struct
+
+    root = tmp_path / "p"
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "weights.txt").write_bytes(pickle.dumps({"w": [1.0, 2.0]}, protocol=4))  # a pickle named .txt
+    header = b'{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}'
+    (root / "model.bin").write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 4)
+    (root / "table.dat").write_bytes(b"PAR1" + b"\0" * 32 + b"PAR1")
+    (root / "arr").write_bytes(b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }")
+    (root / "notes.safetensors").write_text("just text, whatever the name says\n")
+    (root / ".venv" / "lib").mkdir(parents=True)
+    (root / ".venv" / "lib" / "m.pkl").write_bytes(pickle.dumps(1, protocol=4))
+    (tmp_path / "outside.pkl").write_bytes(pickle.dumps(1, protocol=4))
+    (root / "link.pkl").symlink_to(tmp_path / "outside.pkl")
+    os.mkfifo(root / "fifo.pkl")
+    rc, doc = _run_sbom(root)
+    assert rc == 0
+    assert sorted(_by_type(doc, "machine-learning-model")) == ["model.bin", "src/weights.txt"]
+    assert sorted(_by_type(doc, "data")) == ["arr", "table.dat"]
+    rc, doc = _run_sbom(root, "--no-discover")
+    assert rc == 0
+    assert not _by_type(doc, "machine-learning-model")
+
+
+def test_an_explicit_model_folder_is_not_listed_twice(tmp_path: Path) -> None:
+    import pickle
+
+    root = tmp_path / "p"
+    (root / "m").mkdir(parents=True)
+    (root / "m" / "a.pkl").write_bytes(pickle.dumps(1, protocol=4))
+    (root / "other.pkl").write_bytes(pickle.dumps(2, protocol=4))
+    rc, doc = _run_sbom(root, "--model", str(root / "m"))
+    assert rc == 0
+    models = _by_type(doc, "machine-learning-model")
+    assert sorted(models) == ["m", "other.pkl"]
+    assert {"name": "mlsec:found-by", "value": "--model"} in models["m"]["properties"]
+
+
+@pytest.mark.parametrize(("card", "problem"), [
+    ("task: regression\ncolour: blue\n", ":2: colour: unknown key"),
+    ("task: [a, b]\n", ":1: task: ['a', 'b'] is not of type 'string'"),
+    ("considerations:\n  users:\n    - ok\n    - a: b\n",
+     ":4: considerations.users[1]: a mapping where text is expected"),
+    ("considerations:\n  mood: sunny\n", ":2: considerations.mood: unknown key"),
+    ("datasets:\n  - {url: https://x}\n", ":2: datasets[0]: {'url': 'https://x'} is not one of the allowed shapes"),
+    ("approach: guessing\n", ":1: approach: 'guessing' is not one of"),
+    ("a: &x [1]\nb: *x\n", ":1: (top): YAML aliases are not allowed"),
+    ("task: a\ntask: b\n", ":2: task: duplicate key"),
+    ("task: [\n", "not valid YAML"),
+])
+def test_model_card_schema_errors_name_the_line(tmp_path: Path, card: str, problem: str,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "p").mkdir()
+    path = tmp_path / "card.yml"
+    path.write_text(card)
+    rc, _ = _run_sbom(tmp_path / "p", "--model-card", str(path))
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert f"{path}{problem}" in err or (problem == "not valid YAML" and problem in err), err
+
+
+def test_model_card_structures_and_versions_are_kept(tmp_path: Path) -> None:
+    import pickle
+
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "m.pkl").write_bytes(pickle.dumps(1, protocol=4))
+    card = tmp_path / "card.yml"
+    for written, kept in (("1.10", "1.10"), ("1.0", "1.0"), ("2", "2"), ("'3.0.1'", "3.0.1")):
+        card.write_text(f"version: {written}\ndatasets:\n  - name: iris\n    url: https://example.com/iris.csv\n"
+                        "    classification: public\n  - plain-name\n"
+                        "inputs: [{format: tabular}]\nmetrics: [{type: f1, value: 0.9, slice: test}]\n")
+        rc, doc = _run_sbom(root, "--model-card", str(card))
+        assert rc == 0
+        model = _by_type(doc, "machine-learning-model")["m.pkl"]
+        assert model["version"] == kept
+        params = model["modelCard"]["modelParameters"]
+        assert params["datasets"] == [
+            {"type": "dataset", "name": "iris", "contents": {"url": "https://example.com/iris.csv"},
+             "classification": "public"},
+            {"type": "dataset", "name": "plain-name"}]
+        assert params["inputs"] == [{"format": "tabular"}]
+        assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(json.dumps(doc)) is None
+
+
+def test_a_fifo_model_card_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "p").mkdir()
+    os.mkfifo(tmp_path / "card.yml")
+    rc, _ = _run_sbom(tmp_path / "p", "--model-card", str(tmp_path / "card.yml"))
+    assert rc == 2
+    assert "model card is not a regular file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_mangled_model_cards_fail_with_one_line_or_load(tmp_path: Path, seed: int) -> None:
+    """Seeded mutation fuzzing (a property test without a library): YAML punctuation, aliases, tags, odd
+    scalars spliced into a valid card either load and build or raise a one-line input error."""
+    import random
+
+    from mlsec_actions.errors import InputError
+
+    rng = random.Random(seed)  # noqa: S311 - a reproducible fuzzer, not a secret
+    pieces = [":", "- ", "[", "]", "{", "}", "&a ", "*a", "!!python/object:os.system ", "1.10", "~", "'", '"',
+              "\n  ", "\n", "#", "? ", "\t", "0x1F", "2026-13-01", "yes", ".inf", "<<: ", "|", ">"]
+    path = tmp_path / "card.yml"
+    outcomes = {"built": 0, "refused": 0}
+    for _ in range(250):
+        text = CARD
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(text))
+            text = (text[:at] + rng.choice(pieces) + text[at:] if rng.random() < 0.5
+                    else text[:at] + text[at + rng.randint(1, 8):])
+        path.write_text(text)
+        try:
+            card = modelcard.load_card(path)
+        except InputError as e:
+            assert "\n" not in e.diagnostics() and str(path) in e.diagnostics()
+            outcomes["refused"] += 1
+            continue
+        json.dumps(modelcard.build(card, [], {}, path))
+        outcomes["built"] += 1
+    assert outcomes["built"] > 10 and outcomes["refused"] > 100, outcomes

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from mlsec_actions import attest
+from mlsec_actions.signing import attest
 from mlsec_actions.signing import bundle as bl
 from mlsec_actions.signing.key import KeySigner, KeyVerifier
-from mlsec_actions.verify import verify_attestation
+from mlsec_actions.signing.verify import verify_attestation
 
 
 def _attestation(tmp_path: Path, subjects: dict[str, str], verdict: str) -> tuple[Path, KeyVerifier]:
@@ -21,7 +21,7 @@ def _attestation(tmp_path: Path, subjects: dict[str, str], verdict: str) -> tupl
            "subject": [{"name": n, "digest": {"sha256": d}} for n, d in subjects.items()],
            "predicate": {"verdict": verdict, "models": []}}
     path = tmp_path / "att.sigstore.json"
-    bl.write_bundle(path, KeySigner(key).sign_dsse("application/vnd.in-toto+json", json.dumps(doc).encode()))
+    bl.write_bundle(path, KeySigner(key).sign_statement(json.dumps(doc).encode()))
     return path, KeyVerifier(key.public_key())
 
 
@@ -51,3 +51,35 @@ def test_a_passing_statement_verifies(tmp_path: Path) -> None:
     check = verify_attestation(path, [verifier], tmp_path)
     assert check.ok, check.message
     assert "1 subjects match" in check.message
+
+
+def test_a_subject_reached_through_a_symlink_out_of_the_base_is_not_read(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlsec_actions import digests
+
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret").write_bytes(b"s")
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "link").symlink_to(tmp_path / "outside")
+    read: list[Path] = []
+    real = digests.sha256_file
+    monkeypatch.setattr(digests, "sha256_file", lambda p: read.append(p) or real(p))
+    path, verifier = _attestation(tmp_path, {"link/secret": hashlib.sha256(b"s").hexdigest()}, "pass")
+    check = verify_attestation(path, [verifier], tmp_path / "base")
+    assert not check.ok
+    assert "subject link/secret is outside the base folder" in check.message
+    assert read == []
+
+
+def test_a_model_folder_outside_the_base_is_not_walked(tmp_path: Path) -> None:
+    (tmp_path / "base").mkdir()
+    key = ec.generate_private_key(ec.SECP256R1())
+    doc = {"_type": attest.STATEMENT_TYPE, "predicateType": attest.PREDICATE_TYPE, "subject": [],
+           "predicate": {"verdict": "pass", "models": [{"name": "../..", "files": []}]}}
+    doc["subject"] = [{"name": "x", "digest": {"sha256": hashlib.sha256(b"x").hexdigest()}}]
+    (tmp_path / "base" / "x").write_bytes(b"x")
+    path = tmp_path / "att.sigstore.json"
+    bl.write_bundle(path, KeySigner(key).sign_statement(json.dumps(doc).encode()))
+    check = verify_attestation(path, [KeyVerifier(key.public_key())], tmp_path / "base")
+    assert not check.ok
+    assert "model folder ../.. is outside the base folder" in check.message

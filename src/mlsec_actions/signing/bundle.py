@@ -1,7 +1,8 @@
 """Bundle JSON shapes shared by the key and OpenPubkey backends, DSSE PAE, and ECDSA P-256 helpers.
 
 The shapes follow the Sigstore bundle v0.3 protobuf-JSON (`sigstore_models.bundle.v1.Bundle`):
-`verificationMaterial.publicKey.hint` instead of a certificate, no transparency-log entries. The key
+`verificationMaterial.publicKey.hint` instead of a certificate, no transparency-log entries. Every
+signature is ECDSA-SHA256 over a DSSE PAE of an in-toto statement; nothing signs a bare digest. The key
 backend writes exactly what OpenSSF model_signing's elliptic-key signer writes, so its verifier
 accepts our model-folder bundles too.
 """
@@ -18,10 +19,16 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from mlsec_actions.errors import InputError
-from mlsec_actions.signing.interface import BUNDLE_MEDIA_TYPE, Bundle, VerificationError
+from mlsec_actions.inputs import read_regular
+from mlsec_actions.signing.interface import (
+    BUNDLE_MEDIA_TYPE,
+    INTOTO_PAYLOAD_TYPE,
+    READ_MEDIA_TYPES,
+     Bundle,
+    VerificationError,
+)
 
 
 def b64(data: bytes) -> str:
@@ -60,27 +67,12 @@ def check_p256(key: object, where: object) -> ec.EllipticCurvePublicKey:
 
 
 def load_public_key(path: Path) -> ec.EllipticCurvePublicKey:
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise InputError(path, f"cannot read: {e.strerror or e}") from None
+    data = read_regular(path, "public key", 64 * 1024)
     try:
         key = serialization.load_pem_public_key(data)
     except ValueError:
         raise InputError(path, "not a PEM public key") from None
     return check_p256(key, path)
-
-
-def sign_prehashed(key: ec.EllipticCurvePrivateKey, sha256: bytes) -> bytes:
-    return key.sign(sha256, ec.ECDSA(Prehashed(hashes.SHA256())))
-
-
-def verify_prehashed(key: ec.EllipticCurvePublicKey, sig: bytes, sha256: bytes) -> bool:
-    try:
-        key.verify(sig, sha256, ec.ECDSA(Prehashed(hashes.SHA256())))
-    except InvalidSignature:
-        return False
-    return True
 
 
 def verify_data(key: ec.EllipticCurvePublicKey, sig: bytes, data: bytes) -> bool:
@@ -91,13 +83,10 @@ def verify_data(key: ec.EllipticCurvePublicKey, sig: bytes, data: bytes) -> bool
     return True
 
 
-def message_bundle(hint: str, sha256: bytes, signature: bytes) -> Bundle:
-    return {
-        "mediaType": BUNDLE_MEDIA_TYPE,
-        "verificationMaterial": {"publicKey": {"hint": hint}, "tlogEntries": []},
-        "messageSignature": {"messageDigest": {"algorithm": "SHA2_256", "digest": b64(sha256)},
-                             "signature": b64(signature)},
-    }
+def sign_statement(key: ec.EllipticCurvePrivateKey, hint: str, statement: bytes) -> Bundle:
+    """A DSSE bundle over an in-toto statement: the only thing the key and OpenPubkey backends sign."""
+    sig = key.sign(pae(INTOTO_PAYLOAD_TYPE, statement), ec.ECDSA(hashes.SHA256()))
+    return dsse_bundle(hint, INTOTO_PAYLOAD_TYPE, statement, sig)
 
 
 def dsse_bundle(hint: str, payload_type: str, payload: bytes, signature: bytes) -> Bundle:
@@ -119,12 +108,16 @@ def hint_of(bundle: Bundle) -> str | None:
 
 
 def message_parts(bundle: Bundle, sha256: bytes) -> bytes:
-    """The signature of a messageSignature bundle, after checking its digest names this file."""
+    """The signature of a messageSignature bundle, after checking its digest (SHA2_256) names this file."""
     ms = bundle.get("messageSignature")
     if not isinstance(ms, dict):
-        raise VerificationError("bundle has no messageSignature (is it a model-folder or attestation bundle?)")
+        raise VerificationError("bundle has no messageSignature")
     md = ms.get("messageDigest")
-    signed = unb64(md.get("digest") if isinstance(md, dict) else None, "messageDigest.digest")
+    if not isinstance(md, dict):
+        raise VerificationError("bundle: messageSignature.messageDigest is missing")
+    if md.get("algorithm") != "SHA2_256":
+        raise VerificationError(f"bundle: messageDigest.algorithm is {md.get('algorithm')!r}, expected 'SHA2_256'")
+    signed = unb64(md.get("digest"), "messageDigest.digest")
     if signed != sha256:
         raise VerificationError(f"digest mismatch: signed sha256:{signed.hex()}, file is now sha256:{sha256.hex()}")
     return unb64(ms.get("signature"), "messageSignature.signature")
@@ -141,20 +134,72 @@ def dsse_parts(bundle: Bundle) -> tuple[str, bytes, bytes]:
     payload_type = env.get("payloadType")
     if not isinstance(payload_type, str):
         raise VerificationError("bundle: dsseEnvelope.payloadType is missing")
+    if not isinstance(sigs[0].get("keyid", ""), str):
+        raise VerificationError("bundle: dsseEnvelope signature keyid is not a string")
     return payload_type, unb64(env.get("payload"), "dsseEnvelope.payload"), unb64(sigs[0].get("sig"), "signature")
 
 
+MAX_BUNDLE_BYTES = 4 * 1024 * 1024
+"""A bundle holds a certificate chain, log entries and one envelope: kilobytes. Larger is refused."""
+_TOP_KEYS = frozenset({"mediaType", "verificationMaterial", "messageSignature", "dsseEnvelope"})
+
+
+def check_shape(bundle: object, where: object) -> Bundle:
+    """The fields every verifier relies on, checked before any of them is read (else InputError, exit 2)."""
+    if not isinstance(bundle, dict):
+        raise InputError(where, "not a Sigstore bundle (not a JSON object)")
+    media = bundle.get("mediaType")
+    if not isinstance(media, str) or media not in READ_MEDIA_TYPES:
+        raise InputError(where, f"not a Sigstore bundle: mediaType {media!r} is none of {sorted(READ_MEDIA_TYPES)}")
+    unknown = sorted(set(bundle) - _TOP_KEYS)
+    if unknown:
+        raise InputError(where, f"bundle has unknown fields {unknown}")
+    if ("messageSignature" in bundle) == ("dsseEnvelope" in bundle):
+        raise InputError(where, "bundle must hold exactly one of messageSignature and dsseEnvelope")
+    material = bundle.get("verificationMaterial")
+    if not isinstance(material, dict):
+        raise InputError(where, "bundle has no verificationMaterial")
+    if not isinstance(material.get("tlogEntries", []), list):
+        raise InputError(where, "bundle: verificationMaterial.tlogEntries is not a list")
+    _only(material, _MATERIAL_KEYS, "verificationMaterial", where)
+    content = bundle.get("dsseEnvelope", bundle.get("messageSignature"))
+    if not isinstance(content, dict):
+        raise InputError(where, "bundle: dsseEnvelope/messageSignature is not an object")
+    if "dsseEnvelope" in bundle:
+        _only(content, _ENVELOPE_KEYS, "dsseEnvelope", where)
+        sigs = content.get("signatures")
+        for sig in sigs if isinstance(sigs, list) else []:
+            if isinstance(sig, dict):
+                _only(sig, _SIGNATURE_KEYS, "dsseEnvelope.signatures[]", where)
+    else:
+        _only(content, _MESSAGE_KEYS, "messageSignature", where)
+    return bundle
+
+
+_MATERIAL_KEYS = frozenset({"publicKey", "x509CertificateChain", "certificate", "tlogEntries",
+                            "timestampVerificationData"})
+_ENVELOPE_KEYS = frozenset({"payload", "payloadType", "signatures"})
+_SIGNATURE_KEYS = frozenset({"sig", "keyid"})
+_MESSAGE_KEYS = frozenset({"messageDigest", "signature"})
+
+
+def _only(obj: dict[str, Any], allowed: frozenset[str], what: str, where: object) -> None:
+    """Unsigned fields nobody checks are where a forgery hides: anything unknown is refused."""
+    unknown = sorted(str(k) for k in set(obj) - allowed)
+    if unknown:
+        raise InputError(where, f"bundle: {what} has unknown fields {unknown[:5]}")
+
+
 def read_bundle(path: Path) -> Bundle:
+    """A bundle file, bounded and shape-checked; a missing one is a verification failure, not bad input."""
+    if not path.exists() and not path.is_symlink():
+        raise VerificationError(f"{path}: no bundle (was the artifact signed?)")
+    data = read_regular(path, "bundle", MAX_BUNDLE_BYTES)
     try:
-        doc: Any = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise VerificationError(f"{path}: no bundle (was the artifact signed?)") from None
-    except (OSError, ValueError) as e:
-        raise InputError(path, f"not a readable JSON bundle: {e}") from None
-    if not isinstance(doc, dict) or not str(doc.get("mediaType", "")).startswith(
-            "application/vnd.dev.sigstore.bundle"):
-        raise InputError(path, "not a Sigstore bundle (mediaType)")
-    return doc
+        doc: Any = json.loads(data)
+    except (ValueError, RecursionError) as e:
+        raise InputError(path, f"bundle is not valid JSON: {e}") from None
+    return check_shape(doc, path)
 
 
 def write_bundle(path: Path, bundle: Bundle) -> None:

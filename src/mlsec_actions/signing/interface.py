@@ -1,10 +1,10 @@
 """The small interface every signing backend implements, and the errors they raise.
 
-A backend signs two things, both written as Sigstore bundles (`*.sigstore.json`):
-- a file's SHA-256 (a `messageSignature` bundle; the digest comes from the shared digest cache), and
-- a DSSE envelope (an in-toto statement: the model_signing manifest of a model folder, or the
-  gate attestation).
-Bundles travel as plain JSON dicts so the key, OpenPubkey and Sigstore backends share one format.
+A backend signs one thing: a DSSE envelope (payload type `application/vnd.in-toto+json`) over an
+in-toto statement we built (`statements`: a file, a model folder's model_signing manifest, or the gate
+attestation, each its own predicate type). It never signs a bare digest or caller-chosen bytes, so a
+signature cannot be moved from one kind of artifact to another. Bundles (`*.sigstore.json`) travel
+as plain JSON dicts so the key, OpenPubkey and Sigstore backends share one format.
 """
 
 from __future__ import annotations
@@ -19,7 +19,14 @@ Bundle = dict[str, Any]
 """A Sigstore bundle as parsed JSON."""
 
 BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
-"""What we write; older v0.1/v0.2 bundles are still read (the fixture is v0.2)."""
+"""What we write."""
+READ_MEDIA_TYPES = frozenset({
+    "application/vnd.dev.sigstore.bundle+json;version=0.1",
+    "application/vnd.dev.sigstore.bundle+json;version=0.2",
+    "application/vnd.dev.sigstore.bundle+json;version=0.3",
+    BUNDLE_MEDIA_TYPE,
+})
+"""Bundle media types read, exactly (suffix included): the ones Sigstore's bundle spec defines."""
 INTOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 """DSSE payload type of every statement we sign."""
 BUNDLE_SUFFIX = ".sigstore.json"
@@ -55,13 +62,20 @@ class Signer(abc.ABC):
 
     name: str = ""
 
-    @abc.abstractmethod
-    def sign_digest(self, sha256: bytes) -> Bundle:
-        """A `messageSignature` bundle over a file whose SHA-256 is `sha256`."""
+    def sign_statement(self, statement: bytes) -> Bundle:
+        """A `dsseEnvelope` bundle over an in-toto statement (payload type `INTOTO_PAYLOAD_TYPE`).
+
+        Refuses anything but a Statement v1 of one of our `statements.Kind` predicate types, so no future
+        caller can turn a backend back into a signer of arbitrary bytes.
+        """
+        from mlsec_actions.signing.statements import require_typed  # statements imports this module
+
+        require_typed(statement)
+        return self._sign(statement)
 
     @abc.abstractmethod
-    def sign_dsse(self, payload_type: str, payload: bytes) -> Bundle:
-        """A `dsseEnvelope` bundle over `payload`."""
+    def _sign(self, statement: bytes) -> Bundle:
+        """The backend's DSSE signature over `statement` (already checked to be typed)."""
 
 
 class Verifier(abc.ABC):
@@ -73,10 +87,15 @@ class Verifier(abc.ABC):
     def accepts(self, bundle: Bundle) -> bool:
         """True when the bundle is of this backend's kind (key hint, OpenPubkey token, certificate)."""
 
-    @abc.abstractmethod
-    def verify_digest(self, bundle: Bundle, sha256: bytes) -> str:
-        """Check a `messageSignature` bundle for a file with this SHA-256; return the signer."""
+    def verify_message(self, bundle: Bundle, sha256: bytes) -> str:
+        """Check a `messageSignature` bundle for a file with this SHA-256; return the signer.
+
+        Only keyless Sigstore bundles logged as Rekor v1 `hashedrekord` entries are typed by their log
+        entry; a key or OpenPubkey signature over a bare digest could be any DSSE signature moved over.
+        """
+        raise VerificationError(f"a {self.name} messageSignature bundle (a bare file digest, as mlsec-actions "
+                                "signed files before typed statements) is not accepted: re-sign the file")
 
     @abc.abstractmethod
     def verify_dsse(self, bundle: Bundle) -> SignedPayload:
-        """Check a `dsseEnvelope` bundle; return what it signed."""
+        """Check a `dsseEnvelope` bundle's signature and signer; return what it signed (type unchecked)."""

@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from mlsec_actions import gha
 from mlsec_actions.errors import InputError
+from mlsec_actions.inputs import read_regular
 from mlsec_actions.signing import bundle as bl
 from mlsec_actions.signing.interface import Bundle, SignedPayload, Signer, SigningError, VerificationError, Verifier
 
@@ -28,10 +29,7 @@ def load_private_key(path: Path | None) -> ec.EllipticCurvePrivateKey:
     """The signing key from a file, else from `MLSEC_SIGNING_KEY`."""
     where: object
     if path is not None:
-        try:
-            data = path.read_bytes()
-        except OSError as e:
-            raise InputError(path, f"cannot read key: {e.strerror or e}") from None
+        data = read_regular(path, "private key", 64 * 1024)
         where = path
     elif os.environ.get(ENV_KEY):
         data = os.environ[ENV_KEY].encode("utf-8")
@@ -66,12 +64,8 @@ class KeySigner(Signer):
         self._key = key
         self._hint = bl.key_hint(key.public_key())
 
-    def sign_digest(self, sha256: bytes) -> Bundle:
-        return bl.message_bundle(self._hint, sha256, bl.sign_prehashed(self._key, sha256))
-
-    def sign_dsse(self, payload_type: str, payload: bytes) -> Bundle:
-        sig = self._key.sign(bl.pae(payload_type, payload), ec.ECDSA(hashes.SHA256()))
-        return bl.dsse_bundle(self._hint, payload_type, payload, sig)
+    def _sign(self, statement: bytes) -> Bundle:
+        return bl.sign_statement(self._key, self._hint, statement)
 
 
 class KeyVerifier(Verifier):
@@ -88,13 +82,6 @@ class KeyVerifier(Verifier):
     def _check_hint(self, bundle: Bundle) -> None:
         if bl.hint_of(bundle) != self._hint:
             raise VerificationError(f"signed by a different key (hint {bl.hint_of(bundle)}, expected {self._hint})")
-
-    def verify_digest(self, bundle: Bundle, sha256: bytes) -> str:
-        self._check_hint(bundle)
-        sig = bl.message_parts(bundle, sha256)
-        if not bl.verify_prehashed(self._key, sig, sha256):
-            raise VerificationError("signature does not verify with the given public key")
-        return f"key {self._hint[:16]}"
 
     def verify_dsse(self, bundle: Bundle) -> SignedPayload:
         self._check_hint(bundle)

@@ -11,8 +11,9 @@ import json
 from pathlib import Path, PurePosixPath
 
 from mlsec_actions.signing.interface import VerificationError
+from mlsec_actions.signing.statements import Kind
 
-PREDICATE_TYPE = "https://model_signing/signature/v1.0"
+PREDICATE_TYPE = Kind.MODEL_FOLDER.value
 """model_signing's predicate type."""
 IGNORED = (".git", ".gitattributes", ".github", ".gitignore")
 """Top-level names model_signing leaves out of a model's manifest by default."""
@@ -42,9 +43,13 @@ def signed_resources(payload: bytes) -> dict[str, str]:
         if doc.get("predicateType") != PREDICATE_TYPE:
             raise VerificationError(f"not a model_signing manifest (predicateType {doc.get('predicateType')!r})")
         resources = doc["predicate"]["resources"]
-        return {str(r["name"]): str(r["digest"]) for r in resources if r.get("algorithm") == "sha256"}
+        out = {str(r["name"]): str(r["digest"]) for r in resources}
+        other = sorted({str(r.get("algorithm")) for r in resources} - {"sha256"})
     except (ValueError, KeyError, TypeError, AttributeError):
         raise VerificationError("the signed model manifest is malformed") from None
+    if other:
+        raise VerificationError(f"the signed model manifest uses digest algorithm(s) {other}; only sha256 is checked")
+    return out
 
 
 def ignored_paths(payload: bytes) -> tuple[str, ...]:
@@ -61,10 +66,23 @@ def without(tree: dict[str, str], ignore: tuple[str, ...]) -> dict[str, str]:
     return {n: d for n, d in tree.items() if not any(n == i or n.startswith(i + "/") for i in ignore)}
 
 
-def diff(signed: dict[str, str], actual: dict[str, str]) -> list[str]:
-    """What changed in a folder since it was signed, one line per file."""
+def diff(signed: dict[str, str], actual: dict[str, str], others: dict[str, str] | None = None) -> list[str]:
+    """What changed in a folder since it was signed, one line per entry.
+
+    `others` maps entries that are not regular files (symlinks, FIFOs, devices) to what they are: a
+    signed manifest holds only regular files, so each of them is a change.
+    """
+    others = others or {}
     out = [f"file {n} was added after signing" for n in sorted(actual.keys() - signed.keys())]
-    out += [f"file {n} was removed after signing" for n in sorted(signed.keys() - actual.keys())]
+    out += [f"{_named(n, what)} was added after signing" if n not in signed
+            else f"file {n} was replaced by a {_named(n, what)} after signing" for n, what in sorted(others.items())]
+    out += [f"file {n} was removed after signing" for n in sorted(signed.keys() - actual.keys() - others.keys())]
     out += [f"file {n} digest mismatch (signed sha256:{signed[n][:16]}..., now sha256:{actual[n][:16]}...)"
             for n in sorted(signed.keys() & actual.keys()) if signed[n] != actual[n]]
     return out
+
+
+def _named(name: str, what: str) -> str:
+    """`symlink etc -> /etc`, `FIFO pipe`: the kind, the name, then a link's target."""
+    kind, arrow, target = what.partition(" -> ")
+    return f"{kind} {name} -> {target}" if arrow else f"{kind} {name}"

@@ -3,7 +3,7 @@
 Signing: generate an ephemeral P-256 key, build the client-instance claims `cic = {alg, upk, rz}`
 (public key as a JWK and a random nonce), and request an OIDC ID token whose audience is the
 commitment `base64url(sha256(canonical-JSON(cic)))`. The issuer's signature over that token now
-binds the ephemeral key to the workflow identity. Artifacts are signed with the ephemeral key; the
+binds the ephemeral key to the workflow identity. Statements (never bare digests) are signed with the ephemeral key; the
 token and `cic` travel in the bundle's public-key hint (`openpubkey:<base64url JSON>`), which keeps
 the bundle valid Sigstore v0.3 JSON.
 
@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from mlsec_actions import gha
 from mlsec_actions.errors import InputError
+from mlsec_actions.inputs import load_json
 from mlsec_actions.signing import bundle as bl
 from mlsec_actions.signing.interface import Bundle, SignedPayload, Signer, SigningError, VerificationError, Verifier
 
@@ -119,12 +119,8 @@ class OpenPubkeySigner(Signer):
         token = request_github_token(commitment(cic))
         self._hint = HINT_PREFIX + _b64url(json.dumps({"idToken": token, "cic": cic}).encode("utf-8"))
 
-    def sign_digest(self, sha256: bytes) -> Bundle:
-        return bl.message_bundle(self._hint, sha256, bl.sign_prehashed(self._key, sha256))
-
-    def sign_dsse(self, payload_type: str, payload: bytes) -> Bundle:
-        sig = self._key.sign(bl.pae(payload_type, payload), ec.ECDSA(hashes.SHA256()))
-        return bl.dsse_bundle(self._hint, payload_type, payload, sig)
+    def _sign(self, statement: bytes) -> Bundle:
+        return bl.sign_statement(self._key, self._hint, statement)
 
 
 @dataclass(frozen=True)
@@ -168,10 +164,10 @@ class OpenPubkeyVerifier(Verifier):
         self.expected = expected
         self._jwks: dict[str, Any] | None = None
         if jwks_file is not None:
-            try:
-                self._jwks = json.loads(jwks_file.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as e:
-                raise InputError(jwks_file, f"not a readable JWKS: {e}") from None
+            jwks = load_json(jwks_file, "JWKS", 1024 * 1024)
+            if not isinstance(jwks, dict):
+                raise InputError(jwks_file, "JWKS is not a JSON object")
+            self._jwks = jwks
 
     def accepts(self, bundle: Bundle) -> bool:
         return (bl.hint_of(bundle) or "").startswith(HINT_PREFIX)
@@ -179,6 +175,8 @@ class OpenPubkeyVerifier(Verifier):
     def _key(self, bundle: Bundle) -> tuple[ec.EllipticCurvePublicKey, str]:
         try:
             doc = json.loads(_unb64url((bl.hint_of(bundle) or "")[len(HINT_PREFIX):]))
+            if set(doc) != {"idToken", "cic"} or not isinstance(doc["cic"], dict):
+                raise ValueError("unexpected PK token fields")
             token, cic = str(doc["idToken"]), dict(doc["cic"])
             unverified = jwt.decode(token, options={"verify_signature": False})
         except (ValueError, KeyError, TypeError, jwt.PyJWTError):
@@ -211,12 +209,6 @@ class OpenPubkeyVerifier(Verifier):
         for claim, want in (("repository", exp.repository), ("ref", exp.ref)):
             if want is not None and claims.get(claim) != want:
                 raise VerificationError(f"openpubkey: token {claim} {claims.get(claim)!r}, expected {want!r}")
-
-    def verify_digest(self, bundle: Bundle, sha256: bytes) -> str:
-        key, who = self._key(bundle)
-        if not bl.verify_prehashed(key, bl.message_parts(bundle, sha256), sha256):
-            raise VerificationError("openpubkey: signature does not verify with the committed key")
-        return who
 
     def verify_dsse(self, bundle: Bundle) -> SignedPayload:
         key, who = self._key(bundle)

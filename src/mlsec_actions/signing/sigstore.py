@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from mlsec_actions.signing import bundle as bl
 from mlsec_actions.signing.interface import Bundle, SignedPayload, Signer, SigningError, VerificationError, Verifier
 
 ENV_TOKEN = "SIGSTORE_ID_TOKEN"  # noqa: S105 - a variable name, not a token
@@ -61,19 +62,17 @@ class SigstoreSigner(Signer):
                 self._signer = signer
         return self._signer
 
-    def sign_digest(self, sha256: bytes) -> Bundle:
-        from sigstore.hashes import Hashed
-        from sigstore_models.common.v1 import HashAlgorithm
-
-        bundle = self._inner().sign_artifact(Hashed(algorithm=HashAlgorithm.SHA2_256, digest=sha256))
-        return dict(json.loads(bundle.to_json()))
-
-    def sign_dsse(self, payload_type: str, payload: bytes) -> Bundle:
+    def _sign(self, statement: bytes) -> Bundle:
+        # Never `sign_artifact`: Rekor v2 logs DSSE envelopes as hashedrekord entries over the PAE, so a
+        # bare-digest signature of a file holding PAE bytes would verify as that envelope.
         from sigstore.dsse import Statement
+        from sigstore.errors import Error
 
-        if payload_type != "application/vnd.in-toto+json":
-            raise SigningError(f"sigstore backend signs in-toto statements only, not {payload_type}")
-        bundle = self._inner().sign_dsse(Statement(payload))
+        try:
+            envelope_statement = Statement(statement)
+        except Error as e:
+            raise SigningError(f"sigstore backend: not an in-toto statement: {e}") from None
+        bundle = self._inner().sign_dsse(envelope_statement)
         return dict(json.loads(bundle.to_json()))
 
 
@@ -89,6 +88,15 @@ class Expected:
     """GitHub `OWNER/REPO` the workflow ran in, when it must also match."""
     workflow_ref: str | None = None
     """Git ref the workflow ran on (`refs/heads/main`), when it must also match."""
+
+
+def _tlog_kinds(bundle: Bundle) -> list[tuple[str, str]]:
+    entries = bundle["verificationMaterial"].get("tlogEntries") or []
+    out = []
+    for e in entries:
+        kv = e.get("kindVersion") if isinstance(e, dict) else None
+        out.append((str(kv.get("kind")), str(kv.get("version"))) if isinstance(kv, dict) else ("?", "?"))
+    return out
 
 
 class SigstoreVerifier(Verifier):
@@ -124,21 +132,28 @@ class SigstoreVerifier(Verifier):
             self._verifier = make(offline=self._offline)
         try:
             return self._verifier, SigstoreBundle.from_json(json.dumps(bundle))
-        except Error as e:
-            raise VerificationError(f"not a valid Sigstore bundle: {e}") from None
+        except (Error, ValueError, TypeError, KeyError) as e:  # a malformed certificate is a bare ValueError
+            raise VerificationError(f"not a valid Sigstore bundle: {str(e)[:200]}") from None
 
     def _who(self, parsed: Any) -> str:
         return f"{self.expected.identity} ({self.expected.issuer})"
 
-    def verify_digest(self, bundle: Bundle, sha256: bytes) -> str:
+    def verify_message(self, bundle: Bundle, sha256: bytes) -> str:
+        """A keyless file signature (`sigstore sign`, GitHub's release bundles), typed by its Rekor v1 entry."""
         from sigstore.errors import VerificationError as SigstoreFailure
         from sigstore.hashes import Hashed
         from sigstore_models.common.v1 import HashAlgorithm
 
+        kinds = _tlog_kinds(bundle)
+        if kinds != [("hashedrekord", "0.0.1")]:
+            # Rekor v2 records DSSE envelopes as hashedrekord/0.0.2 too: such an entry does not say which it is.
+            raise VerificationError(f"keyless messageSignature bundle must have one Rekor v1 hashedrekord/0.0.1 "
+                                    f"entry, not {['/'.join(k) for k in kinds]}")
+        bl.message_parts(bundle, sha256)  # algorithm and digest present and naming this file
         verifier, parsed = self._parts(bundle)
         try:
             verifier.verify_artifact(Hashed(algorithm=HashAlgorithm.SHA2_256, digest=sha256), parsed, self._policy())
-        except SigstoreFailure as e:
+        except (SigstoreFailure, ValueError, TypeError) as e:
             raise VerificationError(f"keyless verification failed: {e}") from None
         return self._who(parsed)
 
@@ -148,6 +163,6 @@ class SigstoreVerifier(Verifier):
         verifier, parsed = self._parts(bundle)
         try:
             payload_type, payload = verifier.verify_dsse(parsed, self._policy())
-        except SigstoreFailure as e:
+        except (SigstoreFailure, ValueError, TypeError) as e:
             raise VerificationError(f"keyless verification failed: {e}") from None
         return SignedPayload(str(payload_type), bytes(payload), self._who(parsed))

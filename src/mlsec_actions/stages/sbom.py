@@ -6,10 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from mlsec_actions import gha
-from mlsec_actions.attest import load_verdict
+from mlsec_actions import gha, sanitize
 from mlsec_actions.digests import DEFAULT_CACHE, DigestCache
 from mlsec_actions.errors import ExitCode, UsageError
+from mlsec_actions.signing.attest import load_verdict
 from mlsec_actions.stages.base import Stage
 
 STAGE_ID = "sbom"
@@ -25,12 +25,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-card", type=Path, default=None, help="model-card YAML (docs/sbom.md)")
     parser.add_argument("--metrics", type=Path, default=None, help="metrics JSON from the evaluate stage")
     parser.add_argument("--verdict", type=Path, default=None, help="gate verdict JSON, recorded as properties")
+    parser.add_argument("--no-discover", action="store_true",
+                        help="list only --model/--dataset, not the models and datasets found in PATH by content")
     parser.add_argument("--digest-cache", type=Path, default=DEFAULT_CACHE,
                         help="digest cache shared with sign (default: %(default)s)")
 
 
 def execute(args: argparse.Namespace) -> int:
-    from mlsec_actions import sbom  # cyclonedx is heavy; every `mlsec` start-up imports this module
+    from mlsec_actions.sbom import bom as sbom  # cyclonedx is heavy; every `mlsec` start-up imports this module
 
     root = Path(args.path)
     if not root.is_dir():
@@ -38,13 +40,15 @@ def execute(args: argparse.Namespace) -> int:
     cache = DigestCache(args.digest_cache)
     request = sbom.SbomRequest(root=root, models=list(args.model), datasets=list(args.dataset),
                                model_card=args.model_card,
-                               metrics=args.metrics,
+                               metrics=args.metrics, discover=not args.no_discover,
                                verdict=load_verdict(args.verdict) if args.verdict is not None else None)
     doc = sbom.build(request, cache)
     sbom.write(doc, args.out)
     cache.save()
     n = len(doc.get("components", []))
-    print(f"sbom: {n} components, CycloneDX 1.6 valid; wrote {args.out}", file=sys.stderr)
+    models = [c["name"] for c in doc.get("components", []) if c.get("type") == "machine-learning-model"]
+    print(sanitize.log_line(f"sbom: {n} components ({len(models)} models: {', '.join(models) or 'none'}), "
+                            f"CycloneDX 1.6 valid; wrote {args.out}"), file=sys.stderr)
     gha.set_output("sbom-file", str(args.out))
     gha.append_summary(f"### mlsec sbom\n\n{n} components; `{args.out}` (CycloneDX 1.6, schema-valid).")
     return ExitCode.OK

@@ -1,7 +1,7 @@
 """sign (ML stage 9, Dev stage 8): sign files and model folders, and attest the gate verdict.
 
-Files get `FILE.sigstore.json` (a messageSignature over the SHA-256); a model folder gets
-`FOLDER.sigstore.json` beside it (model_signing's manifest, DSSE-signed); `--attest` adds the in-toto
+Files get `FILE.sigstore.json` (a DSSE-signed `signed-file/v1` statement of the SHA-256); a model
+folder gets `FOLDER.sigstore.json` beside it (model_signing's manifest, DSSE-signed); `--attest` adds the in-toto
 gate attestation. Refuses to sign anything after a failing verdict. Digests come from the run's
 digest cache, so files hashed by `sbom` are not read again.
 """
@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
-from mlsec_actions import attest, gha
-from mlsec_actions.digests import DEFAULT_CACHE, DigestCache, walk_files
+from mlsec_actions import gha
+from mlsec_actions.digests import DEFAULT_CACHE, DigestCache, scan_tree
 from mlsec_actions.errors import ExitCode, InputError, UsageError
-from mlsec_actions.signing import BACKENDS, make_signer
-from mlsec_actions.signing.interface import BUNDLE_SUFFIX, INTOTO_PAYLOAD_TYPE, Signer, SigningError
+from mlsec_actions.signing import BACKENDS, attest, make_signer
+from mlsec_actions.signing.interface import BUNDLE_SUFFIX, Signer, SigningError
+from mlsec_actions.signing.statements import file_statement
 from mlsec_actions.stages.base import Stage
 
 STAGE_ID = "sign"
@@ -55,6 +57,8 @@ def _plan(args: argparse.Namespace, verdict: attest.Verdict | None) -> tuple[lis
             folders.append(p)
         elif p.is_file():
             files.append(p)
+        elif p.exists():
+            raise InputError(p, "not a regular file or folder (FIFO, socket or device); refusing to sign it")
         else:
             raise InputError(p, "no such file or folder")
     if verdict is not None and verdict.path.resolve() not in {f.resolve() for f in files}:
@@ -69,7 +73,7 @@ def execute(args: argparse.Namespace) -> int:
     # imports this module.
     from mlsec_actions.signing import bundle as bl
     from mlsec_actions.signing import model_folder
-    from mlsec_actions.verify import bundle_path
+    from mlsec_actions.signing.verify import bundle_path
 
     verdict = attest.load_verdict(args.verdict) if args.verdict is not None else None
     if verdict is not None:
@@ -77,11 +81,14 @@ def execute(args: argparse.Namespace) -> int:
     if args.attest and verdict is None:
         raise UsageError("--attest needs --verdict: the attestation is about the gate's verdict")
     files, folders = _plan(args, verdict)
-    signer = make_signer(args.backend, key=args.key, staging=args.staging)  # a missing credential fails fast
-    cache = DigestCache(args.digest_cache)
-    trees = {f: walk_files(f, model_folder.IGNORED) for f in folders}
+    trees = {f: _folder_files(f) for f in folders}
     sarifs = sorted(args.sarif_dir.glob("*.sarif")) if args.attest and args.sarif_dir else []
     inputs = attest.verdict_inputs(verdict, args.base) if args.attest and verdict is not None else []
+    if args.attest:  # every subject inside --base before a byte of any is read
+        for p in [*files, *folders, *sarifs]:
+            attest.subject_name(p, args.base)
+    signer = make_signer(args.backend, key=args.key, staging=args.staging)  # a missing credential fails fast
+    cache = DigestCache(args.digest_cache)
     # One parallel batch over everything this run needs; cached files are not read again.
     digests = cache.digests([*files, *(p for ps in trees.values() for p in ps), *sarifs, *(p for p, _ in inputs)])
     for path, recorded in inputs:
@@ -91,12 +98,12 @@ def execute(args: argparse.Namespace) -> int:
     written: list[Path] = []
     for f in files:
         out = bundle_path(f)
-        bl.write_bundle(out, signer.sign_digest(bytes.fromhex(digests[f])))
+        bl.write_bundle(out, signer.sign_statement(file_statement(f.resolve().name, digests[f])))
         written.append(out)
     for folder, paths in trees.items():
         rel = {p.relative_to(folder).as_posix(): digests[p] for p in paths}
         out = bundle_path(folder)
-        bl.write_bundle(out, signer.sign_dsse(INTOTO_PAYLOAD_TYPE, model_folder.manifest_payload(folder, rel)))
+        bl.write_bundle(out, signer.sign_statement(model_folder.manifest_payload(folder, rel)))
         written.append(out)
     if args.attest and verdict is not None:
         written.append(_attest(args, signer, verdict, files, trees, [*sarifs, *(p for p, _ in inputs)], digests))
@@ -124,12 +131,32 @@ def _attest(args: argparse.Namespace, signer: Signer, verdict: attest.Verdict, f
     payload = attest.statement(subjects, verdict, attest.subject_name(verdict.path, base), models)
     out: Path = args.attestation_out
     out.parent.mkdir(parents=True, exist_ok=True)
-    bl.write_bundle(out, signer.sign_dsse(INTOTO_PAYLOAD_TYPE, payload))
+    bl.write_bundle(out, signer.sign_statement(payload))
     # The bare predicate too, for `actions/attest` (predicate-path) to sign into GitHub's attestation store.
     predicate = attest.predicate_path(out)
     predicate.write_text(json.dumps(json.loads(payload)["predicate"], indent=2) + "\n", encoding="utf-8")
     gha.set_output("predicate", str(predicate))
     return out
+
+
+def _folder_files(folder: Path) -> list[Path]:
+    """A model folder's regular files; a symlink, FIFO or device in it is refused (model_signing's default)."""
+    from mlsec_actions.signing import model_folder  # see execute()
+
+    tree = scan_tree(folder, model_folder.IGNORED)
+    if tree.others:
+        name, what = tree.others[0]
+        more = f" (and {len(tree.others) - 1} more)" if len(tree.others) > 1 else ""
+        raise InputError(folder / name, f"{what}{more}: a model folder to sign may hold only regular files and "
+                                        "folders; replace links by the files they point to")
+    for f in tree.files:
+        try:
+            f.relative_to(folder).as_posix().encode("utf-8")
+        except UnicodeEncodeError:
+            shown = os.fsencode(f).decode("utf-8", "backslashreplace")
+            raise InputError(shown, "file name is not valid UTF-8; a model_signing manifest names files in UTF-8, "
+                                    "rename it") from None
+    return list(tree.files)
 
 
 STAGE = Stage(id=STAGE_ID, summary="sign files, model folders and the gate attestation (sigstore, openpubkey, key)",

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mlsec_actions import gha
+from mlsec_actions import gha, sanitize
 from mlsec_actions.errors import ExitCode, UsageError
 from mlsec_actions.signing.interface import Verifier
 from mlsec_actions.stages.base import Stage
@@ -59,17 +59,19 @@ def _verifiers(args: argparse.Namespace) -> list[Verifier]:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from mlsec_actions.verify import verify_all  # cryptography is heavy; keep start-up fast
+    from mlsec_actions.signing.verify import verify_all  # cryptography is heavy; keep start-up fast
 
     checks = verify_all(list(args.artifacts), list(args.attestation), _verifiers(args), Path(args.base))
     failed = [c for c in checks if not c.ok]
-    for c in checks:
-        print(f"verify: {'OK  ' if c.ok else 'FAIL'} {c.target}: {c.message}", file=sys.stderr)
+    for c in checks:  # names and link targets come from the verified tree: hostile text
+        print(sanitize.log_line(f"verify: {'OK  ' if c.ok else 'FAIL'} {c.target}: {c.message}", 8000),
+              file=sys.stderr)
         if not c.ok:
-            gha.annotation("error", f"{c.target}: {c.message}", title="mlsec verify")
+            gha.annotation("error", sanitize.log_line(f"{c.target}: {c.message}"), title="mlsec verify")
     gha.set_output("verified", str(len(checks) - len(failed)))
     gha.set_output("failed", str(len(failed)))
-    rows = "".join(f"| {'ok' if c.ok else 'FAILED'} | `{c.target}` | {c.message} |\n" for c in checks)
+    rows = "".join(f"| {'ok' if c.ok else 'FAILED'} | {sanitize.md_text(c.target)} | {sanitize.md_text(c.message)} |\n"
+                   for c in checks)
     gha.append_summary(f"### mlsec verify\n\n| result | artifact | detail |\n|---|---|---|\n{rows}")
     return ExitCode.ERROR if failed else ExitCode.OK
 

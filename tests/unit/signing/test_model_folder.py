@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mlsec_actions.attest import predicate_path
 from mlsec_actions.signing import model_folder
+from mlsec_actions.signing.attest import predicate_path
 from mlsec_actions.signing.interface import VerificationError
 
 A, B = hashlib.sha256(b"a").hexdigest(), hashlib.sha256(b"b").hexdigest()
@@ -55,3 +55,21 @@ def test_ignored_paths_are_left_out_of_the_comparison() -> None:
     assert ignore == ("model.sig", "cache")
     tree = {"model.sig": A, "cache/x": A, "cachex": B, "w.bin": B}
     assert model_folder.without(tree, ignore) == {"cachex": B, "w.bin": B}
+
+
+def test_a_resource_hashed_otherwise_is_not_silently_dropped() -> None:
+    payload = json.dumps({"predicateType": model_folder.PREDICATE_TYPE, "predicate": {"resources": [
+        {"name": "w.bin", "algorithm": "sha256", "digest": A},
+        {"name": "backdoor.pkl", "algorithm": "blake2b", "digest": B}]}}).encode()
+    with pytest.raises(VerificationError, match=r"digest algorithm\(s\) \['blake2b'\]; only sha256"):
+        model_folder.signed_resources(payload)
+
+
+def test_diff_names_links_and_special_files() -> None:
+    signed = {"w.bin": A, "cfg.json": A}
+    others = {"etc": "symlink -> /etc", "pipe": "FIFO", "cfg.json": "symlink -> /tmp/x"}
+    assert model_folder.diff(signed, {"w.bin": A}, others) == [
+        "file cfg.json was replaced by a symlink cfg.json -> /tmp/x after signing",
+        "symlink etc -> /etc was added after signing",
+        "FIFO pipe was added after signing",
+    ]

@@ -16,9 +16,10 @@ import pytest
 from mlsec_actions.signing import bundle as bl
 from mlsec_actions.signing import openpubkey as opk
 from mlsec_actions.signing.interface import SigningError, VerificationError
+from mlsec_actions.signing.statements import file_statement
 from tests import oidc_issuer
 
-DIGEST = hashlib.sha256(b"artifact").digest()
+STATEMENT = file_statement("artifact", hashlib.sha256(b"artifact").hexdigest())
 
 
 @pytest.fixture
@@ -35,19 +36,19 @@ def _verifier(issuer: oidc_issuer.Issuer, **kw: str) -> opk.OpenPubkeyVerifier:
 
 def test_round_trip_fetches_jwks_from_the_issuer(issuer: oidc_issuer.Issuer) -> None:
     signer = opk.OpenPubkeySigner()
-    bundle = signer.sign_digest(DIGEST)
+    bundle = signer.sign_statement(STATEMENT)
     # The token the issuer signed commits to the ephemeral key through its audience.
     doc = json.loads(opk._unb64url(bl.hint_of(bundle)[len(opk.HINT_PREFIX):]))  # type: ignore[index]
     assert issuer.issued[-1]["aud"] == opk.commitment(doc["cic"])
-    who = _verifier(issuer).verify_digest(bundle, DIGEST)
+    who = _verifier(issuer).verify_dsse(bundle).signer
     assert who == f"repo:{oidc_issuer.REPO}:ref:refs/heads/main"
-    envelope = signer.sign_dsse("application/vnd.in-toto+json", b"{}")
-    assert _verifier(issuer, repository=oidc_issuer.REPO, ref="refs/heads/main").verify_dsse(envelope).payload == b"{}"
+    strict = _verifier(issuer, repository=oidc_issuer.REPO, ref="refs/heads/main")
+    assert strict.verify_dsse(bundle).payload == STATEMENT
 
 
 def test_pinned_jwks_verifies_offline(issuer: oidc_issuer.Issuer, tmp_path: Path,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    bundle = opk.OpenPubkeySigner().sign_digest(DIGEST)
+    bundle = opk.OpenPubkeySigner().sign_statement(STATEMENT)
     pinned = tmp_path / "jwks.json"
     pinned.write_text(json.dumps(issuer.jwks()))
 
@@ -56,49 +57,48 @@ def test_pinned_jwks_verifies_offline(issuer: oidc_issuer.Issuer, tmp_path: Path
 
     monkeypatch.setattr(opk, "fetch_jwks", no_network)
     verifier = opk.OpenPubkeyVerifier(opk.Expected(oidc_issuer.IDENTITY, issuer.url), jwks_file=pinned)
-    assert verifier.verify_digest(bundle, DIGEST)
+    assert verifier.verify_dsse(bundle)
 
 
 def test_wrong_identity_repository_or_issuer_fail(issuer: oidc_issuer.Issuer) -> None:
-    bundle = opk.OpenPubkeySigner().sign_digest(DIGEST)
+    bundle = opk.OpenPubkeySigner().sign_statement(STATEMENT)
     with pytest.raises(VerificationError, match="does not match"):
         _verifier(issuer, identity="https://github.com/evil/repo/.github/workflows/x.yml@refs/heads/main"
-                  ).verify_digest(bundle, DIGEST)
+                  ).verify_dsse(bundle)
     with pytest.raises(VerificationError, match="repository"):
-        _verifier(issuer, repository="evil/repo").verify_digest(bundle, DIGEST)
+        _verifier(issuer, repository="evil/repo").verify_dsse(bundle)
     with pytest.raises(VerificationError, match="token issuer"):
         opk.OpenPubkeyVerifier(opk.Expected(oidc_issuer.IDENTITY, "https://token.actions.githubusercontent.com")
-                               ).verify_digest(bundle, DIGEST)
+                               ).verify_dsse(bundle)
 
 
 def test_token_for_another_key_is_rejected(issuer: oidc_issuer.Issuer) -> None:
     first, second = opk.OpenPubkeySigner(), opk.OpenPubkeySigner()
-    bundle = second.sign_digest(DIGEST)
+    bundle = second.sign_statement(STATEMENT)
     # Graft the first signer's token onto the second's key: the audience no longer commits to it.
     mine = json.loads(opk._unb64url(first._hint[len(opk.HINT_PREFIX):]))
     theirs = json.loads(opk._unb64url(second._hint[len(opk.HINT_PREFIX):]))
     forged = {"idToken": mine["idToken"], "cic": theirs["cic"]}
     bundle["verificationMaterial"]["publicKey"]["hint"] = opk.HINT_PREFIX + opk._b64url(json.dumps(forged).encode())
     with pytest.raises(VerificationError, match="audience does not commit"):
-        _verifier(issuer).verify_digest(bundle, DIGEST)
+        _verifier(issuer).verify_dsse(bundle)
 
 
 def test_token_signed_by_another_issuer_key_is_rejected(issuer: oidc_issuer.Issuer, tmp_path: Path) -> None:
-    bundle = opk.OpenPubkeySigner().sign_digest(DIGEST)
+    bundle = opk.OpenPubkeySigner().sign_statement(STATEMENT)
     with oidc_issuer.running_issuer() as impostor:
         pinned = tmp_path / "jwks.json"
         pinned.write_text(json.dumps(impostor.jwks()))
     with pytest.raises(VerificationError, match="does not verify"):
         opk.OpenPubkeyVerifier(opk.Expected(oidc_issuer.IDENTITY, issuer.url), jwks_file=pinned
-                               ).verify_digest(bundle, DIGEST)
+                               ).verify_dsse(bundle)
 
 
 def test_tampered_signature_fails(issuer: oidc_issuer.Issuer) -> None:
-    bundle = opk.OpenPubkeySigner().sign_digest(DIGEST)
-    other = hashlib.sha256(b"other").digest()
-    bundle["messageSignature"]["messageDigest"]["digest"] = bl.b64(other)
-    with pytest.raises(VerificationError, match="does not verify"):
-        _verifier(issuer).verify_digest(bundle, other)
+    bundle = opk.OpenPubkeySigner().sign_statement(STATEMENT)
+    bundle["dsseEnvelope"]["payload"] = bl.b64(file_statement("artifact", hashlib.sha256(b"other").hexdigest()))
+    with pytest.raises(VerificationError, match="statement was modified"):
+        _verifier(issuer).verify_dsse(bundle)
 
 
 def test_no_token_endpoint_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -113,3 +113,12 @@ def test_plain_http_to_a_remote_host_is_refused(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "x")
     with pytest.raises(SigningError, match="https only"):
         opk.OpenPubkeySigner()
+
+
+def test_extra_fields_beside_the_pk_token_are_refused(issuer: oidc_issuer.Issuer) -> None:
+    bundle = opk.OpenPubkeySigner().sign_statement(STATEMENT)
+    hint = json.loads(opk._unb64url(bl.hint_of(bundle)[len(opk.HINT_PREFIX):]))  # type: ignore[index]
+    hint["messageSignature"] = {"sha256": "0" * 64}
+    bundle["verificationMaterial"]["publicKey"]["hint"] = opk.HINT_PREFIX + opk._b64url(json.dumps(hint).encode())
+    with pytest.raises(VerificationError, match="PK token is malformed"):
+        _verifier(issuer).verify_dsse(bundle)

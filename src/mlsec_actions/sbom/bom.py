@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlsec_actions import __version__, depfiles, modelcard
-from mlsec_actions.attest import Verdict
+from mlsec_actions import __version__
 from mlsec_actions.digests import DigestCache, walk_files
 from mlsec_actions.errors import InputError, MlsecError
+from mlsec_actions.sbom import depfiles, discover, modelcard
+from mlsec_actions.signing.attest import Verdict
 
 
 class SbomInvalid(MlsecError):
@@ -41,6 +42,8 @@ class SbomRequest:
     """The gate verdict, recorded as BOM properties and its tools in `metadata.tools`."""
     extra_tools: Sequence[tuple[str, str]] = field(default_factory=tuple)
     """(name, version) of further tools to list."""
+    discover: bool = True
+    """Also find models and datasets in `root` by content (`discover.find`), beside the explicit ones."""
 
 
 def _name(path: Path, root: Path) -> str:
@@ -77,13 +80,22 @@ def build(req: SbomRequest, cache: DigestCache) -> dict[str, Any]:
     app = Component(type=ComponentType.APPLICATION, name=root_name, bom_ref=f"project:{root_name}")
     bom = Bom()
     bom.metadata.component = app
+    found = discover.find(req.root, exclude=[*req.models, *req.datasets]) if req.discover else None
+    model_paths = [(m, "--model") for m in req.models] + [(m, "content") for m in (found.models if found else ())]
+    data_paths = [(d, "--dataset") for d in req.datasets] + [(d, "content") for d in (found.datasets if found else ())]
     # Hash everything in one parallel batch first; the components below then hit the cache.
-    targets = [*req.models, *req.datasets]
+    targets = [p for p, _ in [*model_paths, *data_paths]]
     cache.digests([f for t in targets for f in ([t] if t.is_file() else walk_files(t) if t.is_dir() else [])])
-    data = [_files_component(d, req.root, ComponentType.DATA, cache, f"data:{_name(d, req.root)}")
-            for d in req.datasets]
+
+    def how(by: str) -> list[Any]:
+        return [Property(name="mlsec:found-by", value=by)]
+
+    data = [_files_component(d, req.root, ComponentType.DATA, cache, f"data:{_name(d, req.root)}",
+                             properties=how(by)) for d, by in data_paths]
     models = [_files_component(m, req.root, ComponentType.MACHINE_LEARNING_MODEL, cache,
-                               f"model:{_name(m, req.root)}") for m in req.models]
+                               f"model:{_name(m, req.root)}", properties=how(by)) for m, by in model_paths]
+    for note in found.skipped if found else ():
+        bom.metadata.properties.add(Property(name="mlsec:sbom:not-searched", value=note))
     deps = [Component(type=ComponentType.LIBRARY, name=d.name, version=d.version, bom_ref=f"pypi:{d.name}",
                       purl=PackageURL("pypi", name=d.name, version=d.version),
                       properties=[Property(name="mlsec:declared-in", value=d.source)])
@@ -102,13 +114,13 @@ def build(req: SbomRequest, cache: DigestCache) -> dict[str, Any]:
     for name, version in dict(tools).items():
         bom.metadata.tools.components.add(Component(type=ComponentType.APPLICATION, name=name, version=version))
     doc: dict[str, Any] = json.loads(JsonV1Dot6(bom).output_as_string())
-    card = _card(req, {_name(p, req.root): f"data:{_name(p, req.root)}" for p in req.datasets})
+    meta = modelcard.load_card(req.model_card) if req.model_card else {}
+    card = _card(req, meta, {_name(p, req.root): f"data:{_name(p, req.root)}" for p, _ in data_paths})
     if card:
         for comp in doc.get("components", []):
             if comp.get("type") == "machine-learning-model":
                 comp["modelCard"] = card
-                meta = modelcard.load_card(req.model_card) if req.model_card else {}
-                comp.update({k: str(meta[k]) for k in ("version", "description") if meta.get(k)})
+                comp.update({k: str(meta[k]) for k in ("version", "description") if meta.get(k) not in (None, "")})
     _validate(doc)
     return doc
 
@@ -127,8 +139,7 @@ def _verdict_properties(verdict: Verdict) -> list[tuple[str, str]]:
     return out
 
 
-def _card(req: SbomRequest, dataset_refs: dict[str, str]) -> dict[str, Any]:
-    card = modelcard.load_card(req.model_card) if req.model_card else {}
+def _card(req: SbomRequest, card: dict[str, Any], dataset_refs: dict[str, str]) -> dict[str, Any]:
     metrics = modelcard.load_metrics(req.metrics) if req.metrics else []
     if not card and not metrics:
         return {}

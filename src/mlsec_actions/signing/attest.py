@@ -16,10 +16,11 @@ from typing import Any
 
 from mlsec_actions.errors import InputError
 from mlsec_actions.inputs import load_json
+from mlsec_actions.signing import statements
 from mlsec_actions.signing.interface import SigningError, VerificationError
 
-STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
-PREDICATE_TYPE = "https://mlsec-actions.dev/gate-verdict/v1"
+STATEMENT_TYPE = statements.STATEMENT_TYPE
+PREDICATE_TYPE = statements.Kind.GATE_VERDICT.value
 """Our predicate: the gate verdict and what it was computed from."""
 DEFAULT_OUT = Path("mlsec-results") / "gate.intoto.sigstore.json"
 """Where `mlsec sign --attest` writes the signed attestation by default."""
@@ -55,7 +56,7 @@ def require_pass(verdict: Verdict) -> None:
 
 
 def subject_name(path: Path, base: Path) -> str:
-    """A subject's name: its path relative to `base`, POSIX separators."""
+    """A subject's name: its path relative to `base`, POSIX separators; refused outside `base`."""
     resolved = path.resolve()
     if not resolved.is_relative_to(base.resolve()):
         raise InputError(path, f"outside the base folder {base}; attestation subjects are named relative to it")
@@ -73,6 +74,7 @@ def verdict_inputs(verdict: Verdict, base: Path) -> list[tuple[Path, str]]:
         found = next((c for c in candidates if c.is_file()), None)
         if found is None:
             raise InputError(verdict.path, f"input {item['path']} named by the verdict is not on disk")
+        subject_name(found, base)  # refuse (before anything is read) what lies outside the base folder
         out.append((found, str(item.get("sha256", ""))))
     return out
 
@@ -109,14 +111,8 @@ def predicate_path(attestation: Path) -> Path:
     return attestation.with_name(stem + ".predicate.json")
 
 
-def parse_statement(payload: bytes) -> dict[str, Any]:
-    try:
-        doc = json.loads(payload)
-    except ValueError:
-        raise VerificationError("attestation payload is not JSON") from None
-    if not isinstance(doc, dict) or doc.get("_type") != STATEMENT_TYPE or doc.get("predicateType") != PREDICATE_TYPE:
-        raise VerificationError(f"not an mlsec gate attestation (predicateType {doc.get('predicateType')!r})"
-                                if isinstance(doc, dict) else "not an in-toto statement")
-    if not isinstance(doc.get("subject"), list):
-        raise VerificationError("attestation has no subjects")
+def parse_statement(doc: dict[str, Any]) -> dict[str, Any]:
+    """A `gate-verdict/v1` statement (already type-checked by `statements.open_statement`) with its shape checked."""
+    if not isinstance(doc.get("predicate"), dict):
+        raise VerificationError("attestation has no predicate")
     return doc
