@@ -75,9 +75,9 @@ def test_partial_alone_is_high() -> None:
     assert [(f.rule.id, f.severity) for f in findings] == [("pickle/risky-global", Severity.HIGH)]
 
 
-def test_unknown_global_is_medium_and_named() -> None:
+def test_unknown_global_is_high_and_named() -> None:
     findings = scan(corpus.call("mypackage.layers", "CustomThing", 1))
-    assert [(f.rule.id, f.severity) for f in findings] == [("pickle/unknown-global", Severity.MEDIUM)]
+    assert [(f.rule.id, f.severity) for f in findings] == [("pickle/unknown-global", Severity.HIGH)]
     assert "mypackage.layers.CustomThing" in findings[0].message
 
 
@@ -172,7 +172,8 @@ def test_npy_numeric_array_is_silent_and_bad_header_reported() -> None:
     ("builtins", "exec", Verdict.CRITICAL),
     ("torch", "load", Verdict.CRITICAL),
     ("os.path", "join", Verdict.CRITICAL),
-    ("builtins", "print", Verdict.UNKNOWN),
+    ("builtins", "print", Verdict.HIGH),
+    ("mypackage", "Thing", Verdict.UNKNOWN),
     ("functools", "partial", Verdict.HIGH),
 ])
 def test_policy(module: str, name: str, verdict: Verdict) -> None:
