@@ -27,7 +27,8 @@ _LITERAL_BUDGET = 32 << 20     # bytes of longer literals materialised per walk;
 _ITEM_BUDGET = 256 * 1024      # container items modelled per walk
 _MAX_STACK = 100_000
 _MAX_MARKS = 10_000
-_MAX_MEMO = 100_000
+_MAX_MEMO = 500_000
+_MAX_SPARSE = 10_000
 _CHECK_EVERY = 1 << 14
 _MAX_LONG = 64                 # LONG1/LONG4 payloads longer than this are not turned into ints
 _MAX_LINE = 1 << 20            # a text argument (GLOBAL, INT...) longer than this is malformed
@@ -81,7 +82,8 @@ class Machine:
         self.watch, self.on_build, self.max_ops = watch, on_build, max_ops
         self.stack: list[object] = []
         self.metastack: list[list[object]] = []
-        self.memo: dict[int, object] = {}
+        self.memo: list[object] = []           # memo keys are dense (0, 1, 2...) in written pickles
+        self.sparse: dict[int, object] = {}    # keys past the end of `memo`
         self.memo_lossy = False
         self.truncated = False
         self.literal_budget = _LITERAL_BUDGET
@@ -164,11 +166,6 @@ class Machine:
             del self.metastack[:len(self.metastack) // 2]
             if "mark depth" not in limits:
                 limits.append("mark depth")
-        if len(self.memo) > _MAX_MEMO:
-            self.memo.clear()
-            self.memo_lossy = True
-            if "memo size" not in limits:
-                limits.append("memo size")
 
     def nested(self) -> bool:
         """Walk a pickle that starts at `self.pos` (joblib object arrays) into the same report."""
@@ -182,7 +179,7 @@ class Machine:
 
     def run(self) -> tuple[int, bool]:
         """Walk to STOP (True), or to the first parse error (False). Returns (position after, clean)."""
-        data, end, memo, report = self.data, self.end, self.memo, self.report
+        data, end, memo, sparse, report = self.data, self.end, self.memo, self.sparse, self.report
         stack, metastack = self.stack, self.metastack
         pos = self.pos
         start = pos
@@ -211,13 +208,18 @@ class Machine:
                     if code == 0x71:  # BINPUT
                         if pos >= end:
                             raise Truncated("BINPUT argument")
-                        memo[data[pos]] = stack[-1]
+                        key = data[pos]
                         pos += 1
+                        if key < len(memo):
+                            memo[key] = stack[-1]
+                        else:
+                            self._put(key, stack[-1])
                     elif code == 0x68:  # BINGET
                         if pos >= end:
                             raise Truncated("BINGET argument")
-                        stack.append(memo[data[pos]])
+                        key = data[pos]
                         pos += 1
+                        stack.append(memo[key] if key < len(memo) else self._get(key, start))
                     elif code == 0x58 or code == 0x8C:  # BINUNICODE, SHORT_BINUNICODE
                         if code == 0x8C:
                             if pos >= end:
@@ -249,7 +251,10 @@ class Machine:
                     elif code == 0x29:  # EMPTY_TUPLE
                         stack.append(())
                     elif code == 0x94:  # MEMOIZE
-                        memo[len(memo)] = stack[-1]
+                        if not sparse and len(memo) < _MAX_MEMO:
+                            memo.append(stack[-1])
+                        else:
+                            self._put(len(memo) + len(sparse), stack[-1])
                     elif code == 0x85:  # TUPLE1
                         stack[-1] = (stack[-1],)
                     elif code == 0x86:  # TUPLE2
@@ -269,13 +274,18 @@ class Machine:
                     elif code == 0x72:  # LONG_BINPUT
                         if pos + 4 > end:
                             raise Truncated("LONG_BINPUT argument")
-                        memo[frombytes(data[pos:pos + 4], "little")] = stack[-1]
+                        key = frombytes(data[pos:pos + 4], "little")
                         pos += 4
+                        if key < len(memo):
+                            memo[key] = stack[-1]
+                        else:
+                            self._put(key, stack[-1])
                     elif code == 0x6A:  # LONG_BINGET
                         if pos + 4 > end:
                             raise Truncated("LONG_BINGET argument")
-                        stack.append(memo[frombytes(data[pos:pos + 4], "little")])
+                        key = frombytes(data[pos:pos + 4], "little")
                         pos += 4
+                        stack.append(memo[key] if key < len(memo) else self._get(key, start))
                     elif code == 0x89 or code == 0x88 or code == 0x4E:  # NEWFALSE, NEWTRUE, NONE
                         stack.append(False if code == 0x89 else True if code == 0x88 else None)
                     elif code == 0x4D:  # BININT2
@@ -432,17 +442,31 @@ class Machine:
                 report.errors.append((start, f"{problem} at opcode 0x{code:02x}"))
                 stack = []
                 metastack.clear()
-            except KeyError as e:
-                if self.memo_lossy:
-                    stack.append(OPAQUE)
-                else:
-                    report.errors.append((start, f"memo key {e} read before it was written"))
-                    stack = []
-                    metastack.clear()
             except (TypeError, ValueError, OverflowError) as e:
                 report.errors.append((start, f"stack value not usable at opcode 0x{code:02x}: {e}"))
                 stack = []
                 metastack.clear()
+
+    def _put(self, key: int, value: object) -> None:
+        """A memo write past the dense part: appended, kept aside, or dropped at the cap (and said so)."""
+        memo = self.memo
+        if key < len(memo):
+            memo[key] = value
+        elif key == len(memo) and not self.sparse and key < _MAX_MEMO:
+            memo.append(value)
+        elif key in self.sparse or len(self.sparse) < _MAX_SPARSE:
+            self.sparse[key] = value
+        else:
+            self.memo_lossy = True
+            if "memo size" not in self.report.limits:
+                self.report.limits.append("memo size")
+
+    def _get(self, key: int, offset: int) -> object:
+        if key in self.sparse:
+            return self.sparse[key]
+        if not self.memo_lossy:
+            self.report.errors.append((offset, f"memo key {key} read before it was written"))
+        return OPAQUE
 
     def _pairs(self, target: dict[object, object], items: list[object]) -> dict[object, object]:
         n = len(items) // 2
@@ -487,9 +511,9 @@ class Machine:
             if code == 0x70:
                 if key < 0:
                     raise Malformed("negative PUT argument")
-                self.memo[key] = stack[-1]
+                self._put(key, stack[-1])
             else:
-                stack.append(self.memo[key])
+                stack.append(self._get(key, start))
         elif code in (0x49, 0x4C):  # INT, LONG
             line, pos = self._line(pos)
             if code == 0x49 and line in (b"00", b"01"):

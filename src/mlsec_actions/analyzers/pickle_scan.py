@@ -114,7 +114,7 @@ def _structure(blob: Blob, report: Report) -> list[Finding]:
         out.append(Finding(rule=EXTENSION, severity=Severity.MEDIUM, location=blob.location(f"offset {offset}"),
                            message=f"Extension code {code} at byte {offset} imports an unknown callable."))
     if report.limits:
-        out.append(Finding(rule=LIMIT, severity=Severity.MEDIUM, location=blob.location(),
+        out.append(Finding(rule=LIMIT, severity=Severity.LOW, location=blob.location(),
                            message=f"Pickle exceeds the walker's modelling limits ({', '.join(report.limits)}); "
                                    "the walk went on with less precision."))
     for offset, problem in report.errors[:_MAX_ERRORS]:

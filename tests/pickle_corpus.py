@@ -1,0 +1,135 @@
+"""Pickle test data built as bytes: real-looking model pickles, and adversarial ones for each bypass class.
+
+Nothing here is ever unpickled. Benign model pickles are written by the real `pickle.Pickler` over
+stand-in objects registered under the real library names (`torch._utils._rebuild_tensor_v2`...) for the
+duration of the dump only, so the opcodes are exactly what those libraries produce. Malicious ones are
+assembled opcode by opcode.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import io
+import pickle
+import struct
+import sys
+import types
+import zipfile
+from collections.abc import Iterator
+
+CMD = "touch /nonexistent/mlsec-canary"
+
+
+# -- opcode assembly --------------------------------------------------------------------------------
+
+def sbu(text: str) -> bytes:
+    """SHORT_BINUNICODE (or BINUNICODE when long)."""
+    raw = text.encode("utf-8")
+    return b"\x8c" + bytes([len(raw)]) + raw if len(raw) < 256 else b"X" + struct.pack("<I", len(raw)) + raw
+
+
+def binbytes(raw: bytes) -> bytes:
+    return b"C" + bytes([len(raw)]) + raw if len(raw) < 256 else b"B" + struct.pack("<I", len(raw)) + raw
+
+
+def glob(module: str, name: str) -> bytes:
+    """GLOBAL module name."""
+    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
+
+
+def stack_glob(module: str, name: str) -> bytes:
+    return sbu(module) + sbu(name) + b"\x93"
+
+
+def call(module: str, name: str, *args: str, protocol: int = 2, stack: bool = False) -> bytes:
+    """A whole pickle calling module.name(*args) (string arguments)."""
+    head = b"\x80" + bytes([protocol]) if protocol >= 2 else b""
+    target = stack_glob(module, name) if stack else glob(module, name)
+    return head + target + b"(" + b"".join(sbu(a) if protocol >= 4 else _text(a) for a in args) + b"tR."
+
+
+def _text(value: str) -> bytes:
+    return b"V" + value.encode("raw-unicode-escape") + b"\n"
+
+
+# -- benign model pickles, written by the real Pickler ----------------------------------------------
+
+class _Storage:
+    """Stands in for torch.FloatStorage (a class the persistent id names)."""
+
+
+def _rebuild_tensor_v2(*args: object) -> None:
+    """Stands in for torch._utils._rebuild_tensor_v2."""
+
+
+class _Tensor:
+    def __init__(self, key: str, shape: tuple[int, ...]) -> None:
+        self.key, self.shape = key, shape
+
+    def __reduce__(self) -> tuple[object, ...]:
+        stride = tuple(int(n) for n in _strides(self.shape))
+        numel = 1
+        for n in self.shape:
+            numel *= n
+        return (_rebuild_tensor_v2, (("storage", _Storage, self.key, "cpu", numel), 0, self.shape, stride, False,
+                                     collections.OrderedDict()))
+
+
+def _strides(shape: tuple[int, ...]) -> list[int]:
+    out, acc = [], 1
+    for n in reversed(shape):
+        out.append(acc)
+        acc *= n
+    return out[::-1]
+
+
+class _TorchPickler(pickle.Pickler):
+    def persistent_id(self, obj: object) -> object:
+        return obj if isinstance(obj, tuple) and obj and obj[0] == "storage" else None
+
+
+@contextlib.contextmanager
+def real_names(objects: dict[str, object]) -> Iterator[None]:
+    """Register stand-ins under real dotted names ("torch._utils._rebuild_tensor_v2") while pickling."""
+    saved = dict(sys.modules)
+    try:
+        for dotted, obj in objects.items():
+            module, _, name = dotted.rpartition(".")
+            parts = module.split(".")
+            for i in range(1, len(parts) + 1):
+                prefix = ".".join(parts[:i])
+                assert prefix not in saved or prefix.startswith("tests"), f"{prefix} is a real module"
+                sys.modules.setdefault(prefix, types.ModuleType(prefix))
+            setattr(sys.modules[module], name, obj)
+            obj.__module__, obj.__qualname__ = module, name  # type: ignore[attr-defined]
+        yield
+    finally:
+        for key in set(sys.modules) - set(saved):
+            del sys.modules[key]
+
+
+def torch_state_dict(n_tensors: int, protocol: int = 2, shape: tuple[int, ...] = (4, 4)) -> bytes:
+    """A torch.save state dict's data.pkl: an OrderedDict of `n_tensors` tensors over persistent storages."""
+    state = collections.OrderedDict((f"layers.{i}.weight", _Tensor(str(i), shape)) for i in range(n_tensors))
+    out = io.BytesIO()
+    with real_names({"torch._utils._rebuild_tensor_v2": _rebuild_tensor_v2, "torch.FloatStorage": _Storage}):
+        _TorchPickler(out, protocol=protocol).dump(state)
+    return out.getvalue()
+
+
+def torch_zip(data_pkl: bytes, storages: dict[str, bytes] | None = None, folder: str = "archive") -> bytes:
+    """A PyTorch zip checkpoint: data.pkl, its storages under data/, and the version record."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
+        for name, payload in ((f"{folder}/data.pkl", data_pkl), (f"{folder}/version", b"3\n"),
+                              *((f"{folder}/data/{k}", v) for k, v in (storages or {}).items())):
+            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+            z.writestr(info, payload)
+    return out.getvalue()
+
+
+def torch_checkpoint(n_tensors: int, tensor_bytes: int, protocol: int = 2) -> bytes:
+    side = max(1, int((tensor_bytes // 4) ** 0.5))
+    pkl = torch_state_dict(n_tensors, protocol, (side, side))
+    return torch_zip(pkl, {str(i): bytes(side * side * 4) for i in range(n_tensors)})
