@@ -311,12 +311,12 @@ class Machine:
                                 self._pairs(target, items)
                     elif code == 0x73:  # SETITEM
                         value = stack.pop()
-                        key = stack.pop()
+                        dict_key = stack.pop()
                         target = stack[-1]
                         if type(target) is dict and self.item_budget > 0:
                             self.item_budget -= 1
                             with contextlib.suppress(TypeError):
-                                target[key] = value
+                                target[dict_key] = value
                     elif code == 0x7D:  # EMPTY_DICT
                         stack.append({})
                     elif code == 0x5D:  # EMPTY_LIST
