@@ -4,7 +4,7 @@ It follows CPython's `_pickle` loader: MARK opens a new stack frame (pops never 
 are the memo's size, lengths are little-endian and signed where CPython checks the sign, a PROTO above
 5 ends the load. Literal payloads are skipped by length and never copied when large (a `Region` stands
 for them). Memory is bounded: the stack, mark depth, memo and container items are capped, checked every
-`_CHECK_EVERY` opcodes, and what a cap drops is recorded in `Report.limits`.
+`_CHECK_BYTES` bytes, and what a cap drops is recorded in `Report.limits`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ _MAX_STACK = 100_000
 _MAX_MARKS = 10_000
 _MAX_MEMO = 500_000
 _MAX_SPARSE = 10_000
-_CHECK_EVERY = 1 << 14
+_CHECK_BYTES = 1 << 14        # the memory caps are checked every this many bytes walked (>= opcodes)
 _MAX_LONG = 64                 # LONG1/LONG4 payloads longer than this are not turned into ints
 _MAX_LINE = 1 << 20            # a text argument (GLOBAL, INT...) longer than this is malformed
 
@@ -184,26 +184,34 @@ class Machine:
         pos = self.pos
         start = pos
         ops = 0
-        next_check = self.max_ops if 0 < self.max_ops < _CHECK_EVERY else _CHECK_EVERY
         frombytes = int.from_bytes
         max_ops = self.max_ops
         code = 0
+        frame_end = -1  # end of the current FRAME, while one is open
+        check_at = pos + _CHECK_BYTES
+        limit = min(end, check_at)
         while True:
             try:
                 while True:
-                    if pos >= end:
-                        raise Truncated("data ended before STOP")
+                    if pos >= limit:  # one test per opcode covers the end, the frame end and the memory check
+                        if pos >= end:
+                            raise Truncated("data ended before STOP")
+                        if 0 <= frame_end <= pos:
+                            if pos > frame_end:
+                                report.frames.append((start, frame_end))
+                            frame_end = -1
+                        if pos >= check_at:
+                            check_at = pos + _CHECK_BYTES
+                            self.stack = stack
+                            self._trim()
+                            if max_ops and ops >= max_ops:
+                                report.ops += ops
+                                return pos, False
+                        limit = min(end, check_at, frame_end) if frame_end >= 0 else min(end, check_at)
                     start = pos
                     code = data[pos]
                     pos += 1
                     ops += 1
-                    if ops >= next_check:
-                        next_check += _CHECK_EVERY
-                        self.stack = stack
-                        self._trim()
-                        if max_ops and ops >= max_ops:
-                            report.ops += ops
-                            return start, False
                     # Ordered by frequency in model pickles.
                     if code == 0x71:  # BINPUT
                         if pos >= end:
@@ -390,9 +398,13 @@ class Machine:
                         if data[pos] > 5:
                             raise Malformed(f"unsupported protocol {data[pos]}")
                         pos += 1
-                    elif code == 0x95:  # FRAME: the declared length is never trusted or used
+                    elif code == 0x95:  # FRAME: its length is not trusted, only checked against the opcodes
                         self._need(pos, 8)
+                        if frame_end > start:
+                            report.frames.append((start, frame_end))  # a frame opened inside another
+                        frame_end = pos + 8 + frombytes(data[pos:pos + 8], "little")
                         pos += 8
+                        limit = min(limit, frame_end)
                     elif code == 0x43 or code == 0x42 or code == 0x8E or code == 0x96:  # bytes
                         width = 1 if code == 0x43 else 4 if code == 0x42 else 8
                         self._need(pos, width)
@@ -462,6 +474,8 @@ class Machine:
                 self.report.limits.append("memo size")
 
     def _get(self, key: int, offset: int) -> object:
+        if 0 <= key < len(self.memo):
+            return self.memo[key]
         if key in self.sparse:
             return self.sparse[key]
         if not self.memo_lossy:

@@ -40,6 +40,11 @@ INDIRECT = _rule("pickle/indirect-call", "PickleIndirectCall", "Pickle calls the
 BUILD_GLOBAL = _rule("pickle/build-on-global", "PickleBuildOnGlobal", "Pickle modifies an imported object",
                      "A BUILD sets attributes on an imported class or function itself (monkey-patching it for "
                      "code that runs later). Pickles written by Python only BUILD objects they create.")
+FRAME = _rule("pickle/frame-violation", "PickleFrameViolation", "Pickle opcode runs past the end of its frame",
+               "An opcode or its argument crosses the end of the FRAME it sits in, or a frame opens inside "
+               "another. Python's pickler never writes this; CPython's two unpicklers (and scanners) disagree "
+               "on where the next opcode starts (python/cpython#154848), which hides a payload from one of "
+               "them. Imports found at every plausible start inside the straddling bytes are reported too.")
 DYNAMIC = _rule("pickle/dynamic-global", "PickleDynamicGlobal", "Pickle builds an import name at load time",
                 "A STACK_GLOBAL takes its module or name from values computed while loading, so what it imports "
                 "cannot be read from the file. Legitimate pickles write these names as plain strings.")
@@ -56,4 +61,4 @@ MALFORMED = _rule("pickle/malformed", "PickleMalformed", "Pickle data is malform
                   "Scanners that stop at the first error miss what follows; loaders may still run what precedes.",
                   "Re-export the file from its source. If it was not corrupted in transit, treat it as crafted.",
                   precision="medium")
-RULES = (DANGEROUS, RISKY, UNKNOWN, COMPUTED, INDIRECT, BUILD_GLOBAL, DYNAMIC, EXTENSION, LIMIT, MALFORMED)
+RULES = (DANGEROUS, RISKY, UNKNOWN, COMPUTED, INDIRECT, BUILD_GLOBAL, FRAME, DYNAMIC, EXTENSION, LIMIT, MALFORMED)

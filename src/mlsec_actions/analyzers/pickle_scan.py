@@ -23,6 +23,7 @@ from mlsec_actions.analyzers.pickle_rules import (
     DANGEROUS,
     DYNAMIC,
     EXTENSION,
+    FRAME,
     INDIRECT,
     LIMIT,
     MALFORMED,
@@ -106,6 +107,10 @@ def _structure(blob: Blob, report: Report) -> list[Finding]:
         out.append(Finding(rule=BUILD_GLOBAL, severity=Severity.HIGH, location=blob.location(f"offset {offset}"),
                            message=f"BUILD at byte {offset} sets attributes on the imported {qualname} itself "
                                    f"({len(report.patched)} such BUILDs)."))
+    for offset, frame_end in report.frames[:1]:
+        out.append(Finding(rule=FRAME, severity=Severity.HIGH, location=blob.location(f"offset {offset}"),
+                           message=f"Opcode at byte {offset} runs past the end of the frame ending at byte "
+                                   f"{frame_end} ({len(report.frames)} such violations)."))
     for offset in report.dynamic[:1]:
         out.append(Finding(rule=DYNAMIC, severity=Severity.HIGH, location=blob.location(f"offset {offset}"),
                            message=f"STACK_GLOBAL at byte {offset} imports a name computed at load time "

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from mlsec_actions.analyzers import pickle_machine as machine
+from mlsec_actions.analyzers.pickle_policy import Verdict, judge
 from mlsec_actions.analyzers.pickle_values import MARK, OPAQUE, Call, Global, Region
 
 __all__ = ["MARK", "OPAQUE", "Call", "Global", "Region", "Report", "Source", "sniff", "walk", "walk_one"]
@@ -80,6 +81,8 @@ class Report:
     """(offset, helper, problem) for calls of argument-checked helpers whose arguments fail the check."""
     nested: list[tuple[str, Report]] = field(default_factory=list)
     """(label, report) of payloads a helper would load (the bytes given to `_load_from_bytes`)."""
+    frames: list[tuple[int, int]] = field(default_factory=list)
+    """(opcode offset, frame end) where an opcode runs past the end of its FRAME (or a frame opens in one)."""
     escaped: list[tuple[int, Global]] = field(default_factory=list)
     """(offset, global) where an argument-checked helper is passed as a value instead of being called."""
 
@@ -126,16 +129,39 @@ def walk_region(data: bytes | mmap.mmap, start: int, end: int, on_build: BuildHo
     """Walk every stream in data[start:end] (a nested payload) without copying it."""
     report = Report()
     _walk_all(data, start, end, report, on_build, watch)
+    _rescan_straddles(data, end, report)
     return report
+
+
+_STRADDLE_WINDOW = 64 * 1024
+_STRADDLE_STARTS = 4096
+_NAME_OPCODES = frozenset(b"ci\x8c")
+
+
+def _rescan_straddles(data: bytes | mmap.mmap, end: int, report: Report) -> None:
+    """Where an opcode straddles a frame end, CPython's readers disagree on where the next opcode starts
+    (python/cpython#154848): walk every plausible start inside the straddling bytes and keep the imports
+    found there, since one of the readers may run them."""
+    starts = 0
+    for offset, _ in report.frames[:16]:
+        for pos in range(offset + 1, min(end, offset + _STRADDLE_WINDOW)):
+            if data[pos] not in _NAME_OPCODES:
+                continue
+            starts += 1
+            if starts > _STRADDLE_STARTS:
+                return
+            scratch = Report()
+            machine.Machine(data, pos, end, scratch, (), None, max_ops=64).run()
+            for g in scratch.globals:
+                if g.module.replace(".", "_").isidentifier() and g.name.replace(".", "_").isidentifier():
+                    report.add_global(Global(g.module, g.name, g.offset, g.opcode + " inside a straddling opcode"))
 
 
 def walk(stream: BinaryIO, on_build: BuildHook | None = None, watch: Collection[tuple[str, str]] = ()) -> Report:
     """Walk every pickle stream in `stream`, from its current position to the end."""
     src = Source(stream)
     try:
-        report = Report()
-        _walk_all(src.data, src.start, src.end, report, on_build, watch)
-        return report
+        return walk_region(src.data, src.start, src.end, on_build, watch)
     finally:
         src.close()
 
@@ -205,6 +231,8 @@ def _plausible(data: bytes | mmap.mmap, end: int, max_ops: int) -> bool:
     if any("stack" in p or "memo" in p for _, p in report.errors):
         return False
     named = any(g.module.replace(".", "_").isidentifier() for g in report.globals)
+    if report.ops >= 1 and any(judge(g.module, g.name) is Verdict.CRITICAL for g in report.globals):
+        return True  # a text file does not start by importing os.system
     if clean:
         return report.ops >= 2
     return (m.truncated and report.ops >= 16) or (named and report.ops >= 3) or report.ops >= max_ops

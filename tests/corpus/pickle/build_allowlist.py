@@ -41,7 +41,15 @@ _TORCH_NN = {
 HAND: dict[str, dict[str, str]] = {
     "builtins": {n: "builtin value type: the constructor only builds a value" for n in
                  "set frozenset slice range complex bytearray bytes dict list tuple int float bool str object".split()}
-    | {"Ellipsis": "builtin singleton", "NotImplemented": "builtin singleton"},
+    | {"Ellipsis": "builtin singleton", "NotImplemented": "builtin singleton"}
+    | {n: "builtin numeric function of its arguments; calls nothing it is given" for n in
+       "len abs round divmod".split()},
+    "__future__": {n: "compiler feature flag record; inert data" for n in
+                   "annotations division print_function absolute_import generators nested_scopes with_statement "
+                   "unicode_literals generator_stop barry_as_FLUFL".split()},
+    "collections.abc": {n: "abstract base class: calling it builds nothing" for n in
+                        "Iterable Iterator Mapping MutableMapping Sequence MutableSequence Set MutableSet Hashable "
+                        "Sized Container Collection Callable Generator Reversible".split()},
     "copyreg": {"_reconstructor": "object.__new__(cls) then base.__init__: the classes are judged on their own",
                 "__newobj__": "cls.__new__(cls, *args): cls is judged on its own",
                 "__newobj_ex__": "cls.__new__(cls, *args, **kwargs): cls is judged on its own"},
