@@ -17,8 +17,10 @@ import sys
 import types
 import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 
 CMD = "touch /nonexistent/mlsec-canary"
+HERE = Path(__file__).resolve().parent
 
 
 # -- opcode assembly --------------------------------------------------------------------------------
@@ -133,3 +135,55 @@ def torch_checkpoint(n_tensors: int, tensor_bytes: int, protocol: int = 2) -> by
     side = max(1, int((tensor_bytes // 4) ** 0.5))
     pkl = torch_state_dict(n_tensors, protocol, (side, side))
     return torch_zip(pkl, {str(i): bytes(side * side * 4) for i in range(n_tensors)})
+
+
+# -- dangerous globals injected into real pickles (Hypothesis) --------------------------------------
+
+class Injected:
+    """A placeholder the injecting pickler writes as `module.name(*args)`: the global is never imported."""
+
+    def __init__(self, module: str, name: str, args: tuple[object, ...] = ()) -> None:
+        self.module, self.name, self.args = module, name, args
+
+
+def _marker() -> None:
+    """The callable the injecting pickler writes under an Injected's name."""
+
+
+class InjectingPickler(pickle._Pickler):  # the pure-Python pickler: its save_global can be overridden
+    """Writes every `Injected` as a call of the global it names, at whatever depth it sits in the graph."""
+
+    def __init__(self, file: io.BytesIO, protocol: int) -> None:
+        super().__init__(file, protocol)
+        self._names: dict[int, tuple[str, str]] = {}
+
+    def reducer_override(self, obj: object) -> object:
+        if isinstance(obj, Injected):
+            stand_in = types.FunctionType(_marker.__code__, {})
+            self._names[id(stand_in)] = (obj.module, obj.name)
+            self._keep = [*getattr(self, "_keep", []), stand_in]
+            return stand_in, obj.args
+        return NotImplemented
+
+    def save_global(self, obj: object, name: str | None = None) -> None:
+        target = self._names.get(id(obj))
+        if target is None:
+            super().save_global(obj, name)
+            return
+        module, qualname = target
+        if self.proto >= 4:
+            self.save(module)
+            self.save(qualname)
+            self.write(pickle.STACK_GLOBAL)
+        else:
+            self.write(pickle.GLOBAL + module.encode() + b"\n" + qualname.encode() + b"\n")
+        self.memoize(obj)
+
+
+def dumps_injected(obj: object, protocol: int) -> bytes:
+    out = io.BytesIO()
+    InjectingPickler(out, protocol).dump(obj)
+    return out.getvalue()
+
+
+InjectingPickler.dispatch = {**pickle._Pickler.dispatch, types.FunctionType: InjectingPickler.save_global}

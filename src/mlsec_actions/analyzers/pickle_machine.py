@@ -353,6 +353,8 @@ class Machine:
                                     (func.module, func.name) in self.watch:
                                 self.pos, self.stack = pos, stack
                                 self.on_build(self, obj, state)
+                                if self.pos != pos and 0 <= frame_end <= pos:
+                                    frame_end = -1  # joblib ends the frame at the BUILD, then writes raw bytes
                                 pos = self.pos
                         elif kind is Global:
                             report.patched.append((start, obj.qualname))  # type: ignore[attr-defined]

@@ -68,6 +68,10 @@ HAND: dict[str, dict[str, str]] = {
                               "scalar": "numpy scalar from dtype and raw bytes", "_frombuffer": "ndarray over bytes"},
     "numpy._core.multiarray": {"_reconstruct": "empty ndarray of a given dtype; BUILD fills it",
                                "scalar": "numpy scalar from dtype and raw bytes"},
+    "numpy.core": {"_ufunc_reconstruct": "imports a numpy ufunc by module and name (checked: both must be literal "
+                                         "and are judged as an import)"},
+    "numpy._core": {"_ufunc_reconstruct": "imports a numpy ufunc by module and name (checked: both must be literal "
+                                          "and are judged as an import)"},
     "numpy.core.numeric": {"_frombuffer": "ndarray over a buffer (protocol 5 arrays)"},
     "numpy._core.numeric": {"_frombuffer": "ndarray over a buffer (protocol 5 arrays)"},
     "numpy.ma.core": {"_mareconstruct": "empty masked array; BUILD fills it", "MaskedArray": "masked array class"},
