@@ -450,7 +450,7 @@ class Machine:
             except IndexError as e:
                 if str(e) == "pop from empty list" and code in (0x74, 0x75, 0x64, 0x65, 0x6F, 0x69, 0x31, 0x90,
                                                                  0x91, 0x6C):
-                    problem = "no MARK to close"
+                    problem = "stack underflow (no MARK to close)"
                 else:
                     problem = "stack underflow"
                 report.errors.append((start, f"{problem} at opcode 0x{code:02x}"))

@@ -230,8 +230,10 @@ def _plausible(data: bytes | mmap.mmap, end: int, max_ops: int) -> bool:
     _, clean = m.run()
     if any("stack" in p or "memo" in p for _, p in report.errors):
         return False
-    named = any(g.module.replace(".", "_").isidentifier() for g in report.globals)
-    if report.ops >= 1 and any(judge(g.module, g.name) is Verdict.CRITICAL for g in report.globals):
+    names = [g for g in report.globals if g.module.replace(".", "_").isidentifier()
+             and g.name.replace(".", "_").isidentifier()]
+    named = bool(names)
+    if any(judge(g.module, g.name) is Verdict.CRITICAL for g in names):
         return True  # a text file does not start by importing os.system
     if clean:
         return report.ops >= 2

@@ -269,3 +269,10 @@ def test_real_benign_model_files_are_silent(path: object) -> None:
 @pytest.mark.parametrize("protocol", [2, 3, 4, 5])
 def test_torch_checkpoints_are_silent(n_tensors: int, protocol: int) -> None:
     assert scan_file(pc.torch_checkpoint(n_tensors, 64, protocol), "model.pt") == []
+
+
+def test_sniffing_takes_a_dangerous_import_as_a_pickle_but_not_source_code() -> None:
+    assert top(scan_file(b"cos\nsystem\nS'id'S'broken", "notes.txt")) is Severity.CRITICAL
+    for text in (b"import os\nos.system('make')\n", b"class Model:\n    pass\n", b"(a, b) = (1, 2)\n",
+                 b"cfg\nversion\n1.0\n", b"Version 2\n"):
+        assert scan_file(text, "script.py") == []
