@@ -187,3 +187,58 @@ def dumps_injected(obj: object, protocol: int) -> bytes:
 
 
 InjectingPickler.dispatch = {**pickle._Pickler.dispatch, types.FunctionType: InjectingPickler.save_global}
+
+
+# -- a labelled adversarial corpus (benchmarks/model_scan.py, test_pickle_adversarial.py) -------------
+
+def _load_from_bytes(argument: bytes) -> bytes:
+    return b"\x80\x02" + glob("torch.storage", "_load_from_bytes") + argument + b"\x85R."
+
+
+def adversarial_cases() -> list[tuple[str, bytes, bool]]:
+    """(relative path, bytes, malicious) for each bypass class; benign twins are real model pickles."""
+    evil = call("os", "system", CMD)
+    raw = evil.decode("latin-1").encode("utf-8")
+    hidden = glob("os", "system") + _text("echo pwned") + b"\x85R"
+    bad: dict[str, bytes] = {
+        "c1/torch_os_system.pkl": call("torch", "os.system", CMD, protocol=4, stack=True),
+        "c1/posixpath_os_system.pkl": call("posixpath", "os.system", CMD, protocol=4, stack=True),
+        "c1/sklearn_os_system.pkl": call("sklearn", "os.system", CMD, protocol=4, stack=True),
+        "c1/pandas_builtins_exec.pkl": call("pandas.core.common", "builtins.exec", "x", protocol=4, stack=True),
+        "c1/numpy_runstring.pkl": call("numpy.testing._private.utils", "runstring", "x", protocol=2),
+        "c1/dunder_globals.pkl": call("collections", "OrderedDict.__init__.__globals__", "x", protocol=4,
+                                      stack=True),
+        "c1/getattr_gadget.pkl": b"\x80\x02" + glob("builtins", "getattr") + glob("collections", "OrderedDict")
+        + _text("__init__") + b"\x86R.",
+        "c3/literal.pkl": _load_from_bytes(binbytes(evil)),
+        "c3/codecs_encode.pkl": _load_from_bytes(glob("_codecs", "encode") + b"X" + struct.pack("<I", len(raw))
+                                                 + raw + _text("latin1") + b"\x86R"),
+        "c3/bytes_of_list.pkl": _load_from_bytes(glob("builtins", "bytes") + b"](" + b"".join(
+            b"K" + bytes([c]) for c in evil) + b"e\x85R"),
+        "c3/computed.pkl": _load_from_bytes(glob("mypkg", "make") + b")R"),
+        "c3/torch_zip.pkl": _load_from_bytes(binbytes(torch_zip(evil))),
+        "c3/ufunc_reconstruct.pkl": b"\x80\x02" + glob("numpy.core", "_ufunc_reconstruct") + _text("os")
+        + _text("system") + b"\x86R.",
+        "c4/no_proto.txt": call("os", "system", CMD, protocol=0),
+        "c4/long_leading_string.txt": b"V" + b"a" * 70_000 + b"\n0" + call("os", "system", CMD, protocol=0),
+        "c4/frame_too_long.pkl": b"\x80\x04\x95" + struct.pack("<Q", 1 << 30) + stack_glob("os", "system")
+        + sbu(CMD) + b"\x85R.",
+        "c4/frame_straddle.pkl": b"\x80\x05N\x95" + struct.pack("<Q", 2) + b"B"
+        + struct.pack("<I", 2 + len(hidden) + 1) + b"\x00\x00" + hidden + b"(0.",
+        "c4/binbytes_past_end.pkl": evil[:-1] + b"\x8e" + struct.pack("<Q", 2 << 30) + b"tail",
+        "c4/nullifai_error_after.pkl": evil[:-1] + b"\xff.",
+        "c4/second_stream.pkl": pickle.dumps({"a": 1}, protocol=2) + evil,
+    }
+    bad |= {f"c2/{m}.{n}.pkl": call(m, n, "x", protocol=4, stack=True) for m, n in (
+        ("pathlib", "PosixPath.write_text"), ("logging.config", "dictConfig"), ("_pyio", "FileIO"),
+        ("pydoc", "pipepager"), ("_frozen_importlib_external", "_os"), ("ctypes", "cdll"),
+        ("idlelib.pyshell", "ModifiedInterpreter.runcode"), ("lib2to3.pgen2.grammar", "Grammar.loads"),
+        ("_aix_support", "_read_cmd_output"), ("uuid", "_get_command_stdout"), ("imaplib", "IMAP4_stream"),
+        ("_pyrepl.pager", "pipe_pager"), ("test.support.script_helper", "assert_python_ok"),
+        ("torch._dynamo.guards", "GuardBuilder.get"), ("torch._inductor.codecache", "compile_file"),
+        ("cloudpickle.cloudpickle", "_make_function"), ("ssl", "get_server_certificate"),
+        ("logging", "FileHandler"), ("aiohttp.client", "ClientSession"), ("mypackage.layers", "Custom"))}
+    good = {f"benign/{p.name}": p.read_bytes() for p in sorted((HERE / "corpus/pickle/benign").iterdir())}
+    good |= {f"benign/torch_p{p}.pt": torch_checkpoint(20, 256, p) for p in (2, 4)}
+    good["benign/load_from_bytes.pkl"] = _load_from_bytes(binbytes(torch_state_dict(2)))
+    return [(n, d, True) for n, d in bad.items()] + [(n, d, False) for n, d in good.items()]

@@ -188,7 +188,8 @@ class Machine:
         max_ops = self.max_ops
         code = 0
         frame_end = -1  # end of the current FRAME, while one is open
-        check_at = pos + _CHECK_BYTES
+        step = min(_CHECK_BYTES, self.max_ops) if self.max_ops else _CHECK_BYTES
+        check_at = pos + step
         limit = min(end, check_at)
         while True:
             try:
@@ -201,7 +202,7 @@ class Machine:
                                 report.frames.append((start, frame_end))
                             frame_end = -1
                         if pos >= check_at:
-                            check_at = pos + _CHECK_BYTES
+                            check_at = pos + step
                             self.stack = stack
                             self._trim()
                             if max_ops and ops >= max_ops:
@@ -535,10 +536,11 @@ class Machine:
             if code == 0x49 and line in (b"00", b"01"):
                 stack.append(line == b"01")
             else:
+                # CPython parses these with base 0 (strtol / PyLong_FromString): when in doubt, keep walking.
                 try:
-                    stack.append(int(line.rstrip(b"L")) if len(line) <= 64 else OPAQUE)
-                except ValueError as e:
-                    raise Malformed(f"bad integer literal {line[:20]!r}") from e
+                    stack.append(int(line.rstrip(b"L"), 0) if len(line) <= 64 else OPAQUE)
+                except ValueError:
+                    stack.append(OPAQUE)
         elif code == 0x46:  # FLOAT
             _, pos = self._line(pos)
             stack.append(OPAQUE)

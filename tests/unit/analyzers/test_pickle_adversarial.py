@@ -276,3 +276,13 @@ def test_sniffing_takes_a_dangerous_import_as_a_pickle_but_not_source_code() -> 
     for text in (b"import os\nos.system('make')\n", b"class Model:\n    pass\n", b"(a, b) = (1, 2)\n",
                  b"cfg\nversion\n1.0\n", b"Version 2\n"):
         assert scan_file(text, "script.py") == []
+
+
+@pytest.mark.parametrize(("name", "data", "malicious"), pc.adversarial_cases(), ids=lambda v: v if isinstance(v, str)
+                         else "")
+def test_adversarial_corpus_full_recall_no_false_positive(name: str, data: bytes, malicious: bool) -> None:
+    severity = top(scan_file(data, name.rsplit("/", 1)[1]))
+    if malicious:
+        assert severity in (Severity.HIGH, Severity.CRITICAL), name
+    else:
+        assert severity is None or severity < Severity.MEDIUM, name
