@@ -221,6 +221,8 @@ class Machine:
                         pos += 1
                         if key < len(memo):
                             memo[key] = stack[-1]
+                        elif key == len(memo) and key < _MAX_MEMO and not sparse:
+                            memo.append(stack[-1])
                         else:
                             self._put(key, stack[-1])
                     elif code == 0x68:  # BINGET
@@ -287,6 +289,8 @@ class Machine:
                         pos += 4
                         if key < len(memo):
                             memo[key] = stack[-1]
+                        elif key == len(memo) and key < _MAX_MEMO and not sparse:
+                            memo.append(stack[-1])
                         else:
                             self._put(key, stack[-1])
                     elif code == 0x6A:  # LONG_BINGET

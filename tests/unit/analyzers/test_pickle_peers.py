@@ -1,4 +1,4 @@
-"""The peers' own test suites (picklescan, fickling, modelscan): every malicious sample CPython would run
+"""The peers' own test suites (picklescan, fickling, modelscan, modelaudit): every malicious sample CPython would run
 is a high finding, no benign sample is a finding at medium or above.
 
 Samples and labels are in tests/corpus/peers/manifest.json, each with its upstream repository, commit
@@ -71,8 +71,9 @@ def test_manifest_names_every_file_and_its_upstream_source() -> None:
     for row in ROWS:
         source = row["source"]
         assert isinstance(source, dict)
-        assert source["repo"] in {"mmaitre314/picklescan", "trailofbits/fickling", "protectai/modelscan"}
+        assert source["repo"] in {"mmaitre314/picklescan", "trailofbits/fickling", "protectai/modelscan",
+                                  "promptfoo/modelaudit"}
         assert len(str(source["commit"])) == 40 and source["path"]
         assert row["label"] in {"malicious", "benign"}
     peers = {r["peer"] for r in ROWS}
-    assert peers == {"picklescan", "fickling", "modelscan"}
+    assert peers == {"picklescan", "fickling", "modelscan", "modelaudit"}
