@@ -26,6 +26,7 @@ _MAX_STREAMS = 1000
 _MAX_DISTINCT_GLOBALS = 20_000
 _PROTO = 0x80
 _STARTERS = frozenset(b"(cI]})NSVXKJMLFiGTUel")
+_STRUCTURE = ("errors", "dynamic", "extensions", "indirect", "patched", "frames", "escaped", "calls", "limits")
 
 
 class Source:
@@ -175,11 +176,14 @@ def _walk_all(data: bytes | mmap.mmap, pos: int, end: int, report: Report, on_bu
         if tentative and first not in _STARTERS:
             break  # after a STOP: trailing data (torch legacy storages), not another pickle
         marks = (len(report.globals), len(report.errors), report.ops)
+        structure = {name: len(getattr(report, name)) for name in _STRUCTURE}
         report.streams += 1
         after, clean = _walk_stream(src, pos, end, report, on_build, watch)
         if tentative and not clean:
-            # Trailing bytes that were not a pickle after all: keep only imports that read like real names.
-            del report.errors[marks[1]:]
+            # Trailing bytes that were not a pickle after all (torch legacy storages): keep only imports that
+            # read like real names, and none of the structural findings random bytes produce.
+            for name, mark in structure.items():
+                del getattr(report, name)[mark:]
             fresh = report.globals[marks[0]:]
             kept = [g for g in fresh if g.module.replace(".", "_").isidentifier() and
                     g.name.replace(".", "_").isidentifier()]

@@ -286,3 +286,11 @@ def test_adversarial_corpus_full_recall_no_false_positive(name: str, data: bytes
         assert severity in (Severity.HIGH, Severity.CRITICAL), name
     else:
         assert severity is None or severity < Severity.MEDIUM, name
+
+
+def test_trailing_storage_bytes_produce_no_structural_findings() -> None:
+    # torch's legacy format: pickles, then raw storage bytes that may happen to start like an opcode.
+    data = pickle.dumps({"a": 1}, protocol=2) + b"(NN\x93" + b"\x95\x01\x00\x00\x00\x00\x00\x00\x00NNR\xff" + bytes(64)
+    assert scan(data) == []
+    hidden = pickle.dumps({"a": 1}, protocol=2) + b"(" + pc.glob("os", "system") + b"\xff"
+    assert top(scan(hidden)) is Severity.CRITICAL  # a real name is still reported
