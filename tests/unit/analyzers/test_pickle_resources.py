@@ -78,3 +78,18 @@ def test_opcode_floods_stay_bounded(tmp_path: Path, label: str, body: bytes) -> 
     result = _scan(path)
     assert "CRITICAL" in result["severities"], label  # type: ignore[operator]
     assert float(result["peak_mib"]) < LIMIT_MIB, label  # type: ignore[arg-type]
+
+
+def test_many_large_literals_are_not_all_kept(tmp_path: Path) -> None:
+    # 2,000 byte strings of 100 KiB (200 MB of literals) in one list: materialised up to a budget, then skipped.
+    path = tmp_path / "literals.pkl"
+    n, size = 2000, 100 * 1024
+    with path.open("wb") as f:
+        f.write(b"\x80\x04](")
+        for _ in range(n):
+            f.write(b"B" + struct.pack("<I", size))
+            f.seek(size, 1)
+        f.write(b"e0" + EVIL[2:])
+    result = _scan(path)
+    assert "CRITICAL" in result["severities"]  # type: ignore[operator]
+    assert float(result["peak_mib"]) < LIMIT_MIB  # type: ignore[arg-type]

@@ -205,3 +205,15 @@ def test_pickle_inside_load_from_bytes_is_scanned() -> None:
     assert "os.system" in globals_of(scan(zipped))
     benign = corpus.call("torch.storage", "_load_from_bytes", corpus.torch_state_dict_pickle())
     assert scan(benign) == []
+
+
+def test_npy_object_array_severity_follows_its_pickle() -> None:
+    import numpy
+
+    clean = corpus.npy_bytes("{'descr': '|O', 'fortran_order': False, 'shape': (2,), }",
+                             pickle.dumps(numpy.array([1, "a"], dtype=object), protocol=2))
+    assert [(f.rule.id, f.severity) for f in scan(clean, numpy_file.analyze)] == [("numpy/object-array", Severity.LOW)]
+    header = "{'descr': '|O', 'fortran_order': False, 'shape': (1,), }"
+    evil = corpus.npy_bytes(header, corpus.call("os", "system", CMD))
+    object_array = [f for f in scan(evil, numpy_file.analyze) if f.rule.id == "numpy/object-array"]
+    assert [f.severity for f in object_array] == [Severity.MEDIUM]
