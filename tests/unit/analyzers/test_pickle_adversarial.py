@@ -236,10 +236,11 @@ def _joblib(dtype_args: bytes, dtype_state: bytes, shape: tuple[int, ...], paylo
 
 
 def test_joblib_skip_uses_the_item_size_numpy_recorded() -> None:
-    # A 'U2' dtype whose state records elsize 8: joblib reads 3 * 8 bytes; a code-based guess would desync.
+    # A 'U2' dtype whose state records elsize 12: numpy's __setstate__ takes the 12, so joblib reads 3 * 12
+    # bytes; a guess from the type code (3 * 8) would land inside the array.
     u2 = pc._text("U2") + b"K\x00K\x01\x87"
-    state = b"(K\x03" + pc._text("<") + b"NNNK\x08K\x04K\x08t"
-    payload = b"\x00" * 24
+    state = b"(K\x03" + pc._text("<") + b"NNNK\x0cK\x04K\x08t"
+    payload = b"\x00" * 36
     benign = _joblib(u2, state, (3,), payload, b"0N.")
     assert scan(benign) == []
     evil = _joblib(u2, state, (3,), payload, b"0" + EVIL[2:])
