@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import json
 from functools import cache, lru_cache
-from importlib import resources
+from pathlib import Path
 
 ANY = "*"
 _MAX_PARTS = 32
@@ -30,7 +30,8 @@ class Verdict(enum.Enum):
 
 @cache
 def _data() -> dict[str, object]:
-    text = resources.files("mlsec_actions.analyzers").joinpath("data/pickle_allowlist.json").read_text("utf-8")
+    # Shipped in the wheel next to this module (hatch packages the whole folder); read once, on first use.
+    text = (Path(__file__).parent / "data" / "pickle_allowlist.json").read_text(encoding="utf-8")
     data: dict[str, object] = json.loads(text)
     return data
 
