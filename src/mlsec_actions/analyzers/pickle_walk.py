@@ -26,6 +26,9 @@ _MAX_STREAMS = 1000
 _MAX_DISTINCT_GLOBALS = 20_000
 _PROTO = 0x80
 _STARTERS = frozenset(b"(cI]})NSVXKJMLFiGTUel")
+# Any opcode CPython accepts as the first of a stream (no PROTO needed, whatever the protocol of the rest).
+_FIRST_OPCODES = _STARTERS | frozenset(b"BCP") | frozenset(
+    (0x82, 0x83, 0x84, 0x88, 0x89, 0x8A, 0x8B, 0x8C, 0x8D, 0x8E, 0x8F, 0x95, 0x96))
 _STRUCTURE = ("errors", "dynamic", "extensions", "indirect", "patched", "frames", "escaped", "calls", "limits")
 
 
@@ -208,7 +211,7 @@ class _Fixed(Source):
 
 def sniff(head: bytes) -> bool:
     """Whether `head` plausibly starts a protocol 0/1 pickle (no PROTO): a stack-consistent walk from byte 0."""
-    if not head or head[0] not in _STARTERS:
+    if not head or head[0] not in _FIRST_OPCODES:
         return False
     return _plausible(head, len(head), _SNIFF_OPS)
 
@@ -218,7 +221,7 @@ def sniff_stream(stream: BinaryIO) -> bool:
     stream.seek(0)
     src = Source(stream)
     try:
-        if not src.end or src.data[0] not in _STARTERS:
+        if not src.end or src.data[0] not in _FIRST_OPCODES:
             return False
         return _plausible(src.data, src.end, _SNIFF_OPS)
     finally:

@@ -295,3 +295,10 @@ def test_trailing_storage_bytes_produce_no_structural_findings() -> None:
     assert scan(data) == []
     hidden = pickle.dumps({"a": 1}, protocol=2) + b"(" + pc.glob("os", "system") + b"\xff"
     assert top(scan(hidden)) is Severity.CRITICAL  # a real name is still reported
+
+
+@pytest.mark.parametrize("first", [pc.sbu("x"), pc.binbytes(b"x"), b"\x88", b"\x8a\x01\x05", b"\x95" + bytes(8) + b"N"])
+def test_pickle_without_proto_starting_with_any_opcode_is_found(first: bytes) -> None:
+    # CPython accepts protocol 2-5 opcodes without a PROTO header: the first byte decides nothing.
+    data = first + b"0" + pc.stack_glob("os", "system") + pc.sbu(pc.CMD) + b"\x85R."
+    assert top(scan_file(data, "tensor.bin")) is Severity.CRITICAL
