@@ -148,7 +148,10 @@ def build() -> dict[str, object]:
     table: dict[str, dict[str, str]] = {m: dict(v) for m, v in HAND.items()}
     for name, obj in vars(numpy).items():
         if isinstance(obj, numpy.ufunc):
-            table.setdefault("numpy", {})[name] = "numpy ufunc: elementwise math on arrays, no I/O"
+            # numpy 1.x and 2.x name ufuncs by their public module or by the C module that defines them.
+            for module in ("numpy", "numpy.core.umath", "numpy._core.umath", "numpy.core._multiarray_umath",
+                           "numpy._core._multiarray_umath"):
+                table.setdefault(module, {})[name] = "numpy ufunc: elementwise math on arrays, no I/O"
         elif inspect.isclass(obj) and issubclass(obj, numpy.generic | numpy.dtype | numpy.ndarray):
             table.setdefault("numpy", {})[name] = "numpy scalar / array / dtype class"
     for name, obj in vars(numpy.dtypes).items():

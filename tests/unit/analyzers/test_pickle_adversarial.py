@@ -79,7 +79,8 @@ def test_allowlist_entries_are_exact_pairs_with_reasons() -> None:
 
 
 @pytest.mark.parametrize(("module", "name"), [
-    ("numpy", "log1p"), ("numpy", "add"), ("numpy.random._pickle", "__generator_ctor"),
+    ("numpy", "log1p"), ("numpy", "add"), ("numpy.core._multiarray_umath", "log1p"), ("numpy._core.umath", "exp"),
+    ("numpy.random._pickle", "__generator_ctor"),
     ("numpy.random._pcg64", "PCG64"), ("numpy.random._mt19937", "MT19937"), ("re", "_compile"),
     ("collections", "OrderedDict"), ("datetime", "datetime"), ("torch._utils", "_rebuild_tensor_v2"),
     ("torch._utils", "_rebuild_parameter"), ("torch", "FloatStorage"), ("torch", "bfloat16"),
