@@ -1,143 +1,215 @@
-"""Benchmark: `mlsec model-scan` vs modelscan, picklescan and fickling on the same in-code corpus.
+"""Benchmark: `mlsec model-scan` vs picklescan, modelscan and fickling, whole process, on four corpora.
 
-Writes the corpus (tests/model_corpus.py) to a temporary folder, runs every tool once on it, and prints
-recall (malicious files flagged), false positives (benign files flagged) and wall time per tool, plus
-the time to scan a sparse 10 GB safetensors file (header only).
-Run: `.venv/bin/python benchmarks/model_scan.py [COPIES]` (corpus copies, default 5).
-Nothing is ever loaded: the canary file each payload would create is checked at the end.
+Corpora (written to a temporary folder; nothing is ever loaded):
+- model-corpus: tests/model_corpus.py (COPIES copies), the project's original mixed corpus;
+- pickle-adversarial: tests/pickle_corpus.py `adversarial_cases()` (bypass classes 1-4 of issue 10, real benign
+  model pickles as twins);
+- peers: tests/corpus/peers (picklescan's, fickling's and modelscan's own test samples, upstream labels);
+- mixed: about 200 files / 40 MB of torch checkpoints, scikit-learn/joblib pickles, .npy, safetensors and
+  malicious files, for speed;
+plus the time and memory to scan a sparse 10 GB safetensors file (header only).
+For each tool and corpus it prints recall (malicious files flagged), false positives (benign files flagged),
+wall seconds (median of --repeat runs) and the scanner's peak RSS. mlsec counts a file as flagged at high
+or above (the default gate); `mlsec (medium+)` shows the medium count too. Peak RSS is measured by a small
+Python parent with `getrusage(RUSAGE_CHILDREN)`, so a few MiB of it is that parent's floor.
+Run: `.venv/bin/python benchmarks/model_scan.py [--copies N] [--repeat N] [--no-fickling] [--only CORPUS]`.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
+import shutil
 import struct
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 BIN = Path(sys.executable).parent
 
-from tests import model_corpus  # noqa: E402 - needs the repo on sys.path first
+from tests import model_corpus, pickle_corpus  # noqa: E402 - needs the repo on sys.path first
 
-import mlsec_actions.stages.model_scan  # noqa: E402, F401 - imported up front: the engine row times scanning only
+_MEASURE = ("import resource, subprocess, sys, time\n"
+            "t = time.perf_counter(); p = subprocess.run(sys.argv[2:], capture_output=True, text=True)\n"
+            "open(sys.argv[1], 'w').write(p.stdout)\n"
+            "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, p.returncode)")
 
 
-def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=900, check=False)
+@dataclass(frozen=True)
+class Corpus:
+    """One labelled folder."""
+
+    name: str
+    """Corpus name in the table."""
+    root: Path
+    """Where its files are."""
+    bad: frozenset[str]
+    """Malicious files (POSIX paths relative to root)."""
+    good: frozenset[str]
+    """Benign files."""
 
 
-def mlsec(root: Path, work: Path, extra: tuple[str, ...] = ()) -> set[str]:
+@dataclass(frozen=True)
+class Run:
+    """One tool on one corpus."""
+
+    flagged: frozenset[str]
+    """Files the tool flagged."""
+    seconds: float
+    """Whole-process wall time (summed over processes for per-file tools)."""
+    peak_mib: float
+    """Largest peak RSS of a scanner process."""
+
+
+def _measure(args: list[str], out: Path) -> tuple[float, float, int]:
+    proc = subprocess.run([sys.executable, "-c", _MEASURE, str(out), *args], capture_output=True, text=True,
+                          timeout=1800, check=True)
+    seconds, rss_kb, code = proc.stdout.split()
+    return float(seconds), int(rss_kb) / 1024, int(code)
+
+
+def mlsec(corpus: Corpus, work: Path, floor: str = "high") -> Run:
     sarif = work / "mlsec.sarif"
-    _run([str(BIN / "mlsec"), "model-scan", str(root), "--sarif", str(sarif), "--source-root", str(root), *extra],
-         work)
+    seconds, peak, _ = _measure([str(BIN / "mlsec"), "model-scan", str(corpus.root), "--no-modelscan", "--sarif",
+                                 str(sarif), "--source-root", str(corpus.root)], work / "out.txt")
+    levels = ("high", "critical") if floor == "high" else ("medium", "high", "critical")
     results = json.loads(sarif.read_text())["runs"][0]["results"]
-    return {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in results}
+    flagged = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in results
+               if r.get("properties", {}).get("mlsec-severity") in levels}
+    return Run(frozenset(flagged), seconds, peak)
 
 
-def modelscan(root: Path, work: Path) -> set[str]:
-    out = work / "modelscan.json"
-    _run([str(BIN / "modelscan"), "scan", "-p", str(root), "-r", "json", "-o", str(out)], work)
-    report = json.loads(out.read_text())
-    return {str(i["source"]).split(":")[0] for i in report.get("issues") or []}
+def picklescan(corpus: Corpus, work: Path) -> Run:
+    out = work / "picklescan.txt"
+    seconds, peak, _ = _measure([str(BIN / "picklescan"), "-p", str(corpus.root)], out)
+    hits = re.findall(r"^(\S+?)(?::\S+)?: (?:dangerous|suspicious) import", out.read_text(), re.MULTILINE)
+    return Run(frozenset(Path(h).relative_to(corpus.root).as_posix() for h in hits), seconds, peak)
 
 
-def picklescan(root: Path, work: Path) -> set[str]:
-    proc = _run([str(BIN / "picklescan"), "-p", str(root)], work)
-    hits = re.findall(r"^(\S+?)(?::\S+)?: (?:dangerous|suspicious) import", proc.stdout, re.MULTILINE)
-    return {str(Path(h).relative_to(root)) for h in hits}
-
-
-def fickling(root: Path, work: Path) -> set[str]:
+def modelscan(corpus: Corpus, work: Path) -> Run:
+    report = work / "modelscan.json"
+    report.unlink(missing_ok=True)
+    seconds, peak, _ = _measure([str(BIN / "modelscan"), "scan", "-p", str(corpus.root), "-r", "json", "-o",
+                                 str(report)], work / "out.txt")
+    issues = json.loads(report.read_text()).get("issues") or [] if report.exists() else []
     flagged = set()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        proc = _run([str(BIN / "fickling"), "--check-safety", str(path), "--json-output", str(work / "f.json")], work)
-        if proc.returncode == 1:  # 1 = unsafe; other codes are errors (not a pickle, cannot parse)
-            flagged.add(path.relative_to(root).as_posix())
-    return flagged
+    for issue in issues:
+        source = str(issue["source"]).split(":")[0]
+        path = Path(source)
+        flagged.add((path.relative_to(corpus.root) if path.is_absolute() else path).as_posix())
+    return Run(frozenset(flagged), seconds, peak)
 
 
-def engine(root: Path, work: Path) -> set[str]:
-    """The in-house scan in this process: the scanning work without the CLI's interpreter start-up."""
-    import argparse
-
-    from mlsec_actions.stages import model_scan
-    from mlsec_actions.stages.base import ScanContext
-
-    args = argparse.Namespace(no_modelscan=True, timeout=600, paths=[str(root)], max_member_mb=512,
-                              max_entries=10_000, max_depth=4, canary=[], garak_report=[])
-    result = model_scan.scan(ScanContext(root=root, target=root, args=args))
-    return {f.location.path for f in result.findings}
+def fickling(corpus: Corpus, work: Path) -> Run:
+    flagged, seconds, peak = set(), 0.0, 0.0
+    for path in sorted(p for p in corpus.root.rglob("*") if p.is_file()):
+        took, rss, code = _measure([str(BIN / "fickling"), "--check-safety", str(path), "--json-output",
+                                    str(work / "f.json")], work / "out.txt")
+        seconds, peak = seconds + took, max(peak, rss)
+        if code == 1:  # 1 = unsafe; other codes are errors (not a pickle, cannot parse)
+            flagged.add(path.relative_to(corpus.root).as_posix())
+    return Run(frozenset(flagged), seconds, peak)
 
 
-TOOLS: tuple[tuple[str, Callable[[Path, Path], set[str]]], ...] = (
-    ("mlsec model-scan", lambda r, w: mlsec(r, w)),
-    ("mlsec (in-house only)", lambda r, w: mlsec(r, w, ("--no-modelscan",))),
-    ("mlsec engine in-process", engine),
-    ("modelscan 0.8.8", modelscan),
+def _write(root: Path, cases: list[tuple[str, bytes, bool]]) -> Corpus:
+    for name, data, _ in cases:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    return Corpus(root.name, root, frozenset(n for n, _, bad in cases if bad), frozenset(n for n, _, bad in cases
+                                                                                          if not bad))
+
+
+def corpora(work: Path, copies: int) -> list[Corpus]:
+    canary = work / "CANARY"
+    base = [(f"copy{i}/{c.name}", c.data, c.malicious) for i in range(copies) for c in model_corpus.cases(canary)]
+    peers_dir = REPO / "tests/corpus/peers"
+    rows = json.loads((peers_dir / "manifest.json").read_text())
+    peers = [(r["file"], (peers_dir / r["file"]).read_bytes(), r["label"] == "malicious") for r in rows
+             if r["label"] == "benign" or r.get("executes", True)]
+    return [_write(work / "model-corpus", base), _write(work / "pickle-adversarial", pickle_corpus.adversarial_cases()),
+            _write(work / "peers", peers), _write(work / "mixed", mixed_cases(canary))]
+
+
+def mixed_cases(canary: Path) -> list[tuple[str, bytes, bool]]:
+    """About 200 files and 40 MB: what a model folder holds, with a fifth of the files malicious."""
+    benign = sorted((REPO / "tests/corpus/pickle/benign").iterdir())
+    out: list[tuple[str, bytes, bool]] = []
+    for i in range(40):
+        out.append((f"torch/model{i}.pt", pickle_corpus.torch_checkpoint(50 + 10 * i, 2400, 2 if i % 2 else 4), False))
+    for i in range(60):
+        out.append((f"sklearn/{i}_{benign[i % len(benign)].name}", benign[i % len(benign)].read_bytes(), False))
+    for i in range(40):
+        out.append((f"npy/a{i}.npy", model_corpus.npy_bytes(
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (50000,), }", bytes(200_000)), False))
+    header = json.dumps({"w": {"dtype": "F32", "shape": [125000], "data_offsets": [0, 500_000]}}).encode()
+    for i in range(20):
+        out.append((f"st/m{i}.safetensors", struct.pack("<Q", len(header)) + header + bytes(500_000), False))
+    bad = [c for c in model_corpus.cases(canary) if c.malicious]
+    for i in range(40):
+        case = bad[i % len(bad)]
+        out.append((f"bad/{i}_{Path(case.name).name}", case.data, True))
+    return out
+
+
+def sparse_safetensors(work: Path) -> None:
+    """A sparse 10 GB safetensors file: only its header is read, so it takes milliseconds and no memory."""
+    header = json.dumps({"w": {"dtype": "F32", "shape": [2684354560], "data_offsets": [0, 10737418240]}}).encode()
+    folder = work / "big"
+    folder.mkdir()
+    with (folder / "model.safetensors").open("wb") as f:
+        f.write(struct.pack("<Q", len(header)) + header)
+        f.truncate(8 + len(header) + 10737418240)
+    run = mlsec(Corpus("big", folder, frozenset(), frozenset({"model.safetensors"})), work)
+    assert not run.flagged, run.flagged
+    print(f"sparse 10 GB safetensors: whole mlsec process {run.seconds:.2f} s, peak {run.peak_mib:.1f} MiB")
+
+
+TOOLS: tuple[tuple[str, Callable[[Corpus, Path], Run]], ...] = (
+    ("mlsec (high+)", mlsec),
+    ("mlsec (medium+)", lambda c, w: mlsec(c, w, "medium")),
     ("picklescan", picklescan),
+    ("modelscan", modelscan),
     ("fickling", fickling),
 )
 
 
-def sparse_safetensors(work: Path) -> float:
-    header = json.dumps({"w": {"dtype": "F32", "shape": [2684354560], "data_offsets": [0, 10737418240]}}).encode()
-    path = work / "big" / "model.safetensors"
-    path.parent.mkdir()
-    with path.open("wb") as f:
-        f.write(struct.pack("<Q", len(header)) + header)
-        f.truncate(8 + len(header) + 10737418240)
-    from mlsec_actions.analyzers.base import Blob
-    from mlsec_actions.analyzers.dispatch import Dispatcher
-
-    started = time.perf_counter()
-    findings = Dispatcher().scan_file(Blob("model.safetensors", None, path.stat().st_size, lambda: path.open("rb")))
-    seconds = time.perf_counter() - started
-    assert findings == [], findings
-    cli_started = time.perf_counter()
-    _run([str(BIN / "mlsec"), "model-scan", str(path), "--no-modelscan", "--sarif", str(work / "big.sarif")], work)
-    print(f"sparse 10 GB safetensors: analyzer {seconds * 1000:.1f} ms; whole CLI incl. start-up "
-          f"{time.perf_counter() - cli_started:.2f} s")
-    return seconds
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = argv if argv is not None else sys.argv[1:]
-    copies = int(args[0]) if args else 5
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--copies", type=int, default=2, help="copies of the model corpus (default: %(default)s)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per tool, median reported (fickling: 1)")
+    parser.add_argument("--no-fickling", action="store_true", help="skip fickling (one process per file: slow)")
+    parser.add_argument("--only", action="append", help="corpus to run (repeatable; default: all)")
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="mlsec-bench-") as tmp:
         work = Path(tmp)
-        root = work / "corpus"
-        canary = work / "CANARY"
-        cases = [model_corpus.Case(f"copy{i}/{c.name}", c.data, c.malicious, c.expect)
-                 for i in range(copies) for c in model_corpus.cases(canary)]
-        model_corpus.write(root, cases)
-        bad = {c.name for c in cases if c.malicious}
-        good = {c.name for c in cases if not c.malicious}
-        print(f"corpus: {len(bad)} malicious, {len(good)} benign files ({copies} copies of the test corpus)\n")
-        print(f"{'tool':24} {'recall':>10} {'false pos':>10} {'seconds':>9}  missed")
-        times = {}
-        for name, tool in TOOLS:
-            started = time.perf_counter()
-            flagged = tool(root, work)
-            times[name] = time.perf_counter() - started
-            missed = sorted({Path(m).name for m in bad - flagged})
-            print(f"{name:24} {len(bad & flagged):>4}/{len(bad):<5} {len(good & flagged):>4}/{len(good):<5} "
-                  f"{times[name]:>9.2f}  {', '.join(missed) or '-'}")
-            fps = sorted(good & flagged)
-            if fps:
-                print(f"{'':24} false positives: {', '.join(sorted({Path(f).name for f in fps}))}")
-        print(f"\ntime vs picklescan: mlsec CLI (in-house only) "
-              f"{times['mlsec (in-house only)'] / times['picklescan']:.2f}x, in-process engine "
-              f"{times['mlsec engine in-process'] / times['picklescan']:.3f}x (the CLI's cost is interpreter "
-              "start-up and imports)")
+        scratch = work / "scratch"
+        scratch.mkdir()
+        print(f"{'corpus':19} {'tool':16} {'recall':>9} {'false pos':>9} {'seconds':>8} {'peak MiB':>8}  missed")
+        for corpus in corpora(work, args.copies):
+            if args.only and corpus.name not in args.only:
+                continue
+            size = sum(p.stat().st_size for p in corpus.root.rglob("*") if p.is_file()) / 1e6
+            print(f"# {corpus.name}: {len(corpus.bad)} malicious, {len(corpus.good)} benign, {size:.1f} MB")
+            for name, tool in TOOLS:
+                if name == "fickling" and args.no_fickling:
+                    continue
+                runs = [tool(corpus, scratch) for _ in range(1 if name == "fickling" else args.repeat)]
+                run = sorted(runs, key=lambda r: r.seconds)[len(runs) // 2]  # the median run: machines are noisy
+                missed = sorted(corpus.bad - run.flagged)
+                fps = sorted(corpus.good & run.flagged)
+                print(f"{corpus.name:19} {name:16} {len(corpus.bad & run.flagged):>4}/{len(corpus.bad):<4} "
+                      f"{len(fps):>4}/{len(corpus.good):<4} {run.seconds:>8.2f} {run.peak_mib:>8.1f}  "
+                      f"{', '.join(Path(m).name for m in missed[:6]) or '-'}{' ...' if len(missed) > 6 else ''}")
         sparse_safetensors(work)
-        assert not canary.exists(), "a payload ran"
-        print("canary: not created (nothing was loaded)")
+        assert not (work / "CANARY").exists(), "a payload ran"
+        shutil.rmtree(scratch)
+    print("canary: not created (nothing was loaded)")
     return 0
 
 

@@ -8,7 +8,6 @@ members (PyTorch under any archive folder, Keras v3, npz).
 from __future__ import annotations
 
 import enum
-import io
 import struct
 from collections.abc import Iterable
 from typing import BinaryIO
@@ -62,6 +61,8 @@ def detect(stream: BinaryIO) -> Format:
     stream.seek(0)
     head = stream.read(HEAD_BYTES)
     fmt = detect_head(head)
+    if fmt in (Format.TEXT, Format.UNKNOWN) and len(head) == HEAD_BYTES and pickle_walk.sniff_stream(stream):
+        return Format.PICKLE  # a protocol 0/1 pickle whose first literal runs past the head
     if fmt is Format.UNKNOWN:
         for offset in _HDF5_OFFSETS[1:]:
             if len(head) >= offset + 8 and head[offset:offset + 8] == _HDF5:
@@ -171,21 +172,7 @@ def _is_onnx(head: bytes) -> bool:
 
 def _is_old_pickle(head: bytes) -> bool:
     """Protocol 0/1 pickles have no PROTO: a stack-consistent opcode walk must start at byte 0."""
-    if head[0] not in b"(cI]}){NSVXKJMLFiGTUel":
-        return False
-    report = pickle_walk.Report()
-    stream = io.BytesIO(head)
-    clean = False
-    try:
-        clean = pickle_walk.walk_one(stream, report)
-    except RecursionError:
-        return False
-    truncated = any("exhausted" in p or "only" in p for _, p in report.errors)
-    stack_errors = any("stack" in p or "memo" in p for _, p in report.errors)
-    if stack_errors or report.ops < 2:
-        return False
-    named = any(g.module.isidentifier() or "." in g.module for g in report.globals)
-    return clean or (truncated and report.ops >= 16) or (named and report.ops >= 3)
+    return pickle_walk.sniff(head)
 
 
 def _is_text(head: bytes) -> bool:

@@ -74,6 +74,9 @@ def analyze(blob: Blob) -> list[Finding]:
             return []
         stream.seek(offset)
         report = pickle_scan.scan_stream(stream)
-    out = [Finding(rule=OBJECT_ARRAY, severity=Severity.MEDIUM, location=blob.location(f"offset {offset}"),
+    pickled = pickle_scan.findings(blob, report)
+    # An object array whose pickle imports only allowlisted names is a format risk, not a payload.
+    severity = Severity.MEDIUM if any(f.severity >= Severity.MEDIUM for f in pickled) else Severity.LOW
+    out = [Finding(rule=OBJECT_ARRAY, severity=severity, location=blob.location(f"offset {offset}"),
                    message=f"Object array (descr {header['descr']!r}) stored as a pickle at byte {offset}.")]
-    return out + pickle_scan.findings(blob, report)
+    return out + pickled

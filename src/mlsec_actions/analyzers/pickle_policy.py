@@ -1,15 +1,22 @@
-"""Which pickle globals are fine, which run code, and which are merely unknown.
+"""Which pickle globals are inert, which run code, and what everything else is.
 
-Data only. The allowlist is what torch state dicts, numpy arrays, sklearn estimators, joblib and the
-standard containers legitimately import; it is checked first. The denylist names code-execution
-primitives. Anything on neither list is reported as unknown, with its name, so nothing passes silently.
+The allowlist (`data/pickle_allowlist.json`) holds exact `(module, qualname)` pairs, each with the reason
+it is inert; nothing is allowed by prefix. A few entries are allowed only with checked arguments
+(`CHECKED`: pickle_scan verifies every call). The denylist below names code-execution primitives and
+known gadgets; a name reached through an attribute chain (`torch.os.system`, `posixpath.os.system`,
+`Class.__init__.__globals__`) is judged by every module it passes through. Anything else is UNKNOWN,
+which in a model file is a high finding: any importable callable may run code when unpickled.
 """
 
 from __future__ import annotations
 
 import enum
+import json
+from functools import cache, lru_cache
+from pathlib import Path
 
 ANY = "*"
+_MAX_PARTS = 32
 
 
 class Verdict(enum.Enum):
@@ -21,138 +28,177 @@ class Verdict(enum.Enum):
     UNKNOWN = "unknown"
 
 
-# module -> names ("*" = every name in the module, and in its submodules when the key ends with ".").
-ALLOWED: dict[str, frozenset[str]] = {
-    "collections": frozenset({"OrderedDict", "defaultdict", "deque", "Counter"}),
-    "builtins": frozenset({"set", "frozenset", "slice", "range", "complex", "bytearray", "dict", "list",
-                           "tuple", "int", "float", "bool", "str", "bytes", "object"}),
-    "__builtin__": frozenset({"set", "frozenset", "slice", "complex", "object"}),
-    "copy_reg": frozenset({"_reconstructor"}),
-    "copyreg": frozenset({"_reconstructor", "__newobj__"}),
-    "_codecs": frozenset({"encode"}),
-    "datetime": frozenset({"datetime", "date", "time", "timedelta", "timezone"}),
-    "decimal": frozenset({"Decimal"}),
-    "fractions": frozenset({"Fraction"}),
-    "uuid": frozenset({"UUID"}),
-    "pathlib": frozenset({"PosixPath", "WindowsPath", "PurePosixPath", "PureWindowsPath"}),
-    "numpy": frozenset({"ndarray", "dtype", "float16", "float32", "float64", "int8", "int16", "int32", "int64",
-                        "uint8", "uint16", "uint32", "uint64", "bool_", "complex64", "complex128", "str_",
-                        "bytes_", "object_", "void", "matrix"}),
-    "numpy.core.multiarray": frozenset({"_reconstruct", "scalar", "_frombuffer"}),
-    "numpy._core.multiarray": frozenset({"_reconstruct", "scalar", "_frombuffer"}),
-    "numpy.core.numeric": frozenset({"_frombuffer"}),
-    "numpy._core.numeric": frozenset({"_frombuffer"}),
-    "numpy.random._pickle": frozenset({"__randomstate_ctor", "__bit_generator_ctor", "__generator_ctor"}),
-    "numpy.random.mtrand": frozenset({"RandomState"}),
-    "numpy.random": frozenset({"RandomState"}),
-    "numpy.ma.core": frozenset({"_mareconstruct", "MaskedArray"}),
-    "joblib.numpy_pickle": frozenset({"NumpyArrayWrapper", "NDArrayWrapper"}),
-    "sklearn.": frozenset({ANY}),
-    "scipy.sparse.": frozenset({ANY}),
-    "pandas.core.": frozenset({ANY}),
-    "pandas._libs.": frozenset({ANY}),
-    "torch": frozenset({"Size", "device", "dtype", "float32", "float16", "bfloat16", "float64", "int64", "int32",
-                        "int8", "uint8", "bool", "FloatStorage", "HalfStorage", "BFloat16Storage", "DoubleStorage",
-                        "LongStorage", "IntStorage", "ShortStorage", "CharStorage", "ByteStorage", "BoolStorage",
-                        "ComplexFloatStorage", "ComplexDoubleStorage", "UntypedStorage", "TypedStorage",
-                        "Tensor", "per_tensor_affine", "strided", "sparse_coo", "contiguous_format"}),
-    "torch._utils": frozenset({"_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_tensor_v3", "_rebuild_parameter",
-                               "_rebuild_parameter_with_state", "_rebuild_qtensor", "_rebuild_sparse_tensor",
-                               "_rebuild_device_tensor_from_numpy", "_rebuild_meta_tensor_no_storage",
-                               "_rebuild_nested_tensor", "_rebuild_wrapper_subclass"}),
-    "torch.storage": frozenset({"_load_from_bytes", "UntypedStorage", "TypedStorage"}),
-    "torch.nn.parameter": frozenset({"Parameter"}),
-    "torch.nn.modules.": frozenset({ANY}),
-    "torch._tensor": frozenset({"_rebuild_from_type_v2"}),
-    "torch.serialization": frozenset({"_get_layout"}),
-}
+@cache
+def _data() -> dict[str, object]:
+    # Shipped in the wheel next to this module (hatch packages the whole folder); read once, on first use.
+    text = (Path(__file__).parent / "data" / "pickle_allowlist.json").read_text(encoding="utf-8")
+    data: dict[str, object] = json.loads(text)
+    return data
 
-# Code execution or its building blocks: loading a pickle that imports one of these runs attacker code.
+
+@cache
+def allowlist() -> frozenset[tuple[str, str]]:
+    """Every allowed (module, qualname) pair."""
+    table = _data()["allow"]
+    assert isinstance(table, dict)
+    return frozenset((m, n) for m, names in table.items() for n in names)
+
+
+@cache
+def checked() -> dict[tuple[str, str], str]:
+    """Allowed only with checked arguments: (module, name) -> check kind (nested-payload, apply, import-by-name)."""
+    rows = _data()["checked"]
+    assert isinstance(rows, list)
+    return {(r["module"], r["name"]): r["check"] for r in rows}
+
+
+def why(module: str, name: str) -> str | None:
+    """The allowlist's reason for an entry, if it is one."""
+    table = _data()["allow"]
+    assert isinstance(table, dict)
+    reason = table.get(module, {}).get(name)
+    return reason if isinstance(reason, str) else None
+
+
+# Code execution, file or network access, or their building blocks. "*" = the whole module; a key ending
+# with "." covers every submodule; a whole-module entry covers its submodules too (`os` covers `os.path`).
 CRITICAL: dict[str, frozenset[str]] = {
-    "os": frozenset({ANY}), "posix": frozenset({ANY}), "nt": frozenset({ANY}), "subprocess": frozenset({ANY}),
+    "os": frozenset({ANY}), "posix": frozenset({ANY}), "nt": frozenset({ANY}), "posixpath": frozenset({ANY}),
+    "ntpath": frozenset({ANY}), "subprocess": frozenset({ANY}), "_posixsubprocess": frozenset({ANY}),
     "builtins": frozenset({"eval", "exec", "compile", "getattr", "setattr", "delattr", "__import__", "open",
-                           "breakpoint", "input", "globals", "locals", "vars", "memoryview"}),
-    "__builtin__": frozenset({"eval", "exec", "execfile", "compile", "getattr", "setattr", "__import__", "open",
-                              "file", "input", "globals"}),
+                           "breakpoint", "input", "globals", "locals", "vars", "memoryview", "help", "exit", "quit"}),
     "runpy": frozenset({ANY}), "pty": frozenset({ANY}), "code": frozenset({ANY}), "codeop": frozenset({ANY}),
     "importlib": frozenset({ANY}), "importlib.": frozenset({ANY}), "imp": frozenset({ANY}),
+    "_frozen_importlib": frozenset({ANY}), "_frozen_importlib_external": frozenset({ANY}), "_imp": frozenset({ANY}),
     "pkgutil": frozenset({ANY}), "pip": frozenset({ANY}), "pip.": frozenset({ANY}), "webbrowser": frozenset({ANY}),
-    "socket": frozenset({ANY}), "shutil": frozenset({ANY}), "sys": frozenset({ANY}), "ctypes": frozenset({ANY}),
-    "ctypes.": frozenset({ANY}), "marshal": frozenset({ANY}), "pickle": frozenset({ANY}), "_pickle": frozenset({ANY}),
-    "cPickle": frozenset({ANY}), "dill": frozenset({ANY}), "dill.": frozenset({ANY}), "shelve": frozenset({ANY}),
-    "types": frozenset({"CodeType", "FunctionType", "LambdaType", "MethodType", "ModuleType"}),
+    "socket": frozenset({ANY}), "_socket": frozenset({ANY}), "ssl": frozenset({ANY}), "_ssl": frozenset({ANY}),
+    "shutil": frozenset({ANY}), "sys": frozenset({ANY}), "ctypes": frozenset({ANY}), "ctypes.": frozenset({ANY}),
+    "_ctypes": frozenset({ANY}), "marshal": frozenset({ANY}), "pickle": frozenset({ANY}), "_pickle": frozenset({ANY}),
+    "pickletools": frozenset({ANY}), "dill": frozenset({ANY}), "dill.": frozenset({ANY}), "shelve": frozenset({ANY}),
+    "cloudpickle": frozenset({ANY}), "cloudpickle.": frozenset({ANY}), "joblib": frozenset({"load"}),
+    "types": frozenset({"CodeType", "FunctionType", "LambdaType", "MethodType", "ModuleType", "BuiltinFunctionType",
+                        "CellType", "new_class", "coroutine", "MethodWrapperType"}),
     "operator": frozenset({"attrgetter", "itemgetter", "methodcaller"}),
     "_operator": frozenset({"attrgetter", "itemgetter", "methodcaller"}),
-    "torch.hub": frozenset({ANY}), "torch.jit": frozenset({ANY}), "torch.ops": frozenset({ANY}),
-    "torch": frozenset({"load", "hub"}), "torch.serialization": frozenset({"load"}),
-    "numpy": frozenset({"load", "loadtxt", "fromfile"}), "numpy.testing._private.utils": frozenset({"runstring"}),
-    "commands": frozenset({ANY}), "platform": frozenset({"popen"}), "asyncio": frozenset({ANY}),
-    "asyncio.": frozenset({ANY}), "multiprocessing": frozenset({ANY}), "multiprocessing.": frozenset({ANY}),
-    "threading": frozenset({ANY}), "signal": frozenset({ANY}), "tempfile": frozenset({ANY}),
-    "urllib": frozenset({ANY}), "urllib.": frozenset({ANY}), "requests": frozenset({ANY}),
-    "requests.": frozenset({ANY}), "http.client": frozenset({ANY}), "httplib": frozenset({ANY}),
+    "torch.hub": frozenset({ANY}), "torch.jit": frozenset({ANY}), "torch.jit.": frozenset({ANY}),
+    "torch.ops": frozenset({ANY}), "torch._dynamo": frozenset({ANY}), "torch._dynamo.": frozenset({ANY}),
+    "torch._inductor": frozenset({ANY}), "torch._inductor.": frozenset({ANY}), "torch.utils.collect_env":
+    frozenset({ANY}), "torch.utils.bottleneck": frozenset({ANY}), "torch.utils.bottleneck.": frozenset({ANY}),
+    "torch": frozenset({"load", "hub", "compile", "save"}), "torch.serialization": frozenset({"load", "save"}),
+    "torch._C": frozenset({ANY}), "torch.package": frozenset({ANY}), "torch.package.": frozenset({ANY}),
+    "numpy": frozenset({"load", "loadtxt", "fromfile", "save", "savetxt", "genfromtxt", "memmap", "tofile"}),
+    "numpy.testing": frozenset({ANY}), "numpy.testing.": frozenset({ANY}), "numpy.lib.npyio": frozenset({ANY}),
+    "commands": frozenset({ANY}), "platform": frozenset({"popen", "_syscmd_file", "_syscmd_ver"}),
+    "asyncio": frozenset({ANY}), "asyncio.": frozenset({ANY}), "multiprocessing": frozenset({ANY}),
+    "multiprocessing.": frozenset({ANY}), "threading": frozenset({ANY}), "_thread": frozenset({ANY}),
+    "signal": frozenset({ANY}), "tempfile": frozenset({ANY}), "glob": frozenset({ANY}), "fileinput": frozenset({ANY}),
+    "urllib": frozenset({ANY}), "urllib.": frozenset({ANY}), "urllib2": frozenset({ANY}), "requests": frozenset({ANY}),
+    "requests.": frozenset({ANY}), "http": frozenset({ANY}), "http.": frozenset({ANY}), "httplib": frozenset({ANY}),
+    "aiohttp": frozenset({ANY}), "aiohttp.": frozenset({ANY}), "httpx": frozenset({ANY}), "httpx.": frozenset({ANY}),
     "ftplib": frozenset({ANY}), "smtplib": frozenset({ANY}), "telnetlib": frozenset({ANY}),
+    "imaplib": frozenset({ANY}), "poplib": frozenset({ANY}), "nntplib": frozenset({ANY}), "xmlrpc": frozenset({ANY}),
+    "xmlrpc.": frozenset({ANY}), "socketserver": frozenset({ANY}),
     "bdb": frozenset({ANY}), "pdb": frozenset({ANY}), "timeit": frozenset({ANY}), "trace": frozenset({ANY}),
-    "profile": frozenset({ANY}), "cProfile": frozenset({ANY}), "doctest": frozenset({ANY}),
-    "site": frozenset({ANY}), "venv": frozenset({ANY}), "ensurepip": frozenset({ANY}),
-    "distutils": frozenset({ANY}), "setuptools": frozenset({ANY}), "zipimport": frozenset({ANY}),
-    "io": frozenset({"open", "FileIO", "open_code"}), "_io": frozenset({"open", "FileIO", "open_code"}),
-    "joblib": frozenset({"load"}), "keras": frozenset({ANY}), "tensorflow": frozenset({ANY}),
-    "sklearn.externals.": frozenset({ANY}), "pandas": frozenset({"read_pickle", "eval", "read_csv"}),
-    "pandas.io.": frozenset({ANY}), "pandas.core.computation.": frozenset({ANY}),
+    "profile": frozenset({ANY}), "cProfile": frozenset({ANY}), "doctest": frozenset({ANY}), "pydoc": frozenset({ANY}),
+    "pydoc_data": frozenset({ANY}), "site": frozenset({ANY}), "venv": frozenset({ANY}), "ensurepip": frozenset({ANY}),
+    "distutils": frozenset({ANY}), "distutils.": frozenset({ANY}), "setuptools": frozenset({ANY}),
+    "setuptools.": frozenset({ANY}), "zipimport": frozenset({ANY}), "idlelib": frozenset({ANY}),
+    "idlelib.": frozenset({ANY}), "lib2to3": frozenset({ANY}), "lib2to3.": frozenset({ANY}),
+    "test": frozenset({ANY}), "test.": frozenset({ANY}), "_pyrepl": frozenset({ANY}), "_pyrepl.": frozenset({ANY}),
+    "_osx_support": frozenset({ANY}), "_aix_support": frozenset({ANY}), "_sysconfigdata": frozenset({ANY}),
+    "sysconfig": frozenset({ANY}), "uuid": frozenset({"_get_command_stdout", "_popen", "_find_mac",
+                                                      "_ifconfig_getnode", "_ip_getnode", "_arp_getnode",
+                                                      "_lanscan_getnode", "_netstat_getnode", "_netbios_getnode"}),
+    "io": frozenset({"open", "FileIO", "open_code", "BufferedReader", "BufferedWriter", "TextIOWrapper"}),
+    "_io": frozenset({ANY}), "_pyio": frozenset({ANY}), "codecs": frozenset({"open", "EncodedFile"}),
+    "pathlib": frozenset({"Path.write_text", "Path.write_bytes", "Path.open", "Path.unlink", "Path.rmdir",
+                          "Path.rename", "Path.replace", "Path.mkdir", "Path.touch", "Path.read_text",
+                          "Path.read_bytes", "Path.symlink_to", "Path.chmod"}),
+    "logging": frozenset({"FileHandler", "config"}), "logging.config": frozenset({ANY}),
+    "logging.handlers": frozenset({ANY}), "keras": frozenset({ANY}), "keras.": frozenset({ANY}),
+    "tensorflow": frozenset({ANY}), "tensorflow.": frozenset({ANY}), "sklearn.externals.": frozenset({ANY}),
+    "sklearn.utils._testing": frozenset({ANY}), "pandas": frozenset({"read_pickle", "eval", "read_csv", "read_json",
+                                                                       "read_parquet", "read_sql", "read_html"}),
+    "pandas.io.": frozenset({ANY}), "pandas.core.computation.": frozenset({ANY}), "pandas._testing": frozenset({ANY}),
     "numpy.f2py": frozenset({ANY}), "numpy.f2py.": frozenset({ANY}), "numpy.distutils.": frozenset({ANY}),
+    "IPython": frozenset({ANY}), "IPython.": frozenset({ANY}), "jinja2": frozenset({ANY}),
+    "yaml": frozenset({"load", "unsafe_load", "full_load"}), "sqlite3": frozenset({ANY}),
 }
 
-# Not code execution alone, but the tool used to smuggle it (e.g. partial(os.system, "...")).
+# Not code execution alone, but the tools payloads chain calls with (partial(os.system, "...")).
 HIGH: dict[str, frozenset[str]] = {
-    "functools": frozenset({"partial", "reduce", "partialmethod"}),
+    "functools": frozenset({"partial", "reduce", "partialmethod", "cached_property", "singledispatch"}),
     "_functools": frozenset({"partial", "reduce"}),
-    "builtins": frozenset({"map", "filter", "apply", "super", "staticmethod", "classmethod", "property"}),
-    "__builtin__": frozenset({"map", "filter", "apply"}),
-    "copyreg": frozenset({"__reduce_ex__"}),
-    "itertools": frozenset({"starmap"}),
+    "builtins": frozenset({"map", "filter", "apply", "sorted", "min", "max", "iter", "next", "zip", "enumerate",
+                           "type", "super", "classmethod", "staticmethod", "property", "print",
+                           "hasattr", "isinstance", "callable", "id", "hash", "format", "repr"}),
+    "itertools": frozenset({ANY}), "operator": frozenset({ANY}), "_operator": frozenset({ANY}),
+    "copyreg": frozenset({"__reduce_ex__", "_reduce_ex"}), "contextlib": frozenset({ANY}),
 }
 
+# Python 2 names the unpickler maps (fix_imports) before importing.
+_PY2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg", "cPickle": "pickle", "commands": "subprocess",
+                "urllib2": "urllib.request", "httplib": "http.client", "exceptions": "builtins",
+                "cStringIO": "io", "StringIO": "io", "Queue": "queue", "thread": "_thread"}
+_PY2_NAMES = {("__builtin__", "xrange"): ("builtins", "range"), ("__builtin__", "unicode"): ("builtins", "str"),
+              ("__builtin__", "long"): ("builtins", "int"), ("__builtin__", "basestring"): ("builtins", "str"),
+              ("__builtin__", "reduce"): ("functools", "reduce"), ("__builtin__", "intern"): ("sys", "intern"),
+              ("__builtin__", "raw_input"): ("builtins", "input"), ("__builtin__", "execfile"): ("builtins", "exec"),
+              ("__builtin__", "file"): ("builtins", "open"), ("__builtin__", "apply"): ("builtins", "apply")}
 
-def _lookup(table: dict[str, frozenset[str]], module: str, name: str) -> int:
-    """How specifically `table` names module.name: 2 by exact name, 1 by a wildcard, 0 not at all."""
+
+def normalize(module: str, name: str) -> tuple[str, str]:
+    """The (module, name) the unpickler imports after its Python 2 mapping."""
+    mapped = _PY2_NAMES.get((module, name))
+    if mapped is not None:
+        return mapped
+    return _PY2_MODULES.get(module, module), name
+
+
+def _lookup(table: dict[str, frozenset[str]], module: str, name: str) -> bool:
     names = table.get(module)
-    if names is not None and name in names:
-        return 2
-    if names is not None and ANY in names:
-        return 1
-    # Package-wide entries ("importlib." covers importlib.util, importlib.machinery...),
-    # and a whole-module entry covers its submodules too (`os` covers `os.path`).
+    if names is not None and (name in names or ANY in names):
+        return True
     parts = module.split(".")
     for i in range(len(parts), 0, -1):
-        entry = table.get(".".join(parts[:i]) + ".")
+        prefix = ".".join(parts[:i])
+        entry = table.get(prefix + ".")
         if entry is not None and (ANY in entry or name in entry):
-            return 1
-        parent = table.get(".".join(parts[:i])) if i < len(parts) else None
+            return True
+        parent = table.get(prefix) if i < len(parts) else None
         if parent is not None and ANY in parent:
-            return 1
-    return 0
+            return True
+    return False
 
 
 def _dunder(part: str) -> bool:
     return len(part) > 4 and part.startswith("__") and part.endswith("__")
 
 
+def _denied_path(parts: list[str]) -> bool:
+    """Whether any module met along `a.b.c.d` reaches a denied name: every split of every suffix is tried.
+
+    `torch.os.system` passes through `os` (denied); `pathlib.Path.write_text` is a denied dotted name.
+    """
+    for i in range(len(parts) - 1):
+        for j in range(i + 1, len(parts)):
+            module = ".".join(parts[i:j])
+            if _lookup(CRITICAL, module, ".".join(parts[j:])) or _lookup(CRITICAL, module, parts[j]):
+                return True
+    return False
+
+
+@lru_cache(maxsize=8192)
 def judge(module: str, name: str) -> Verdict:
-    """Allowlist first, unless a denylist names the global at least as specifically; else unknown."""
-    allowed, critical = _lookup(ALLOWED, module, name), _lookup(CRITICAL, module, name)
-    # Protocol 4+ resolves dotted names attribute by attribute: `Class.__init__.__globals__` reaches any
-    # module's globals (and builtins) from an allowed class, so dunder steps are never allowed.
-    parts = name.split(".")
-    if (len(parts) > 1 and any(_dunder(p) for p in parts)) or (_dunder(name) and allowed < 2):
-        return Verdict.CRITICAL
-    if critical and critical >= allowed:
-        return Verdict.CRITICAL
-    if allowed:
+    """Exact allowlist first; then the denylist along the whole attribute chain; then the risky list."""
+    module_n, name_n = normalize(module, name)
+    if (module_n, name_n) in allowlist():
         return Verdict.ALLOWED
-    if _lookup(HIGH, module, name):
-        return Verdict.HIGH
-    # Dotted names reach attributes of attributes (`os` + `path.join`): judge the full path too.
-    if len(parts) > 1 and judge(f"{module}.{'.'.join(parts[:-1])}", parts[-1]) is Verdict.CRITICAL:
+    parts = [*module_n.split("."), *name_n.split(".")][:_MAX_PARTS]
+    raw = [*module.split("."), *name.split(".")][:_MAX_PARTS]
+    # `Class.__init__.__globals__`, `x.__builtins__`: attribute chains through dunders reach anything.
+    if any(_dunder(p) for p in name_n.split(".")) or _denied_path(parts) or _denied_path(raw):
         return Verdict.CRITICAL
+    if _lookup(HIGH, module_n, name_n):
+        return Verdict.HIGH
     return Verdict.UNKNOWN

@@ -1,65 +1,58 @@
-"""A tolerant pickle opcode walker: a symbolic stack machine that never loads anything.
+"""A pickle opcode walker: a symbolic stack machine over the raw bytes that never loads anything.
 
-`pickletools.genops` parses opcodes; this module follows the stack and the memo just enough to name
-every imported callable (`GLOBAL`, `STACK_GLOBAL` with strings fetched from the memo, `INST`), see what
-`REDUCE` calls with which arguments, keep going after a `STOP` when another pickle follows, and skip the
-raw array bytes joblib writes between opcodes. A parse error ends the stream but keeps what was found.
+It reads opcodes itself (`pickle_machine.py`, table-free dispatch on the opcode byte), so literal payloads
+are skipped by length without being copied, declared lengths are checked against the end of the data,
+and memory stays bounded whatever the file claims. It names every import (`GLOBAL`, `INST`,
+`STACK_GLOBAL` with strings from the memo), records the calls the policy asks to watch with their
+arguments, keeps going after a `STOP` when another pickle follows (as loaders that read several pickles
+in sequence do), and keeps what it found before a parse error (the loader ran it before failing).
 """
 
 from __future__ import annotations
 
-import pickletools
-import re
-import warnings
-from collections.abc import Callable
+import io
+import mmap
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-_IDENT = re.compile(r"^[A-Za-z_][\w.]*$")
+from mlsec_actions.analyzers import pickle_machine as machine
+from mlsec_actions.analyzers.pickle_policy import Verdict, judge
+from mlsec_actions.analyzers.pickle_values import MARK, OPAQUE, Call, Global, Region
+
+__all__ = ["MARK", "OPAQUE", "Call", "Global", "Region", "Report", "Source", "sniff", "walk", "walk_one"]
+
 _MAX_STREAMS = 1000
-_MAX_STACK = 100_000
+_MAX_DISTINCT_GLOBALS = 20_000
+_PROTO = 0x80
+_STARTERS = frozenset(b"(cI]})NSVXKJMLFiGTUel")
+# Any opcode CPython accepts as the first of a stream (no PROTO needed, whatever the protocol of the rest).
+_FIRST_OPCODES = _STARTERS | frozenset(b"BCP") | frozenset(
+    (0x82, 0x83, 0x84, 0x88, 0x89, 0x8A, 0x8B, 0x8C, 0x8D, 0x8E, 0x8F, 0x95, 0x96))
+_STRUCTURE = ("errors", "dynamic", "extensions", "indirect", "patched", "frames", "escaped", "calls", "limits")
 
 
-class _Mark:
-    """The MARK sentinel on the symbolic stack."""
+class Source:
+    """The bytes of a blob without copying them: the BytesIO's buffer, a read-only mmap, or a bounded read."""
 
+    def __init__(self, stream: BinaryIO) -> None:
+        self.start = stream.tell()
+        self._map: mmap.mmap | None = None
+        self.data: bytes | mmap.mmap
+        if isinstance(stream, io.BytesIO):
+            self.data = stream.getvalue()  # shares the initial bytes object: no copy
+        else:
+            try:
+                self._map = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
+                self.data = self._map
+            except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+                stream.seek(0)
+                self.data = stream.read()
+        self.end = len(self.data)
 
-class _Opaque:
-    """A value the walker does not model."""
-
-
-MARK = _Mark()
-OPAQUE = _Opaque()
-
-
-@dataclass(frozen=True)
-class Global:
-    """One import a load would perform."""
-
-    module: str
-    """Module path, as written in the pickle."""
-    name: str
-    """Attribute name (may be dotted)."""
-    offset: int
-    """Byte offset of the opcode that imported it, from the start of the blob."""
-    opcode: str
-    """GLOBAL, STACK_GLOBAL or INST."""
-
-    @property
-    def qualname(self) -> str:
-        return f"{self.module}.{self.name}"
-
-
-@dataclass(frozen=True)
-class Call:
-    """A `REDUCE`/`NEWOBJ`/`OBJ`/`INST` result: a callable applied to arguments."""
-
-    func: object
-    """What was called (a `Global` when resolvable)."""
-    args: object
-    """Its arguments (a tuple when resolvable)."""
-    offset: int
-    """Byte offset of the calling opcode."""
+    def close(self) -> None:
+        if self._map is not None:
+            self._map.close()
 
 
 @dataclass
@@ -67,241 +60,188 @@ class Report:
     """What the walk found in one blob."""
 
     globals: list[Global] = field(default_factory=list)
-    """Every import, in order."""
+    """Each distinct import, at its first occurrence, in order."""
+    counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(module, name) -> how many times it is imported."""
     calls: list[Call] = field(default_factory=list)
-    """Every call whose callable is a resolved global."""
+    """Calls of watched globals (with their arguments), and calls of call results."""
     errors: list[tuple[int, str]] = field(default_factory=list)
     """(offset, problem) for each parse or stack error."""
     dynamic: list[int] = field(default_factory=list)
     """Offsets of STACK_GLOBALs whose operands are not known strings."""
     extensions: list[tuple[int, int]] = field(default_factory=list)
     """(offset, code) for EXT1/2/4 opcodes (copyreg extension registry imports)."""
+    indirect: list[int] = field(default_factory=list)
+    """Offsets of REDUCE/NEWOBJ whose callable is the result of another call (a returned function)."""
+    patched: list[tuple[int, str]] = field(default_factory=list)
+    """(offset, global) of BUILDs that set attributes on an imported object itself."""
     streams: int = 0
     """How many pickle streams were walked."""
     ops: int = 0
     """How many opcodes were walked."""
+    limits: list[str] = field(default_factory=list)
+    """Modelling limits hit (memo, stack, literal budget): what was not followed exactly."""
+    unchecked: list[tuple[int, str, str]] = field(default_factory=list)
+    """(offset, helper, problem) for calls of argument-checked helpers whose arguments fail the check."""
+    nested: list[tuple[str, Report]] = field(default_factory=list)
+    """(label, report) of payloads a helper would load (the bytes given to `_load_from_bytes`)."""
+    frames: list[tuple[int, int]] = field(default_factory=list)
+    """(opcode offset, frame end) where an opcode runs past the end of its FRAME (or a frame opens in one)."""
+    escaped: list[tuple[int, Global]] = field(default_factory=list)
+    """(offset, global) where an argument-checked helper is passed as a value instead of being called."""
 
-
-class _StackError(Exception):
-    pass
-
-
-class _Machine:
-    """Symbolic state of one pickle stream."""
-
-    def __init__(self, report: Report, stream: BinaryIO, base: int) -> None:
-        self.report, self.stream, self.base = report, stream, base
-        self.stack: list[object] = []
-        self.memo: dict[int, object] = {}
-        self.last_build: tuple[object, object] = (OPAQUE, OPAQUE)
-
-    def pop(self) -> object:
-        if not self.stack:
-            raise _StackError("stack underflow")
-        return self.stack.pop()
-
-    def pop_mark(self) -> list[object]:
-        items: list[object] = []
-        while True:
-            value = self.pop()
-            if value is MARK:
-                return items[::-1]
-            items.append(value)
-
-    def push(self, value: object) -> None:
-        if len(self.stack) >= _MAX_STACK:
-            raise _StackError("stack too deep")
-        self.stack.append(value)
-
-    def step(self, op: pickletools.OpcodeInfo, arg: object, pos: int) -> None:
-        name = op.name
-        offset = self.base + pos
-        if name in ("PROTO", "FRAME", "READONLY_BUFFER"):
-            return
-        if name == "MARK":
-            self.push(MARK)
-        elif name in ("GLOBAL", "INST"):
-            module, _, attr = str(arg).partition(" ")
-            g = Global(module, attr, offset, name)
-            self.report.globals.append(g)
-            if name == "INST":
-                self._call(g, tuple(self.pop_mark()), offset)
-            else:
-                self.push(g)
-        elif name == "STACK_GLOBAL":
-            top, below = self.pop(), self.pop()
-            if isinstance(below, str) and isinstance(top, str):
-                g = Global(below, top, offset, name)
-                self.report.globals.append(g)
-                self.push(g)
-            else:
-                self.report.dynamic.append(offset)
-                self.push(OPAQUE)
-        elif name == "REDUCE":
-            args = self.pop()
-            self._call(self.pop(), args, offset)
-        elif name in ("NEWOBJ", "NEWOBJ_EX"):
-            if name == "NEWOBJ_EX":
-                self.pop()
-            args = self.pop()
-            self._call(self.pop(), args, offset)
-        elif name == "OBJ":
-            items = self.pop_mark()
-            if not items:
-                raise _StackError("OBJ without a class")
-            self._call(items[0], tuple(items[1:]), offset)
-        elif name == "BUILD":
-            state = self.pop()
-            self.last_build = (self._top(), state)
-        elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
-            self.memo[int(str(arg))] = self._top()
-        elif name == "MEMOIZE":
-            self.memo[len(self.memo)] = self._top()
-        elif name in ("GET", "BINGET", "LONG_BINGET"):
-            key = int(str(arg))
-            if key not in self.memo:
-                raise _StackError(f"memo key {key} read before it was written")
-            self.push(self.memo[key])
-        elif name in ("EXT1", "EXT2", "EXT4"):
-            self.report.extensions.append((offset, int(str(arg))))
-            self.push(OPAQUE)
-        elif name in ("TUPLE1", "TUPLE2", "TUPLE3"):
-            n = int(name[-1])
-            items = [self.pop() for _ in range(n)][::-1]
-            self.push(tuple(items))
-        elif name == "TUPLE":
-            self.push(tuple(self.pop_mark()))
-        elif name == "EMPTY_TUPLE":
-            self.push(())
-        elif name in ("EMPTY_DICT", "DICT"):
-            items = self.pop_mark() if name == "DICT" else []
-            self.push(_pairs(items))
-        elif name in ("SETITEM", "SETITEMS"):
-            items = [self.pop(), self.pop()][::-1] if name == "SETITEM" else self.pop_mark()
-            target = self._top()
-            if isinstance(target, dict):
-                target.update(_pairs(items))
-        elif name in ("NONE", "NEWTRUE", "NEWFALSE") or op.stack_after == [pickletools.pyunicode] \
-                or op.stack_after in ([pickletools.pystring], [pickletools.pybytes], [pickletools.pyint],
-                                      [pickletools.pylong], [pickletools.pyfloat], [pickletools.pybool],
-                                      [pickletools.pybytes_or_str], [pickletools.pyinteger_or_bool]):
-            self.push({"NONE": None, "NEWTRUE": True, "NEWFALSE": False}.get(name, arg))
-        else:
-            self._generic(op)
-
-    def _top(self) -> object:
-        if not self.stack:
-            raise _StackError("stack underflow")
-        return self.stack[-1]
-
-    def _call(self, func: object, args: object, offset: int) -> None:
-        call = Call(func, args, offset)
-        if isinstance(func, Global):
-            self.report.calls.append(call)
-            # Protocol 2 writes bytes as _codecs.encode(text, "latin1"): keep the value for nested scans.
-            if (func.module, func.name) == ("_codecs", "encode") and isinstance(args, tuple) and len(args) == 2 \
-                    and isinstance(args[0], str) and args[1] in ("latin1", "latin-1"):
-                self.push(args[0].encode("latin-1", errors="replace"))
+    def add_global(self, g: Global) -> None:
+        key = (g.module, g.name)
+        seen = self.counts.get(key)
+        if seen is None:
+            if len(self.counts) >= _MAX_DISTINCT_GLOBALS:
+                if "distinct imports" not in self.limits:
+                    self.limits.append("distinct imports")
                 return
-        self.push(call)
-
-    def _generic(self, op: pickletools.OpcodeInfo) -> None:
-        before = op.stack_before
-        if pickletools.markobject in before:
-            self.pop_mark()
-            for _ in range(before.index(pickletools.markobject)):
-                self.pop()
+            self.globals.append(g)
+            self.counts[key] = 1
         else:
-            for _ in before:
-                self.pop()
-        for _ in op.stack_after:
-            self.push(OPAQUE)
+            self.counts[key] = seen + 1
 
 
-def _pairs(items: list[object]) -> dict[object, object]:
-    out: dict[object, object] = {}
-    for k, v in zip(items[::2], items[1::2], strict=False):
-        if isinstance(k, str | int | float | bool | bytes) or k is None:
-            out[k] = v
-    return out
+BuildHook = Callable[["machine.Machine", object, object], None]
+"""Called after a BUILD of a watched class with (machine, object, state); may move `machine.pos`."""
 
 
-BuildHook = Callable[[_Machine, object, object], None]
-"""Called after each BUILD with (machine, object, state); may move the stream past out-of-band data."""
+def _walk_stream(src: Source, pos: int, end: int, report: Report, on_build: BuildHook | None,
+                 watch: Collection[tuple[str, str]]) -> tuple[int, bool]:
+    """Walk one stream from `pos`. Returns (position after it, True when it ended with a clean STOP)."""
+    m = machine.Machine(src.data, pos, end, report, watch, on_build)
+    return m.run()
 
 
-def _walk_stream(stream: BinaryIO, report: Report, on_build: BuildHook | None) -> bool:
-    """Walk one stream from the current position. True when it ended with a clean STOP."""
-    with warnings.catch_warnings():
-        # pickletools warns about odd escapes in protocol-0 strings of hostile data: not the user's concern.
-        warnings.simplefilter("ignore")
-        return _walk_ops(stream, report, on_build)
-
-
-def _walk_ops(stream: BinaryIO, report: Report, on_build: BuildHook | None) -> bool:
-    machine = _Machine(report, stream, 0)
-    ops = pickletools.genops(stream)
+def walk_one(stream: BinaryIO, report: Report, on_build: BuildHook | None = None,
+             watch: Collection[tuple[str, str]] = ()) -> bool:
+    """Walk one stream from the stream's position into `report`; True on a clean STOP."""
+    src = Source(stream)
     try:
-        for op, arg, pos in ops:
-            report.ops += 1
-            if op.name == "STOP":
-                if not machine.stack and not report.errors:
-                    report.errors.append((pos or 0, "STOP with an empty stack"))
-                return True
-            try:
-                machine.step(op, arg, pos or 0)
-            except _StackError as e:
-                report.errors.append((pos or 0, f"{e} at {op.name}"))
-                machine.stack.clear()
-                continue
-            if op.name == "BUILD" and on_build is not None:
-                on_build(machine, *machine.last_build)
-    except ValueError as e:
-        report.errors.append((stream.tell(), str(e)))
-    except (EOFError, OverflowError, MemoryError, UnicodeDecodeError) as e:
-        report.errors.append((stream.tell(), f"{type(e).__name__}: {e}"))
-    return False
-
-
-def walk_one(stream: BinaryIO, report: Report, on_build: BuildHook | None = None) -> bool:
-    """Walk one nested stream (joblib object arrays) into `report`; True on a clean STOP."""
-    report.streams += 1
-    return _walk_stream(stream, report, on_build)
-
-
-def walk(stream: BinaryIO, on_build: BuildHook | None = None) -> Report:
-    """Walk every pickle stream in `stream`, from its current position to the end."""
-    report = Report()
-    while report.streams < _MAX_STREAMS:
-        here = stream.tell()
-        head = stream.read(2)
-        if not head:
-            break
-        stream.seek(here)
-        if report.streams and not (head[0] == 0x80 and len(head) == 2 and head[1] <= 5):
-            # After a STOP: another protocol-0/1 pickle, or trailing data (torch legacy storages).
-            if not _could_start(head[0]):
-                break
-            tentative = True
-        else:
-            tentative = False
-        marks = (len(report.globals), len(report.errors), report.ops)
         report.streams += 1
-        clean = _walk_stream(stream, report, on_build)
-        if tentative and not clean:
-            # Trailing bytes that were not a pickle after all: keep only imports that read like real names.
-            del report.errors[marks[1]:]
-            kept = [g for g in report.globals[marks[0]:] if _IDENT.match(g.module) and _IDENT.match(g.name)]
-            del report.globals[marks[0]:]
-            report.globals.extend(kept)
-            report.streams -= 0 if kept else 1
-        if not clean or stream.tell() <= here:
-            break
+        pos, clean = _walk_stream(src, src.start, src.end, report, on_build, watch)
+        stream.seek(pos)
+        return clean
+    finally:
+        src.close()
+
+
+def walk_region(data: bytes | mmap.mmap, start: int, end: int, on_build: BuildHook | None = None,
+                watch: Collection[tuple[str, str]] = ()) -> Report:
+    """Walk every stream in data[start:end] (a nested payload) without copying it."""
+    report = Report()
+    _walk_all(data, start, end, report, on_build, watch)
+    _rescan_straddles(data, end, report)
     return report
 
 
-_STARTERS = frozenset(b"(cI]}){NSVXKJMLFiGTUe")
+_STRADDLE_WINDOW = 64 * 1024
+_STRADDLE_STARTS = 4096
+_NAME_OPCODES = frozenset(b"ci\x8c")
 
 
-def _could_start(byte: int) -> bool:
-    return byte in _STARTERS
+def _rescan_straddles(data: bytes | mmap.mmap, end: int, report: Report) -> None:
+    """Where an opcode straddles a frame end, CPython's readers disagree on where the next opcode starts
+    (python/cpython#154848): walk every plausible start inside the straddling bytes and keep the imports
+    found there, since one of the readers may run them."""
+    starts = 0
+    for offset, _ in report.frames[:16]:
+        for pos in range(offset + 1, min(end, offset + _STRADDLE_WINDOW)):
+            if data[pos] not in _NAME_OPCODES:
+                continue
+            starts += 1
+            if starts > _STRADDLE_STARTS:
+                return
+            scratch = Report()
+            machine.Machine(data, pos, end, scratch, (), None, max_ops=64).run()
+            for g in scratch.globals:
+                if g.module.replace(".", "_").isidentifier() and g.name.replace(".", "_").isidentifier():
+                    report.add_global(Global(g.module, g.name, g.offset, g.opcode + " inside a straddling opcode"))
+
+
+def walk(stream: BinaryIO, on_build: BuildHook | None = None, watch: Collection[tuple[str, str]] = ()) -> Report:
+    """Walk every pickle stream in `stream`, from its current position to the end."""
+    src = Source(stream)
+    try:
+        return walk_region(src.data, src.start, src.end, on_build, watch)
+    finally:
+        src.close()
+
+
+def _walk_all(data: bytes | mmap.mmap, pos: int, end: int, report: Report, on_build: BuildHook | None,
+              watch: Collection[tuple[str, str]]) -> None:
+    src = _Fixed(data, end)
+    while report.streams < _MAX_STREAMS and pos < end:
+        first = data[pos]
+        tentative = bool(report.streams) and not (first == _PROTO and pos + 1 < end and data[pos + 1] <= 5)
+        if tentative and first not in _STARTERS:
+            break  # after a STOP: trailing data (torch legacy storages), not another pickle
+        marks = (len(report.globals), len(report.errors), report.ops)
+        structure = {name: len(getattr(report, name)) for name in _STRUCTURE}
+        report.streams += 1
+        after, clean = _walk_stream(src, pos, end, report, on_build, watch)
+        if tentative and not clean:
+            # Trailing bytes that were not a pickle after all (torch legacy storages): keep only imports that
+            # read like real names, and none of the structural findings random bytes produce.
+            for name, mark in structure.items():
+                del getattr(report, name)[mark:]
+            fresh = report.globals[marks[0]:]
+            kept = [g for g in fresh if g.module.replace(".", "_").isidentifier() and
+                    g.name.replace(".", "_").isidentifier()]
+            for g in fresh:
+                if g not in kept:
+                    report.counts.pop((g.module, g.name), None)
+            del report.globals[marks[0]:]
+            report.globals.extend(kept)
+            if not kept:
+                report.streams -= 1
+        if not clean or after <= pos:
+            break
+        pos = after
+
+
+class _Fixed(Source):
+    """A Source over data already in hand."""
+
+    def __init__(self, data: bytes | mmap.mmap, end: int) -> None:
+        self.data, self.start, self.end, self._map = data, 0, end, None
+
+
+def sniff(head: bytes) -> bool:
+    """Whether `head` plausibly starts a protocol 0/1 pickle (no PROTO): a stack-consistent walk from byte 0."""
+    if not head or head[0] not in _FIRST_OPCODES:
+        return False
+    return _plausible(head, len(head), _SNIFF_OPS)
+
+
+def sniff_stream(stream: BinaryIO) -> bool:
+    """`sniff` over the whole stream: a leading literal tens of KB long is skipped, not a reason to stop."""
+    stream.seek(0)
+    src = Source(stream)
+    try:
+        if not src.end or src.data[0] not in _FIRST_OPCODES:
+            return False
+        return _plausible(src.data, src.end, _SNIFF_OPS)
+    finally:
+        src.close()
+
+
+_SNIFF_OPS = 4096
+
+
+def _plausible(data: bytes | mmap.mmap, end: int, max_ops: int) -> bool:
+    report = Report()
+    m = machine.Machine(data, 0, end, report, (), None, max_ops=max_ops)
+    _, clean = m.run()
+    if any("stack" in p or "memo" in p for _, p in report.errors):
+        return False
+    names = [g for g in report.globals if g.module.replace(".", "_").isidentifier()
+             and g.name.replace(".", "_").isidentifier()]
+    named = bool(names)
+    if any(judge(g.module, g.name) is Verdict.CRITICAL for g in names):
+        return True  # a text file does not start by importing os.system
+    if clean:
+        return report.ops >= 2
+    return (m.truncated and report.ops >= 16) or (named and report.ops >= 3) or report.ops >= max_ops

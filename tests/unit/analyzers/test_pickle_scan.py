@@ -75,9 +75,9 @@ def test_partial_alone_is_high() -> None:
     assert [(f.rule.id, f.severity) for f in findings] == [("pickle/risky-global", Severity.HIGH)]
 
 
-def test_unknown_global_is_medium_and_named() -> None:
+def test_unknown_global_is_high_and_named() -> None:
     findings = scan(corpus.call("mypackage.layers", "CustomThing", 1))
-    assert [(f.rule.id, f.severity) for f in findings] == [("pickle/unknown-global", Severity.MEDIUM)]
+    assert [(f.rule.id, f.severity) for f in findings] == [("pickle/unknown-global", Severity.HIGH)]
     assert "mypackage.layers.CustomThing" in findings[0].message
 
 
@@ -172,7 +172,8 @@ def test_npy_numeric_array_is_silent_and_bad_header_reported() -> None:
     ("builtins", "exec", Verdict.CRITICAL),
     ("torch", "load", Verdict.CRITICAL),
     ("os.path", "join", Verdict.CRITICAL),
-    ("builtins", "print", Verdict.UNKNOWN),
+    ("builtins", "print", Verdict.HIGH),
+    ("mypackage", "Thing", Verdict.UNKNOWN),
     ("functools", "partial", Verdict.HIGH),
 ])
 def test_policy(module: str, name: str, verdict: Verdict) -> None:
@@ -204,3 +205,15 @@ def test_pickle_inside_load_from_bytes_is_scanned() -> None:
     assert "os.system" in globals_of(scan(zipped))
     benign = corpus.call("torch.storage", "_load_from_bytes", corpus.torch_state_dict_pickle())
     assert scan(benign) == []
+
+
+def test_npy_object_array_severity_follows_its_pickle() -> None:
+    import numpy
+
+    clean = corpus.npy_bytes("{'descr': '|O', 'fortran_order': False, 'shape': (2,), }",
+                             pickle.dumps(numpy.array([1, "a"], dtype=object), protocol=2))
+    assert [(f.rule.id, f.severity) for f in scan(clean, numpy_file.analyze)] == [("numpy/object-array", Severity.LOW)]
+    header = "{'descr': '|O', 'fortran_order': False, 'shape': (1,), }"
+    evil = corpus.npy_bytes(header, corpus.call("os", "system", CMD))
+    object_array = [f for f in scan(evil, numpy_file.analyze) if f.rule.id == "numpy/object-array"]
+    assert [f.severity for f in object_array] == [Severity.MEDIUM]
