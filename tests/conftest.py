@@ -70,3 +70,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 reporter.write_line(f"  INVALID {path}: {err}", red=True)
     if problems:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The mutation harness runs the tests against a mutated copy of src/: make sure that copy is what loads.
+    mutated = os.environ.get("MLSEC_MUTATION_SRC")
+    if mutated:
+        import mlsec_actions
+
+        assert Path(mlsec_actions.__file__).is_relative_to(mutated), (
+            f"mutation run imports {mlsec_actions.__file__}, not the mutated copy in {mutated}")

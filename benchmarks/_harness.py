@@ -1,0 +1,192 @@
+"""The one timing harness every benchmark uses, so no figure can flatter us.
+
+- Whole processes on both sides (never our code in-process against a peer's process).
+- Warm-up runs first, then N counted runs; with two contenders the runs alternate A B A B, so drift of a
+  shared machine hits both, and each pair gives its own ratio.
+- Medians with min-max, never best-of.
+- A run whose exit code is not an expected one, or whose check rejects its output, is a FAILED run: the
+  contender has no time at all, rather than a fast one.
+- The machine (cores, CPU model, SHA extensions, Python) is printed with every table.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+Check = Callable[[subprocess.CompletedProcess[bytes]], str | None]
+"""Looks at a finished run; returns why it is wrong, or None."""
+
+
+@dataclass(frozen=True)
+class Contender:
+    """One command to time."""
+
+    name: str
+    """Shown in the table."""
+    argv: Sequence[str]
+    """The whole process: program and arguments (no shell)."""
+    ok_codes: frozenset[int] = frozenset({0})
+    """Exit codes meaning it did its job (a scanner may exit 1 on findings)."""
+    check: Check | None = None
+    """Extra validation of the output (e.g. the report file exists and lists N results)."""
+    env: Mapping[str, str] | None = None
+    """Environment additions."""
+    cwd: Path | None = None
+    """Working folder."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One finished run."""
+
+    wall: float
+    """Seconds, start to reap."""
+    cpu: float
+    """User + system seconds of the process and its children."""
+    peak_rss_mb: float
+    """Largest resident set of the process tree's largest process, MiB."""
+    error: str | None
+    """Why the run failed, None when it succeeded."""
+
+
+@dataclass(frozen=True)
+class Stats:
+    """The counted runs of one contender."""
+
+    name: str
+    samples: tuple[Sample, ...]
+    failures: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.samples) and not self.failures
+
+    def median(self) -> float:
+        return statistics.median(s.wall for s in self.samples)
+
+    def span(self) -> tuple[float, float]:
+        walls = [s.wall for s in self.samples]
+        return min(walls), max(walls)
+
+    def peak_mb(self) -> float:
+        return statistics.median(s.peak_rss_mb for s in self.samples)
+
+    def describe(self) -> str:
+        if not self.ok:
+            return f"{self.name}: FAILED ({'; '.join(sorted(set(self.failures)))[:300]})"
+        lo, hi = self.span()
+        return f"{self.name}: {self.median():.3f}s median ({lo:.3f}-{hi:.3f}), peak {self.peak_mb():.0f} MiB"
+
+
+def run_once(c: Contender) -> Sample:
+    """Run the contender once as a whole process, accounted with wait4 (that child and what it reaped)."""
+    env = {**os.environ, **(c.env or {})}
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(list(c.argv), cwd=c.cwd, env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = code = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        done = subprocess.CompletedProcess(list(c.argv), code, out.read(), err.read())
+    error = None
+    if code not in c.ok_codes:
+        tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
+        error = f"exit {code}: {tail[0][:200]}"
+    elif c.check is not None:
+        error = c.check(done)
+    return Sample(wall=wall, cpu=usage.ru_utime + usage.ru_stime, peak_rss_mb=usage.ru_maxrss / 1024, error=error)
+
+
+def _collect(name: str, samples: list[Sample]) -> Stats:
+    good = tuple(s for s in samples if s.error is None)
+    bad = tuple(s.error for s in samples if s.error is not None)
+    return Stats(name, good, bad)
+
+
+def measure(c: Contender, runs: int = 10, warmup: int = 1) -> Stats:
+    """One contender: warm-up, then `runs` counted runs."""
+    for _ in range(warmup):
+        run_once(c)
+    return _collect(c.name, [run_once(c) for _ in range(runs)])
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two contenders timed alternately."""
+
+    a: Stats
+    b: Stats
+    ratios: tuple[float, ...]
+    """a/b wall time, pair by pair."""
+
+    def ratio(self) -> float | None:
+        return statistics.median(self.ratios) if self.ratios else None
+
+    def describe(self) -> str:
+        lines = [self.a.describe(), self.b.describe()]
+        r = self.ratio()
+        if r is None or not (self.a.ok and self.b.ok):
+            lines.append(f"ratio {self.a.name}/{self.b.name}: n/a (a contender failed)")
+        else:
+            lines.append(f"ratio {self.a.name}/{self.b.name}: {r:.2f}x median of {len(self.ratios)} pairs "
+                         f"({min(self.ratios):.2f}-{max(self.ratios):.2f})")
+        return "\n".join(lines)
+
+
+def compare(a: Contender, b: Contender, runs: int = 10, warmup: int = 1) -> Pair:
+    """A B A B ...: each counted pair gives a ratio; a failed run on either side voids that pair."""
+    for _ in range(warmup):
+        run_once(a)
+        run_once(b)
+    sa: list[Sample] = []
+    sb: list[Sample] = []
+    ratios: list[float] = []
+    for _ in range(runs):
+        x, y = run_once(a), run_once(b)
+        sa.append(x)
+        sb.append(y)
+        if x.error is None and y.error is None and y.wall > 0:
+            ratios.append(x.wall / y.wall)
+    return Pair(_collect(a.name, sa), _collect(b.name, sb), tuple(ratios))
+
+
+def machine() -> str:
+    """Cores, CPU model and SHA extensions, Python: printed above every table."""
+    model, flags = "unknown CPU", set()
+    try:
+        info = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        if m := re.search(r"^model name\s*:\s*(.+)$", info, re.M):
+            model = m.group(1).strip()
+        if m := re.search(r"^flags\s*:\s*(.+)$", info, re.M):
+            flags = set(m.group(1).split())
+    except OSError:
+        pass
+    sha = "sha_ni" if "sha_ni" in flags else "no sha_ni"
+    return (f"machine: {os.cpu_count()} cores, {model}, {sha}; Python {platform.python_version()}; "
+            f"{platform.system()} {platform.release()}")
+
+
+def sha256_bound_mb_s() -> float | None:
+    """The SHA-256 bound of this machine: `openssl speed -evp sha256` (16 KiB blocks) per core x cores."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        return None
+    proc = subprocess.run([openssl, "speed", "-seconds", "1", "-bytes", "16384", "-evp", "sha256"],
+                          capture_output=True, text=True, check=False)
+    m = re.search(r"^sha256\s+([\d.]+)k", proc.stdout, re.M)
+    if not m:
+        return None
+    per_core = float(m.group(1)) * 1000 / 1e6  # openssl prints 1000s of bytes per second
+    return per_core * (os.cpu_count() or 1)

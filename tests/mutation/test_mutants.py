@@ -1,0 +1,72 @@
+"""Each hand-made mutant of a security check must be killed by the tests named beside it.
+
+The mutant is applied to a copy of `src/` that is put first on `PYTHONPATH` for a child pytest, so the
+tests run against the mutated package; the same tests must pass on the unmutated copy first (otherwise
+a failing test would count as a kill).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.mutation.mutants import Mutant, load
+
+REPO = Path(__file__).resolve().parents[2]
+MUTANTS = load()
+
+
+def _copy_src(dest: Path) -> Path:
+    src = dest / "src"
+    shutil.copytree(REPO / "src", src, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return src
+
+
+def _pytest(src: Path, tests: tuple[str, ...], base: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLSEC_", "GITHUB_", "PYTEST_"))}
+    env["PYTHONPATH"] = os.pathsep.join((str(src), str(REPO)))
+    env["MLSEC_MUTATION_SRC"] = str(src)
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:xdist", "-p", "no:cacheprovider",
+               "--basetemp", str(base), *tests]
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False)
+
+
+@pytest.fixture(scope="session")
+def baseline(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, ...], bool]:
+    """Test sets that pass on the unmutated copy (computed once per set)."""
+    return {}
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.id for m in MUTANTS])
+def test_mutant_is_killed(mutant: Mutant, tmp_path: Path, baseline: dict[tuple[str, ...], bool]) -> None:
+    src = _copy_src(tmp_path)
+    target = src / Path(mutant.file).relative_to("src")
+    text = target.read_text(encoding="utf-8")
+    count = text.count(mutant.find)
+    assert count == 1, (f"mutant {mutant.id}: its text occurs {count} times in {mutant.file}; the code changed, "
+                        "update tests/mutation/mutants.toml")
+    # Child sessions keep their temp files outside ours: our session hook must not validate a mutant's SARIF.
+    scratch = Path(tempfile.mkdtemp(prefix=f"mlsec-mutant-{mutant.id}-"))
+    try:
+        _check(mutant, src, target, text, scratch, baseline)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _check(mutant: Mutant, src: Path, target: Path, text: str, scratch: Path,
+           baseline: dict[tuple[str, ...], bool]) -> None:
+    if mutant.tests not in baseline:
+        clean = _pytest(src, mutant.tests, scratch / "clean")
+        baseline[mutant.tests] = clean.returncode == 0
+        assert clean.returncode == 0, f"tests for {mutant.id} fail without the mutant:\n{clean.stdout[-3000:]}"
+    target.write_text(text.replace(mutant.find, mutant.replace), encoding="utf-8")
+    mutated = _pytest(src, mutant.tests, scratch / "mutated")
+    assert mutated.returncode in (1, 2), (
+        f"mutant {mutant.id} SURVIVED ({mutant.why or 'no reason given'}): {' '.join(mutant.tests)} still pass "
+        f"with {mutant.file} changed from {mutant.find!r} to {mutant.replace!r}")
