@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mlsec_actions import pipeline
+from mlsec_actions import outputs, pipeline
 from mlsec_actions.errors import UsageError
 from mlsec_actions.stages.base import Stage
 
@@ -15,7 +15,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", nargs="?", default=".", metavar="PATH", help="project to run on (default: .)")
     parser.add_argument("--pipeline", choices=sorted(pipeline.PIPELINES), default="mlsecops",
                         help="which stage set (default: %(default)s)")
-    parser.add_argument("--out", type=Path, default=Path("mlsec-results"),
+    parser.add_argument("--out", type=outputs.output_dir, default="mlsec-results",
                         help="folder for SARIF, verdict, SBOM, signatures (default: %(default)s)")
     parser.add_argument("--policy", type=Path, default=None, help="gate policy file (default: policies/default.yml)")
     parser.add_argument("--model", type=Path, action="append", default=[],

@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from mlsec_actions import attest, gha
+from mlsec_actions import attest, gha, outputs
 from mlsec_actions.digests import DEFAULT_CACHE, DigestCache, walk_files
 from mlsec_actions.errors import ExitCode, InputError, UsageError
 from mlsec_actions.signing import BACKENDS, make_signer
@@ -34,7 +34,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="gate verdict JSON; signing is refused when it says fail. It is signed too")
     parser.add_argument("--attest", action="store_true",
                         help="also write a signed in-toto attestation of the verdict (needs --verdict)")
-    parser.add_argument("--attestation-out", type=Path, default=attest.DEFAULT_OUT,
+    parser.add_argument("--attestation-out", type=outputs.output_file, default=attest.DEFAULT_OUT,
                         help="where --attest writes its bundle (default: %(default)s)")
     parser.add_argument("--sarif-dir", type=Path, default=None,
                         help="--attest: also make every *.sarif in this folder a subject")
@@ -133,4 +133,5 @@ def _attest(args: argparse.Namespace, signer: Signer, verdict: attest.Verdict, f
 
 
 STAGE = Stage(id=STAGE_ID, summary="sign files, model folders and the gate attestation (sigstore, openpubkey, key)",
-              configure=configure, execute=execute)
+              configure=configure, execute=execute,
+              locks=lambda args: (Path(args.attestation_out).parent,) if args.attest else ())
