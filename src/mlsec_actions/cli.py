@@ -73,8 +73,9 @@ def _one(action: argparse.Action, value: object, where: str) -> Any:
         out = convert(text)
     except argparse.ArgumentTypeError as e:
         raise UsageError(f"{where}: {e}") from None
-    except (TypeError, ValueError):
-        raise UsageError(f"{where}: {text!r} is not a valid value") from None
+    except (TypeError, ValueError) as e:  # a type's own error class carries its reason; int()/float() do not
+        reason = str(e) if type(e) not in (TypeError, ValueError) else "not a valid value"
+        raise UsageError(f"{where}: {text!r}: {reason}") from None
     if action.choices is not None and out not in action.choices:
         raise UsageError(f"{where}: invalid choice {out!r} (choose from {', '.join(map(str, action.choices))})")
     return out

@@ -266,12 +266,12 @@ def test_crash_while_writing_sarif_still_leaves_a_failed_sarif(tmp_path: Path, m
 
 def test_non_scan_command_crash_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                             capsys: pytest.CaptureFixture[str]) -> None:
-    import mlsec_actions.gate
+    import mlsec_actions.gate.engine
 
     def boom(*a, **k):  # type: ignore[no-untyped-def]
         raise KeyError("line1\n::error::x")
 
-    monkeypatch.setattr(mlsec_actions.gate, "run_gate", boom)
+    monkeypatch.setattr(mlsec_actions.gate.engine, "run_gate", boom)
     r = tmp_path / "r"
     assert cli.main(["gate", "--sarif-dir", str(tmp_path), "--verdict", str(r / "v.json"), "--summary",
                      str(r / "s.md"), "--sarif", str(r / "g.sarif")]) == 1
