@@ -6,7 +6,9 @@
 - `write_text` / `write_bytes`: a temporary file beside the target, then `os.replace`; on any failure the
   temporary file is removed, so nothing half-written is ever left (or read by the gate).
 - `lock`: `fcntl.flock` on `FOLDER/.mlsec.lock`; a second `mlsec run`, `gate` or `sign` into the same
-  folder fails at once with one line instead of mixing its results with ours.
+  folder fails at once with one line instead of mixing its results with ours. The holder writes a random
+  token into the lock file; the stages `mlsec run` starts get it as `MLSEC_LOCK_TOKEN` and so may write
+  into the folder their run holds (and only that run's children can).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from mlsec_actions.errors import BusyError, OutputError
 
 LOCK_NAME = ".mlsec.lock"
+LOCK_TOKEN_ENV = "MLSEC_LOCK_TOKEN"  # noqa: S105 -- the variable's name, not a secret
 _SPECIAL = (Path("/proc"), Path("/sys"), Path("/dev"))
 _NAME_MAX = 255
 
@@ -132,9 +135,20 @@ def write_text(path: Path, text: str) -> Path:
     return write_bytes(path, text.encode("utf-8"))
 
 
+def _held_by_our_run(fd: int) -> bool:
+    token = os.environ.get(LOCK_TOKEN_ENV, "")
+    if len(token) < 32:
+        return False
+    try:
+        return os.pread(fd, 256, 0).decode("ascii", "replace").strip() == token
+    except OSError:
+        return False
+
+
 @contextlib.contextmanager
-def lock(folder: Path) -> Iterator[Path]:
-    """Hold `FOLDER/.mlsec.lock` exclusively while the block runs; BusyError at once when another holds it."""
+def lock(folder: Path, token: str | None = None) -> Iterator[Path]:
+    """Hold `FOLDER/.mlsec.lock` exclusively while the block runs; BusyError at once when another holds it
+    (unless the holder is the `mlsec run` that started us: its `token` is in our environment)."""
     check_dir(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -145,8 +159,14 @@ def lock(folder: Path) -> Iterator[Path]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            if _held_by_our_run(fd):
+                yield folder
+                return
             raise BusyError(f"{folder}: another mlsec run, gate or sign is writing into this folder; "
                             "wait for it to finish or choose another output folder") from None
+        os.ftruncate(fd, 0)
+        if token:
+            os.pwrite(fd, token.encode("ascii") + b"\n", 0)
         yield folder
     finally:
         os.close(fd)  # closing the descriptor releases the lock

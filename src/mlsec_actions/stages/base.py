@@ -194,12 +194,12 @@ def crash_result(stage_id: str, message: str, findings: Sequence[Finding] = (),
 
 
 def write_crash_sarif(stage_id: str, sarif_file: Path, message: str, findings: Sequence[Finding] = (),
-                      tools: Sequence[ToolRun] = (), root: Path | None = None) -> bool:
+                      tools: Sequence[ToolRun] = (), root: Path | None = None, run_id: str | None = None) -> bool:
     """Write the failed-stage SARIF: with the findings so far, else (they may be what crashed) without any.
     Returns False when not even that could be written (the one-line error still says why)."""
     for kept in (findings, ()):
         try:
-            write_sarif(crash_result(stage_id, message, kept, tools), sarif_file, root=root)
+            write_sarif(crash_result(stage_id, message, kept, tools), sarif_file, root=root, run_id=run_id)
             return True
         except Exception:  # noqa: S112 -- the next attempt carries less; the caller reports the first error
             continue
