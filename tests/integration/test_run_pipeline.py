@@ -186,3 +186,27 @@ def test_stage_error_with_a_passing_gate_is_still_non_zero_and_unsigned(
     assert gate["exit-code"] == 0  # the lenient policy passed ...
     assert proc.returncode == 1, proc.stderr  # ... but model-scan had a tool error: the run is not green
     assert "[sign] skipped" in proc.stderr and not list(out.rglob("*.sigstore.json"))
+
+
+def test_non_utf8_model_name_goes_red_and_is_not_signed(tmp_path: Path, example_project: Path,
+                                                        run_mlsec) -> None:  # type: ignore[no-untyped-def]
+    # Issue 8, seen 1: open(b'p/w\xe9ights.pkl', 'wb') crashed model-scan in sarif.py fingerprints; no SARIF was
+    # written, the gate passed and --sign-key signed, exit 0.
+    import os
+
+    key, _ = _key(tmp_path)
+    evil = (b"\x80\x04\x95\x1d\x00\x00\x00\x00\x00\x00\x00\x8c\x05posix\x94\x8c\x06system\x94\x93\x94"
+            b"\x8c\x02id\x94\x85\x94R\x94.")
+    with open(os.fsencode(example_project) + b"/w\xe9ights.pkl", "wb") as f:  # noqa: PTH123 -- a bytes name on purpose
+        f.write(evil)
+    policy = tmp_path / "models-only.yml"
+    policy.write_text("version: 1\nrequired-stages: [model-scan]\nthresholds:\n"
+                      "  - {id: no-high, stage: model-scan, severity: high, max: 0}\n")
+    out = tmp_path / "o"
+    proc = run_mlsec("run", str(example_project), "--out", str(out), "--policy", str(policy), "--sign-key", str(key))
+    assert proc.returncode == 3, proc.stderr
+    assert "Traceback" not in proc.stderr and "[model-scan] ok" in proc.stderr
+    sarif = json.loads((out / "sarif" / "model-scan.sarif").read_bytes().decode("utf-8"))
+    uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in sarif["runs"][0]["results"]}
+    assert "w%E9ights.pkl" in uris
+    assert not list(out.rglob("*.sigstore.json"))
