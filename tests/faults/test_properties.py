@@ -151,3 +151,29 @@ def test_evil_pickle_fixture_is_what_it_claims() -> None:
     ops = [op.name for op, _, _ in pickletools.genops(EVIL_PICKLE)]
     assert "STACK_GLOBAL" in ops and "REDUCE" in ops
     assert pickle.dumps is not None  # the module is imported for genops' sibling only; nothing is loaded
+
+
+_BAD_CONFIG = st.fixed_dictionaries({}, optional={
+    "timeout": st.one_of(st.integers(max_value=0), st.text(max_size=5).filter(lambda t: not t.strip()),
+                         st.just(".inf"), st.just("soon")),
+    "max-depth": st.one_of(st.integers(max_value=-1), st.floats(allow_nan=True), st.just("deep")),
+    "vuln-db": st.text(max_size=12).filter(lambda t: t not in ("auto", "download", "skip")),
+}).filter(bool)
+
+
+@settings(SLOW, max_examples=25)
+@given(values=_BAD_CONFIG)
+def test_mlsec_run_refuses_a_bad_config_before_any_stage(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                         values: dict[str, object]) -> None:
+    base = tmp_path / uuid.uuid4().hex
+    (base / "proj").mkdir(parents=True)
+    sections: dict[str, dict[str, object]] = {"code-scan": {}, "model-scan": {}}
+    for key, value in values.items():
+        sections["model-scan" if key == "max-depth" else "code-scan"][key] = value
+    (base / "c.yml").write_text(yaml.safe_dump({k: v for k, v in sections.items() if v}))
+    code = cli.main(["run", str(base / "proj"), "--out", str(base / "out"), "--config", str(base / "c.yml")])
+    err = capsys.readouterr().err
+    _assert_clean_log(err)
+    assert code == 2, err
+    assert err.count("\n") == 1 and str(base / "c.yml") in err
+    assert not (base / "out").exists()  # nothing started
