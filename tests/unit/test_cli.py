@@ -278,3 +278,21 @@ def test_non_scan_command_crash_is_one_line(tmp_path: Path, monkeypatch: pytest.
     err = capsys.readouterr().err
     assert err.startswith("mlsec: error: gate: internal error: KeyError") and err.count("\n") == 1
     assert "::error" not in err
+
+
+def test_summary_says_what_was_not_covered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    # Issue 8, seen 2: with no vulnerability DB the step summary said "all tools ran".
+    from mlsec_actions.findings import CoverageGap, GapKind, StageResult, ToolRun, ToolStatus
+    from mlsec_actions.stages import code_scan
+
+    gap = CoverageGap(GapKind.VULNERABILITIES_NOT_SCANNED, "no vulnerability DB [x](https://evil)")
+    monkeypatch.setattr(code_scan, "scan", lambda ctx: StageResult(
+        "code-scan", (), (ToolRun("trivy", ToolStatus.OK, gaps=(gap,)),)))
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    assert cli.main(["code-scan", str(tmp_path), "--sarif", str(tmp_path / "c.sarif")]) == 0
+    text = summary.read_text()
+    assert "all tools ran" not in text and "1 coverage gap" in text and "not everything was checked" in text
+    assert "no vulnerability DB" in text and "[x](https://evil)" not in text  # Markdown defused
+    assert "not covered: 1 gap(s)" in capsys.readouterr().err

@@ -234,8 +234,9 @@ def report(result: StageResult, sarif_file: Path) -> None:
     gha.set_output("coverage-gaps", str(len(gaps)))
     rows = "".join(f"| {s.name.lower()} | {counts[s]} |\n" for s in sorted(Severity, reverse=True))
     status = "all tools ran" if not failed else "FAILED: " + ", ".join(f"{t.name} ({t.status.value})" for t in failed)
-    if gaps:
-        status += f"; {len(gaps)} coverage gap(s), not checked"
+    if gaps:  # "all tools ran" alone would read as "everything was checked"
+        status = ("the tools ran" if not failed else status) + f", but {len(gaps)} coverage gap(s): not everything " \
+                 "was checked"
     listed = "".join(f"- {md_text(tool)}: {md_text(g.detail)}\n" for tool, g in gaps[:20])
     more = f"- and {len(gaps) - 20} more (see the SARIF)\n" if len(gaps) > 20 else ""
     gha.append_summary(f"### mlsec {result.stage}\n\n{len(result.findings)} findings; {md_text(status)}.\n\n"
