@@ -183,8 +183,9 @@ def _result(finding: Finding, rule_index: int, fingerprint: str, uri_prefix: str
 def _uri(prefix: str, path: str) -> str:
     path = path.replace("\\", "/").lstrip("/")
     joined = f"{prefix.rstrip('/')}/{path}" if prefix and prefix != "." else path
-    # Percent-encode what a URI may not carry raw; keep '/' and the usual path characters.
-    return re.sub(r"[^A-Za-z0-9._~/!$&'()*+,;=:@-]", lambda m: "".join(f"%{b:02X}" for b in fs_bytes(m.group())),
+    # Percent-encode what a URI may not carry raw; keep '/' and the usual path characters. ':' is encoded
+    # too: in a relative reference a colon in the first segment would read as a scheme (RFC 3986, 4.2).
+    return re.sub(r"[^A-Za-z0-9._~/!$&'()*+,;=@-]", lambda m: "".join(f"%{b:02X}" for b in fs_bytes(m.group())),
                   joined)
 
 

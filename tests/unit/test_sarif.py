@@ -202,3 +202,11 @@ def test_true_counts_survive_truncation(monkeypatch: pytest.MonkeyPatch) -> None
     assert len(run["results"]) == 3
     assert run["properties"]["mlsec-result-counts"]["total"] == 5
     assert run["properties"]["mlsec-truncated"] is True
+
+
+def test_colon_in_a_file_name_is_encoded(tmp_path: Path) -> None:
+    # A relative URI whose first segment holds ':' reads as a scheme (found by the Hypothesis file names).
+    out = sarif.write_sarif(StageResult("model-scan", (_finding("a::b/c:d.pkl", None, logical="x"),)),
+                            tmp_path / "colon.sarif")
+    uri = json.loads(out.read_text())["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
+    assert uri["artifactLocation"]["uri"] == "a%3A%3Ab/c%3Ad.pkl"
