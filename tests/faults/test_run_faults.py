@@ -116,3 +116,31 @@ def test_stale_run_id_in_the_stage_sarif_is_refused(tmp_path: Path) -> None:
     assert pipeline.sarif_problem(path, "model-scan", json.loads(path.read_text())["runs"][0]["properties"]
                                   ["mlsec-run-id"]) is not None
     assert pipeline.sarif_problem(tmp_path / "none.sarif", "code-scan", "x") == "wrote no SARIF"
+
+
+# A trivy stand-in that reports a clean tree, and leaves behind (in a session of its own, so the stage's
+# process-group kill does not stop it) a process that deletes code-scan's SARIF as soon as it appears.
+_CLEAN_TRIVY_THEN_DELETE = """
+out=""; prev=""
+for a in "$@"; do if [ "$prev" = "--output" ]; then out="$a"; fi; prev="$a"; done
+report='{"SchemaVersion": 2, "Trivy": {"Version": "0.0.0"}, "Results": []}'
+if [ -n "$out" ]; then echo "$report" > "$out"; else echo "$report"; fi
+setsid sh -c 'i=0; while [ ! -f "$FAULT_TARGET" ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done
+rm -f "$FAULT_TARGET" && touch "$FAULT_TARGET.deleted"' </dev/null >/dev/null 2>&1 &
+exit 0
+"""
+
+
+def test_sarif_deleted_during_the_run_fails_it(tmp_path: Path, project: Path, lenient_policy: Path) -> None:
+    # Whether the runner sees the file gone (and writes a failed SARIF on the stage's behalf) or the gate does
+    # (stage-missing for an expected stage), the run is red; only the moment differs.
+    stage = catalog.by_id("code-scan")
+    assert stage is not None
+    target = tmp_path / "out" / "sarif" / "code-scan.sarif"
+    fake = make_fake(tmp_path, "trivy", _CLEAN_TRIVY_THEN_DELETE)
+    proc, out = _run(tmp_path, project, lenient_policy, stage,
+                     {tool_env("trivy"): str(fake), "FAULT_TARGET": str(target)})
+    assert Path(f"{target}.deleted").exists(), "the fault did not happen"
+    assert proc.returncode != 0, proc.stderr
+    assert not list(out.rglob("*.sigstore.json"))
+    assert_names_stage_and_cause(out / "verdict.json", "code-scan", ("no SARIF", "wrote no SARIF", "produced no"))
