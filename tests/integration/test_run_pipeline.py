@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 from pathlib import Path
@@ -64,7 +65,7 @@ def test_waived_example_goes_green_signs_and_verifies(tmp_path: Path, example_pr
         "version: 1\nrequired-stages: [code-scan, model-scan]\n"
         "thresholds:\n  - {id: no-high, stage: '*', severity: high, max: 0}\n"
         "waivers:\n  - {id: demo, rule: 'trivy/*', reason: deliberately leaky demo, owner: '@ml',"
-        " expires: 2099-01-01}\n")
+        f" expires: {dt.date.today() + dt.timedelta(days=30)}}}\n")  # the gate allows waivers of up to 90 days
     out = tmp_path / "results"
     models = example_project / "models"
     proc = run_mlsec("run", str(example_project), "--out", str(out), "--policy", str(policy), "--sign-key", str(key),
