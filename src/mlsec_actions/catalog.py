@@ -47,7 +47,14 @@ class StageInfo:
 
     @property
     def category(self) -> str:
+        """Its SARIF / code-scanning category."""
         return f"mlsec/{self.id}"
+
+    def numbers(self, pipeline_name: str) -> tuple[int, ...]:
+        """Its stage numbers in one pipeline (the gate's are its checkpoints); empty: not part of it."""
+        if pipeline_name not in PIPELINES:
+            raise ValueError(f"unknown pipeline {pipeline_name!r}")
+        return self.ml if pipeline_name == "mlsecops" else self.dev
 
 
 CATALOG: tuple[StageInfo, ...] = (
@@ -104,6 +111,16 @@ def by_id(stage_id: str) -> StageInfo | None:
     return next((s for s in CATALOG if s.id == stage_id), None)
 
 
+def implemented() -> tuple[StageInfo, ...]:
+    """The stages this version builds, in catalog order (what the CLI registry must hold)."""
+    return tuple(s for s in CATALOG if s.implemented)
+
+
+def planned() -> tuple[StageInfo, ...]:
+    """The stages of the map not built yet: asking for one is a clear error, never a stub pass."""
+    return tuple(s for s in CATALOG if not s.implemented)
+
+
 def stage_ids() -> frozenset[str]:
     """Every stage id of the stage map, implemented or not (what a policy may name)."""
     return frozenset(s.id for s in CATALOG)
@@ -114,9 +131,7 @@ def pipeline(name: str) -> tuple[StageInfo, ...]:
     at its first)."""
     if name not in PIPELINES:
         raise ValueError(f"unknown pipeline {name!r}")
-    def numbers(s: StageInfo) -> tuple[int, ...]:
-        return s.ml if name == "mlsecops" else s.dev
 
-    rows = [s for s in CATALOG if numbers(s)]
-    return tuple(sorted(rows, key=lambda s: (min(numbers(s)), CATALOG.index(s))))
+    rows = [s for s in CATALOG if s.numbers(name)]
+    return tuple(sorted(rows, key=lambda s: (min(s.numbers(name)), CATALOG.index(s))))
 

@@ -47,3 +47,17 @@ class ToolError(MlsecError):
     """An external tool failed in a way the stage cannot report as a finding (exit 1)."""
 
     exit_code = ExitCode.ERROR
+
+
+class OutputError(UsageError):
+    """An output path we cannot or must not write (a folder, under /proc, a parent that is a file); exit 2,
+    checked before any work starts."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+class BusyError(UsageError):
+    """Another `mlsec run`, `gate` or `sign` holds the output folder's lock (exit 2, nothing was run)."""

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from mlsec_actions import __version__
+from mlsec_actions import __version__, outputs
 from mlsec_actions.findings import Finding, Rule, Severity, StageResult, ToolRun, sort_findings
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -36,6 +36,41 @@ RUN_ID_ENV = "MLSEC_RUN_ID"
 _MAX_LINE_FILE_BYTES = 8 * 1024 * 1024
 
 JSONDict = dict[str, Any]
+
+
+def fs_bytes(text: str) -> bytes:
+    """UTF-8 bytes of a text that may carry a POSIX file name's undecodable bytes (surrogateescape, as
+    `os.fsdecode` makes them): those become the original bytes, so a name fingerprints and encodes the same
+    in every run; any other lone surrogate is kept by `surrogatepass` instead of raising."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+
+
+def display(text: str) -> str:
+    """Text safe to store as JSON/UTF-8: undecodable file-name bytes shown as `\\xNN` (what a terminal shows)."""
+    return fs_bytes(text).decode("utf-8", "backslashreplace")
+
+
+def _clean(value: Any) -> Any:
+    """`display` applied to every string of a JSON document (only used when it holds a lone surrogate)."""
+    if isinstance(value, str):
+        return display(value)
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def dumps(log: JSONDict) -> bytes:
+    """The SARIF document as UTF-8 bytes; never raises for a file name that is not valid UTF-8."""
+    text = json.dumps(log, indent=1, ensure_ascii=False) + "\n"
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return (json.dumps(_clean(log), indent=1, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def category(stage: str) -> str:
@@ -92,7 +127,7 @@ def fingerprints(findings: Sequence[Finding], root: Path | None) -> list[str]:
         if f.fingerprint:
             out.append(f.fingerprint)
             continue
-        digest = hashlib.sha256(_fingerprint_key(f, lines).encode()).hexdigest()[:16]
+        digest = hashlib.sha256(fs_bytes(_fingerprint_key(f, lines))).hexdigest()[:16]
         seen[digest] = seen.get(digest, 0) + 1
         out.append(f"{digest}:{seen[digest]}")
     return out
@@ -118,14 +153,17 @@ def _rule_descriptor(rule: Rule, score: float, level: str) -> JSONDict:
 
 def _result(finding: Finding, rule_index: int, fingerprint: str, uri_prefix: str) -> JSONDict:
     loc = finding.location
-    region: JSONDict = {"startLine": loc.start_line or 1}
-    if loc.end_line and loc.start_line and loc.end_line >= loc.start_line:
-        region["endLine"] = loc.end_line
-    if loc.snippet:
-        region["snippet"] = {"text": loc.snippet}
-    location: JSONDict = {
-        "physicalLocation": {"artifactLocation": {"uri": _uri(uri_prefix, loc.path)}, "region": region},
-    }
+    physical: JSONDict = {"artifactLocation": {"uri": _uri(uri_prefix, loc.path)}}
+    # A finding in a binary file (a model, a dataset) has no line: no region at all, rather than a made-up
+    # line 1 (GitHub shows such a result at file level; the fingerprint comes from the logical location).
+    if loc.start_line:
+        region: JSONDict = {"startLine": loc.start_line}
+        if loc.end_line and loc.end_line >= loc.start_line:
+            region["endLine"] = loc.end_line
+        if loc.snippet:
+            region["snippet"] = {"text": loc.snippet}
+        physical["region"] = region
+    location: JSONDict = {"physicalLocation": physical}
     if loc.logical:
         location["logicalLocations"] = [{"fullyQualifiedName": loc.logical, "kind": loc.logical_kind}]
     props: JSONDict = {"security-severity": f"{finding.security_severity:.1f}",
@@ -145,8 +183,9 @@ def _result(finding: Finding, rule_index: int, fingerprint: str, uri_prefix: str
 def _uri(prefix: str, path: str) -> str:
     path = path.replace("\\", "/").lstrip("/")
     joined = f"{prefix.rstrip('/')}/{path}" if prefix and prefix != "." else path
-    # Percent-encode what a URI may not carry raw; keep '/' and the usual path characters.
-    return re.sub(r"[^A-Za-z0-9._~/!$&'()*+,;=:@-]", lambda m: "".join(f"%{b:02X}" for b in m.group().encode()),
+    # Percent-encode what a URI may not carry raw; keep '/' and the usual path characters. ':' is encoded
+    # too: in a relative reference a colon in the first segment would read as a scheme (RFC 3986, 4.2).
+    return re.sub(r"[^A-Za-z0-9._~/!$&'()*+,;=@-]", lambda m: "".join(f"%{b:02X}" for b in fs_bytes(m.group())),
                   joined)
 
 
@@ -222,7 +261,7 @@ def _truncation_note(total: int, kept: int, findings: Sequence[Finding]) -> str:
 
 
 def _gzipped_size(log: JSONDict) -> int:
-    return len(gzip.compress(json.dumps(log).encode(), compresslevel=6))
+    return len(gzip.compress(json.dumps(log).encode(), compresslevel=6))  # ensure_ascii: no surrogate can raise
 
 
 def _build(result: StageResult, findings: Sequence[Finding], root: Path | None, uri_prefix: str,
@@ -280,10 +319,5 @@ def _extension(tool: ToolRun) -> JSONDict:
 
 def write_sarif(result: StageResult, out: Path, root: Path | None = None, uri_prefix: str = "",
                 run_id: str | None = None) -> Path:
-    """Write the stage's SARIF to `out`, creating folders; returns the path."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    log = to_sarif(result, root, uri_prefix, run_id)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(log, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(out)
-    return out
+    """Write the stage's SARIF to `out` atomically (creating folders; nothing is left behind on failure)."""
+    return outputs.write_bytes(out, dumps(to_sarif(result, root, uri_prefix, run_id)))

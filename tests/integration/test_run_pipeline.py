@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mlsec_actions import pipeline
+from mlsec_actions import catalog, outputs, pipeline
 
 
 def _key(tmp_path: Path) -> tuple[Path, Path]:
@@ -19,11 +19,20 @@ def _key(tmp_path: Path) -> tuple[Path, Path]:
     return key, pub
 
 
-def test_plan_runs_only_available_stages_and_lists_the_rest() -> None:
-    p = pipeline.plan(Path("/p"), Path("/o"), "mlsecops", ["code-scan", "model-scan", "gate", "sbom"])
-    assert p.scans == ("code-scan", "model-scan")
-    assert "precommit" in p.unavailable and "code-scan" not in p.unavailable
-    assert p.gate and p.sbom and p.sign_key is None
+def test_plan_comes_from_the_catalog() -> None:
+    for name in catalog.PIPELINES:
+        p = pipeline.plan(Path("/p"), Path("/o"), name, sign_key=Path("/k.pem"))
+        rows = catalog.pipeline(name)
+        assert p.scans == tuple(s.id for s in rows if s.implemented and s.kind is catalog.Kind.SCAN)
+        assert p.unavailable == tuple(s.id for s in rows if not s.implemented)
+        assert {p.gate, p.sbom, p.sign, *p.not_local} == {s.id for s in rows if s.implemented} - set(p.scans)
+        assert p.gate == "gate" and p.sign_key == Path("/k.pem")
+    ml = pipeline.plan(Path("/p"), Path("/o"), "mlsecops")
+    assert ml.scans == ("code-scan", "model-scan") and "precommit" in ml.unavailable
+    assert ml.not_local == ("verify",)
+    assert pipeline.plan(Path("/p"), Path("/o"), "devsecops").scans == ("code-scan",)
+    # Every run gets its own id.
+    assert ml.run_id != pipeline.plan(Path("/p"), Path("/o"), "mlsecops").run_id
 
 
 def test_leaky_example_goes_red_and_nothing_is_signed(tmp_path: Path, example_project: Path,
@@ -40,6 +49,12 @@ def test_leaky_example_goes_red_and_nothing_is_signed(tmp_path: Path, example_pr
     assert verdict["verdict"] == "fail"
     assert {p.name for p in (out / "sarif").iterdir()} == {"code-scan.sarif", "model-scan.sarif"}
     assert not list(out.rglob("*.sigstore.json"))
+    # One run id everywhere: the record, the gate's expectation and every SARIF.
+    record = json.loads((out / "run.json").read_text())
+    assert verdict["run_id"] == record["run-id"] and record["exit-code"] == 3
+    assert sorted(verdict["expected_stages"]) == ["code-scan", "model-scan"]
+    for f in (out / "sarif").iterdir():
+        assert json.loads(f.read_text())["runs"][0]["properties"]["mlsec-run-id"] == record["run-id"]
 
 
 def test_waived_example_goes_green_signs_and_verifies(tmp_path: Path, example_project: Path,
@@ -81,3 +96,118 @@ def test_bad_input_is_exit_2(tmp_path: Path, example_project: Path, run_mlsec, a
     assert proc.returncode == 2
     assert problem in proc.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_builtin_policy_name_is_accepted(tmp_path: Path, example_project: Path,
+                                         run_mlsec) -> None:  # type: ignore[no-untyped-def]
+    # Issue 8, seen 9: `mlsec run --policy strict` said "strict: policy file not found".
+    out = tmp_path / "o"
+    proc = run_mlsec("run", str(example_project), "--pipeline", "devsecops", "--out", str(out), "--policy", "strict")
+    assert proc.returncode == 3, proc.stderr
+    assert json.loads((out / "verdict.json").read_text())["policy"]["path"].endswith("strict.yml")
+
+
+def test_scanned_project_is_never_imported(tmp_path: Path, run_mlsec) -> None:  # type: ignore[no-untyped-def]
+    # Issue 9, seen 2: stages ran as `python -m mlsec_actions` with the project as cwd, importing proj/argparse.py.
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    canary = tmp_path / "PWNED"
+    payload = f"open({str(canary)!r}, 'a').write(__name__ + '\\n')\n"
+    for name in ("argparse.py", "json.py", "yaml.py", "sitecustomize.py", "usercustomize.py", "mlsec_actions.py"):
+        (proj / name).write_text(payload)
+    (proj / "pip").mkdir()
+    (proj / "pip" / "__main__.py").write_text(payload)
+    out = tmp_path / "o"
+    proc = run_mlsec("run", str(proj), "--out", str(out), "--policy", "default", cwd=proj,
+                     env={"PYTHONSTARTUP": str(proj / "argparse.py")})
+    assert not canary.exists(), canary.read_text()
+    assert proc.returncode in (0, 3), proc.stderr
+    assert json.loads((out / "run.json").read_text())["stages"]
+
+
+def test_second_run_into_a_locked_folder_fails_at_once(tmp_path: Path, example_project: Path,
+                                                       run_mlsec) -> None:  # type: ignore[no-untyped-def]
+    # Issue 9, seen 11: two runs into one --out signed one project with the other's clean SARIF.
+    out = tmp_path / "o"
+    with outputs.lock(out):
+        proc = run_mlsec("run", str(example_project), "--out", str(out), timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "another mlsec run, gate or sign is writing" in proc.stderr
+    assert not (out / "sarif").exists()
+
+
+def test_two_concurrent_runs_never_mix(tmp_path: Path, example_project: Path, mlsec_bin: str) -> None:
+    out = tmp_path / "o"
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith(("MLSEC_", "GITHUB_"))}
+    first = subprocess.Popen([mlsec_bin, "run", str(example_project), "--out", str(out)], env=env,
+                             stderr=subprocess.PIPE, text=True)
+    lock = out / outputs.LOCK_NAME
+    import time
+
+    deadline = time.monotonic() + 30
+    while not (out / "sarif").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = subprocess.run([mlsec_bin, "run", str(example_project), "--out", str(out)], env=env,
+                            capture_output=True, text=True, timeout=60, check=False)
+    first.communicate(timeout=300)
+    assert lock.exists()
+    assert second.returncode == 2 and "another mlsec run" in second.stderr
+    assert first.returncode == 3
+    record = json.loads((out / "run.json").read_text())
+    verdict = json.loads((out / "verdict.json").read_text())
+    assert verdict["run_id"] == record["run-id"]
+
+
+def test_results_of_an_earlier_run_are_removed_before_this_one(tmp_path: Path, example_project: Path,
+                                                                run_mlsec) -> None:  # type: ignore[no-untyped-def]
+    # Issue 8, seen 1: a stale sarif/model-scan.sarif from an earlier run was read as this run's result.
+    out = tmp_path / "o"
+    (out / "sarif").mkdir(parents=True)
+    (out / "sarif" / "model-scan.sarif.bad").write_text("{}")
+    (out / "sarif" / "notebook-scan.sarif.bad").write_text("{}")
+    (out / "verdict.json").write_text('{"verdict": "pass"}')
+    (out / "keep.txt").write_text("not ours")
+    proc = run_mlsec("run", str(example_project), "--pipeline", "devsecops", "--out", str(out))
+    assert proc.returncode == 3, proc.stderr
+    assert sorted(p.name for p in (out / "sarif").iterdir()) == ["code-scan.sarif"]
+    assert json.loads((out / "verdict.json").read_text())["verdict"] == "fail"
+    assert (out / "keep.txt").read_text() == "not ours"
+
+
+def test_stage_error_with_a_passing_gate_is_still_non_zero_and_unsigned(
+        tmp_path: Path, example_project: Path, run_mlsec) -> None:  # type: ignore[no-untyped-def]
+    key, _ = _key(tmp_path)
+    policy = tmp_path / "lenient.yml"
+    policy.write_text("version: 1\ntool-errors: warn\nthresholds: []\n")
+    out = tmp_path / "o"
+    proc = run_mlsec("run", str(example_project), "--out", str(out), "--policy", str(policy), "--sign-key", str(key),
+                     env={"MLSEC_MODELSCAN_BIN": str(tmp_path / "no-such-modelscan")})
+    record = json.loads((out / "run.json").read_text())
+    gate = next(s for s in record["stages"] if s["stage"] == "gate")
+    assert gate["exit-code"] == 0  # the lenient policy passed ...
+    assert proc.returncode == 1, proc.stderr  # ... but model-scan had a tool error: the run is not green
+    assert "[sign] skipped" in proc.stderr and not list(out.rglob("*.sigstore.json"))
+
+
+def test_non_utf8_model_name_goes_red_and_is_not_signed(tmp_path: Path, example_project: Path,
+                                                        run_mlsec) -> None:  # type: ignore[no-untyped-def]
+    # Issue 8, seen 1: open(b'p/w\xe9ights.pkl', 'wb') crashed model-scan in sarif.py fingerprints; no SARIF was
+    # written, the gate passed and --sign-key signed, exit 0.
+    import os
+
+    key, _ = _key(tmp_path)
+    evil = (b"\x80\x04\x95\x1d\x00\x00\x00\x00\x00\x00\x00\x8c\x05posix\x94\x8c\x06system\x94\x93\x94"
+            b"\x8c\x02id\x94\x85\x94R\x94.")
+    with open(os.fsencode(example_project) + b"/w\xe9ights.pkl", "wb") as f:  # noqa: PTH123 -- a bytes name on purpose
+        f.write(evil)
+    policy = tmp_path / "models-only.yml"
+    policy.write_text("version: 1\nrequired-stages: [model-scan]\nthresholds:\n"
+                      "  - {id: no-high, stage: model-scan, severity: high, max: 0}\n")
+    out = tmp_path / "o"
+    proc = run_mlsec("run", str(example_project), "--out", str(out), "--policy", str(policy), "--sign-key", str(key))
+    assert proc.returncode == 3, proc.stderr
+    assert "Traceback" not in proc.stderr and "[model-scan] ok" in proc.stderr
+    sarif = json.loads((out / "sarif" / "model-scan.sarif").read_bytes().decode("utf-8"))
+    uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in sarif["runs"][0]["results"]}
+    assert "w%E9ights.pkl" in uris
+    assert not list(out.rglob("*.sigstore.json"))

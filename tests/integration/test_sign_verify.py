@@ -380,10 +380,10 @@ def test_fifo_artifacts_and_bundles_are_refused(signed: Path, capsys: pytest.Cap
     assert "model.sigstore.json: bundle is not a regular file" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("named", ["/etc/hostname", "../outside.sarif"])
+@pytest.mark.parametrize("named", ["/etc/hostname", "../outside.json"])
 def test_sign_refuses_verdict_inputs_outside_the_base_before_reading_them(
         ws: Path, named: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    (ws.parent / "outside.sarif").write_text("{}")
+    (ws.parent / "outside.json").write_text("{}")
     verdict = ws / "mlsec-results" / "verdict.json"
     doc = json.loads(verdict.read_text())
     doc["inputs"].append({"path": named, "sha256": ""})

@@ -67,8 +67,57 @@ def test_lineless_findings_get_stable_distinct_fingerprints() -> None:
     assert a == sarif.fingerprints([_finding("model.pkl", None, logical="data.pkl::posix.system")], None)
     assert a != b
     log = sarif.to_sarif(StageResult("model-scan", (_finding("model.pkl", None),)))
-    region = _results(log)[0]["locations"][0]["physicalLocation"]["region"]
-    assert region["startLine"] == 1  # GitHub requires a line; file-level findings point at the top
+    physical = _results(log)[0]["locations"][0]["physicalLocation"]
+    assert "region" not in physical  # a binary file has no line: no made-up startLine 1 (issue 8, seen 10)
+    assert physical["artifactLocation"]["uri"] == "model.pkl"
+
+
+def test_lineless_finding_sarif_is_valid_for_github(tmp_path: Path) -> None:
+    # Written under tmp_path: the session hook runs the schema and the Multitool's Ghas rules on it.
+    out = sarif.write_sarif(StageResult("model-scan", (_finding("m.pkl", None, logical="m.pkl::os.system"),)),
+                            tmp_path / "lineless.sarif")
+    assert json.loads(out.read_text())["runs"][0]["results"][0]["partialFingerprints"]
+
+
+# A POSIX file name is bytes: b"w\xe9ights.pkl" arrives from os.walk as the surrogate-escaped "w\udce9ights.pkl".
+NON_UTF8 = "p/w\udce9ights.pkl"
+
+
+def test_non_utf8_file_name_fingerprints_and_encodes_without_raising(tmp_path: Path) -> None:
+    # Issue 8, seen 1: this raised UnicodeEncodeError in fingerprints, no SARIF was written and the gate passed.
+    findings = [_finding(NON_UTF8, None, logical="w.pkl::os.system"), _finding(NON_UTF8, 3)]
+    fps = sarif.fingerprints(findings, tmp_path)
+    assert len(set(fps)) == 2
+    assert fps == sarif.fingerprints(findings, tmp_path)  # stable
+    # Distinct from the name with a different undecodable byte: the real bytes are hashed, not a placeholder.
+    other = sarif.fingerprints([_finding("p/w\udceaights.pkl", None, logical="w.pkl::os.system")], tmp_path)
+    assert other[0] != fps[0]
+    out = sarif.write_sarif(StageResult("model-scan", tuple(findings)), tmp_path / "nonutf8.sarif", root=tmp_path)
+    log = json.loads(out.read_bytes().decode("utf-8"))  # strictly valid UTF-8
+    uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in log["runs"][0]["results"]}
+    assert uris == {"p/w%E9ights.pkl"}  # the file's real bytes, percent-encoded
+
+
+def test_lone_surrogate_that_is_not_a_file_byte_does_not_raise(tmp_path: Path) -> None:
+    f = Finding(RULE, "message \ud800 with a lone surrogate", Severity.LOW, Location("a\ud800b.txt", None))
+    out = sarif.write_sarif(StageResult("code-scan", (f,)), tmp_path / "surrogate.sarif")
+    res = json.loads(out.read_text(encoding="utf-8"))["runs"][0]["results"][0]
+    assert res["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "a%ED%A0%80b.txt"
+    assert "\\xed\\xa0\\x80" in res["message"]["text"]
+
+
+def test_write_sarif_is_atomic_and_leaves_nothing_on_failure(tmp_path: Path) -> None:
+    from mlsec_actions.errors import OutputError
+
+    target = tmp_path / "out.sarif"
+    sarif.write_sarif(StageResult("code-scan"), target)
+    before = target.read_bytes()
+    (tmp_path / "folder.sarif").mkdir()  # replacing a folder fails after the temporary file was written
+    with pytest.raises(OutputError, match=r"folder\.sarif: cannot write"):
+        sarif.write_sarif(StageResult("code-scan"), tmp_path / "folder.sarif")
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.sarif", "out.sarif"]  # no *.tmp left
+    assert list((tmp_path / "folder.sarif").iterdir()) == []
 
 
 def test_tool_failure_is_never_silent() -> None:
@@ -153,3 +202,11 @@ def test_true_counts_survive_truncation(monkeypatch: pytest.MonkeyPatch) -> None
     assert len(run["results"]) == 3
     assert run["properties"]["mlsec-result-counts"]["total"] == 5
     assert run["properties"]["mlsec-truncated"] is True
+
+
+def test_colon_in_a_file_name_is_encoded(tmp_path: Path) -> None:
+    # A relative URI whose first segment holds ':' reads as a scheme (found by the Hypothesis file names).
+    out = sarif.write_sarif(StageResult("model-scan", (_finding("a::b/c:d.pkl", None, logical="x"),)),
+                            tmp_path / "colon.sarif")
+    uri = json.loads(out.read_text())["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
+    assert uri["artifactLocation"]["uri"] == "a%3A%3Ab/c%3Ad.pkl"

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from mlsec_actions import gha, sanitize
+from mlsec_actions import gha, outputs, sanitize
 from mlsec_actions.errors import ExitCode, UsageError
 from mlsec_actions.sarif import write_sarif
 from mlsec_actions.stages.base import Stage
@@ -28,11 +28,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baseline", type=Path, default=None,
                         help="folder of baseline SARIF (e.g. the default branch's last run): only findings "
                              "whose fingerprints are new count toward thresholds")
-    parser.add_argument("--verdict", type=Path, default=_OUT / "gate-verdict.json",
+    parser.add_argument("--verdict", type=outputs.output_file, default=_OUT / "gate-verdict.json",
                         help="where to write the verdict JSON (default: %(default)s)")
-    parser.add_argument("--summary", type=Path, default=_OUT / "gate-summary.md",
+    parser.add_argument("--summary", type=outputs.output_file, default=_OUT / "gate-summary.md",
                         help="where to write the markdown summary (default: %(default)s)")
-    parser.add_argument("--sarif", type=Path, default=_OUT / "gate.sarif",
+    parser.add_argument("--sarif", type=outputs.output_file, default=_OUT / "gate.sarif",
                         help="where to write the policy violations as SARIF (default: %(default)s)")
     # Checked here, at parse time: a bad value is exit 2 before anything is read (argparse shows the message).
     from mlsec_actions.gate import options
@@ -92,4 +92,4 @@ def execute(args: argparse.Namespace) -> int:
 
 
 STAGE = Stage(id=STAGE_ID, summary="policy over every stage's SARIF: verdict, summary, exit 3 on fail",
-              configure=configure, execute=execute)
+              configure=configure, execute=execute, locks=lambda args: (args.verdict.parent,))

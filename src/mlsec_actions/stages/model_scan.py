@@ -19,7 +19,15 @@ from mlsec_actions.analyzers import archive_rules as rules
 from mlsec_actions.analyzers.base import Blob
 from mlsec_actions.analyzers.dispatch import Dispatcher, prompt_entry
 from mlsec_actions.findings import Finding, Location, Severity, StageResult, ToolRun, ToolStatus, sort_findings
-from mlsec_actions.stages.base import ScanContext, Stage, add_scan_arguments, run_scan
+from mlsec_actions.stages.base import (
+    ScanContext,
+    Stage,
+    add_scan_arguments,
+    non_negative_int,
+    positive_int,
+    processing,
+    run_scan,
+)
 from mlsec_actions.tools import garak, modelscan
 
 STAGE_ID = "model-scan"
@@ -34,11 +42,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_scan_arguments(parser, STAGE_ID)
     parser.add_argument("--no-modelscan", action="store_true",
                         help="do not run modelscan as a second opinion (the in-house analyzers always run)")
-    parser.add_argument("--max-member-mb", type=int, default=512,
+    parser.add_argument("--max-member-mb", type=positive_int, default=512,
                         help="largest archive member or decompressed stream read, in MiB (default: %(default)s)")
-    parser.add_argument("--max-entries", type=int, default=10_000,
+    parser.add_argument("--max-entries", type=positive_int, default=10_000,
                         help="archive entries read per archive (default: %(default)s)")
-    parser.add_argument("--max-depth", type=int, default=4, help="archive nesting depth (default: %(default)s)")
+    parser.add_argument("--max-depth", type=non_negative_int, default=4,
+                        help="archive nesting depth (default: %(default)s)")
     parser.add_argument("--canary", action="append", default=[], metavar="TOKEN",
                         help="a canary token that must never appear in prompt files (repeatable)")
     parser.add_argument("--garak-report", action="append", default=[], type=Path, metavar="FILE",
@@ -103,6 +112,7 @@ def _scan(ctx: ScanContext, entries: list[tuple[str, Path | None, str | None]],
             findings.append(Finding(rule=rule, severity=severity, message=f"{rel}: {problem}.",
                                     location=Location(rel)))
             continue
+        processing(rel)  # a crash below names this file
         if path.name == "config.json":
             hf_folders.add(Path(rel).parent.as_posix())
         findings.extend(_scan_file(dispatcher, rel, path))

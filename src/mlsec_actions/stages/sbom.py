@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mlsec_actions import gha, sanitize
+from mlsec_actions import gha, outputs, sanitize
 from mlsec_actions.digests import DEFAULT_CACHE, DigestCache
 from mlsec_actions.errors import ExitCode, UsageError
 from mlsec_actions.signing.attest import load_verdict
@@ -20,7 +20,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="project folder with requirements*.txt / uv.lock / poetry.lock / pyproject.toml")
     parser.add_argument("--model", type=Path, action="append", default=[], help="model file or folder (repeatable)")
     parser.add_argument("--dataset", type=Path, action="append", default=[], help="dataset file or folder (repeatable)")
-    parser.add_argument("--out", type=Path, default=Path("mlsec-results") / "sbom.cdx.json",
+    parser.add_argument("--out", type=outputs.output_file, default=Path("mlsec-results") / "sbom.cdx.json",
                         help="where to write the CycloneDX JSON (default: %(default)s)")
     parser.add_argument("--model-card", type=Path, default=None, help="model-card YAML (docs/sbom.md)")
     parser.add_argument("--metrics", type=Path, default=None, help="metrics JSON from the evaluate stage")

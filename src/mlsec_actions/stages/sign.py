@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from mlsec_actions import gha
+from mlsec_actions import gha, outputs
 from mlsec_actions.digests import DEFAULT_CACHE, DigestCache, scan_tree
 from mlsec_actions.errors import ExitCode, InputError, UsageError
 from mlsec_actions.signing import BACKENDS, attest, make_signer
@@ -36,7 +36,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="gate verdict JSON; signing is refused when it says fail. It is signed too")
     parser.add_argument("--attest", action="store_true",
                         help="also write a signed in-toto attestation of the verdict (needs --verdict)")
-    parser.add_argument("--attestation-out", type=Path, default=attest.DEFAULT_OUT,
+    parser.add_argument("--attestation-out", type=outputs.output_file, default=attest.DEFAULT_OUT,
                         help="where --attest writes its bundle (default: %(default)s)")
     parser.add_argument("--sarif-dir", type=Path, default=None,
                         help="--attest: also make every *.sarif in this folder a subject")
@@ -160,4 +160,5 @@ def _folder_files(folder: Path) -> list[Path]:
 
 
 STAGE = Stage(id=STAGE_ID, summary="sign files, model folders and the gate attestation (sigstore, openpubkey, key)",
-              configure=configure, execute=execute)
+              configure=configure, execute=execute,
+              locks=lambda args: (Path(args.attestation_out).parent,) if args.attest else ())
