@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import stat
 import subprocess
 import sys
@@ -93,10 +94,12 @@ def assert_names_stage_and_cause(verdict_file: Path, stage: str, causes: tuple[s
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A tiny clean project: every stage passes on it when its scanners behave."""
+    """A tiny clean project: every stage passes on it when its scanners behave, and every scanner has an input
+    (modelscan is only given files of a format it reads, so the project holds a benign pickle)."""
     proj = tmp_path / "proj"
     proj.mkdir()
     (proj / "app.py").write_text("print('hello')\n")
+    (proj / "weights.pkl").write_bytes(pickle.dumps({"w": [1.0, 2.0]}, protocol=4))  # built here, never loaded
     return proj
 
 

@@ -115,7 +115,7 @@ def test_no_planted_secret_value_reaches_any_output(tmp_path: Path, run_mlsec) -
     assert proc.returncode == 0, proc.stderr
     rules = {r["ruleId"] for r in _results(outdir / "code-scan.sarif")}
     assert {"trivy/secret/github-pat", "trivy/misconfig/DS-0031"} <= rules  # the values were there to leak
-    snippets = [r["locations"][0]["physicalLocation"]["region"].get("snippet", {}).get("text", "")
+    snippets = [r["locations"][0]["physicalLocation"].get("region", {}).get("snippet", {}).get("text", "")
                 for r in _results(outdir / "code-scan.sarif")]
     assert any("ENV GITHUB_TOKEN=***" in s for s in snippets)
     outputs = {p.name: p.read_text(errors="replace") for p in outdir.iterdir()}

@@ -179,6 +179,8 @@ def test_stage_error_with_a_passing_gate_is_still_non_zero_and_unsigned(
     key, _ = _key(tmp_path)
     policy = tmp_path / "lenient.yml"
     policy.write_text("version: 1\ntool-errors: warn\nthresholds: []\n")
+    # modelscan is only given files it reads: a benign pickle makes sure it is asked to run.
+    (example_project / "models" / "extra.pkl").write_bytes(b"\x80\x04K\x01.")
     out = tmp_path / "o"
     proc = run_mlsec("run", str(example_project), "--out", str(out), "--policy", str(policy), "--sign-key", str(key),
                      env={"MLSEC_MODELSCAN_BIN": str(tmp_path / "no-such-modelscan")})
