@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mlsec_actions import policy
-from mlsec_actions.gate import run_gate
+from mlsec_actions.gate import policy
+from mlsec_actions.gate.engine import run_gate
 from mlsec_actions.sarif_read import read_sarif
 
 STAGES = ("code-scan", "model-scan", "notebook-scan", "data-scan", "image-scan")

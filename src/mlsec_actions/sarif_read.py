@@ -55,7 +55,7 @@ def _read_run(path: Path, index: int, raw: Any) -> SarifRun:
     rules = [_rule(_obj(r, path, f"{where}.tool.driver.rules[{i}]"), driver_name) for i, r in enumerate(rules_raw)]
     by_id = {r.id: r for r in rules}
     scores = {r.get("id"): _score(r.get("properties", {})) for r in rules_raw if isinstance(r, dict)}
-    # SARIF: a result without `level` takes its rule's defaultConfiguration level (gate_input does the same).
+    # SARIF: a result without `level` takes its rule's defaultConfiguration level (gate/input.py does the same).
     levels = {r.get("id"): (r.get("defaultConfiguration") or {}).get("level") for r in rules_raw if isinstance(r, dict)}
     results_raw = run.get("results", [])
     if not isinstance(results_raw, list):

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from mlsec_actions import gate_input, policy
 from mlsec_actions.errors import InputError
 from mlsec_actions.findings import Finding, Location, Rule, Severity, StageResult, ToolRun, ToolStatus
-from mlsec_actions.gate import Verdict, run_gate
+from mlsec_actions.gate import input as gate_input
+from mlsec_actions.gate import policy
+from mlsec_actions.gate.engine import Verdict, run_gate
 from mlsec_actions.sarif import to_sarif, write_sarif
 
 TODAY = dt.date(2026, 6, 1)

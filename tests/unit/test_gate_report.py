@@ -10,9 +10,9 @@ import pytest
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from mlsec_actions import gate_report
 from mlsec_actions.findings import Severity, ToolRun, ToolStatus
-from mlsec_actions.gate import Verdict
+from mlsec_actions.gate import report as gate_report
+from mlsec_actions.gate.engine import Verdict
 from mlsec_actions.sarif import write_sarif
 from tests.unit.test_gate import DEFAULT_WITH, OK_TRIVY, evaluate, hit, stage, waiver
 
@@ -114,7 +114,7 @@ def test_violations_sarif(verdict: Verdict, tmp_path: Path) -> None:
 
 
 def test_every_violation_kind_has_a_title_and_a_docs_section() -> None:
-    from mlsec_actions.gate import KINDS
+    from mlsec_actions.gate.engine import KINDS
 
     docs = (Path(__file__).resolve().parents[2] / "docs" / "gate.md").read_text()
     assert set(gate_report._TITLES) == set(KINDS)

@@ -11,10 +11,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from mlsec_actions import policy
 from mlsec_actions.errors import InputError
 from mlsec_actions.findings import Severity
-from mlsec_actions.policy import PolicyError, Selector, path_glob
+from mlsec_actions.gate import policy
+from mlsec_actions.gate.policy import PolicyError, Selector, path_glob
 
 REPO = Path(__file__).resolve().parents[2]
 

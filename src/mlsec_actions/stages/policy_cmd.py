@@ -15,7 +15,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from mlsec_actions import policy  # jsonschema is slow to import; only this command and the gate need it
+    from mlsec_actions.gate import policy  # jsonschema is slow to import; only this command and the gate need it
 
     status = ExitCode.OK
     for name in args.files:

@@ -14,9 +14,9 @@ from urllib.parse import quote
 
 from mlsec_actions import __version__
 from mlsec_actions.findings import Finding, Location, Rule, Severity, StageResult, ToolRun, ToolStatus
-from mlsec_actions.gate import GATE_STAGE, Verdict
-from mlsec_actions.gate_input import Hit
-from mlsec_actions.gate_rules import Violation, normal_path
+from mlsec_actions.gate.engine import GATE_STAGE, Verdict
+from mlsec_actions.gate.input import Hit
+from mlsec_actions.gate.rules import Violation, normal_path
 
 DOCS = "https://github.com/mlsec-actions/mlsec-actions/blob/main/docs/gate.md"
 _ORDER = sorted(Severity, reverse=True)
@@ -45,6 +45,10 @@ def to_json(v: Verdict, now: dt.datetime | None = None) -> dict[str, Any]:
                   for s, t in v.tools],
         "top_findings": [_hit_json(s, h) for s, h in v.top],
         "warnings": list(v.warnings),
+        "run_id": v.expectations.run_id,
+        "expected_stages": list(v.expectations.stages),
+        "sarif_digests": [{"name": d.name, "expected": d.expected, "actual": d.actual, "status": d.status}
+                          for d in v.digests],
     }
 
 
@@ -71,6 +75,20 @@ def _link(path: str, line: int | None) -> str:
     return f"[{_cell(shown)}]({server}/{repo}/blob/{sha}/{target}{anchor})"
 
 
+def _provenance(v: Verdict) -> list[str]:
+    """One line: the run id, expected stages and digests the inputs were checked against, when any."""
+    e = v.expectations
+    parts = []
+    if e.run_id is not None:
+        parts.append(f"run id `{_cell(e.run_id)}`")
+    if e.stages:
+        parts.append("expected stages " + ", ".join(f"`{_cell(s)}`" for s in e.stages))
+    if v.digests:
+        bad = sum(d.status != "ok" for d in v.digests)
+        parts.append(f"{len(v.digests)} SARIF digest(s) checked, " + (f"{bad} not matching" if bad else "all matching"))
+    return [f"Checked against: {'; '.join(parts)}.", ""] if parts else []
+
+
 def _more(shown: int, total: int) -> list[str]:
     return [f"_{total - shown} more in the verdict JSON._", ""] if total > shown else []
 
@@ -82,6 +100,7 @@ def markdown(v: Verdict) -> str:
     out = [f"## mlsec gate: {head}", "",
            f"Policy `{_cell(v.policy.path)}` (sha256 `{v.policy.sha256[:12]}`) over {len(v.inputs)} SARIF file(s): "
            f"{total} finding(s), {v.waived} waived, {v.in_baseline} already in the baseline.", ""]
+    out += _provenance(v)
     out += ["### Findings by stage and severity", "",
             "| stage | " + " | ".join(s.name.lower() for s in _ORDER) + " | counted |",
             "|---|" + "---:|" * (len(_ORDER) + 1)]
@@ -127,6 +146,9 @@ _TITLES = {
     "waiver-too-long": "A waiver lasts longer than the policy allows",
     "sarif-malformed": "A SARIF input is malformed or truncated",
     "no-inputs": "No SARIF input at all",
+    "sarif-stale": "A SARIF file is not from this run",
+    "stage-missing": "An expected stage has no SARIF from this run",
+    "sarif-tampered": "A SARIF file differs from the digest its stage recorded",
 }
 
 

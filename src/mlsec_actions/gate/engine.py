@@ -3,7 +3,7 @@
 Fails closed: a malformed or truncated SARIF file, a required stage that is absent, a tool that did
 not run, no input at all, are violations. Everything found is counted and reported; thresholds
 only count findings that are neither waived nor (with a baseline) already known.
-Rendering the verdict (JSON, markdown, SARIF) is `gate_report.py`; the CLI is `stages/gate.py`.
+Rendering the verdict (JSON, markdown, SARIF) is `gate/report.py`; the CLI is `stages/gate.py`.
 """
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ from typing import Any
 
 from mlsec_actions.errors import InputError
 from mlsec_actions.findings import Severity, ToolRun
-from mlsec_actions.gate_input import Hit, InputFile, RunInput, iter_dir
-from mlsec_actions.gate_rules import KINDS, Tally, Violation, Waivers, metric, threshold, waiver_violations
-from mlsec_actions.policy import Policy, Waiver
+from mlsec_actions.gate import provenance as prov
+from mlsec_actions.gate.input import Hit, InputFile, RunInput, iter_dir
+from mlsec_actions.gate.policy import Policy, Waiver
+from mlsec_actions.gate.provenance import NOTHING_EXPECTED, DigestCheck, Expectations
+from mlsec_actions.gate.rules import KINDS, Tally, Violation, Waivers, metric, threshold, waiver_violations
 
-__all__ = ["KINDS", "Verdict", "Violation", "WaiverUse", "run_gate"]
+__all__ = ["KINDS", "Expectations", "Verdict", "Violation", "WaiverUse", "run_gate"]
 
 GATE_STAGE = "gate"
 TOP_FINDINGS = 10
@@ -74,6 +76,10 @@ class Verdict:
     """The most severe counted findings, (stage, finding)."""
     warnings: tuple[str, ...]
     """Notes that do not fail the gate (policy warnings, tool errors under `tool-errors: warn`...)."""
+    expectations: Expectations = NOTHING_EXPECTED
+    """The run id, expected stages and recorded digests the inputs were checked against."""
+    digests: tuple[DigestCheck, ...] = ()
+    """Each recorded digest and what was found."""
 
 
 @contextmanager
@@ -92,8 +98,13 @@ class _Evaluation:
     """Takes runs one at a time, keeping only counts, the top findings and small per-run facts, so memory
     does not grow with the number of findings (a million findings need no more than the largest file)."""
 
-    def __init__(self, policy: Policy, baseline: Baseline | None, today: dt.date) -> None:
-        self.policy, self.baseline, self.today = policy, baseline, today
+    def __init__(self, policy: Policy, baseline: Baseline | None, today: dt.date,
+                 expect: Expectations = NOTHING_EXPECTED) -> None:
+        self.policy, self.baseline, self.today, self.expect = policy, baseline, today, expect
+        self.fresh: set[str] = set()  # stages with a run of this run
+        self.seen: dict[str, list[str]] = {}  # stage -> files with a run of it
+        self.stages_of: dict[str, list[str]] = {}  # file -> its runs' stages
+        self.stale: list[Violation] = []
         self.waivers = Waivers(policy.waivers, today)
         self.hidden: Counter[tuple[str, Severity]] = Counter()  # waived or in the baseline
         self.stages: dict[str, None] = {}
@@ -109,6 +120,13 @@ class _Evaluation:
             self.warnings.append(f"{run.source}: a gate's own SARIF; not counted")
             return
         self.stages.setdefault(run.stage)
+        self.seen.setdefault(run.stage, []).append(run.source)
+        self.stages_of.setdefault(run.source, []).append(run.stage)
+        if prov.is_fresh(run.properties, self.expect.run_id):
+            self.fresh.add(run.stage)
+        else:
+            assert self.expect.run_id is not None  # is_fresh holds whenever no id is checked
+            self.stale.append(prov.stale(run, self.expect.run_id))
         keep, waived = self._counted(run) if (self.policy.waivers or self.baseline) else (run.hits, 0)
         self.waived += waived
         self.in_baseline += len(run.hits) - len(keep) - waived
@@ -146,10 +164,16 @@ class _Evaluation:
         if not files:
             violations.append(Violation("no-inputs", f"no *.sarif files under {label}: nothing was checked",
                                         path=pol.path, line=1))
+        violations += self.stale
+        violations += prov.missing_stages(self.expect.stages, self.fresh, self.seen, self.expect.run_id)
+        digests, tampered = prov.check_digests(self.expect.digests, label, files, self.stages_of)
+        violations += tampered
         violations += [v for t in pol.thresholds if (v := threshold(t, self.agg, pol.path)) is not None]
-        violations += [Violation("required-stage-missing", f"required stage {stage} produced no SARIF",
+        # With a run id, only a run of this run makes a required stage present.
+        violations += [Violation("required-stage-missing", f"required stage {stage} produced no SARIF"
+                                 + (" in this run" if stage in self.stages else ""),
                                  "required-stages", stage, pol.path, pol.required_line or 1)
-                       for stage in pol.required_stages if stage not in self.stages]
+                       for stage in pol.required_stages if stage not in self.fresh]
         for stage, tool, source in self.tools:
             if not tool.status.succeeded:
                 text = f"{stage}: {tool.name} {tool.status.value}" + (f": {tool.message}" if tool.message else "")
@@ -175,7 +199,8 @@ class _Evaluation:
             counts=counts, counted=counted,
             waived=self.waived, in_baseline=self.in_baseline, waivers=tuple(uses),
             tools=tuple((stage, tool) for stage, tool, _ in self.tools),
-            top=tuple((e[3], e[4]) for e in self.top), warnings=tuple(self.warnings))
+            top=tuple((e[3], e[4]) for e in self.top), warnings=tuple(self.warnings),
+            expectations=self.expect, digests=tuple(digests))
 
 
 def read_baseline(root: Path) -> tuple[Baseline, tuple[InputFile, ...], list[InputError]]:
@@ -192,12 +217,14 @@ def read_baseline(root: Path) -> tuple[Baseline, tuple[InputFile, ...], list[Inp
 
 
 def run_gate(policy: Policy, sarif_dir: Path, baseline_dir: Path | None = None,
-             today: dt.date | None = None, exclude: frozenset[Path] = frozenset()) -> Verdict:
+             today: dt.date | None = None, exclude: frozenset[Path] = frozenset(),
+             expect: Expectations = NOTHING_EXPECTED) -> Verdict:
     """Read the folders file by file and evaluate. A missing folder is an `InputError` (exit 2); a malformed
     file is a violation (the gate fails closed and still reports everything else). `exclude`: resolved
-    paths not to read, i.e. the gate's own output (re-written after reading, it would not match its digest)."""
+    paths not to read, i.e. the gate's own output (re-written after reading, it would not match its digest).
+    `expect`: this run's id, expected stages and recorded digests (baseline files are not checked)."""
     baseline, base_files, base_errors = read_baseline(baseline_dir) if baseline_dir is not None else (None, (), [])
-    ev = _Evaluation(policy, baseline, today or dt.datetime.now(dt.UTC).date())
+    ev = _Evaluation(policy, baseline, today or dt.datetime.now(dt.UTC).date(), expect)
     files, errors = [], []
     with _gc_paused():
         for file, runs, error in iter_dir(sarif_dir, exclude):

@@ -20,13 +20,14 @@ from typing import Any
 import jsonschema
 import yaml
 
+from mlsec_actions import catalog
 from mlsec_actions.errors import InputError
 from mlsec_actions.findings import Severity
 from mlsec_actions.yaml_lines import DuplicateKey, Lines, compose, key_name, line_of
 
 BUILTIN = ("default", "strict")
 OPS = (">=", ">", "<=", "<", "==", "!=")
-_REPO_POLICIES = Path(__file__).resolve().parents[2] / "policies"
+_REPO_POLICIES = Path(__file__).resolve().parents[3] / "policies"
 
 
 class PolicyError(InputError):
@@ -190,10 +191,8 @@ def schema() -> dict[str, Any]:
 
 
 def known_stage_ids() -> frozenset[str]:
-    """Every stage id the project defines, built or planned (imported late: the stages import this module)."""
-    from mlsec_actions.stages import PLANNED, STAGES
-
-    return frozenset(PLANNED) | {s.id for s in STAGES}
+    """Every stage id the project defines, built or planned: the catalog's."""
+    return catalog.stage_ids()
 
 
 def load(source: str | Path, known_stages: frozenset[str] | None = None) -> Policy:

@@ -16,11 +16,12 @@ from typing import Any
 from urllib.parse import unquote
 
 from mlsec_actions.findings import Severity
-from mlsec_actions.gate_input import Hit
-from mlsec_actions.policy import MetricRule, Threshold, Waiver, path_glob
+from mlsec_actions.gate.input import Hit
+from mlsec_actions.gate.policy import MetricRule, Threshold, Waiver, path_glob
 
 KINDS = ("threshold", "required-stage-missing", "tool-failed", "metric", "metric-missing",
-         "waiver-expired", "waiver-too-long", "sarif-malformed", "no-inputs")
+         "waiver-expired", "waiver-too-long", "sarif-malformed", "no-inputs", "sarif-stale", "stage-missing",
+         "sarif-tampered")
 # (stage, tool, severity, score) -> findings: what thresholds are evaluated over.
 Tally = Counter[tuple[str, str, Severity, float]]
 

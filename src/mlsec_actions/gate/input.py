@@ -20,6 +20,7 @@ import msgspec
 
 from mlsec_actions.errors import InputError
 from mlsec_actions.findings import Severity, ToolRun, ToolStatus
+from mlsec_actions.inputs import MAX_SARIF_BYTES, read_regular
 
 _LEVEL_SEVERITY = {"error": Severity.HIGH, "warning": Severity.MEDIUM, "note": Severity.LOW, "none": Severity.INFO}
 _NOT_FINDINGS = frozenset({"pass", "notApplicable", "informational"})
@@ -157,25 +158,30 @@ class InputFile:
     path: str
     """As found under the folder given."""
     sha256: str
-    """Digest of its bytes."""
+    """Digest of its bytes ('' when it could not be read)."""
+    name: str = ""
+    """Relative to the folder given, '/'-separated: what `--sarif-digest NAME=...` names."""
 
 
-def iter_dir(root: Path, exclude: frozenset[Path] = frozenset()) -> Iterator[
+def iter_dir(root: Path, exclude: frozenset[Path] = frozenset(), max_bytes: int = MAX_SARIF_BYTES) -> Iterator[
         tuple[InputFile, list[RunInput], InputError | None]]:
     """Each `*.sarif` under `root` (recursively, sorted): its digest, its runs, or why it could not be read.
     One file at a time, so a caller that keeps only counts holds one file's findings at once.
+    Only regular files of at most `max_bytes` are read: a FIFO or a device named `x.sarif` is reported as
+    unreadable at once (never opened for a blocking read), not skipped, since it stands where evidence should.
     `exclude`: resolved paths to skip (the gate's own output, which it is about to overwrite)."""
     if not root.is_dir():
         raise InputError(root, "no such folder")
     for path in sorted(root.rglob("*.sarif")):
-        if not path.is_file() or (exclude and path.resolve() in exclude):
+        if path.is_dir() or (exclude and path.resolve() in exclude):
             continue
+        name = path.relative_to(root).as_posix()
         try:
-            data = path.read_bytes()
-        except OSError as e:
-            yield InputFile(str(path), ""), [], InputError(path, f"cannot read: {e.strerror or e}")
+            data = read_regular(path, "SARIF", max_bytes)
+        except InputError as e:
+            yield InputFile(str(path), "", name), [], e
             continue
-        file = InputFile(str(path), hashlib.sha256(data).hexdigest())
+        file = InputFile(str(path), hashlib.sha256(data).hexdigest(), name)
         try:
             yield file, read_bytes(str(path), data), None
         except InputError as e:
