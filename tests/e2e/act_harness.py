@@ -96,22 +96,42 @@ def pinned_actions(tree: Path) -> set[tuple[str, str]]:
     return found
 
 
+_GIT_ENV = {"GIT_AUTHOR_NAME": "e2e", "GIT_AUTHOR_EMAIL": "e2e@example.invalid",
+            "GIT_COMMITTER_NAME": "e2e", "GIT_COMMITTER_EMAIL": "e2e@example.invalid"}
+
+
 def git_init(repo: Path) -> None:
     """Make `repo` a one-commit git repository (act reads the sha, ref and remote from it)."""
-    env = {**os.environ, "GIT_AUTHOR_NAME": "e2e", "GIT_AUTHOR_EMAIL": "e2e@example.invalid",
-           "GIT_COMMITTER_NAME": "e2e", "GIT_COMMITTER_EMAIL": "e2e@example.invalid"}
     for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "e2e"],
                  ["remote", "add", "origin", "https://github.com/example-org/ml-project.git"]):
-        subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+        subprocess.run(["git", *args], cwd=repo, env={**os.environ, **_GIT_ENV}, check=True, capture_output=True)
+
+
+def git_commit(repo: Path, files: dict[str, str], message: str) -> str:
+    """Write `files` (path -> text) into `repo`, commit them, and return the new commit's SHA."""
+    for rel, text in files.items():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text(text, encoding="utf-8")
+    env = {**os.environ, **_GIT_ENV}
+    subprocess.run(["git", "add", "-A"], cwd=repo, env=env, check=True, capture_output=True)
+    subprocess.run(["git", "commit", "-q", "-m", message], cwd=repo, env=env, check=True, capture_output=True)
+    return head_sha(repo)
+
+
+def head_sha(repo: Path) -> str:
+    got = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True)
+    return got.stdout.strip()
 
 
 def run_workflow(consumer: Path, workflow: Path, work: Path, *, event: str = "push",
                  variables: dict[str, str] | None = None, env: dict[str, str] | None = None,
-                 secrets: dict[str, str] | None = None, timeout: float = 900) -> ActRun:
+                 secrets: dict[str, str] | None = None, event_payload: dict[str, Any] | None = None,
+                 timeout: float = 900) -> ActRun:
     """Run `workflow` of the git repository `consumer` under act; everything it writes goes in `work`.
 
     `variables` become `vars.*` (`--var`), `env` extra environment for every step (`--env`), `secrets`
-    the repository's `secrets.*` (written to a dotenv `--secret-file`, so values stay off act's command line).
+    the repository's `secrets.*` (written to a dotenv `--secret-file`, so values stay off act's command line),
+    `event_payload` the event's payload (`github.event`, act's `-e`).
     """
     staged = stage_self(work / "mlsec-actions")
     record = work / "record"
@@ -132,6 +152,9 @@ def run_workflow(consumer: Path, workflow: Path, work: Path, *, event: str = "pu
            "--no-cache-server", "--env", f"E2E_RECORD_DIR={record}", "--env", f"E2E_CHECKOUT_SOURCE={consumer}"]
     for mapping in mappings:
         cmd += ["--local-repository", mapping]
+    if event_payload is not None:
+        (work / "event.json").write_text(json.dumps(event_payload), encoding="utf-8")
+        cmd += ["-e", str(work / "event.json")]
     for name, value in (variables or {}).items():
         cmd += ["--var", f"{name}={value}"]
     for name, value in (env or {}).items():
