@@ -43,7 +43,7 @@ python_bin="$(command -v -- "$python")" || { echo "::error title=mlsec setup::in
 
 # The whole environment of every install command: nothing else from the job reaches pip, uv or Python.
 clean=(env -i "PATH=$PATH" "HOME=$work/home" "LANG=C.UTF-8" "TMPDIR=$work"
-       "PIP_CONFIG_FILE=/dev/null" "PIP_CACHE_DIR=$cache/pip" "PIP_DISABLE_PIP_VERSION_CHECK=1"
+       "PIP_CONFIG_FILE=/dev/null" "PIP_DISABLE_PIP_VERSION_CHECK=1"
        "UV_NO_CONFIG=1" "UV_CACHE_DIR=$cache/uv" "UV_PYTHON_DOWNLOADS=never")
 # TLS trust is the machine's, not the repository's: keep a CA bundle the runner points at (a runner behind
 # a TLS-inspecting proxy or mirror sets one; GitHub's hosted runners set none and the tools' own apply).
@@ -64,7 +64,7 @@ else
   rm -rf "$venv"
   "${clean[@]}" "$python_bin" -I -m venv "$venv"
   "${clean[@]}" "$venv/bin/python" -I -m pip install --isolated --quiet "${pip_cert[@]}" \
-    --index-url "$index" "uv==$uv_version"
+    --cache-dir "$cache/pip" --index-url "$index" "uv==$uv_version"
   spec="$root"
   [[ -n "$extras" ]] && spec="$root[$extras]"
   "${clean[@]}" "$venv/bin/uv" pip install --no-config --quiet --default-index "$index" \

@@ -25,6 +25,9 @@ STANDINS = Path(__file__).resolve().parent / "standins"
 ACT = ROOT / ".venv" / "bin" / "act"
 SELF_REPO = "mlsec-actions/mlsec-actions"
 SELF_REF = "e2e-self"  # what `$/` is rewritten to; any ref works, it only has to be mapped
+# Shared by every act job of every run (uv's cache is safe for concurrent use): a job's install takes
+# seconds instead of the half minute a cold cache costs.
+SETUP_CACHE = Path(os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))) / "mlsec-setup-e2e"
 # What the package install needs, plus everything YAML a workflow can reach.
 STAGED = ("action.yml", "actions", ".github", "src", "policies", "pyproject.toml", "README.md", "LICENSE")
 _PIN = re.compile(r"uses:\s*([\w.-]+/[\w.-]+)(?:/[\w./-]+)?@([0-9a-f]{40})")
@@ -149,7 +152,9 @@ def run_workflow(consumer: Path, workflow: Path, work: Path, *, event: str = "pu
     cmd = [str(ACT), event, "-W", str(workflow), "-C", str(consumer),
            "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode", "--no-skip-checkout",
            "--action-cache-path", str(work / "act-cache"), "--cache-server-path", str(work / "act-cache-server"),
-           "--no-cache-server", "--env", f"E2E_RECORD_DIR={record}", "--env", f"E2E_CHECKOUT_SOURCE={consumer}"]
+           "--no-cache-server", "--env", f"E2E_RECORD_DIR={record}", "--env", f"E2E_CHECKOUT_SOURCE={consumer}",
+           # install.sh ignores UV_*/PIP_* from the job; its own cache setting keeps the installs quick.
+           "--env", f"MLSEC_SETUP_CACHE_DIR={SETUP_CACHE}"]
     for mapping in mappings:
         cmd += ["--local-repository", mapping]
     if event_payload is not None:

@@ -4,7 +4,8 @@ Four act runs, each shared by several assertions:
 - green: reviewed waivers -> both gates pass, each reads only its own pipeline's SARIF, nothing is
   uploaded twice under one artifact name, the model is signed;
 - pull request: the head commit adds those waivers, the base commit's policy has none -> both gates are red,
-  because on pull_request the policy comes from the base commit;
+  because on pull_request the policy comes from the base commit; the head's config (a 1 ms scanner
+  timeout) is not used either, the base's is;
 - faults 1: model-scan crashes before writing SARIF, and devsecops' code-scan SARIF is swapped for a clean
   one between its job and its gate -> each gate red, naming the stage (stage-missing, sarif-tampered);
 - faults 2: a SARIF from an earlier run is committed where model-scan writes, model-scan crashes so the stale
@@ -13,6 +14,7 @@ Four act runs, each shared by several assertions:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -33,13 +35,14 @@ STAGES = {"mlsecops": ["code-scan", "model-scan"], "devsecops": ["code-scan"]}
 # The policy both calls read: code-scan is required by both, model-scan exists only in mlsecops, whose gate
 # expects it anyway (expect-stages).
 WAIVED = waiver_policy(day(30), required="[code-scan]")
+CONFIG_PATH = ".github/mlsec.yml"
 UNWAIVED = ("version: 1\nrequired-stages: [code-scan]\ntool-errors: fail\n"
             "thresholds:\n  - id: no-high\n    severity: high\n")
 
 
 def run_two(work: Path, *, files: dict[str, str] | None = None, head_files: dict[str, str] | None = None,
             pull_request: bool = False, env: dict[str, str] | None = None,
-            secrets: dict[str, str] | None = None) -> ActRun:
+            secrets: dict[str, str] | None = None, variables: dict[str, str] | None = None) -> ActRun:
     """The example project with the two-pipelines workflow; `head_files` become a second commit (the PR head)."""
     consumer = prepare_consumer(work, {str(WORKFLOW): TWO.read_text(encoding="utf-8"), **(files or {})})
     base = head_sha(consumer)
@@ -49,7 +52,8 @@ def run_two(work: Path, *, files: dict[str, str] | None = None, head_files: dict
         payload = {"number": 7, "pull_request": {"number": 7, "base": {"sha": base, "ref": "main"},
                                                  "head": {"sha": head, "ref": "feature"}}}
     return run_workflow(consumer, consumer / WORKFLOW, work, event="pull_request" if pull_request else "push",
-                        variables={**OFFLINE, "MLSEC_POLICY": POLICY_PATH, "MLSEC_SIGNING_BACKEND": "key"},
+                        variables={**OFFLINE, "MLSEC_POLICY": POLICY_PATH, "MLSEC_SIGNING_BACKEND": "key",
+                                   **(variables or {})},
                         env=env, secrets=secrets, event_payload=payload)
 
 
@@ -126,8 +130,10 @@ def test_categories_do_not_duplicate_alerts(green: ActRun) -> None:
 
 @pytest.fixture(scope="module")
 def pull_request(tmp_path_factory: pytest.TempPathFactory, key: str) -> ActRun:
-    return run_two(tmp_path_factory.mktemp("e2e-two-pr"), files={POLICY_PATH: UNWAIVED},
-                   head_files={POLICY_PATH: WAIVED}, pull_request=True, secrets={"MLSEC_SIGNING_KEY": key})
+    return run_two(tmp_path_factory.mktemp("e2e-two-pr"),
+                   files={POLICY_PATH: UNWAIVED, CONFIG_PATH: "code-scan:\n  timeout: 600\n"},
+                   head_files={POLICY_PATH: WAIVED, CONFIG_PATH: "code-scan:\n  timeout: 0.001\n"},
+                   pull_request=True, variables={"MLSEC_CONFIG": CONFIG_PATH}, secrets={"MLSEC_SIGNING_KEY": key})
 
 
 def test_a_pull_request_cannot_waive_its_own_findings(pull_request: ActRun) -> None:
@@ -138,7 +144,9 @@ def test_a_pull_request_cannot_waive_its_own_findings(pull_request: ActRun) -> N
         assert got["verdict"] == "fail"
         assert [v["kind"] for v in got["violations"]] == ["threshold"]
         assert got["waivers"]["used"] == [], got["waivers"]  # the head's waivers were never read
-        assert got["policy"]["path"].endswith(f"mlsec-trusted/{POLICY_PATH}")
+        # The base commit's policy, under its repository path (so the violation alert points at it).
+        assert got["policy"]["path"] == POLICY_PATH
+        assert got["policy"]["sha256"] == hashlib.sha256(UNWAIVED.encode()).hexdigest()
     assert not pull_request.artifact("mlsec-signatures-mlsecops").exists()
 
 
@@ -148,10 +156,17 @@ def test_the_policy_came_from_the_base_commit(pull_request: ActRun) -> None:
     consumer = pull_request.record_dir.parent / "consumer"
     base = subprocess.run(["git", "rev-parse", "HEAD~1"], cwd=consumer, capture_output=True, text=True,
                           check=True).stdout.strip()
-    # Both gates and every stage job with a config (none here) check out the base commit, credentials not kept.
-    assert [(c["job"], c["path"], c["ref"], c["persist_credentials"]) for c in base_checkouts] == [
-        ("gate-4", ".mlsec-base", base, "false")] * 2
-    assert pull_request.log.count("mlsec trusted files: policy and config from the base commit") == 2
+    # Both gates (policy) and every stage job (config) check out the base commit, credentials not kept.
+    assert sorted((c["job"], c["path"], c["ref"], c["persist_credentials"]) for c in base_checkouts) == sorted(
+        [(job, ".mlsec-base", base, "false") for job in ("gate-4", "gate-4", "code-scan", "code-scan", "model-scan")])
+    assert pull_request.log.count("mlsec trusted files: policy and config from the base commit") == 5
+
+
+def test_the_config_came_from_the_base_commit(pull_request: ActRun) -> None:
+    # The head's config would time trivy out after 1 ms (a tool failure); the base's gives it 600 s.
+    for pipeline in GATES:
+        assert pull_request.job_result(f"{pipeline}/code-scan") == "succeeded", pipeline
+        assert "tool-failed" not in {v["kind"] for v in verdict(pull_request, pipeline)["violations"]}
 
 
 @pytest.fixture(scope="module")
