@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 pytestmark = pytest.mark.integration
 
@@ -162,3 +164,57 @@ def test_actionlint_fails_on_an_unknown_step_reference(tmp_path: Path) -> None:
     got = _actionlint(wf)
     assert got.returncode != 0
     assert "nope" in got.stdout
+
+
+def _yaml(path: Path) -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return doc
+
+
+def _steps(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """(where, step) for every step of a workflow's jobs or an action's composite run."""
+    doc = _yaml(path)
+    if "jobs" in doc:
+        return [(f"{path.name}:{job}", step) for job, spec in doc["jobs"].items() for step in spec.get("steps", [])]
+    return [(path.name, step) for step in (doc.get("runs") or {}).get("steps", [])]
+
+
+def test_expressions_reach_scripts_only_through_env() -> None:
+    # `${{ }}` pasted into a script is template injection waiting for the first hostile input; env: is not.
+    pasted = [(where, step.get("name")) for p in [*_workflows(), *_actions()] for where, step in _steps(p)
+              if "${{" in str(step.get("run", ""))]
+    assert pasted == []
+
+
+_SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
+
+
+def test_every_action_is_pinned_by_commit_or_is_this_repository() -> None:
+    for path in [*ROOT.glob(".github/workflows/*.yml"), *_actions()]:
+        for where, step in _steps(path):
+            uses = step.get("uses")
+            if uses is None:
+                continue
+            # $/ resolves to this repository at the running commit; ./ only in ci.yml, which tests its own tree.
+            ok = uses.startswith("$/") or (path.name == "ci.yml" and uses.startswith("./")) or _SHA_PIN.match(uses)
+            assert ok, (where, uses)
+    for path in ROOT.glob(".github/workflows/*.yml"):
+        for job, spec in _yaml(path)["jobs"].items():
+            uses = spec.get("uses")
+            assert uses is None or uses.startswith("$/") or _SHA_PIN.match(uses), (path.name, job, uses)
+
+
+def test_every_job_asks_for_its_own_permissions() -> None:
+    for path in _workflows():
+        doc = _yaml(path)
+        assert doc.get("permissions") == {}, f"{path}: the workflow's default must be no permission at all"
+        for job, spec in doc["jobs"].items():
+            assert "permissions" in spec, f"{path}:{job} has no permissions: of its own"
+            assert "write-all" not in str(spec["permissions"]) and "read-all" not in str(spec["permissions"])
+
+
+def test_only_the_sign_job_may_mint_an_oidc_token() -> None:
+    holders = [(path.name, job) for path in ROOT.glob(".github/workflows/*.yml")
+               for job, spec in _yaml(path)["jobs"].items()
+               if (spec.get("permissions") or {}).get("id-token") == "write"]
+    assert sorted(holders) == [("ci.yml", "keyless-sign"), ("mlsecops.yml", "sign")]
