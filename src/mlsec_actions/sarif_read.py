@@ -13,6 +13,7 @@ from mlsec_actions.errors import InputError
 from mlsec_actions.findings import Finding, Location, Rule, Severity, StageResult, ToolRun, ToolStatus
 from mlsec_actions.inputs import load_json
 
+NO_INVOCATIONS = "the run lists no invocations, so nothing shows that its tools ran"
 _LEVEL_SEVERITY = {"error": Severity.HIGH, "warning": Severity.MEDIUM, "note": Severity.LOW, "none": Severity.INFO}
 
 
@@ -67,7 +68,9 @@ def _read_run(path: Path, index: int, raw: Any) -> SarifRun:
     auto = run.get("automationDetails") or {}
     cat = str(auto.get("id", "")) if isinstance(auto, dict) else ""
     cat = cat.rsplit("/", 1)[0] if "/" in cat else (cat or driver_name)
-    tools = tuple(_tool(inv, driver) for inv in run.get("invocations") or [] if isinstance(inv, dict))
+    # A run without invocations does not show that its tools ran: read as a failed tool (as the gate does).
+    tools = tuple(_tool(inv, driver) for inv in run.get("invocations") or [] if isinstance(inv, dict)) or (
+        ToolRun(name=driver_name, status=ToolStatus.FAILED, message=NO_INVOCATIONS),)
     stage = str((run.get("properties") or {}).get("mlsec-stage") or cat.removeprefix("mlsec/"))
     return SarifRun(path, cat, StageResult(stage, tuple(findings), tools))
 

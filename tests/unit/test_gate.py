@@ -52,7 +52,7 @@ def evaluate(tmp_path: Path, policy_text: str, *results: StageResult, baseline: 
 DEFAULT = (Path(__file__).resolve().parents[2] / "policies" / "default.yml").read_text()
 
 
-def waiver(match: str, expires: str = "2026-12-31") -> str:
+def waiver(match: str, expires: str = "2026-07-31") -> str:
     return (f"waivers:\n  - id: w1\n    {match}\n    reason: test data, not a real key\n    owner: '@sec'\n"
             f"    expires: {expires}\n")
 
@@ -141,7 +141,8 @@ CASES = {
                                               waivers={"w1": "expired"}),
     "unused-waiver-is-reported-not-failed": Case(DEFAULT_WITH + waiver("rule: nothing/*"), (stage("code-scan"),),
                                                  True, waivers={"w1": "unused"}),
-    "waiver-longer-than-allowed-fails": Case(DEFAULT_WITH + "waiver-max-days: 30\n" + waiver("rule: trivy/*"), (
+    "waiver-longer-than-allowed-fails": Case(DEFAULT_WITH.replace("waiver-max-days: 90", "waiver-max-days: 30")
+                                             + waiver("rule: trivy/*"), (
         stage("code-scan", hit()),), False, ("waiver-too-long",), waivers={"w1": "used"}),
     "baseline-hides-old-findings": Case(DEFAULT, (stage("code-scan", hit()),), True,
                                         baseline=(stage("code-scan", hit()),)),
@@ -163,7 +164,8 @@ def test_threshold_violation_points_at_the_policy_line_and_counts_per_stage(tmp_
     verdict = evaluate(tmp_path, DEFAULT, stage("code-scan", hit(), hit(path="b.py")), stage(
         "model-scan", hit("pickle/global", Severity.CRITICAL, "m.pkl"), tools=(ToolRun("pickle", ToolStatus.OK),)))
     (v,) = verdict.violations
-    assert (v.kind, v.rule, v.path, v.line) == ("threshold", "no-high-or-critical", str(tmp_path / "policy.yml"), 11)
+    line = DEFAULT.splitlines().index("  - id: no-high-or-critical") + 1
+    assert (v.kind, v.rule, v.path, v.line) == ("threshold", "no-high-or-critical", str(tmp_path / "policy.yml"), line)
     assert "3 findings" in v.message and "code-scan: 2" in v.message and "model-scan: 1" in v.message
     assert verdict.counts["code-scan"][Severity.HIGH] == 2
     assert verdict.counts["model-scan"][Severity.CRITICAL] == 1
@@ -277,7 +279,9 @@ def test_third_party_sarif_severity_from_level_score_and_rule_defaults() -> None
         ]}]}
     (run,) = gate_input.read_bytes("b.sarif", json.dumps(log).encode())
     assert run.stage == "bandit"
-    assert run.tools[0].name == "Bandit" and run.tools[0].status is ToolStatus.OK
+    # No invocations: nothing shows Bandit ran, so the run reads as a failed tool (fails closed).
+    assert run.tools[0].name == "Bandit" and run.tools[0].status is ToolStatus.FAILED
+    assert run.tools[0].message == gate_input.NO_INVOCATIONS
     assert [(h.rule, h.tool, h.severity, h.score) for h in run.hits] == [
         ("B105", "Bandit", Severity.CRITICAL, 9.1), ("B101", "Bandit", Severity.LOW, 2.0),
         ("B999", "Bandit", Severity.HIGH, 8.0), ("B998", "Bandit", Severity.MEDIUM, 5.5)]

@@ -6,15 +6,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from mlsec_actions import cli
-from mlsec_actions.gate import policy
-from mlsec_actions.gate import provenance as prov
+from mlsec_actions.gate import options, policy
 from mlsec_actions.gate.engine import Verdict, run_gate
-from mlsec_actions.gate.provenance import BadValue, Expectations
+from mlsec_actions.gate.options import BadValue
+from mlsec_actions.gate.provenance import Expectations
 from mlsec_actions.sarif import write_sarif
 from tests.unit.test_gate import TODAY, hit, stage
 
@@ -176,7 +178,7 @@ def test_a_missing_file_is_tampering(tmp_path: Path) -> None:
 def test_digest_names_are_relative_to_the_sarif_dir_in_subfolders(tmp_path: Path) -> None:
     folder = tmp_path / "sarif"
     write_sarif(stage("code-scan"), folder / "mlsec-sarif-code-scan" / "code-scan.sarif")
-    name, want = prov.parse_digest("./mlsec-sarif-code-scan//code-scan.sarif=" +
+    name, want = options.parse_digest("./mlsec-sarif-code-scan//code-scan.sarif=" +
                                    digest_of(folder / "mlsec-sarif-code-scan" / "code-scan.sarif").upper())
     assert name == "mlsec-sarif-code-scan/code-scan.sarif"
     assert gate(tmp_path, folder, Expectations(digests=((name, want),))).passed
@@ -190,12 +192,12 @@ def test_digest_names_are_relative_to_the_sarif_dir_in_subfolders(tmp_path: Path
 @pytest.mark.parametrize("text", ["", "a b", "run\n1", "run\x1b1", "é", "x" * 201])
 def test_bad_run_ids_are_refused(text: str) -> None:
     with pytest.raises(BadValue):
-        prov.parse_run_id(text)
+        options.parse_run_id(text)
 
 
 def test_run_id_length_limit_is_inclusive() -> None:
-    assert prov.parse_run_id("x" * 200) == "x" * 200
-    assert prov.parse_run_id("1234567890-1-a") == "1234567890-1-a"
+    assert options.parse_run_id("x" * 200) == "x" * 200
+    assert options.parse_run_id("1234567890-1-a") == "1234567890-1-a"
 
 
 @pytest.mark.parametrize("text", ["x.sarif", "=" + "a" * 64, "x.sarif=" + "a" * 63, "x.sarif=" + "a" * 65,
@@ -203,24 +205,24 @@ def test_run_id_length_limit_is_inclusive() -> None:
                                   "a\\b.sarif=" + "a" * 64, ".=" + "a" * 64])
 def test_bad_digests_are_refused(text: str) -> None:
     with pytest.raises(BadValue):
-        prov.parse_digest(text)
+        options.parse_digest(text)
 
 
 def test_two_digests_for_one_name_are_refused_and_repeats_collapse() -> None:
     a, b = "a" * 64, "b" * 64
-    assert prov.unique_digests([("x.sarif", a), ("x.sarif", a), ("y.sarif", b)]) == (("x.sarif", a), ("y.sarif", b))
+    assert options.unique_digests([("x.sarif", a), ("x.sarif", a), ("y.sarif", b)]) == (("x.sarif", a), ("y.sarif", b))
     with pytest.raises(BadValue, match="two different digests"):
-        prov.unique_digests([("x.sarif", a), ("x.sarif", b)])
+        options.unique_digests([("x.sarif", a), ("x.sarif", b)])
 
 
 @pytest.mark.parametrize("text", ["evalute", "gate", "", "code-scan\n"])
 def test_expected_stages_must_be_catalog_stages_other_than_the_gate(text: str) -> None:
     with pytest.raises(BadValue):
-        prov.parse_stage(text)
+        options.parse_stage(text)
 
 
 def test_planned_stages_may_be_expected() -> None:
-    assert prov.parse_stage("evaluate") == "evaluate"
+    assert options.parse_stage("evaluate") == "evaluate"
 
 
 # --- the CLI ----------------------------------------------------------------------------------------------------
@@ -300,3 +302,11 @@ def test_fifo_named_sarif_fails_closed_at_once(tmp_path: Path) -> None:
     verdict = gate(tmp_path, folder, Expectations())
     (v,) = verdict.violations
     assert v.kind == "sarif-malformed" and "not a regular file" in v.message and v.path == str(folder / "x.sarif")
+
+
+def test_building_the_cli_does_not_import_the_gate_engine() -> None:
+    """Every `mlsec` command builds the gate's parser: its option checks must stay light (no msgspec, jsonschema)."""
+    code = ("import sys, mlsec_actions.cli as c; c._parser(); "
+            "print([m for m in ('msgspec', 'jsonschema', 'yaml', 'mlsec_actions.gate.input') if m in sys.modules])")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert proc.stdout.strip() == "[]"

@@ -11,6 +11,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from mlsec_actions.findings import Severity, ToolRun, ToolStatus
+from mlsec_actions.gate import alerts
 from mlsec_actions.gate import report as gate_report
 from mlsec_actions.gate.engine import Verdict
 from mlsec_actions.sarif import write_sarif
@@ -103,7 +104,7 @@ def test_verdict_json_contract(verdict: Verdict) -> None:
 
 
 def test_violations_sarif(verdict: Verdict, tmp_path: Path) -> None:
-    out = write_sarif(gate_report.violations_result(verdict), tmp_path / "gate.sarif")
+    out = write_sarif(alerts.violations_result(verdict), tmp_path / "gate.sarif")
     run = json.loads(out.read_text())["runs"][0]
     assert run["automationDetails"]["id"] == "mlsec/gate/"
     assert {r["ruleId"] for r in run["results"]} == {"gate/threshold", "gate/tool-failed", "gate/waiver-expired"}
@@ -117,6 +118,6 @@ def test_every_violation_kind_has_a_title_and_a_docs_section() -> None:
     from mlsec_actions.gate.engine import KINDS
 
     docs = (Path(__file__).resolve().parents[2] / "docs" / "gate.md").read_text()
-    assert set(gate_report._TITLES) == set(KINDS)
+    assert set(alerts._TITLES) == set(KINDS)
     for kind in KINDS:
         assert f"\n## {kind}\n" in docs, kind

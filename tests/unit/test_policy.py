@@ -14,7 +14,8 @@ import pytest
 from mlsec_actions.errors import InputError
 from mlsec_actions.findings import Severity
 from mlsec_actions.gate import policy
-from mlsec_actions.gate.policy import PolicyError, Selector, path_glob
+from mlsec_actions.gate.model import Selector, path_glob
+from mlsec_actions.gate.policy import PolicyError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -150,12 +151,26 @@ def test_every_problem_is_listed(tmp_path: Path) -> None:
     assert "(and 2 more" in caught.value.diagnostics()
 
 
-def test_unknown_stage_ids_warn_but_load(tmp_path: Path) -> None:
-    path = _write(tmp_path, "version: 1\nrequired-stages: [code-scan, evalute]\nthresholds:\n"
-                            "  - stage: [codescan, 'data-*']\n")
-    pol = policy.load(path)
-    assert pol.warnings == (f"{path}:2: required-stages[1]: unknown stage id 'evalute'",
-                            f"{path}:4: thresholds[0].stage: unknown stage id 'codescan'")
+@pytest.mark.parametrize(("text", "problem"), [
+    ("required-stages: [code-scan, evalute]\n", ":2: required-stages[1]: 'evalute' names no stage"),
+    ("thresholds:\n  - stage: [codescan, 'data-*']\n", ":3: thresholds[0].stage: 'codescan' names no stage"),
+    ("thresholds:\n  - stage: '['\n", ":3: thresholds[0].stage: '[' names no stage"),
+    ("thresholds:\n  - stage: ['*', '!nothing-*']\n", ":3: thresholds[0].stage: 'nothing-*' names no stage"),
+    ("metrics:\n  - {stage: evalute, property: a, op: '>', value: 1}\n", ":3: metrics[0].stage: 'evalute'"),
+    ("waivers:\n  - {rule: trivy/x, stage: 'mdl-*', reason: a long reason, owner: me, expires: 2026-07-01}\n",
+     ":3: waivers[0].stage: 'mdl-*' names no stage"),
+])
+def test_stage_names_must_name_catalog_stages(tmp_path: Path, text: str, problem: str) -> None:
+    path = _write(tmp_path, "version: 1\n" + text)
+    with pytest.raises(PolicyError) as caught:
+        policy.load(path)
+    assert caught.value.problems[0].startswith(str(path) + problem), caught.value.problems
+
+
+def test_stage_globs_that_match_a_stage_load(tmp_path: Path) -> None:
+    pol = policy.load(_write(tmp_path, "version: 1\nrequired-stages: [code-scan, evaluate]\nthresholds:\n"
+                                       "  - stage: ['*', '!data-*', 'model-sc?n']\n"))
+    assert pol.required_stages == ("code-scan", "evaluate") and pol.warnings == ()
 
 
 def test_unreadable_policy_is_an_input_error(tmp_path: Path) -> None:

@@ -32,6 +32,26 @@ def test_round_trip_keeps_findings_fingerprints_and_tool_status(tmp_path: Path) 
     assert not run.result.succeeded
 
 
+@pytest.mark.parametrize("claimed", ["ok", "skipped"])
+def test_execution_not_successful_reads_as_failed_whatever_status_it_claims(tmp_path: Path, claimed: str) -> None:
+    doc = sarif.to_sarif(StageResult("code-scan", (), (ToolRun("trivy", ToolStatus.OK),)))
+    inv = doc["runs"][0]["invocations"][0]
+    inv["executionSuccessful"] = False
+    inv["properties"]["status"] = claimed
+    path = tmp_path / "x.json"
+    path.write_text(json.dumps(doc))
+    (run,) = read_sarif(path)
+    assert run.result.tools[0].status is ToolStatus.FAILED and not run.result.succeeded
+
+
+def test_a_run_without_invocations_is_not_a_successful_run(tmp_path: Path) -> None:
+    path = tmp_path / "x.json"
+    path.write_text(json.dumps({"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "other"}}, "results": []}]}))
+    (run,) = read_sarif(path)
+    assert [(t.name, t.status) for t in run.result.tools] == [("other", ToolStatus.FAILED)]
+    assert not run.result.succeeded
+
+
 def test_third_party_sarif_levels_map_to_severity(tmp_path: Path) -> None:
     doc = {"version": "2.1.0", "runs": [{
         "tool": {"driver": {"name": "other", "rules": [

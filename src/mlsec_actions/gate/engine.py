@@ -22,14 +22,25 @@ from typing import Any
 from mlsec_actions.errors import InputError
 from mlsec_actions.findings import Severity, ToolRun
 from mlsec_actions.gate import provenance as prov
+from mlsec_actions.gate.coverage import CoverageTally, StageCoverage
 from mlsec_actions.gate.input import Hit, InputFile, RunInput, iter_dir
-from mlsec_actions.gate.policy import Policy, Waiver
+from mlsec_actions.gate.model import Policy, Waiver
 from mlsec_actions.gate.provenance import NOTHING_EXPECTED, DigestCheck, Expectations
-from mlsec_actions.gate.rules import KINDS, Tally, Violation, Waivers, metric, threshold, waiver_violations
+from mlsec_actions.gate.rules import (
+    KINDS,
+    Tally,
+    Violation,
+    Waivers,
+    coverage_violations,
+    metric,
+    threshold,
+    waiver_violations,
+)
 
 __all__ = ["KINDS", "Expectations", "Verdict", "Violation", "WaiverUse", "run_gate"]
 
 GATE_STAGE = "gate"
+GATE_UNKNOWN_TOOL = "unknown"  # the tool of a truncated run's dropped findings, when the run had several
 TOP_FINDINGS = 10
 Baseline = frozenset[tuple[str, str]]
 
@@ -80,6 +91,8 @@ class Verdict:
     """The run id, expected stages and recorded digests the inputs were checked against."""
     digests: tuple[DigestCheck, ...] = ()
     """Each recorded digest and what was found."""
+    coverage: tuple[StageCoverage, ...] = ()
+    """Per stage with gaps: what its tools could not check."""
 
 
 @contextmanager
@@ -114,6 +127,7 @@ class _Evaluation:
         self.tools: list[tuple[str, ToolRun, str]] = []
         self.properties: list[tuple[str, str, dict[str, Any]]] = []
         self.warnings = list(policy.warnings)
+        self.coverage = CoverageTally()
 
     def add(self, run: RunInput) -> None:
         if run.stage == GATE_STAGE:
@@ -132,6 +146,15 @@ class _Evaluation:
         self.in_baseline += len(run.hits) - len(keep) - waived
         # One pass over the findings: per-stage counts are derived from this tally at the end.
         self.agg.update((run.stage, h.tool, h.severity, h.score) for h in keep)
+        if run.dropped:
+            # Counted by the stage, not in the file (truncated): they count with their severity, the run's
+            # tool when it has one and that severity's default score; no waiver or baseline can match them.
+            tool = run.tools[0].name if len(run.tools) == 1 else GATE_UNKNOWN_TOOL
+            for sev, n in run.dropped.items():
+                self.agg[(run.stage, tool, sev, sev.default_score)] += n
+            self.warnings.append(f"{run.source}: stage {run.stage}: {sum(run.dropped.values())} finding(s) the "
+                                 "stage counted are not in the file (truncated); they count by severity")
+        self.coverage.add(run.stage, run.gaps, run.gap_total)
         order = -len(self.properties)  # earlier runs first among equals
         self.top.extend((h.severity, h.score, order, run.stage, h)
                         for h in heapq.nlargest(TOP_FINDINGS, keep, key=operator.itemgetter(2, 3)))
@@ -182,6 +205,11 @@ class _Evaluation:
                                                 "tool-errors", stage, source))
                 else:
                     self.warnings.append(text)
+        coverage = self.coverage.result()
+        cov_violations, cov_warnings = coverage_violations(coverage, pol.coverage_gaps_fail, pol.coverage_required,
+                                                           pol.path, pol.coverage_line or 1)
+        violations += cov_violations
+        self.warnings += cov_warnings
         for m in pol.metrics:
             runs = [(source, props) for stage, source, props in self.properties if stage == m.stage]
             violations.extend(metric(m, runs, pol.path))
@@ -200,7 +228,7 @@ class _Evaluation:
             waived=self.waived, in_baseline=self.in_baseline, waivers=tuple(uses),
             tools=tuple((stage, tool) for stage, tool, _ in self.tools),
             top=tuple((e[3], e[4]) for e in self.top), warnings=tuple(self.warnings),
-            expectations=self.expect, digests=tuple(digests))
+            expectations=self.expect, digests=tuple(digests), coverage=coverage)
 
 
 def read_baseline(root: Path) -> tuple[Baseline, tuple[InputFile, ...], list[InputError]]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -20,106 +20,14 @@ import msgspec
 
 from mlsec_actions.errors import InputError
 from mlsec_actions.findings import Severity, ToolRun, ToolStatus
+from mlsec_actions.gate import sarif_model as sm
+from mlsec_actions.gate.coverage import Gap, read_run_gaps
 from mlsec_actions.inputs import MAX_SARIF_BYTES, read_regular
 
 _LEVEL_SEVERITY = {"error": Severity.HIGH, "warning": Severity.MEDIUM, "note": Severity.LOW, "none": Severity.INFO}
 _NOT_FINDINGS = frozenset({"pass", "notApplicable", "informational"})
-
-
-# Field names are SARIF's own (camelCase).
-class _Text(msgspec.Struct, gc=False):
-    text: str | None = None
-    markdown: str | None = None
-
-
-class _Artifact(msgspec.Struct, gc=False):
-    uri: str = ""
-
-
-class _Region(msgspec.Struct, gc=False):
-    startLine: int | None = None
-
-
-class _Physical(msgspec.Struct, gc=False):
-    artifactLocation: _Artifact | None = None
-    region: _Region | None = None
-
-
-class _Location(msgspec.Struct, gc=False):
-    physicalLocation: _Physical | None = None
-
-
-class _Props(msgspec.Struct, gc=False):
-    """The two result/rule properties severity comes from; other properties are skipped unread."""
-
-    severity_name: str | None = msgspec.field(default=None, name="mlsec-severity")
-    score: str | float | None = msgspec.field(default=None, name="security-severity")
-
-
-class _Fingerprints(msgspec.Struct, gc=False):
-    primaryLocationLineHash: str | None = None
-
-
-class _Result(msgspec.Struct, gc=False):
-    ruleId: str | None = None
-    ruleIndex: int = -1
-    level: str | None = None
-    kind: str | None = None
-    message: _Text | None = None
-    locations: list[_Location] | None = None
-    partialFingerprints: _Fingerprints | None = None
-    properties: _Props | None = None
-
-
-class _Config(msgspec.Struct, gc=False):
-    level: str | None = None
-
-
-class _RuleDescriptor(msgspec.Struct, gc=False):
-    id: str = ""
-    defaultConfiguration: _Config | None = None
-    properties: _Props | None = None
-
-
-class _Component(msgspec.Struct, gc=False):
-    name: str = "unknown"
-    version: str | None = None
-    rules: list[_RuleDescriptor] | None = None
-
-
-class _Tool(msgspec.Struct, gc=False):
-    driver: _Component
-
-
-class _Notification(msgspec.Struct, gc=False):
-    level: str = "warning"
-    message: _Text | None = None
-
-
-class _Invocation(msgspec.Struct, gc=False):
-    executionSuccessful: bool = True
-    toolExecutionNotifications: list[_Notification] | None = None
-    properties: dict[str, Any] | None = None
-
-
-class _Automation(msgspec.Struct, gc=False):
-    id: str = ""
-
-
-class _Run(msgspec.Struct, gc=False):
-    tool: _Tool
-    results: list[_Result] | None = None
-    invocations: list[_Invocation] | None = None
-    automationDetails: _Automation | None = None
-    properties: dict[str, Any] | None = None
-
-
-class _Log(msgspec.Struct, gc=False):
-    version: str
-    runs: list[_Run]
-
-
-_DECODER = msgspec.json.Decoder(_Log)
+COUNTS_PROPERTY = "mlsec-result-counts"
+NO_INVOCATIONS = "the run lists no invocations, so nothing shows that its tools ran"
 
 
 class Hit(NamedTuple):
@@ -144,11 +52,19 @@ class RunInput:
     stage: str
     """`run.properties.mlsec-stage`, else the category without `mlsec/`, else the driver name."""
     tools: tuple[ToolRun, ...]
-    """One per invocation (a run without invocations: the driver, assumed to have run)."""
+    """One per invocation. A run without invocations does not show that anything ran: it gets one record,
+    the driver with status `failed` (fails closed like any tool error)."""
     properties: dict[str, Any]
     """`run.properties` (metrics live here)."""
     hits: list[Hit]
     """Every result that is a finding (kind `fail` or unset)."""
+    dropped: dict[Severity, int] = field(default_factory=dict)
+    """Findings the stage counted (`mlsec-result-counts`, true counts) but the file does not hold, e.g. a run
+    truncated to GitHub's 25,000 results: by severity. They count, with their severity only."""
+    gaps: tuple[Gap, ...] = ()
+    """Coverage gaps the run lists (`mlsec-coverage` and `mlsec/coverage/*` notifications, merged)."""
+    gap_total: int = 0
+    """Every gap the run recorded, listed or only counted."""
 
 
 @dataclass(frozen=True)
@@ -191,7 +107,7 @@ def iter_dir(root: Path, exclude: frozenset[Path] = frozenset(), max_bytes: int 
 def read_bytes(source: str, data: bytes) -> list[RunInput]:
     """Decode one SARIF log. Raises `InputError` naming `source` for anything malformed."""
     try:
-        log = _DECODER.decode(data)
+        log = sm.DECODER.decode(data)
     except msgspec.ValidationError as e:
         raise InputError(source, f"not a SARIF log we can read: {e}") from None
     except msgspec.DecodeError as e:
@@ -201,10 +117,10 @@ def read_bytes(source: str, data: bytes) -> list[RunInput]:
     return [_run(source, run) for run in log.runs]
 
 
-def _run(source: str, run: _Run) -> RunInput:
+def _run(source: str, run: sm.Run) -> RunInput:
     driver = run.tool.driver
     tools = tuple(_tool(inv, driver) for inv in run.invocations or ()) or (
-        ToolRun(name=driver.name, status=ToolStatus.OK, version=driver.version),)
+        ToolRun(name=driver.name, status=ToolStatus.FAILED, version=driver.version, message=NO_INVOCATIONS),)
     names = {t.name for t in tools}
     rules = driver.rules or []
     scores: dict[str | float, float | None] = {}  # parsed `security-severity` values: few distinct ones
@@ -256,7 +172,26 @@ def _run(source: str, run: _Run) -> RunInput:
     cat = auto.rsplit("/", 1)[0] if "/" in auto else (auto or driver.name)
     props_run = run.properties or {}
     stage = str(props_run.get("mlsec-stage") or cat.removeprefix("mlsec/"))
-    return RunInput(source=source, stage=stage, tools=tools, properties=props_run, hits=hits)
+    notes = [(t.name, n.descriptor.id, (n.message.text or "") if n.message else "")
+             for inv, t in zip(run.invocations or (), tools, strict=False)
+             for n in inv.toolExecutionNotifications or () if n.descriptor is not None]
+    gaps, gap_total = read_run_gaps(props_run, notes, source)
+    return RunInput(source=source, stage=stage, tools=tools, properties=props_run, hits=hits,
+                    dropped=_dropped(props_run.get(COUNTS_PROPERTY), hits, source), gaps=gaps, gap_total=gap_total)
+
+
+def _dropped(counts: Any, hits: list[Hit], source: str) -> dict[Severity, int]:
+    """Per severity, how many more findings `mlsec-result-counts` says there are than the file holds."""
+    if counts is None:
+        return {}
+    names = {s.name.lower(): s for s in Severity}
+    if not isinstance(counts, dict) or any(isinstance(counts.get(n, 0), bool) or not isinstance(counts.get(n, 0), int)
+                                           or counts.get(n, 0) < 0 for n in (*names, "total")):
+        raise InputError(source, f"run.properties.{COUNTS_PROPERTY} is not a map of severity to count")
+    held = dict.fromkeys(Severity, 0)
+    for h in hits:
+        held[h.severity] += 1
+    return {sev: counts.get(name, 0) - held[sev] for name, sev in names.items() if counts.get(name, 0) > held[sev]}
 
 
 def _score(raw: str | float | None, cache: dict[str | float, float | None]) -> float | None:
@@ -277,7 +212,7 @@ def _parse_severity(value: str) -> Severity | None:
         return None  # an unknown name falls back to the score or level, as if absent
 
 
-def _tool(inv: _Invocation, driver: _Component) -> ToolRun:
+def _tool(inv: sm.Invocation, driver: sm.Component) -> ToolRun:
     props = inv.properties or {}
     name = str(props.get("tool") or driver.name)
     ok = inv.executionSuccessful

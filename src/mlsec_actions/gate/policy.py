@@ -11,8 +11,7 @@ import fnmatch
 import hashlib
 import json
 import re
-from dataclasses import dataclass
-from functools import cache
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,10 +22,19 @@ import yaml
 from mlsec_actions import catalog
 from mlsec_actions.errors import InputError
 from mlsec_actions.findings import Severity
+from mlsec_actions.gate.coverage import REQUIREMENTS
+from mlsec_actions.gate.model import WAIVER_MAX_DAYS, WAIVER_MIN_REASON, MetricRule, Policy, Selector, Threshold, Waiver
+from mlsec_actions.inputs import read_regular
 from mlsec_actions.yaml_lines import DuplicateKey, Lines, compose, key_name, line_of
 
 BUILTIN = ("default", "strict")
-OPS = (">=", ">", "<=", "<", "==", "!=")
+# ~1,600 waivers. PyYAML's pure-Python composer (which keeps line numbers) is superlinear: 256 KiB load in ~1-2 s,
+# 1 MiB took ~30 s. Nothing reviewable is larger.
+MAX_POLICY_BYTES = 256 * 1024
+MAX_POLICY_DEPTH = 32  # the schema nests 4 deep
+_OPEN = (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken, yaml.FlowMappingStartToken,
+         yaml.FlowSequenceStartToken)
+_CLOSE = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
 _REPO_POLICIES = Path(__file__).resolve().parents[3] / "policies"
 
 
@@ -40,139 +48,6 @@ class PolicyError(InputError):
     def diagnostics(self) -> str:
         more = f" (and {len(self.problems) - 1} more; `mlsec policy validate` lists them)"
         return self.problems[0] + (more if len(self.problems) > 1 else "")
-
-
-@dataclass(frozen=True)
-class Selector:
-    """Names (stages, tools) picked by globs; patterns starting with `!` exclude."""
-
-    patterns: tuple[str, ...] = ("*",)
-    """As written in the policy."""
-
-    def matches(self, name: str) -> bool:
-        include, exclude = _selector_regexes(self.patterns)
-        return include.match(name) is not None and (exclude is None or exclude.match(name) is None)
-
-
-@cache
-def _selector_regexes(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], re.Pattern[str] | None]:
-    inc = [p for p in patterns if not p.startswith("!")] or ["*"]
-    exc = [p[1:] for p in patterns if p.startswith("!")]
-    include = re.compile("|".join(fnmatch.translate(p) for p in inc))
-    return include, re.compile("|".join(fnmatch.translate(p) for p in exc)) if exc else None
-
-
-def path_glob(pattern: str) -> re.Pattern[str]:
-    """A path glob: `*` and `?` stay inside one folder, `**` crosses folders."""
-    out = []
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out) + r"\Z")
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """Fail when more than `max` findings in scope meet the severity bar."""
-
-    id: str
-    """Name in violations (the policy's `id`, else `thresholds[N]`)."""
-    stage: Selector
-    """Stages counted."""
-    tool: Selector
-    """Tools counted (the `<tool>` of rule ids `<tool>/<rule>`, else the SARIF driver name)."""
-    severity: Severity | None
-    """Count findings at this severity or above; None: any severity."""
-    security_severity: float | None
-    """Count findings whose score is at least this; None: any score. Both set: both must hold."""
-    max: int
-    """Most findings allowed."""
-    line: int
-    """Line in the policy file."""
-
-
-@dataclass(frozen=True)
-class MetricRule:
-    """Compare a property of a stage's SARIF run (e.g. `evaluate`'s `metrics.accuracy`) with a value."""
-
-    id: str
-    """Name in violations."""
-    stage: str
-    """Stage id whose runs carry the property."""
-    property: tuple[str, ...]
-    """Path into `run.properties`."""
-    op: str
-    """One of `OPS`."""
-    value: float | str | bool
-    """What the property is compared with."""
-    missing_fails: bool
-    """Whether an absent stage or property is a violation (default) or passes."""
-    line: int
-    """Line in the policy file."""
-
-
-@dataclass(frozen=True)
-class Waiver:
-    """An accepted finding (or set of findings), with who accepted it, why, and until when."""
-
-    id: str
-    """Name in the verdict (the policy's `id`, else `waivers[N]`)."""
-    reason: str
-    """Why it is accepted."""
-    owner: str
-    """Who accepted it."""
-    expires: dt.date
-    """Last day it applies (UTC); after that it is a violation itself."""
-    rule: str | None = None
-    """Rule id glob."""
-    fingerprint: str | None = None
-    """Exact `primaryLocationLineHash`."""
-    path: str | None = None
-    """Path glob."""
-    stage: str | None = None
-    """Stage id glob."""
-    line: int = 0
-    """Line in the policy file."""
-
-
-@dataclass(frozen=True)
-class Policy:
-    """A loaded, validated policy."""
-
-    path: str
-    """Where it came from (a builtin shows as `policies/<name>.yml`)."""
-    sha256: str
-    """Digest of the file's bytes, recorded in the verdict."""
-    required_stages: tuple[str, ...] = ()
-    """Stages that must be present."""
-    required_line: int = 0
-    """Line of `required-stages`, for violations' locations."""
-    tool_errors_fail: bool = True
-    """A failed tool in any stage present fails the gate."""
-    thresholds: tuple[Threshold, ...] = ()
-    """Severity/count limits."""
-    metrics: tuple[MetricRule, ...] = ()
-    """Metric limits."""
-    waivers: tuple[Waiver, ...] = ()
-    """Accepted findings."""
-    waiver_max_days: int | None = None
-    """Longest allowed time to a waiver's expiry."""
-    warnings: tuple[str, ...] = ()
-    """`file:line: key: problem` notes that do not invalidate the policy."""
 
 
 def builtin_path(name: str) -> Path:
@@ -200,11 +75,15 @@ def load(source: str | Path, known_stages: frozenset[str] | None = None) -> Poli
     path = builtin_path(str(source)) if str(source) in BUILTIN else Path(source)
     label = f"policies/{source}.yml" if str(source) in BUILTIN else str(path)
     try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise InputError(label, f"cannot read policy: {e.strerror or e}") from None
+        raw = read_regular(path, "policy", MAX_POLICY_BYTES)
+    except InputError as e:
+        raise InputError(label, e.problem) from None
     try:
-        doc, lines = compose(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        refused = _refused_structure(text, label)
+        if refused:
+            raise PolicyError(label, [refused])
+        doc, lines = compose(text)
     except UnicodeDecodeError:
         raise PolicyError(label, [f"{label}:1: not UTF-8 text"]) from None
     except yaml.MarkedYAMLError as e:
@@ -213,11 +92,31 @@ def load(source: str | Path, known_stages: frozenset[str] | None = None) -> Poli
         raise PolicyError(label, [f"{label}:{line}: not valid YAML: {e.problem or e}"]) from None
     except DuplicateKey as e:
         raise PolicyError(label, [f"{label}:{e.line}: {e.key}: duplicate key"]) from None
+    except RecursionError:
+        raise PolicyError(label, [f"{label}:1: nested too deeply"]) from None
     problems = _schema_problems(doc, lines, label)
     if problems:
         raise PolicyError(label, problems)
     known = known_stage_ids() if known_stages is None else known_stages
-    return _build(doc, lines, label, hashlib.sha256(raw).hexdigest(), known)
+    pol = _build(doc, lines, label, hashlib.sha256(raw).hexdigest(), known)
+    return replace(pol, builtin=str(source)) if str(source) in BUILTIN else pol
+
+
+def _refused_structure(text: str, label: str) -> str | None:
+    """What the composer must never see, found by the (iterative, linear) tokenizer first: anchors and aliases
+    (a policy needs none; expanded, a few hundred bytes become gigabytes) and nesting past `MAX_POLICY_DEPTH`
+    (the composer recurses)."""
+    depth = 0
+    for token in yaml.scan(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml: 20x faster
+        if isinstance(token, yaml.AnchorToken | yaml.AliasToken):
+            return f"{label}:{token.start_mark.line + 1}: YAML anchors and aliases are not allowed in a policy"
+        if isinstance(token, _OPEN):
+            depth += 1
+            if depth > MAX_POLICY_DEPTH:
+                return f"{label}:{token.start_mark.line + 1}: nested deeper than {MAX_POLICY_DEPTH} levels"
+        elif isinstance(token, _CLOSE):
+            depth -= 1
+    return None
 
 
 def _schema_problems(doc: Any, lines: Lines, label: str) -> list[str]:
@@ -246,20 +145,23 @@ def _selector(value: Any) -> Selector:
 
 def _build(doc: dict[str, Any], lines: Lines, label: str, digest: str, known: frozenset[str]) -> Policy:
     problems: list[str] = []
-    warnings: list[str] = []
 
-    def stage_warning(value: Any, at: tuple[str | int, ...]) -> None:
-        names = [] if value is None else [p.lstrip("!") for p in ([value] if isinstance(value, str) else value)]
-        for name in names:
-            if known and not any(c in name for c in "*?[") and name not in known:
-                warnings.append(f"{label}:{line_of(lines, at)}: {key_name(at)}: unknown stage id '{name}'")
+    def problem(at: tuple[str | int, ...], text: str) -> None:
+        problems.append(f"{label}:{line_of(lines, at)}: {key_name(at)}: {text}")
+
+    def check_stages(value: Any, at: tuple[str | int, ...]) -> None:
+        """A stage name or glob must name a catalog stage: `evalute` or `[` would silently match nothing."""
+        for name in [] if value is None else [p.removeprefix("!") for p in ([value] if isinstance(value, str)
+                                                                              else value)]:
+            if known and not any(_matches(name, stage) for stage in known):
+                problem(at, f"'{name}' names no stage (known: {', '.join(sorted(known))})")
 
     required = tuple(doc.get("required-stages", ()))
     for i, name in enumerate(required):
-        stage_warning(name, ("required-stages", i))
+        check_stages(name, ("required-stages", i))
     thresholds = []
     for i, t in enumerate(doc.get("thresholds", ())):
-        stage_warning(t.get("stage"), ("thresholds", i, "stage"))
+        check_stages(t.get("stage"), ("thresholds", i, "stage"))
         sev = t.get("severity")
         thresholds.append(Threshold(
             id=t.get("id", f"thresholds[{i}]"), stage=_selector(t.get("stage")), tool=_selector(t.get("tool")),
@@ -268,26 +170,24 @@ def _build(doc: dict[str, Any], lines: Lines, label: str, digest: str, known: fr
     metrics = []
     for i, m in enumerate(doc.get("metrics", ())):
         at = ("metrics", i)
-        stage_warning(m["stage"], (*at, "stage"))
+        check_stages(m["stage"], (*at, "stage"))
         value = m["value"]
         if m["op"] not in ("==", "!=") and (isinstance(value, bool) or not isinstance(value, int | float)):
-            problems.append(f"{label}:{line_of(lines, (*at, 'value'))}: {key_name((*at, 'value'))}: "
-                            f"'{m['op']}' needs a number, got {value!r}")
+            problem((*at, "value"), f"'{m['op']}' needs a number, got {value!r}")
         metrics.append(MetricRule(id=m.get("id", f"metrics[{i}]"), stage=m["stage"],
                                   property=tuple(m["property"].split(".")), op=m["op"], value=value,
                                   missing_fails=m.get("missing", "fail") == "fail", line=line_of(lines, at)))
+    path_only = doc.get("waiver-path-only", "allow") == "allow"
     waivers = []
     for i, w in enumerate(doc.get("waivers", ())):
         at = ("waivers", i)
-        for key in ("reason", "owner"):
-            if not w[key].strip():
-                problems.append(f"{label}:{line_of(lines, (*at, key))}: {key_name((*at, key))}: must not be blank")
+        check_stages(w.get("stage"), (*at, "stage"))
+        for key, text in _waiver_problems(w, path_only):
+            problem((*at, key) if key else at, text)
         expires = _date(w["expires"])
         if expires is None:
-            problems.append(f"{label}:{line_of(lines, (*at, 'expires'))}: {key_name((*at, 'expires'))}: "
-                            f"not a date (YYYY-MM-DD): {w['expires']!r}")
+            problem((*at, "expires"), f"not a date (YYYY-MM-DD): {w['expires']!r}")
             continue
-        stage_warning(w.get("stage"), (*at, "stage"))
         waivers.append(Waiver(id=w.get("id", f"waivers[{i}]"), reason=w["reason"].strip(), owner=w["owner"].strip(),
                               expires=expires, rule=w.get("rule"), fingerprint=w.get("fingerprint"),
                               path=w.get("path"), stage=w.get("stage"), line=line_of(lines, at)))
@@ -296,10 +196,46 @@ def _build(doc: dict[str, Any], lines: Lines, label: str, digest: str, known: fr
         problems.append(f"{label}:1: {dup}: id used more than once")
     if problems:
         raise PolicyError(label, problems)
+    coverage = doc.get("coverage", {})
     return Policy(path=label, sha256=digest, required_stages=required,
                   required_line=line_of(lines, ("required-stages",)), tool_errors_fail=doc.get("tool-errors") != "warn",
                   thresholds=tuple(thresholds), metrics=tuple(metrics), waivers=tuple(waivers),
-                  waiver_max_days=doc.get("waiver-max-days"), warnings=tuple(warnings))
+                  waiver_max_days=doc.get("waiver-max-days", WAIVER_MAX_DAYS), waiver_path_only=path_only,
+                  coverage_gaps_fail=coverage.get("gaps", "warn") == "fail",
+                  coverage_required=tuple(k for k in REQUIREMENTS if k in coverage.get("require", {})),
+                  coverage_line=line_of(lines, ("coverage",)))
+
+
+def _matches(pattern: str, name: str) -> bool:
+    return re.fullmatch(fnmatch.translate(pattern), name) is not None
+
+
+def _broad(glob: str) -> bool:
+    """A glob with nothing but wildcards and separators (`*`, `**`, `*/*`, `?*`) matches everything."""
+    return not re.sub(r"[*?/\[\]!.-]", "", glob).strip()
+
+
+def _waiver_problems(w: dict[str, Any], path_only: bool) -> list[tuple[str, str]]:
+    """(key, problem) for a waiver that could hide more than a reviewed, owned, specific exception."""
+    out = []
+    for key in ("reason", "owner"):
+        if not w[key].strip():
+            out.append((key, "must not be blank"))
+    if w["reason"].strip() and len(w["reason"].strip()) < WAIVER_MIN_REASON:
+        out.append(("reason", f"too short: say why it is accepted (at least {WAIVER_MIN_REASON} characters)"))
+    if re.search(r"[\x00-\x1f\x7f]", w["owner"].strip()):
+        out.append(("owner", "must be one line of text"))
+    rule, path, fingerprint = w.get("rule"), w.get("path"), w.get("fingerprint")
+    if fingerprint is None and (rule is None or _broad(rule)):
+        key = "rule" if rule is not None else "path" if path is not None else ""
+        if not path_only:
+            out.append((key, "this policy forbids path-only waivers (waiver-path-only: forbid): give a specific "
+                             "rule or a fingerprint"))
+        elif path is None or _broad(path):
+            shown = ", ".join(f"{k} '{v}'" for k, v in (("rule", rule), ("path", path)) if v is not None)
+            out.append((key, f"matches every finding ({shown or 'no matcher'}): give a specific rule "
+                             "(e.g. trivy/secret/*), a fingerprint or a specific path"))
+    return out
 
 
 def _date(text: str) -> dt.date | None:

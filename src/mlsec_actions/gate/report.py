@@ -1,22 +1,23 @@
-"""A verdict rendered three ways: JSON (what signing attests), markdown (the job summary), SARIF (violations).
+"""A verdict rendered as JSON (what signing attests) and markdown (the job summary); SARIF is `alerts.py`.
 
-The JSON keys `verdict`, `policy`, `inputs`, `violations`, `counts`, `waivers`, `tools` and
-`generated_at` are a contract: the signing stage relies on them.
+The JSON keys `verdict`, `policy`, `inputs`, `violations`, `counts`, `waivers`, `tools`, `coverage` and
+`generated_at` are a contract: the signing stage relies on them. Every text in the summary came from a
+SARIF file or a policy, so it goes through `sanitize.md_text` (or `_code`, inside backticks).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from mlsec_actions import __version__
-from mlsec_actions.findings import Finding, Location, Rule, Severity, StageResult, ToolRun, ToolStatus
-from mlsec_actions.gate.engine import GATE_STAGE, Verdict
+from mlsec_actions import __version__, sanitize
+from mlsec_actions.findings import Severity
+from mlsec_actions.gate import coverage as cov
+from mlsec_actions.gate.engine import Verdict
 from mlsec_actions.gate.input import Hit
-from mlsec_actions.gate.rules import Violation, normal_path
+from mlsec_actions.gate.rules import normal_path
 
 DOCS = "https://github.com/mlsec-actions/mlsec-actions/blob/main/docs/gate.md"
 _ORDER = sorted(Severity, reverse=True)
@@ -45,6 +46,7 @@ def to_json(v: Verdict, now: dt.datetime | None = None) -> dict[str, Any]:
                   for s, t in v.tools],
         "top_findings": [_hit_json(s, h) for s, h in v.top],
         "warnings": list(v.warnings),
+        "coverage": cov.to_json(v.coverage),
         "run_id": v.expectations.run_id,
         "expected_stages": list(v.expectations.stages),
         "sarif_digests": [{"name": d.name, "expected": d.expected, "actual": d.actual, "status": d.status}
@@ -57,10 +59,15 @@ def _hit_json(stage: str, h: Hit) -> dict[str, Any]:
             "path": normal_path(h.path), "line": h.line, "fingerprint": h.fingerprint, "message": h.message}
 
 
-def _cell(text: object) -> str:
-    """Table-cell safe: one line, pipes escaped, HTML-ish brackets neutralised."""
-    out = " ".join(str(text).split()).replace("\\", "\\\\").replace("|", "\\|")
-    return out.replace("<", "&lt;").replace(">", "&gt;")
+def _cell(text: object, limit: int = sanitize.MAX_LINE) -> str:
+    """Safe as Markdown text in a table cell or a sentence: no HTML, links, images, line breaks; pipes escaped."""
+    return sanitize.md_text(str(text), limit)
+
+
+def _code(text: object) -> str:
+    """Safe inside a code span in a table: Markdown escapes do not work there, so backticks become quotes
+    (a backtick would end the span) and pipes are escaped (GFM splits cells before reading spans)."""
+    return "`" + sanitize.log_line(str(text), 300).replace("`", "'").replace("|", "\\|") + "`"
 
 
 def _link(path: str, line: int | None) -> str:
@@ -68,7 +75,7 @@ def _link(path: str, line: int | None) -> str:
     shown = f"{path}:{line}" if line else path
     repo, sha = os.environ.get("GITHUB_REPOSITORY"), os.environ.get("GITHUB_SHA")
     if not (repo and sha and path):
-        return f"`{_cell(shown)}`"
+        return _code(shown)
     server = os.environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
     anchor = f"#L{line}" if line else ""
     target = quote(path, safe="/@!$&'*+,;=:-._~")
@@ -80,13 +87,31 @@ def _provenance(v: Verdict) -> list[str]:
     e = v.expectations
     parts = []
     if e.run_id is not None:
-        parts.append(f"run id `{_cell(e.run_id)}`")
+        parts.append(f"run id {_code(e.run_id)}")
     if e.stages:
-        parts.append("expected stages " + ", ".join(f"`{_cell(s)}`" for s in e.stages))
+        parts.append("expected stages " + ", ".join(_code(s) for s in e.stages))
     if v.digests:
         bad = sum(d.status != "ok" for d in v.digests)
         parts.append(f"{len(v.digests)} SARIF digest(s) checked, " + (f"{bad} not matching" if bad else "all matching"))
     return [f"Checked against: {'; '.join(parts)}.", ""] if parts else []
+
+
+def _coverage(coverage: tuple[cov.StageCoverage, ...], fail: bool) -> list[str]:
+    """What the stages could not check: every listed gap (up to the row limit), and the totals."""
+    if not coverage:
+        return []
+    total = sum(c.total for c in coverage)
+    effect = "each fails the gate (coverage.gaps: fail)" if fail else "listed as warnings (coverage.gaps: warn)"
+    out = [f"### Coverage gaps ({total})", "", f"What the stages could not check; {effect}.", "",
+           "| stage | tool | kind | detail | path |", "|---|---|---|---|---|"]
+    rows = [(c.stage, g) for c in coverage for g in c.gaps]
+    out += [f"| {_cell(stage)} | {_cell(g.tool)} | [{_cell(g.kind)}]({DOCS}#coverage) | {_cell(g.detail, 300)} | "
+            f"{_code(g.path) if g.path else ''} |" for stage, g in rows[:_MAX_ROWS]]
+    unlisted = sum(c.unlisted for c in coverage)
+    out += ["", *_more(_MAX_ROWS, len(rows))]
+    if unlisted:
+        out += [f"_{unlisted} more gap(s) counted by the stages but not listed in their SARIF._", ""]
+    return out
 
 
 def _more(shown: int, total: int) -> list[str]:
@@ -98,7 +123,7 @@ def markdown(v: Verdict) -> str:
     head = "✅ **PASS**" if v.passed else f"❌ **FAIL** ({len(v.violations)} violation(s))"
     total = sum(sum(c.values()) for c in v.counts.values())
     out = [f"## mlsec gate: {head}", "",
-           f"Policy `{_cell(v.policy.path)}` (sha256 `{v.policy.sha256[:12]}`) over {len(v.inputs)} SARIF file(s): "
+           f"Policy {_code(v.policy.path)} (sha256 `{v.policy.sha256[:12]}`) over {len(v.inputs)} SARIF file(s): "
            f"{total} finding(s), {v.waived} waived, {v.in_baseline} already in the baseline.", ""]
     out += _provenance(v)
     out += ["### Findings by stage and severity", "",
@@ -117,8 +142,8 @@ def markdown(v: Verdict) -> str:
         out += ["", *_more(_MAX_ROWS, len(v.violations))]
     if v.top:
         out += ["### Top findings", "", "| severity | stage | rule | location | message |", "|---|---|---|---|---|"]
-        out += [f"| {h.severity.name.lower()} ({h.score:.1f}) | {_cell(stage)} | `{_cell(h.rule)}` | "
-                f"{_link(normal_path(h.path), h.line)} | {_cell(h.message[:200])} |" for stage, h in v.top]
+        out += [f"| {h.severity.name.lower()} ({h.score:.1f}) | {_cell(stage)} | {_code(h.rule)} | "
+                f"{_link(normal_path(h.path), h.line)} | {_cell(h.message, 200)} |" for stage, h in v.top]
         out.append("")
     if v.waivers:
         out += ["### Waivers", "", "| waiver | status | matched | owner | expires | reason |",
@@ -126,6 +151,7 @@ def markdown(v: Verdict) -> str:
         out += [f"| {_cell(u.waiver.id)} | {u.status} | {u.matched} | {_cell(u.waiver.owner)} | "
                 f"{u.waiver.expires.isoformat()} | {_cell(u.waiver.reason)} |" for u in v.waivers[:_MAX_ROWS]]
         out += ["", *_more(_MAX_ROWS, len(v.waivers))]
+    out += _coverage(v.coverage, v.policy.coverage_gaps_fail)
     if v.tools:
         out += ["### Tools", "", "| stage | tool | version | status |", "|---|---|---|---|"]
         out += [f"| {_cell(s)} | {_cell(t.name)} | {_cell(t.version or '')} | {t.status.value} |"
@@ -134,40 +160,3 @@ def markdown(v: Verdict) -> str:
     if v.warnings:
         out += ["### Warnings", ""] + [f"- {_cell(w)}" for w in v.warnings[:_MAX_ROWS]] + [""]
     return "\n".join(out)
-
-
-_TITLES = {
-    "threshold": "More findings than the policy allows",
-    "required-stage-missing": "A required stage produced no SARIF",
-    "tool-failed": "A tool failed, was missing or timed out",
-    "metric": "A metric is outside the policy's bounds",
-    "metric-missing": "A metric the policy checks is absent",
-    "waiver-expired": "A waiver has expired",
-    "waiver-too-long": "A waiver lasts longer than the policy allows",
-    "sarif-malformed": "A SARIF input is malformed or truncated",
-    "no-inputs": "No SARIF input at all",
-    "sarif-stale": "A SARIF file is not from this run",
-    "stage-missing": "An expected stage has no SARIF from this run",
-    "sarif-tampered": "A SARIF file differs from the digest its stage recorded",
-}
-
-
-def violations_result(v: Verdict) -> StageResult:
-    """The violations as findings of stage `gate`, rule ids `gate/<kind>`, for `sarif.write_sarif`."""
-    findings = []
-    for x in v.violations:
-        rule = Rule(id=f"gate/{x.kind}", name=x.kind.title().replace("-", ""), short_description=_TITLES[x.kind],
-                    help_text=f"See {DOCS}#{x.kind} for what this means and how to fix it.",
-                    help_uri=f"{DOCS}#{x.kind}", tags=("mlsec-gate",))
-        findings.append(Finding(rule=rule, message=x.message, severity=Severity.HIGH,
-                                location=Location(path=_violation_path(x), start_line=x.line)))
-    tool = ToolRun(name="gate", status=ToolStatus.OK, version=__version__)
-    return StageResult(GATE_STAGE, tuple(findings), (tool,))
-
-
-def _violation_path(x: Violation) -> str:
-    """Repo-relative when the file is inside the working folder; else its name (a builtin policy)."""
-    if not x.path:
-        return "mlsec-gate"
-    path, cwd = Path(x.path).resolve(), Path.cwd()
-    return path.relative_to(cwd).as_posix() if path.is_relative_to(cwd) else Path(x.path).as_posix().lstrip("/")

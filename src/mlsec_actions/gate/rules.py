@@ -16,12 +16,13 @@ from typing import Any
 from urllib.parse import unquote
 
 from mlsec_actions.findings import Severity
+from mlsec_actions.gate import coverage as cov
 from mlsec_actions.gate.input import Hit
-from mlsec_actions.gate.policy import MetricRule, Threshold, Waiver, path_glob
+from mlsec_actions.gate.model import MetricRule, Threshold, Waiver, path_glob
 
 KINDS = ("threshold", "required-stage-missing", "tool-failed", "metric", "metric-missing",
          "waiver-expired", "waiver-too-long", "sarif-malformed", "no-inputs", "sarif-stale", "stage-missing",
-         "sarif-tampered")
+         "sarif-tampered", "coverage-gap", "coverage-required")
 # (stage, tool, severity, score) -> findings: what thresholds are evaluated over.
 Tally = Counter[tuple[str, str, Severity, float]]
 
@@ -161,7 +162,7 @@ def metric(m: MetricRule, runs: list[tuple[str, dict[str, Any]]], policy_path: s
                             f"({source})", m.id, m.stage, policy_path, m.line)
 
 
-def waiver_violations(w: Waiver, active: bool, today: dt.date, max_days: int | None,
+def waiver_violations(w: Waiver, active: bool, today: dt.date, max_days: int,
                       policy_path: str) -> Iterator[Violation]:
     """An expired waiver is a violation itself; so is one that outlives the policy's `waiver-max-days`."""
     if not active:
@@ -169,6 +170,42 @@ def waiver_violations(w: Waiver, active: bool, today: dt.date, max_days: int | N
                         w.id, w.stage, policy_path, w.line)
         return
     days = (w.expires - today).days
-    if max_days is not None and days > max_days:
+    if days > max_days:
         yield Violation("waiver-too-long", f"waiver {w.id} expires in {days} days; the policy allows at most "
                         f"{max_days}", w.id, w.stage, policy_path, w.line)
+
+
+def _describe(stage: str, tool: str, kind: str, count: int, first: cov.Gap) -> str:
+    where = f" ({first.path})" if first.path else ""
+    more = f" (and {count - 1} more)" if count > 1 else ""
+    return f"{stage}: {tool}: {kind}: {first.detail}{where}{more}"
+
+
+def coverage_violations(coverage: tuple[cov.StageCoverage, ...], gaps_fail: bool, required: tuple[str, ...],
+                        policy_path: str, line: int) -> tuple[list[Violation], list[str]]:
+    """Violations and warnings for the gaps found, one per (stage, tool, kind). `gaps_fail`: any gap fails
+    (`coverage.gaps: fail`), else it is a warning. `required`: keys of `coverage.REQUIREMENTS` the policy
+    requires; a gap of their kind is a violation either way, and so are gaps of unknown kind (counted but
+    not listed in a SARIF), which cannot show the requirement was met."""
+    violations: list[Violation] = []
+    warnings: list[str] = []
+    banned = {cov.REQUIREMENTS[r][1].value: r for r in required}
+
+    def judged(text: str, stage: str, kind: str | None) -> None:
+        need = banned.get(kind) if kind is not None else next(iter(banned.values()), None)
+        if need is not None:
+            violations.append(Violation("coverage-required", f"{text}; the policy requires {need}: "
+                                        f"{cov.REQUIREMENTS[need][0]}", f"coverage.require.{need}", stage,
+                                        policy_path, line))
+        elif gaps_fail:
+            violations.append(Violation("coverage-gap", f"{text}; the policy fails on coverage gaps",
+                                        "coverage.gaps", stage, policy_path, line))
+        else:
+            warnings.append(f"not covered: {text}")
+
+    for c in coverage:
+        for (tool, kind), (count, first) in c.groups.items():
+            judged(_describe(c.stage, tool, kind, count, first), c.stage, kind)
+        if c.unlisted > 0:
+            judged(f"{c.stage}: {c.unlisted} more coverage gap(s) counted but not listed in its SARIF", c.stage, None)
+    return violations, warnings

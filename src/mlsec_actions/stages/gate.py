@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from mlsec_actions import gha
+from mlsec_actions import gha, sanitize
 from mlsec_actions.errors import ExitCode, UsageError
 from mlsec_actions.sarif import write_sarif
 from mlsec_actions.stages.base import Stage
@@ -35,15 +35,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sarif", type=Path, default=_OUT / "gate.sarif",
                         help="where to write the policy violations as SARIF (default: %(default)s)")
     # Checked here, at parse time: a bad value is exit 2 before anything is read (argparse shows the message).
-    from mlsec_actions.gate import provenance
+    from mlsec_actions.gate import options
 
-    parser.add_argument("--run-id", type=provenance.parse_run_id, default=None, metavar="ID",
+    parser.add_argument("--run-id", type=options.parse_run_id, default=None, metavar="ID",
                         help="this pipeline run's id: every SARIF run must carry it as mlsec-run-id, "
                              "else violation sarif-stale")
-    parser.add_argument("--expect-stage", type=provenance.parse_stage, action="append", default=None,
+    parser.add_argument("--expect-stage", type=options.parse_stage, action="append", default=None,
                         metavar="STAGE", help="a stage that must have a SARIF run of this run, else violation "
                                               "stage-missing (repeatable; env: one per line)")
-    parser.add_argument("--sarif-digest", type=provenance.parse_digest, action="append", default=None,
+    parser.add_argument("--sarif-digest", type=options.parse_digest, action="append", default=None,
                         metavar="NAME=SHA256", help="the SHA-256 a stage recorded for NAME (relative to "
                                                     "--sarif-dir): a different or missing file is violation "
                                                     "sarif-tampered (repeatable; env: one per line)")
@@ -51,14 +51,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     # Imported here: jsonschema and msgspec cost ~0.3 s that other `mlsec` commands need not pay.
-    from mlsec_actions.gate import policy
+    from mlsec_actions.gate import alerts, policy
     from mlsec_actions.gate import report as gate_report
     from mlsec_actions.gate.engine import run_gate
-    from mlsec_actions.gate.provenance import BadValue, Expectations, unique_digests
+    from mlsec_actions.gate.options import BadValue, unique_digests
+    from mlsec_actions.gate.provenance import Expectations
 
     pol = policy.load(args.policy)  # a bad policy raises PolicyError: exit 2
     for w in pol.warnings:
-        print(f"gate: warning: {w}", file=sys.stderr)
+        print(sanitize.log_line(f"gate: warning: {w}"), file=sys.stderr)
     try:
         expect = Expectations(run_id=args.run_id, stages=tuple(dict.fromkeys(args.expect_stage or ())),
                               digests=unique_digests(args.sarif_digest or ()))
@@ -66,15 +67,18 @@ def execute(args: argparse.Namespace) -> int:
         raise UsageError(f"--sarif-digest: {e}") from None
     verdict = run_gate(pol, args.sarif_dir, args.baseline, exclude=frozenset({args.sarif.resolve()}), expect=expect)
     doc = gate_report.to_json(verdict)
-    summary = gate_report.markdown(verdict)
+    # File names that are not UTF-8 reach us as surrogates: shown escaped, never a UnicodeEncodeError.
+    summary = gate_report.markdown(verdict).encode("utf-8", "backslashreplace").decode("utf-8")
     for path in (args.verdict, args.summary):
         path.parent.mkdir(parents=True, exist_ok=True)
     args.verdict.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     args.summary.write_text(summary + "\n", encoding="utf-8")
-    write_sarif(gate_report.violations_result(verdict), args.sarif, run_id=args.run_id)
+    write_sarif(alerts.violations_result(verdict), args.sarif, run_id=args.run_id)
     for x in verdict.violations:
-        print(f"gate: violation: {x.kind}: {x.message}", file=sys.stderr)
-        gha.annotation("error", x.message, title=f"mlsec gate: {x.kind}")
+        print(sanitize.log_line(f"gate: violation: {x.kind}: {x.message}"), file=sys.stderr)
+        gha.annotation("error", sanitize.log_line(x.message), title=f"mlsec gate: {x.kind}")
+    for w in verdict.warnings[len(pol.warnings):]:
+        print(sanitize.log_line(f"gate: warning: {w}"), file=sys.stderr)
     total = sum(sum(c.values()) for c in verdict.counts.values())
     print(f"gate: {doc['verdict'].upper()}: {len(verdict.violations)} violation(s) over {total} finding(s) in "
           f"{len(verdict.inputs)} file(s); verdict: {args.verdict}", file=sys.stderr)
