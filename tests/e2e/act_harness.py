@@ -25,6 +25,9 @@ STANDINS = Path(__file__).resolve().parent / "standins"
 ACT = ROOT / ".venv" / "bin" / "act"
 SELF_REPO = "mlsec-actions/mlsec-actions"
 SELF_REF = "e2e-self"  # what `$/` is rewritten to; any ref works, it only has to be mapped
+# Shared by every act job of every run (uv's cache is safe for concurrent use): a job's install takes
+# seconds instead of the half minute a cold cache costs.
+SETUP_CACHE = Path(os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))) / "mlsec-setup-e2e"
 # What the package install needs, plus everything YAML a workflow can reach.
 STAGED = ("action.yml", "actions", ".github", "src", "policies", "pyproject.toml", "README.md", "LICENSE")
 _PIN = re.compile(r"uses:\s*([\w.-]+/[\w.-]+)(?:/[\w./-]+)?@([0-9a-f]{40})")
@@ -96,22 +99,42 @@ def pinned_actions(tree: Path) -> set[tuple[str, str]]:
     return found
 
 
+_GIT_ENV = {"GIT_AUTHOR_NAME": "e2e", "GIT_AUTHOR_EMAIL": "e2e@example.invalid",
+            "GIT_COMMITTER_NAME": "e2e", "GIT_COMMITTER_EMAIL": "e2e@example.invalid"}
+
+
 def git_init(repo: Path) -> None:
     """Make `repo` a one-commit git repository (act reads the sha, ref and remote from it)."""
-    env = {**os.environ, "GIT_AUTHOR_NAME": "e2e", "GIT_AUTHOR_EMAIL": "e2e@example.invalid",
-           "GIT_COMMITTER_NAME": "e2e", "GIT_COMMITTER_EMAIL": "e2e@example.invalid"}
     for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "e2e"],
                  ["remote", "add", "origin", "https://github.com/example-org/ml-project.git"]):
-        subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+        subprocess.run(["git", *args], cwd=repo, env={**os.environ, **_GIT_ENV}, check=True, capture_output=True)
+
+
+def git_commit(repo: Path, files: dict[str, str], message: str) -> str:
+    """Write `files` (path -> text) into `repo`, commit them, and return the new commit's SHA."""
+    for rel, text in files.items():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text(text, encoding="utf-8")
+    env = {**os.environ, **_GIT_ENV}
+    subprocess.run(["git", "add", "-A"], cwd=repo, env=env, check=True, capture_output=True)
+    subprocess.run(["git", "commit", "-q", "-m", message], cwd=repo, env=env, check=True, capture_output=True)
+    return head_sha(repo)
+
+
+def head_sha(repo: Path) -> str:
+    got = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True)
+    return got.stdout.strip()
 
 
 def run_workflow(consumer: Path, workflow: Path, work: Path, *, event: str = "push",
                  variables: dict[str, str] | None = None, env: dict[str, str] | None = None,
-                 secrets: dict[str, str] | None = None, timeout: float = 900) -> ActRun:
+                 secrets: dict[str, str] | None = None, event_payload: dict[str, Any] | None = None,
+                 timeout: float = 900) -> ActRun:
     """Run `workflow` of the git repository `consumer` under act; everything it writes goes in `work`.
 
     `variables` become `vars.*` (`--var`), `env` extra environment for every step (`--env`), `secrets`
-    the repository's `secrets.*` (written to a dotenv `--secret-file`, so values stay off act's command line).
+    the repository's `secrets.*` (written to a dotenv `--secret-file`, so values stay off act's command line),
+    `event_payload` the event's payload (`github.event`, act's `-e`).
     """
     staged = stage_self(work / "mlsec-actions")
     record = work / "record"
@@ -129,9 +152,14 @@ def run_workflow(consumer: Path, workflow: Path, work: Path, *, event: str = "pu
     cmd = [str(ACT), event, "-W", str(workflow), "-C", str(consumer),
            "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode", "--no-skip-checkout",
            "--action-cache-path", str(work / "act-cache"), "--cache-server-path", str(work / "act-cache-server"),
-           "--no-cache-server", "--env", f"E2E_RECORD_DIR={record}", "--env", f"E2E_CHECKOUT_SOURCE={consumer}"]
+           "--no-cache-server", "--env", f"E2E_RECORD_DIR={record}", "--env", f"E2E_CHECKOUT_SOURCE={consumer}",
+           # install.sh ignores UV_*/PIP_* from the job; its own cache setting keeps the installs quick.
+           "--env", f"MLSEC_SETUP_CACHE_DIR={SETUP_CACHE}"]
     for mapping in mappings:
         cmd += ["--local-repository", mapping]
+    if event_payload is not None:
+        (work / "event.json").write_text(json.dumps(event_payload), encoding="utf-8")
+        cmd += ["-e", str(work / "event.json")]
     for name, value in (variables or {}).items():
         cmd += ["--var", f"{name}={value}"]
     for name, value in (env or {}).items():

@@ -6,6 +6,7 @@ Every e2e test sits in one xdist group, so this session fixture runs once, on th
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,38 @@ from tests.e2e.act_harness import ACT, ROOT, ActRun, git_init, run_workflow
 EXAMPLE = ROOT / "examples" / "ml-project"
 WORKFLOW = Path(".github") / "workflows" / "mlsec.yml"
 OFFLINE = {"MLSEC_VULN_DB": "skip"}  # the example reads vars.MLSEC_VULN_DB: no trivy DB download here
+
+
+POLICY_PATH = ".github/mlsec-policy.yml"
+
+
+def waiver_policy(expires: str, required: str = "[code-scan, model-scan]") -> str:
+    """A policy with reviewed waivers for exactly the example's deliberate findings."""
+    return f"""\
+version: 1
+required-stages: {required}
+tool-errors: fail
+thresholds:
+  - id: no-high
+    severity: high
+waivers:
+  - id: demo-fake-keys
+    rule: trivy/secret/*
+    path: train.py
+    reason: fake keys in the shape of AWS's examples, never valid
+    owner: "@ml-platform"
+    expires: {expires}
+  - id: demo-infra
+    rule: trivy/misconfig/*
+    reason: demo Dockerfile and Terraform, never built or deployed
+    owner: "@ml-platform"
+    expires: {expires}
+"""
+
+
+def day(offset: int) -> str:
+    """Today plus `offset` days, ISO format (waiver expiry dates)."""
+    return (datetime.now(UTC).date() + timedelta(days=offset)).isoformat()
 
 
 def prepare_consumer(work: Path, files: dict[str, str] | None = None) -> Path:

@@ -9,6 +9,7 @@ sign job do with these stages is in test_gate_workflow.py.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def test_scan_stage_jobs_succeed(example_run: ActRun) -> None:
 
 def test_each_stage_uploads_under_its_own_category(example_run: ActRun) -> None:
     uploads = example_run.uploads()
-    assert sorted(u["category"] for u in uploads) == ["mlsec/code-scan", "mlsec/gate", "mlsec/model-scan"]
+    assert sorted(u["category"] for u in uploads) == ["mlsec/code-scan", "mlsec/gate/mlsecops-4", "mlsec/model-scan"]
     assert all(u["valid"] is True for u in uploads), uploads
     rules = [str(r) for r in example_run.upload("mlsec/code-scan")["rule_ids"]]
     assert any(r.startswith("trivy/secret/") for r in rules), rules
@@ -57,14 +58,21 @@ def test_benign_model_is_scanned_clean(example_run: ActRun) -> None:
 
 
 def test_sarif_is_kept_as_an_artifact_for_the_gate(example_run: ActRun) -> None:
+    verdict = json.loads((example_run.artifact("mlsec-gate-mlsecops-4") / "gate-verdict.json").read_text("utf-8"))
+    assert re.fullmatch(r"[0-9]+-[0-9]+-[0-9a-f]{24}", verdict["run_id"]), verdict["run_id"]
     for stage in ("code-scan", "model-scan"):
-        kept = example_run.artifact(f"mlsec-sarif-{stage}") / f"{stage}.sarif"
-        assert kept.read_bytes() == Path(str(example_run.upload(f"mlsec/{stage}")["copy"])).read_bytes()
+        kept = json.loads((example_run.artifact(f"mlsec-sarif-mlsecops-{stage}") / f"{stage}.sarif").read_text("utf-8"))
+        uploaded = json.loads(Path(str(example_run.upload(f"mlsec/{stage}")["copy"])).read_text(encoding="utf-8"))
+        assert kept == uploaded
+        # Stamped with this pipeline call's run id (the gate refuses any other).
+        assert kept["runs"][0]["properties"]["mlsec-run-id"] == verdict["run_id"]
 
 
 def test_checkouts_do_not_persist_credentials(example_run: ActRun) -> None:
     lines = (example_run.record_dir / "checkout.jsonl").read_text(encoding="utf-8").splitlines()
-    assert [json.loads(line)["persist_credentials"] for line in lines] == ["false"] * 3  # code-, model-scan, gate
+    checkouts = [json.loads(line) for line in lines]
+    assert sorted(c["job"] for c in checkouts) == ["code-scan", "gate-4", "model-scan", "sbom", "sign"][:len(checkouts)]
+    assert [c["persist_credentials"] for c in checkouts] == ["false"] * len(checkouts)
 
 
 def test_tool_failure_still_uploads_then_fails_the_job_and_the_gate(tmp_path: Path) -> None:
@@ -77,9 +85,9 @@ def test_tool_failure_still_uploads_then_fails_the_job_and_the_gate(tmp_path: Pa
     assert doc["runs"][0]["invocations"][0]["executionSuccessful"] is False
     assert "Failure - Main Fail on tool error" in failing.log
     # The artifact step runs after the failure too, so the gate still gets the SARIF, and fails closed on it.
-    assert (failing.artifact("mlsec-sarif-code-scan") / "code-scan.sarif").is_file()
+    assert (failing.artifact("mlsec-sarif-mlsecops-code-scan") / "code-scan.sarif").is_file()
     assert failing.job_result("gate before training") == "failed"
-    verdict = json.loads((failing.artifact("mlsec-gate-pre-train") / "gate-verdict.json").read_text(encoding="utf-8"))
+    verdict = json.loads((failing.artifact("mlsec-gate-mlsecops-4") / "gate-verdict.json").read_text(encoding="utf-8"))
     assert verdict["verdict"] == "fail"
     assert "tool-failed" in {v["kind"] for v in verdict["violations"]}
 

@@ -3,10 +3,15 @@
 Paths are kept relative to the least common ancestor folder of everything uploaded, the layout the real
 action gives (one file -> just its name; `a/x` and `b/y` -> `a/x`, `b/y`). An artifact name used twice
 in one run is an error, as on GitHub. Standard library only: it runs on the host's python3.
+
+Fault injection: an artifact named in $E2E_SWAP_ARTIFACTS (one name per line) is stored with every SARIF
+run's results emptied and its result counts zeroed, as an attacker who swaps a stage's SARIF for a clean
+one between the stage job and the gate would leave it (same run id, valid SARIF, other bytes).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -35,6 +40,17 @@ def main() -> int:
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(p, target)
+    if name in os.environ.get("E2E_SWAP_ARTIFACTS", "").split():
+        for sarif in out.rglob("*.sarif"):
+            doc = json.loads(sarif.read_text(encoding="utf-8"))
+            for run in doc.get("runs") or []:
+                run["results"] = []
+                # A careful forger also zeroes the true counts the gate reads (they survive truncation).
+                props = run.setdefault("properties", {})
+                props["mlsec-result-counts"] = {k: 0 for k in ("total", "info", "low", "medium", "high", "critical")}
+                props["mlsec-truncated"] = False
+            sarif.write_text(json.dumps(doc), encoding="utf-8")
+        print(f"upload-artifact stand-in: swapped the SARIF in {name} for a clean one (fault injection)")
     print(f"upload-artifact stand-in: kept {len(found)} path(s) as {name}")
     return 0
 

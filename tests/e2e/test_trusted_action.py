@@ -1,0 +1,152 @@
+"""actions/_trusted's two shell steps, run by bash as the runner runs them (no act): every branch of the decision
+and of the copy, including the hostile ones a pull request's head can set up (symlinked folders and files,
+a policy that only the head has, paths out of the repository).
+
+The positive path under act, on a real pull_request event, is in test_two_pipelines.py.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.e2e.act_harness import ROOT
+
+ACTION = ROOT / "actions" / "_trusted" / "action.yml"
+BASE_SHA = "a" * 40
+
+
+def _script(step_id: str) -> str:
+    doc: dict[str, Any] = yaml.safe_load(ACTION.read_text(encoding="utf-8"))
+    (step,) = [s for s in doc["runs"]["steps"] if s.get("id") == step_id]
+    return str(step["run"])
+
+
+def _run(step_id: str, ws: Path, **env: str) -> tuple[int, str, dict[str, str]]:
+    out = ws.parent / f"{ws.name}-output"
+    out.write_text("", encoding="utf-8")
+    full = {"PATH": os.environ["PATH"], "GITHUB_OUTPUT": str(out), "RUNNER_TEMP": str(ws.parent / "runner-temp"),
+            "BUILTINS": str(ROOT / "policies"), "POLICY": "", "CONFIG": "", **env}
+    got = subprocess.run(["bash", "-e", "-c", _script(step_id)], cwd=ws, env=full, capture_output=True, text=True,
+                         timeout=60, check=False)
+    outputs: dict[str, str] = {}
+    lines = iter(out.read_text(encoding="utf-8").splitlines())
+    for line in lines:
+        if "<<" in line:
+            name, end = line.split("<<", 1)
+            outputs[name] = "\n".join(iter(lambda: next(lines), end))
+        elif "=" in line:
+            name, value = line.split("=", 1)
+            outputs[name] = value
+    return got.returncode, got.stdout + got.stderr, outputs
+
+
+def _decide(ws: Path, **env: str) -> tuple[int, str, dict[str, str]]:
+    return _run("decide", ws, **{"EVENT": "pull_request", "BASE_SHA": BASE_SHA, "FROM_HEAD": "false", **env})
+
+
+def _workspace(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    (ws / ".mlsec-base" / ".github").mkdir(parents=True)
+    (ws / ".mlsec-base" / ".github" / "policy.yml").write_text("base policy\n", encoding="utf-8")
+    (ws / ".mlsec-base" / "mlsec.yml").write_text("base config\n", encoding="utf-8")
+    (ws / ".github").mkdir()
+    (ws / ".github" / "policy.yml").write_text("head policy, waives everything\n", encoding="utf-8")
+    return ws
+
+
+def _copy(ws: Path, **env: str) -> tuple[int, str, dict[str, str]]:
+    return _run("copy", ws, **{"FROM_BASE": "true", "IN_PLACE": "true", "POLICY": ".github/policy.yml", **env})
+
+
+def test_a_pull_request_reads_policy_and_config_from_the_base(tmp_path: Path) -> None:
+    rc, log, out = _decide(tmp_path, POLICY=".github/policy.yml", CONFIG="mlsec.yml")
+    assert rc == 0, log
+    assert out["from-base"] == "true"
+    assert out["files"].splitlines() == [".github/policy.yml", "mlsec.yml"]
+
+
+def test_other_events_builtins_and_the_opt_out_read_the_workspace(tmp_path: Path) -> None:
+    for env in ({"EVENT": "push", "POLICY": ".github/policy.yml"}, {"POLICY": "strict"}, {"POLICY": "default"},
+                {"POLICY": ".github/policy.yml", "FROM_HEAD": "true"}, {}):
+        rc, log, out = _decide(tmp_path, **env)
+        assert rc == 0 and out == {"from-base": "false"}, (env, log, out)
+
+
+def test_a_builtin_name_that_is_not_a_builtin_is_a_file(tmp_path: Path) -> None:
+    rc, _, out = _decide(tmp_path, POLICY="lenient")
+    assert rc == 0 and out["files"] == "lenient"
+
+
+def test_a_pull_request_without_a_base_sha_fails_closed(tmp_path: Path) -> None:
+    rc, log, _ = _decide(tmp_path, POLICY=".github/policy.yml", BASE_SHA="")
+    assert rc == 1 and "without a base commit SHA" in log
+
+
+def test_paths_out_of_the_repository_are_refused(tmp_path: Path) -> None:
+    for bad in ("/etc/passwd", "../outside.yml", ".github/../../x.yml"):
+        rc, log, _ = _decide(tmp_path, POLICY=bad)
+        assert rc == 2 and "paths inside the repository" in log, bad
+
+
+def test_the_gate_gets_the_base_policy_at_its_repository_path(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    rc, log, out = _copy(ws)
+    assert rc == 0, log
+    assert out == {"policy": ".github/policy.yml", "config": "", "source": "base"}
+    assert (ws / ".github" / "policy.yml").read_text(encoding="utf-8") == "base policy\n"
+    assert not (ws / ".mlsec-base").exists()
+
+
+def test_a_stage_gets_the_base_config_outside_the_workspace(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    rc, log, out = _copy(ws, IN_PLACE="false", POLICY="", CONFIG="mlsec.yml")
+    assert rc == 0, log
+    trusted = tmp_path / "runner-temp" / "mlsec-trusted" / "mlsec.yml"
+    assert out["config"] == str(trusted) and trusted.read_text(encoding="utf-8") == "base config\n"
+    assert not (ws / "mlsec.yml").exists() and not (ws / ".mlsec-base").exists()
+
+
+def test_a_policy_only_the_head_has_fails(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    (ws / ".github" / "new.yml").write_text("waivers: everything\n", encoding="utf-8")
+    rc, log, out = _copy(ws, POLICY=".github/new.yml")
+    assert rc == 1 and "not a regular file in the pull request's base commit" in log
+    assert "policy" not in out and not (ws / ".mlsec-base").exists()
+
+
+def test_a_symlink_in_the_base_is_not_followed(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    (ws / ".mlsec-base" / ".github" / "policy.yml").unlink()
+    (ws / ".mlsec-base" / ".github" / "policy.yml").symlink_to(ws / ".github" / "policy.yml")
+    rc, log, _ = _copy(ws)
+    assert rc == 1 and "not a regular file" in log
+
+
+def test_a_head_that_symlinks_the_policy_folder_cannot_redirect_the_write(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (ws / ".github" / "policy.yml").unlink()
+    (ws / ".github").rmdir()
+    (ws / ".github").symlink_to(elsewhere)
+    rc, log, _ = _copy(ws)
+    assert rc == 1 and "is a symlink or a file" in log
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_head_that_symlinks_the_policy_file_gets_it_replaced(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    target = tmp_path / "target.yml"
+    target.write_text("untouched\n", encoding="utf-8")
+    (ws / ".github" / "policy.yml").unlink()
+    (ws / ".github" / "policy.yml").symlink_to(target)
+    rc, log, _ = _copy(ws)
+    assert rc == 0, log
+    assert not (ws / ".github" / "policy.yml").is_symlink()
+    assert (ws / ".github" / "policy.yml").read_text(encoding="utf-8") == "base policy\n"
+    assert target.read_text(encoding="utf-8") == "untouched\n"
