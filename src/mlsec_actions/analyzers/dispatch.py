@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import io
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from mlsec_actions.analyzers import (
     archive,
+    compression,
     gguf,
     keras,
     numpy_file,
@@ -21,11 +23,12 @@ from mlsec_actions.analyzers import (
     prompts,
     safetensors,
     saved_model,
+    sevenzip,
 )
 from mlsec_actions.analyzers import archive_rules as rules
 from mlsec_actions.analyzers.base import Analyzer, Blob
 from mlsec_actions.analyzers.formats import HEAD_BYTES, Format, classify_zip, detect
-from mlsec_actions.findings import Finding, Severity
+from mlsec_actions.findings import CoverageGap, Finding, GapKind, Severity
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ _UNANALYZED_OK = frozenset({Format.TEXT, Format.UNKNOWN, Format.EMPTY})
 
 @dataclass
 class Dispatcher:
-    """Scans blobs; collects findings, per-analyzer errors and format counts."""
+    """Scans blobs; collects findings, per-analyzer errors, coverage gaps and format counts."""
 
     limits: archive.Limits = field(default_factory=archive.Limits)
     """Archive limits."""
@@ -82,6 +85,8 @@ class Dispatcher:
     """Analyzers that ran at least once."""
     errors: dict[str, list[str]] = field(default_factory=dict)
     """Analyzer name -> crashes (a crash is a tool failure, not a finding)."""
+    gaps: list[CoverageGap] = field(default_factory=list)
+    """What could not be checked (nesting limit, missing codec library), for the in-house tool's ToolRun."""
     text: Entry | None = field(default_factory=prompt_entry)
     """What top-level text files go to (prompt checks); None skips them."""
 
@@ -92,27 +97,48 @@ class Dispatcher:
             return self._scan(blob, stream, 0, budget, top=True)
 
     def _scan(self, blob: Blob, stream: BinaryIO, depth: int, budget: archive.Budget, top: bool) -> list[Finding]:
-        fmt = detect(stream)
+        fmt = detect(stream, blob.size)
         stream.seek(0)
+        if fmt in (Format.UNKNOWN, Format.TEXT):
+            codec = _suffix_codec(blob)
+            if codec is not None:
+                fmt = Format(codec)  # pandas and joblib pick the codec by name: so do we, when content says nothing
         if fmt is Format.ZIP:
-            return self._zip(blob, stream, depth, budget)
+            return self._container(blob, depth, lambda: self._zip(blob, stream, depth, budget))
         self.formats[fmt.value] += 1
         if fmt is Format.TAR:
-            return self._members(blob, archive.list_tar(stream, blob, self.limits, budget), depth, budget, None)
+            return self._container(blob, depth, lambda: self._members(
+                blob, archive.list_tar(stream, blob, self.limits, budget), depth, budget, None))
+        if fmt is Format.SEVEN_ZIP:
+            return self._container(blob, depth, lambda: self._seven_zip(blob, stream, depth, budget))
         if fmt.is_compressed:
-            return self._decompress(blob, stream, fmt, depth, budget)
+            return self._container(blob, depth, lambda: self._decompress(blob, stream, fmt, depth, budget))
         if fmt is Format.TEXT:
             return self._run(self.text, blob) if top else []
         entry = next((e for e in REGISTRY if e.format is fmt), None)
         if entry is not None:
             return self._run(entry, blob)
         if fmt in _UNANALYZED_OK:
-            if fmt is Format.EMPTY and top:
-                return [Finding(rule=pickle_scan.MALFORMED, severity=Severity.LOW, location=blob.location(),
-                                message="File is empty (0 bytes); a model file never is.")]
-            return []
+            return []  # an empty file holds nothing a loader could run (56 empty `__init__.py` are normal)
         return [Finding(rule=rules.UNSCANNED, severity=Severity.INFO, location=blob.location(),
                         message=f"{fmt.value} content was recognised but not analysed.")]
+
+    def _container(self, blob: Blob, depth: int, open_it: Callable[[], list[Finding]]) -> list[Finding]:
+        """Open a container one level deeper, unless that is past the nesting limit (a gap and a finding)."""
+        if depth + 1 > self.limits.max_depth:
+            where = f"{blob.path}{'!' + blob.member if blob.member else ''}"
+            self.gaps.append(CoverageGap(GapKind.LIMIT_REACHED,
+                                         f"{where}: containers nested deeper than {self.limits.max_depth}; the "
+                                         "inner ones were not scanned.", blob.path))
+            return [Finding(rule=rules.LIMIT, severity=Severity.MEDIUM, location=blob.location(),
+                            message=f"Containers nested deeper than {self.limits.max_depth}; inner ones not "
+                                    "scanned.")]
+        try:
+            return open_it()
+        except (compression.MissingCodecError, sevenzip.MissingLibraryError) as e:
+            self.gaps.append(CoverageGap(GapKind.FORMAT_UNKNOWN, f"{blob.path}: {e}; not scanned.", blob.path))
+            return [Finding(rule=rules.UNSCANNED, severity=Severity.MEDIUM, location=blob.location(),
+                            message=f"Compressed content not scanned: {e}.")]
 
     def _run(self, entry: Entry | None, blob: Blob) -> list[Finding]:
         if entry is None:
@@ -132,14 +158,17 @@ class Dispatcher:
         config = KERAS_CONFIG if kind is Format.KERAS_ZIP else None
         return self._members(blob, listing, depth, budget, config)
 
+    def _seven_zip(self, blob: Blob, stream: BinaryIO, depth: int, budget: archive.Budget) -> list[Finding]:
+        listing = sevenzip.list_7z(stream, blob, self.limits, budget)
+        try:
+            return self._members(blob, listing, depth, budget, None)
+        finally:
+            for close in listing.closers:
+                close()
+
     def _members(self, blob: Blob, listing: archive.Listing, depth: int, budget: archive.Budget,
                  config: Entry | None) -> list[Finding]:
         out = list(listing.findings)
-        if listing.members and depth + 1 > self.limits.max_depth:
-            out.append(Finding(rule=rules.LIMIT, severity=Severity.MEDIUM, location=blob.location(),
-                               message=f"Archives nested deeper than {self.limits.max_depth}; inner ones not "
-                                       "scanned."))
-            return out
         for member in listing.members:
             child = Blob(blob.path, _join(blob.member, member.name), member.size, member.open)
             try:
@@ -147,7 +176,8 @@ class Dispatcher:
                     out.extend(self._run(config, child))
                     continue
                 # Detect from the head first: raw tensor data (most bytes of a model zip) is never copied.
-                if detect(io.BytesIO(member.head(HEAD_BYTES))) in _SKIP_IN_ARCHIVE:
+                if detect(io.BytesIO(member.head(HEAD_BYTES)), member.size) in _SKIP_IN_ARCHIVE and \
+                        _suffix_codec(child) is None:
                     continue
                 with member.open() as inner:
                     out.extend(self._scan(child, inner, depth + 1, budget, top=False))
@@ -162,17 +192,32 @@ class Dispatcher:
 
     def _decompress(self, blob: Blob, stream: BinaryIO, fmt: Format, depth: int,
                     budget: archive.Budget) -> list[Finding]:
-        try:
-            inner = archive.decompress(stream, fmt.value, self.limits, budget)
-        except archive.LimitExceededError as e:
-            return [Finding(rule=rules.BOMB, severity=Severity.HIGH, location=blob.location(),
-                            message=f"{fmt.value} data {e}; not scanned.")]
-        except archive.READ_ERRORS as e:
-            return [Finding(rule=rules.MALFORMED, severity=Severity.MEDIUM, location=blob.location(),
-                            message=f"{fmt.value} data cannot be decompressed: {e}.")]
-        child = Blob(blob.path, _join(blob.member, f"<{fmt.value}>"), len(inner), lambda: io.BytesIO(inner))
-        with io.BytesIO(inner) as again:
-            return self._scan(child, again, depth + 1, budget, top=False)
+        decoded = compression.decode(stream, fmt.value, self.limits, budget)
+        out: list[Finding] = []
+        if decoded.limit is not None:
+            out.append(Finding(rule=rules.BOMB, severity=Severity.HIGH, location=blob.location(),
+                               message=f"{fmt.value} data {decoded.limit}; only the first {decoded.size} bytes "
+                                       "were scanned."))
+        elif decoded.error is not None:
+            out.append(Finding(rule=rules.MALFORMED, severity=Severity.MEDIUM, location=blob.location(),
+                               message=f"{fmt.value} data is damaged after {decoded.size} bytes ({decoded.error}); "
+                                       "what decoded before it was scanned (a loader runs that part too)."))
+        with decoded.data:
+            if decoded.size:
+                child = Blob(blob.path, _join(blob.member, f"<{fmt.value}>"), decoded.size,
+                             compression.opener(decoded))
+                with child.open() as inner:
+                    out.extend(self._scan(child, inner, depth + 1, budget, top=False))
+        return out
+
+
+def _suffix_codec(blob: Blob) -> str | None:
+    """The codec a loader picks from the name (`x.pkl.zst` for pandas), when its content is not recognised."""
+    name = (blob.member or blob.path).rsplit("!", 1)[-1].lower()
+    for suffix, codec in compression.SUFFIXES.items():
+        if name.endswith(suffix):
+            return codec
+    return None
 
 
 def _join(parent: str | None, name: str) -> str:

@@ -8,12 +8,11 @@ members (PyTorch under any archive folder, Keras v3, npz).
 from __future__ import annotations
 
 import enum
-import io
 import struct
 from collections.abc import Iterable
 from typing import BinaryIO
 
-from mlsec_actions.analyzers import pickle_walk
+from mlsec_actions.analyzers import compression, pickle_sniff, sevenzip
 
 HEAD_BYTES = 64 * 1024
 
@@ -29,9 +28,14 @@ class Format(enum.Enum):
     KERAS_ZIP = "keras-v3"
     NPZ = "npz"
     TAR = "tar"
+    SEVEN_ZIP = "7z"
     GZIP = "gzip"
     BZ2 = "bz2"
     XZ = "xz"
+    LZMA = "lzma"
+    ZLIB = "zlib"
+    LZ4 = "lz4"
+    ZSTD = "zstd"
     HDF5 = "hdf5"
     ONNX = "onnx"
     SAFETENSORS = "safetensors"
@@ -43,11 +47,11 @@ class Format(enum.Enum):
 
     @property
     def is_archive(self) -> bool:
-        return self in (Format.ZIP, Format.TORCH_ZIP, Format.KERAS_ZIP, Format.NPZ, Format.TAR)
+        return self in (Format.ZIP, Format.TORCH_ZIP, Format.KERAS_ZIP, Format.NPZ, Format.TAR, Format.SEVEN_ZIP)
 
     @property
     def is_compressed(self) -> bool:
-        return self in (Format.GZIP, Format.BZ2, Format.XZ)
+        return self.value in compression.CODECS
 
 
 _HDF5 = b"\x89HDF\r\n\x1a\n"
@@ -55,13 +59,20 @@ _HDF5_OFFSETS = (0, 512, 1024, 2048)
 # ONNX ModelProto field number -> protobuf wire type.
 _ONNX_FIELDS = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2}
 _PICKLE_PROTOCOL_MAX = 5
+_OLD_PICKLE_STARTS = frozenset(b"(cI]}){NSVXKJMLFiGTUelP")
 
 
-def detect(stream: BinaryIO) -> Format:
-    """The format of the data in `stream` (read from its start; position is not restored)."""
+def detect(stream: BinaryIO, size: int | None = None) -> Format:
+    """The format of the data in `stream` (read from its start; position is not restored).
+
+    Magic bytes only propose a format; its structure decides (checksums, reserved bits, a trial decode,
+    an opcode walk): raw tensor bytes that happen to start like gzip or a pickle are not one.
+    """
     stream.seek(0)
     head = stream.read(HEAD_BYTES)
     fmt = detect_head(head)
+    if fmt in (Format.PICKLE, Format.JOBLIB) and not pickle_sniff.plausible(stream, 0, size):
+        fmt = Format.TEXT if _is_text(head) else Format.UNKNOWN
     if fmt is Format.UNKNOWN:
         for offset in _HDF5_OFFSETS[1:]:
             if len(head) >= offset + 8 and head[offset:offset + 8] == _HDF5:
@@ -70,6 +81,7 @@ def detect(stream: BinaryIO) -> Format:
 
 
 def detect_head(head: bytes) -> Format:
+    """The format proposed by the head; pickles still need `pickle_sniff.plausible` on the whole stream."""
     if not head:
         return Format.EMPTY
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")):
@@ -80,13 +92,12 @@ def detect_head(head: bytes) -> Format:
         return Format.HDF5
     if head.startswith(b"GGUF"):
         return Format.GGUF
-    if head.startswith(b"\x1f\x8b"):
-        return Format.GZIP
-    if head.startswith(b"BZh") and len(head) > 3 and head[3:4].isdigit():
-        return Format.BZ2
-    if head.startswith(b"\xfd7zXZ\x00"):
-        return Format.XZ
-    if len(head) > 262 and head[257:262] == b"ustar":
+    if sevenzip.looks_like(head):
+        return Format.SEVEN_ZIP
+    codec = compression.sniff(head)
+    if codec is not None:
+        return Format(codec)
+    if _is_tar(head):
         return Format.TAR
     if _is_safetensors(head):
         return Format.SAFETENSORS
@@ -96,11 +107,24 @@ def detect_head(head: bytes) -> Format:
         return Format.SAVED_MODEL
     if _is_onnx(head):
         return Format.ONNX
-    if _is_old_pickle(head):
-        return Format.PICKLE
+    if head[0] in _OLD_PICKLE_STARTS:
+        return Format.PICKLE  # protocol 0/1 have no PROTO: the opcode walk in `detect` decides
     if _is_text(head):
         return Format.TEXT
     return Format.UNKNOWN
+
+
+def _is_tar(head: bytes) -> bool:
+    """A ustar magic, or (v7/GNU tar) a header whose checksum field matches its bytes."""
+    if len(head) < 512:
+        return False
+    if head[257:262] == b"ustar":
+        return True
+    field = head[148:156].split(b"\x00")[0].strip()
+    if not field or not all(48 <= c <= 55 for c in field) or not head[:100].rstrip(b"\x00"):
+        return False
+    unsigned = sum(head[:148]) + 8 * 32 + sum(head[156:512])
+    return int(field, 8) == unsigned
 
 
 def classify_zip(names: Iterable[str]) -> Format:
@@ -167,25 +191,6 @@ def _is_onnx(head: bytes) -> bool:
                 break
             pos = length[1] + length[0]
     return 1 in seen and bool({7, 8} & seen)
-
-
-def _is_old_pickle(head: bytes) -> bool:
-    """Protocol 0/1 pickles have no PROTO: a stack-consistent opcode walk must start at byte 0."""
-    if head[0] not in b"(cI]}){NSVXKJMLFiGTUel":
-        return False
-    report = pickle_walk.Report()
-    stream = io.BytesIO(head)
-    clean = False
-    try:
-        clean = pickle_walk.walk_one(stream, report)
-    except RecursionError:
-        return False
-    truncated = any("exhausted" in p or "only" in p for _, p in report.errors)
-    stack_errors = any("stack" in p or "memo" in p for _, p in report.errors)
-    if stack_errors or report.ops < 2:
-        return False
-    named = any(g.module.isidentifier() or "." in g.module for g in report.globals)
-    return clean or (truncated and report.ops >= 16) or (named and report.ops >= 3)
 
 
 def _is_text(head: bytes) -> bool:

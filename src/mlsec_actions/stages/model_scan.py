@@ -8,17 +8,25 @@ of the root is a finding. Each in-house analyzer that ran is a ToolRun, so a cra
 from __future__ import annotations
 
 import argparse
-import os
-import stat
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from mlsec_actions.analyzers import archive, hf_remote_code
+from mlsec_actions.analyzers import archive, hf_remote_code, tree
 from mlsec_actions.analyzers import archive_rules as rules
 from mlsec_actions.analyzers.base import Blob
 from mlsec_actions.analyzers.dispatch import Dispatcher, prompt_entry
-from mlsec_actions.findings import Finding, Location, Severity, StageResult, ToolRun, ToolStatus, sort_findings
+from mlsec_actions.findings import (
+    CoverageGap,
+    Finding,
+    GapKind,
+    Location,
+    Severity,
+    StageResult,
+    ToolRun,
+    ToolStatus,
+    sort_findings,
+)
 from mlsec_actions.stages.base import ScanContext, Stage, add_scan_arguments, run_scan
 from mlsec_actions.tools import garak, modelscan
 
@@ -52,30 +60,9 @@ def _limits(args: argparse.Namespace) -> archive.Limits:
                           max_depth=max(0, int(getattr(args, "max_depth", 4))))
 
 
-def walk(root: Path, target: Path) -> Iterator[tuple[str, Path | None, str | None]]:
-    """(relative path, file to scan or None, problem) for every entry; symlinks are reported, not followed."""
-    if target != root:
-        yield target.relative_to(root).as_posix(), target, None
-        return
-    for folder, dirs, files in os.walk(root, followlinks=False):
-        here = Path(folder)
-        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
-        for name in sorted(files) + [d for d in dirs if (here / d).is_symlink()]:
-            path = here / name
-            rel = path.relative_to(root).as_posix()
-            try:
-                info = path.lstat()
-            except OSError as e:
-                yield rel, None, f"cannot stat: {e.strerror or e}"
-                continue
-            if stat.S_ISLNK(info.st_mode):
-                pointed = Path(os.path.realpath(path))
-                if not pointed.is_relative_to(root):
-                    yield rel, None, f"symlink to {str(path.readlink())!r} points outside the scanned root"
-                continue
-            if stat.S_ISREG(info.st_mode):
-                yield rel, path, None
-        dirs[:] = [d for d in dirs if not (here / d).is_symlink()]
+def walk(root: Path, target: Path) -> Iterator[tree.Entry]:
+    """Every entry under the target, iteratively (`analyzers/tree.py`); symlinks are reported, not followed."""
+    return tree.walk(root, target, SKIP_DIRS)
 
 
 def scan(ctx: ScanContext) -> StageResult:
@@ -92,21 +79,20 @@ def _scan(ctx: ScanContext, pending: Future[tuple[list[Finding], ToolRun]] | Non
     dispatcher = Dispatcher(limits=_limits(args), text=prompt_entry(tuple(getattr(args, "canary", None) or ())))
     findings: list[Finding] = _garak(ctx)
     hf_folders: set[str] = set()
-    for rel, path, problem in walk(ctx.root, ctx.target):
+    gaps: list[CoverageGap] = []
+    for entry in walk(ctx.root, ctx.target):
+        rel, path = entry.rel, entry.path
         if path is None:
-            rule = rules.SYMLINK if "symlink" in (problem or "") else rules.UNREADABLE
-            severity = Severity.HIGH if rule is rules.SYMLINK else Severity.MEDIUM
-            findings.append(Finding(rule=rule, severity=severity, message=f"{rel}: {problem}.",
-                                    location=Location(rel)))
+            findings.extend(_skipped(entry, gaps))
             continue
-        if path.name == "config.json":
+        if hf_remote_code.is_config_name(path.name):
             hf_folders.add(Path(rel).parent.as_posix())
         findings.extend(_scan_file(dispatcher, rel, path))
     hf_findings: list[Finding] = []
     for folder in sorted(hf_folders):
         hf_findings.extend(hf_remote_code.analyze_folder(ctx.root, "" if folder == "." else folder))
     findings.extend(hf_findings)
-    tools = [ToolRun(TOOL, ToolStatus.OK), *_analyzer_runs(dispatcher)]
+    tools = [ToolRun(TOOL, ToolStatus.OK, gaps=(*gaps, *dispatcher.gaps)), *_analyzer_runs(dispatcher)]
     if hf_folders:
         tools.append(ToolRun(HF_TOOL, ToolStatus.OK))
     if getattr(args, "garak_report", None):
@@ -134,6 +120,26 @@ def _garak(ctx: ScanContext) -> list[Finding]:
         shown = full.relative_to(ctx.root).as_posix() if full.is_relative_to(ctx.root) else full.name
         out.extend(garak.read_report(full, shown))
     return out
+
+
+def _skipped(entry: tree.Entry, gaps: list[CoverageGap]) -> list[Finding]:
+    """A walk entry not scanned: a coverage gap, and a finding when it can hide or point at content."""
+    rel = entry.rel
+    if entry.skip is None:
+        return []  # a symlink inside the root: its target is scanned where it lives
+    if entry.skip is tree.Skip.SPECIAL:
+        gaps.append(CoverageGap(GapKind.FILE_SKIPPED, f"{rel}: {entry.problem}.", rel))
+        return []
+    if entry.skip is tree.Skip.TOO_DEEP:
+        gaps.append(CoverageGap(GapKind.LIMIT_REACHED, f"{rel}: {entry.problem}.", rel))
+        return [Finding(rule=rules.LIMIT, severity=Severity.MEDIUM, message=f"{rel}: {entry.problem}.",
+                        location=Location(rel))]
+    if entry.skip is tree.Skip.UNREADABLE:
+        gaps.append(CoverageGap(GapKind.FILE_UNREADABLE, f"{rel}: {entry.problem}.", rel))
+        return [Finding(rule=rules.UNREADABLE, severity=Severity.MEDIUM, message=f"{rel}: {entry.problem}.",
+                        location=Location(rel))]
+    return [Finding(rule=rules.SYMLINK, severity=Severity.HIGH, message=f"{rel}: {entry.problem}.",
+                    location=Location(rel))]
 
 
 def _scan_file(dispatcher: Dispatcher, rel: str, path: Path) -> list[Finding]:
