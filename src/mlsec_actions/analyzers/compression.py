@@ -189,6 +189,8 @@ def decode(stream: BinaryIO, codec: str, limits: Limits, budget: Budget) -> Deco
                 more = stream.read(_CHUNK)
                 consumed += len(more)
                 if not more and not data:
+                    if not getattr(decoder, "eof", False):
+                        out.error = "the stream ends before its end marker (truncated)"
                     break
                 data += more
             chunk = decoder.decompress(data, _CHUNK)
@@ -197,7 +199,7 @@ def decode(stream: BinaryIO, codec: str, limits: Limits, budget: Budget) -> Deco
                 _account(out, chunk, consumed, limits, budget)
             if getattr(decoder, "eof", False):
                 members += 1
-                data = bytes(decoder.unused_data) + data
+                data = bytes(decoder.unused_data or b"") + data
                 if not data:
                     data = stream.read(_CHUNK)
                     consumed += len(data)

@@ -27,7 +27,7 @@ from mlsec_actions.analyzers import (
 )
 from mlsec_actions.analyzers import archive_rules as rules
 from mlsec_actions.analyzers.base import Analyzer, Blob
-from mlsec_actions.analyzers.formats import HEAD_BYTES, Format, classify_zip, detect
+from mlsec_actions.analyzers.formats import HEAD_BYTES, Format, classify_zip, could_be_pickle, detect, detect_head
 from mlsec_actions.findings import CoverageGap, Finding, GapKind, Severity
 
 
@@ -118,6 +118,10 @@ class Dispatcher:
         entry = next((e for e in REGISTRY if e.format is fmt), None)
         if entry is not None:
             return self._run(entry, blob)
+        if fmt is Format.UNKNOWN and top and _starts_like_zip(stream):
+            # Only at top level: inside an archive such bytes are raw tensor data far more often than a zip.
+            return [Finding(rule=rules.MALFORMED, severity=Severity.MEDIUM, location=blob.location(),
+                            message="Data starts like a zip archive but has no readable zip structure.")]
         if fmt in _UNANALYZED_OK:
             return []  # an empty file holds nothing a loader could run (56 empty `__init__.py` are normal)
         return [Finding(rule=rules.UNSCANNED, severity=Severity.INFO, location=blob.location(),
@@ -175,9 +179,11 @@ class Dispatcher:
                 if config is not None and member.name == "config.json":
                     out.extend(self._run(config, child))
                     continue
-                # Detect from the head first: raw tensor data (most bytes of a model zip) is never copied.
-                if detect(io.BytesIO(member.head(HEAD_BYTES)), member.size) in _SKIP_IN_ARCHIVE and \
-                        _suffix_codec(child) is None:
+                # Detect from the head first: raw tensor data (most bytes of a model zip) is never copied. A
+                # head that could start a pickle whose first argument outruns the head is judged on the whole.
+                head = member.head(HEAD_BYTES)
+                if detect(io.BytesIO(head), member.size) in _SKIP_IN_ARCHIVE and _suffix_codec(child) is None \
+                        and not (len(head) == HEAD_BYTES and could_be_pickle(head)):
                     continue
                 with member.open() as inner:
                     out.extend(self._scan(child, inner, depth + 1, budget, top=False))
@@ -209,6 +215,11 @@ class Dispatcher:
                 with child.open() as inner:
                     out.extend(self._scan(child, inner, depth + 1, budget, top=False))
         return out
+
+
+def _starts_like_zip(stream: BinaryIO) -> bool:
+    stream.seek(0)
+    return detect_head(stream.read(4)) is Format.ZIP
 
 
 def _suffix_codec(blob: Blob) -> str | None:

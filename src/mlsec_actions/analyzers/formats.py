@@ -73,6 +73,8 @@ def detect(stream: BinaryIO, size: int | None = None) -> Format:
     fmt = detect_head(head)
     if fmt in (Format.PICKLE, Format.JOBLIB) and not pickle_sniff.plausible(stream, 0, size):
         fmt = Format.TEXT if _is_text(head) else Format.UNKNOWN
+    if fmt is Format.ZIP and not _is_zip(stream, head):
+        fmt = Format.UNKNOWN
     if fmt is Format.UNKNOWN:
         for offset in _HDF5_OFFSETS[1:]:
             if len(head) >= offset + 8 and head[offset:offset + 8] == _HDF5:
@@ -112,6 +114,32 @@ def detect_head(head: bytes) -> Format:
     if _is_text(head):
         return Format.TEXT
     return Format.UNKNOWN
+
+
+_ZIP_METHODS = frozenset({0, 8, 9, 12, 14, 93, 95, 98})
+
+
+def _is_zip(stream: BinaryIO, head: bytes) -> bool:
+    """An end of central directory record in the tail (what zipfile and miniz need), or a sane first local
+    header (a truncated archive): raw tensor bytes starting `PK\\3\\4` are neither."""
+    stream.seek(0, 2)
+    size = stream.tell()
+    stream.seek(max(0, size - 65557))
+    if b"PK\x05\x06" in stream.read():
+        return True
+    if len(head) < 30 or head[:4] != b"PK\x03\x04":
+        return False
+    version, _, method = struct.unpack("<HHH", head[4:10])
+    (name_len,) = struct.unpack("<H", head[26:28])
+    name = head[30:30 + name_len]
+    return (version <= 0x3FF and method in _ZIP_METHODS and 0 < name_len == len(name)
+            and all(32 <= c < 127 or c >= 128 for c in name))
+
+
+def could_be_pickle(head: bytes) -> bool:
+    """The head starts the way a pickle does (to be confirmed on the whole stream)."""
+    return bool(head) and ((head[0] == 0x80 and len(head) > 1 and head[1] <= _PICKLE_PROTOCOL_MAX)
+                           or head[0] in _OLD_PICKLE_STARTS)
 
 
 def _is_tar(head: bytes) -> bool:

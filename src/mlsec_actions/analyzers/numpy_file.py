@@ -99,12 +99,23 @@ def has_object(descr: object, depth: int = 0) -> bool:
         descr = descr.decode("latin-1")
     if isinstance(descr, str):
         return any(_OBJECT_TYPE.fullmatch(_PREFIX.sub("", part, count=1).strip()) is not None
-                   for part in descr.split(","))
+                   for part in _fields(descr))
     if isinstance(descr, tuple):
         return bool(descr) and has_object(descr[0], depth + 1)
     if isinstance(descr, list | dict | set | frozenset):
         return any(has_object(_field_type(item), depth + 1) for item in descr)
     return False
+
+
+def _fields(text: str) -> list[str]:
+    """A comma-separated dtype string's fields; commas inside a shape `(2,3)` do not split."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth <= 0:
+            parts.append(text[start:i])
+            start = i + 1
+    return [*parts, text[start:]]
 
 
 def _field_type(field: object) -> object:
