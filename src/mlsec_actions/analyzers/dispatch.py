@@ -114,7 +114,10 @@ class Dispatcher:
         if fmt.is_compressed:
             return self._container(blob, depth, lambda: self._decompress(blob, stream, fmt, depth, budget))
         if fmt is Format.TEXT:
-            return self._run(self.text, blob) if top else []
+            out = self._run(self.text, blob) if top else []
+            if _looks_like_keras_json(stream):
+                out += self._run(KERAS_CONFIG, blob)  # model.to_json() architecture files (Lambda layers)
+            return out
         entry = next((e for e in REGISTRY if e.format is fmt), None)
         if entry is not None:
             return self._run(entry, blob)
@@ -215,6 +218,12 @@ class Dispatcher:
                 with child.open() as inner:
                     out.extend(self._scan(child, inner, depth + 1, budget, top=False))
         return out
+
+
+def _looks_like_keras_json(stream: BinaryIO) -> bool:
+    stream.seek(0)
+    head = stream.read(4096).lstrip()
+    return head.startswith(b"{") and (b'"class_name"' in head or b"\\u0063" in head.lower())
 
 
 def _starts_like_zip(stream: BinaryIO) -> bool:

@@ -55,7 +55,6 @@ class Format(enum.Enum):
 
 
 _HDF5 = b"\x89HDF\r\n\x1a\n"
-_HDF5_OFFSETS = (0, 512, 1024, 2048)
 # ONNX ModelProto field number -> protobuf wire type.
 _ONNX_FIELDS = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2}
 _PICKLE_PROTOCOL_MAX = 5
@@ -75,11 +74,26 @@ def detect(stream: BinaryIO, size: int | None = None) -> Format:
         fmt = Format.TEXT if _is_text(head) else Format.UNKNOWN
     if fmt is Format.ZIP and not _is_zip(stream, head):
         fmt = Format.UNKNOWN
-    if fmt is Format.UNKNOWN:
-        for offset in _HDF5_OFFSETS[1:]:
-            if len(head) >= offset + 8 and head[offset:offset + 8] == _HDF5:
-                return Format.HDF5
+    if fmt is Format.UNKNOWN and _hdf5_after_user_block(stream, head):
+        return Format.HDF5
     return fmt
+
+
+def _hdf5_after_user_block(stream: BinaryIO, head: bytes) -> bool:
+    """HDF5 allows a user block before the superblock: it then starts at 512, 1024, 2048... (h5py looks there)."""
+    stream.seek(0, 2)
+    size = stream.tell()
+    offset = 512
+    while offset + 8 <= size:
+        if offset + 8 <= len(head):
+            found = head[offset:offset + 8] == _HDF5
+        else:
+            stream.seek(offset)
+            found = stream.read(8) == _HDF5
+        if found:
+            return True
+        offset *= 2
+    return False
 
 
 def detect_head(head: bytes) -> Format:
@@ -161,7 +175,8 @@ def classify_zip(names: Iterable[str]) -> Format:
     if any(n.endswith("/data.pkl") and n.count("/") == 1 for n in members):
         return Format.TORCH_ZIP
     roots = set(members)
-    if "config.json" in roots and ({"metadata.json", "model.weights.h5"} & roots):
+    if "config.json" in roots:
+        # Keras v3 reads config.json first (metadata.json is optional): the config check decides.
         return Format.KERAS_ZIP
     if members and all(n.endswith(".npy") for n in members):
         return Format.NPZ
