@@ -55,6 +55,8 @@ REGISTRY: tuple[Entry, ...] = (
 )
 KERAS_CONFIG = Entry(Format.KERAS_ZIP, "mlsec-keras", keras.analyze_keras_config)
 """Keras v3 archives: their `config.json` member goes to the Keras config check."""
+SAVED_MODEL_TEXT = Entry(Format.SAVED_MODEL, "mlsec-saved-model", saved_model.analyze_text)
+"""SavedModel and GraphDef text format (`.pbtxt`)."""
 
 
 def prompt_entry(canaries: tuple[str, ...] = ()) -> Entry:
@@ -117,6 +119,9 @@ class Dispatcher:
             out = self._run(self.text, blob) if top else []
             if _looks_like_keras_json(stream):
                 out += self._run(KERAS_CONFIG, blob)  # model.to_json() architecture files (Lambda layers)
+            stream.seek(0)
+            if saved_model.looks_like_text_graph(stream.read(HEAD_BYTES)):
+                out += self._run(SAVED_MODEL_TEXT, blob)  # saved_model.pbtxt: the text format TF also loads
             return out
         entry = next((e for e in REGISTRY if e.format is fmt), None)
         if entry is not None:

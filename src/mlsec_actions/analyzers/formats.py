@@ -58,6 +58,8 @@ _HDF5 = b"\x89HDF\r\n\x1a\n"
 # ONNX ModelProto field number -> protobuf wire type.
 _ONNX_FIELDS = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2}
 _PICKLE_PROTOCOL_MAX = 5
+# First bytes of a ModelProto or SavedModel: the key of one of their fields, in any order.
+_PROTOBUF_KEYS = frozenset(bytes([k]) for k in (0x08, 0x10, 0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x72, 0xA2, 0xCA))
 _OLD_PICKLE_STARTS = frozenset(b"(cI]}){NSVXKJMLFiGTUelP")
 
 
@@ -119,9 +121,9 @@ def detect_head(head: bytes) -> Format:
         return Format.SAFETENSORS
     if head[0] == 0x80 and len(head) > 1 and head[1] <= _PICKLE_PROTOCOL_MAX:
         return Format.JOBLIB if b"joblib.numpy_pickle" in head else Format.PICKLE
-    if _is_saved_model(head):
+    if head[:1] in _PROTOBUF_KEYS and _is_saved_model(head):
         return Format.SAVED_MODEL
-    if _is_onnx(head):
+    if head[:1] in _PROTOBUF_KEYS and _is_onnx(head):
         return Format.ONNX
     if head[0] in _OLD_PICKLE_STARTS:
         return Format.PICKLE  # protocol 0/1 have no PROTO: the opcode walk in `detect` decides
@@ -191,8 +193,26 @@ def _is_safetensors(head: bytes) -> bool:
 
 
 def _is_saved_model(head: bytes) -> bool:
-    # SavedModel: field 1 (schema version, varint) then field 2 (meta_graphs); MetaInfoDef names tensorflow.
-    return head.startswith(b"\x08\x01\x12") and (b"tensorflow" in head or b"serve" in head)
+    """SavedModel: fields 1 (schema version, varint) and 2 (meta_graphs) in any order, naming TensorFlow."""
+    pos, seen = 0, set[int]()
+    for _ in range(64):
+        key = _varint(head, pos)
+        if key is None:
+            break
+        tag, pos = key
+        field, wire = tag >> 3, tag & 7
+        if field not in (1, 2) or wire != {1: 0, 2: 2}[field]:
+            if not seen:
+                return False
+            break  # past what the head shows of a meta graph: judge by what was read
+        value = _varint(head, pos)
+        if value is None:
+            break
+        seen.add(field)
+        pos = value[1] + (value[0] if wire == 2 else 0)
+        if pos >= len(head):
+            break
+    return 2 in seen and (b"tensorflow" in head or b"serve" in head)
 
 
 def _varint(data: bytes, pos: int) -> tuple[int, int] | None:
@@ -208,17 +228,18 @@ def _varint(data: bytes, pos: int) -> tuple[int, int] | None:
 
 
 def _is_onnx(head: bytes) -> bool:
-    """A ModelProto: ir_version first, only known fields with the right wire types, a graph or opset."""
-    if not head.startswith(b"\x08"):
-        return False
+    """A ModelProto: ir_version and a graph or opset, in any order; known fields with their wire types,
+    unknown fields allowed (protobuf readers skip them), over-long varints read as protobuf reads them."""
     pos, seen = 0, set()
-    while pos < len(head):
+    for _ in range(256):
+        if pos >= len(head):
+            break
         key = _varint(head, pos)
         if key is None:
             break
         tag, pos = key
         field, wire = tag >> 3, tag & 7
-        if _ONNX_FIELDS.get(field) != wire:
+        if field == 0 or wire not in (0, 1, 2, 5) or _ONNX_FIELDS.get(field, wire) != wire:
             return False
         seen.add(field)
         if wire == 0:
@@ -228,11 +249,13 @@ def _is_onnx(head: bytes) -> bool:
             if field == 1 and not 1 <= value[0] <= 20:
                 return False
             pos = value[1]
-        else:
+        elif wire == 2:
             length = _varint(head, pos)
             if length is None:
                 break
             pos = length[1] + length[0]
+        else:
+            pos += 8 if wire == 1 else 4
     return 1 in seen and bool({7, 8} & seen)
 
 
