@@ -212,7 +212,46 @@ def _is_saved_model(head: bytes) -> bool:
         pos = value[1] + (value[0] if wire == 2 else 0)
         if pos >= len(head):
             break
-    return 2 in seen and (b"tensorflow" in head or b"serve" in head)
+    return 2 in seen and (b"tensorflow" in head or b"serve" in head or _graph_inside(head))
+
+
+def _message_fields(data: bytes) -> dict[int, list[bytes]] | None:
+    """A whole protobuf message's length-delimited fields (number -> payloads); None if `data` is not one."""
+    pos, out = 0, dict[int, list[bytes]]()
+    while pos < len(data):
+        key = _varint(data, pos)
+        if key is None or key[0] >> 3 == 0:
+            return None
+        tag, pos = key
+        wire = tag & 7
+        if wire == 0:
+            value = _varint(data, pos)
+            if value is None:
+                return None
+            pos = value[1]
+        elif wire == 2:
+            length = _varint(data, pos)
+            if length is None or length[1] + length[0] > len(data):
+                return None
+            out.setdefault(tag >> 3, []).append(data[length[1]:length[1] + length[0]])
+            pos = length[1] + length[0]
+        elif wire in (1, 5):
+            pos += 8 if wire == 1 else 4
+        else:
+            return None
+    return out if pos == len(data) else None
+
+
+def _graph_inside(head: bytes) -> bool:
+    """SavedModel -> meta_graphs (2) -> graph_def (2) -> node (1) -> op (2), each a well-formed message."""
+    top = _message_fields(head)
+    for meta in (top or {}).get(2, []):
+        for graph in (_message_fields(meta) or {}).get(2, []):
+            for node in (_message_fields(graph) or {}).get(1, []):
+                fields = _message_fields(node)
+                if fields and fields.get(2):
+                    return True
+    return False
 
 
 def _varint(data: bytes, pos: int) -> tuple[int, int] | None:

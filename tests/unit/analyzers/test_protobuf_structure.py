@@ -73,3 +73,12 @@ def test_text_format_saved_model() -> None:
     assert rules(scan(text, "saved_model.pbtxt")) == {"tf/dangerous-op"}
     benign = b'meta_graphs {\n  graph_def {\n    node {\n      name: "m"\n      op: "MatMul"\n    }\n  }\n}\n'
     assert scan(benign, "saved_model.pbtxt") == []
+
+
+def test_saved_model_without_tags_is_recognised_by_its_nesting() -> None:
+    # meta_graphs -> graph_def -> node -> op, and no "serve"/"tensorflow" string anywhere (modelaudit's sample).
+    node = pb_len(1, "bad") + pb_len(2, "PyFunc")
+    data = pb_len(2, pb_len(2, pb_len(1, node)))
+    assert detect(io.BytesIO(data)) is Format.SAVED_MODEL
+    assert rules(scan(data, "saved_model.pb")) == {"tf/dangerous-op"}
+    assert detect(io.BytesIO(pb_len(2, b"\x12\x05abc"))) is not Format.SAVED_MODEL  # a length past its message
