@@ -123,12 +123,27 @@ def list_zip(stream: BinaryIO, blob: Blob, limits: Limits, budget: Budget) -> Li
     flagged: list[str] = []
     for entry in view.entries:
         _zip_entry(stream, size, entry, blob, limits, budget, out, flagged)
+    _cap_bombs(out, blob)
     if flagged:
         more = f" and {len(flagged) - 1} more entries" if len(flagged) > 1 else ""
         out.findings.append(_finding(blob, rules.ENCRYPTED, Severity.MEDIUM, flagged[0],
                                      f"Zip entry {flagged[0]!r}{more} carry the encryption flag; they were read "
                                      "as plain data (loaders such as torch.load ignore the flag)."))
     return out
+
+
+_MAX_BOMB_FINDINGS = 20
+
+
+def _cap_bombs(out: Listing, blob: Blob) -> None:
+    """Thousands of bomb entries (overlapping-entry bombs) are a few findings and a count, not thousands."""
+    bombs = [f for f in out.findings if f.rule is rules.BOMB]
+    if len(bombs) <= _MAX_BOMB_FINDINGS:
+        return
+    extra = bombs[_MAX_BOMB_FINDINGS:]
+    out.findings = [f for f in out.findings if f not in extra]
+    out.findings.append(_finding(blob, rules.BOMB, Severity.HIGH, None,
+                                 f"{len(extra)} more zip entries are bombs like the ones above; not decompressed."))
 
 
 def _zip_entry(stream: BinaryIO, size: int, entry: zip_reader.Entry, blob: Blob, limits: Limits, budget: Budget,

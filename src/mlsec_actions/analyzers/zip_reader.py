@@ -12,6 +12,7 @@ was built to.
 
 from __future__ import annotations
 
+import itertools
 import struct
 import zipfile
 from collections.abc import Iterator
@@ -103,6 +104,7 @@ def read(stream: BinaryIO, size: int, max_entries: int) -> ZipView:
             listed[entry.header_offset] = entry
         else:
             _compare(known, entry, view)
+    _overlaps(stream, listed, view)
     view.entries = sorted(listed.values(), key=lambda e: (e.source == "local", e.header_offset))
     if len(view.entries) > max_entries:
         view.entries, view.truncated = view.entries[:max_entries], True
@@ -228,6 +230,20 @@ def _locals(stream: BinaryIO, size: int, max_entries: int, view: ZipView) -> lis
         if stream.read(4) == b"PK\x07\x08":
             offset += 16
     return out
+
+
+def _overlaps(stream: BinaryIO, listed: dict[int, Entry], view: ZipView) -> None:
+    """Entries whose data ranges overlap: one kernel inflated many times (a non-recursive zip bomb)."""
+    ranges = []
+    for entry in listed.values():
+        header = local_header(stream, entry.header_offset)
+        if header is not None:
+            ranges.append((entry.header_offset, header[1] + entry.compress_size, entry.name))
+    ranges.sort()
+    overlapping = sum(1 for (_, end, _), (start, _, _) in itertools.pairwise(ranges) if start < end)
+    if overlapping:
+        view.problems.append(f"{overlapping} entries start inside another entry's data (overlapping entries: one "
+                             "compressed kernel read many times, a non-recursive zip bomb)")
 
 
 def _compare(central: Entry, local: Entry, view: ZipView) -> None:

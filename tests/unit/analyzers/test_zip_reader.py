@@ -164,3 +164,30 @@ def test_entry_pointing_nowhere_is_a_disagreement() -> None:
     data = body + directory + craft.end(2, len(directory), len(body))
     view = zip_reader.read(io.BytesIO(data), len(data), 100)
     assert any("point to no local header" in p for p in view.problems)
+
+
+def test_overlapping_entries_are_a_disagreement_and_read_once_each() -> None:
+    # Entry b's local header sits inside entry a's stored data: the structure of overlapping-entry bombs.
+    inner = craft.Record(b"archive/data.pkl", EVIL)
+    inner_local = craft.local(inner)
+    outer = craft.Record(b"archive/blob", inner_local)
+    outer_local = craft.local(outer)
+    inner_at = len(outer_local) - len(inner_local)
+    directory = craft.central(outer, 0) + craft.central(inner, inner_at)
+    data = outer_local + directory + craft.end(2, len(directory), len(outer_local))
+    view = zip_reader.read(io.BytesIO(data), len(data), 100)
+    assert any("overlapping entries" in p for p in view.problems)
+    findings = scan(data)
+    assert DIFF in rules(findings) and DANGER in rules(findings)
+
+
+def test_thousands_of_bomb_entries_are_capped() -> None:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for i in range(300):
+            info = zipfile.ZipInfo(f"b{i}", date_time=(2020, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, b"\0" * (4 * 1024 * 1024))
+    findings = scan(out.getvalue())
+    assert len([f for f in findings if f.rule.id == "archive/bomb"]) == 21
+    assert any("280 more" in f.message for f in findings)
