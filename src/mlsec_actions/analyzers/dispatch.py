@@ -115,6 +115,25 @@ class Dispatcher:
             return self._container(blob, depth, lambda: self._seven_zip(blob, stream, depth, budget))
         if fmt.is_compressed:
             return self._container(blob, depth, lambda: self._decompress(blob, stream, fmt, depth, budget))
+        out = self._leaf(blob, stream, fmt, top)
+        if fmt not in (Format.EMPTY, Format.NUMPY) and _zip_in_tail(stream):
+            out += self._container(blob, depth, lambda: self._appended_zip(blob, stream, fmt, depth, budget))
+        return out
+
+    def _appended_zip(self, blob: Blob, stream: BinaryIO, fmt: Format, depth: int,
+                      budget: archive.Budget) -> list[Finding]:
+        """A zip after other data: `zipfile` (Keras, `zipfile.is_zipfile` users) reads it, magic-byte readers do not."""
+        stream.seek(0)
+        listing = archive.list_zip(stream, blob, self.limits, budget)
+        if not listing.members:
+            return []
+        notice = Finding(rule=rules.DIFFERENTIAL, severity=Severity.HIGH, location=blob.location(),
+                         message=f"A zip archive is appended to {fmt.value} data: loaders built on zipfile read "
+                                 "the zip, others the data in front; both were scanned.")
+        listing.findings = [f for f in listing.findings if f.rule is not rules.DIFFERENTIAL]
+        return [notice, *self._members(blob, listing, depth, budget, None)]
+
+    def _leaf(self, blob: Blob, stream: BinaryIO, fmt: Format, top: bool) -> list[Finding]:
         if fmt is Format.TEXT:
             out = self._run(self.text, blob) if top else []
             if _looks_like_keras_json(stream):
@@ -229,6 +248,16 @@ def _looks_like_keras_json(stream: BinaryIO) -> bool:
     stream.seek(0)
     head = stream.read(4096).lstrip()
     return head.startswith(b"{") and (b'"class_name"' in head or b"\\u0063" in head.lower())
+
+
+def _zip_in_tail(stream: BinaryIO) -> bool:
+    """An end-of-central-directory record where zipfile looks for one (the last 64 KiB)."""
+    stream.seek(0, io.SEEK_END)
+    size = stream.tell()
+    stream.seek(max(0, size - 65557))
+    found = b"PK\x05\x06" in stream.read()
+    stream.seek(0)
+    return found
 
 
 def _starts_like_zip(stream: BinaryIO) -> bool:

@@ -191,3 +191,15 @@ def test_thousands_of_bomb_entries_are_capped() -> None:
     findings = scan(out.getvalue())
     assert len([f for f in findings if f.rule.id == "archive/bomb"]) == 21
     assert any("280 more" in f.message for f in findings)
+
+
+def test_zip_appended_to_other_data_is_read_as_zipfile_reads_it() -> None:
+    # zipfile (and Keras, which opens .keras files with it) reads a zip after any prefix; torch.load reads the pickle.
+    appended = corpus.zip_bytes({"archive/data.pkl": EVIL})
+    data = BENIGN + appended
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        assert z.namelist() == ["archive/data.pkl"]
+    findings = scan(data)
+    assert DIFF in rules(findings)
+    assert dangerous_members(findings) == {"archive/data.pkl"}
+    assert rules(scan(BENIGN + corpus.zip_bytes({"archive/data.pkl": BENIGN}))) == {DIFF}  # the shape, nothing more
