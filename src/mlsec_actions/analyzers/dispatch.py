@@ -98,8 +98,9 @@ class Dispatcher:
         with blob.open() as stream:
             return self._scan(blob, stream, 0, budget, top=True)
 
-    def _scan(self, blob: Blob, stream: BinaryIO, depth: int, budget: archive.Budget, top: bool) -> list[Finding]:
-        fmt = detect(stream, blob.size)
+    def _scan(self, blob: Blob, stream: BinaryIO, depth: int, budget: archive.Budget, top: bool,
+              known: Format | None = None) -> list[Finding]:
+        fmt = known or detect(stream, blob.size)
         stream.seek(0)
         if fmt in (Format.UNKNOWN, Format.TEXT):
             codec = _suffix_codec(blob)
@@ -209,11 +210,13 @@ class Dispatcher:
                 # Detect from the head first: raw tensor data (most bytes of a model zip) is never copied. A
                 # head that could start a pickle whose first argument outruns the head is judged on the whole.
                 head = member.head(HEAD_BYTES)
-                if detect(io.BytesIO(head), member.size) in _SKIP_IN_ARCHIVE and _suffix_codec(child) is None \
-                        and not (len(head) == HEAD_BYTES and could_be_pickle(head)):
+                fmt = detect(io.BytesIO(head), member.size)
+                whole = len(head) < HEAD_BYTES  # the head is the whole member: its format is final
+                if fmt in _SKIP_IN_ARCHIVE and _suffix_codec(child) is None and (whole or not could_be_pickle(head)):
                     continue
                 with member.open() as inner:
-                    out.extend(self._scan(child, inner, depth + 1, budget, top=False))
+                    out.extend(self._scan(child, inner, depth + 1, budget, top=False,
+                                          known=fmt if whole and fmt is not Format.UNKNOWN else None))
             except archive.LimitExceededError as e:
                 rule, severity = (rules.LIMIT, Severity.MEDIUM) if member.stored else (rules.BOMB, Severity.HIGH)
                 out.append(Finding(rule=rule, severity=severity, location=child.location(),

@@ -18,7 +18,7 @@ from typing import BinaryIO
 
 _BY_CODE = {op.code.encode("latin-1")[0]: op for op in pickletools.opcodes}
 _MARK = pickletools.markobject
-_MAX_OPS = 2048
+_MAX_OPS = 24  # this many consistent opcodes: no random bytes or prose get this far
 _ENOUGH_OPS = 16
 _MAX_LINE = 1 << 20
 _MAX_MEMO = 100_000
