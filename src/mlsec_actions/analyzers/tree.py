@@ -15,6 +15,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlsec_actions.analyzers import archive_rules as rules
+from mlsec_actions.findings import CoverageGap, Finding, GapKind, Location, Severity
+
 MAX_DEPTH = 64
 """Folder nesting below the root that is walked; deeper folders are reported as not scanned."""
 
@@ -107,3 +110,20 @@ def _classify(root: Path, path: Path, info: os.stat_result) -> Entry:
 
 def _rel(root: Path, path: Path) -> str:
     return path.relative_to(root).as_posix() if path != root else "."
+
+
+def not_scanned(entry: Entry, gaps: list[CoverageGap]) -> list[Finding]:
+    """An entry the walk did not hand out: a coverage gap, and a finding when it can hide or point at content."""
+    rel, why = entry.rel, f"{entry.rel}: {entry.problem}."
+    if entry.skip is None:
+        return []  # a symlink inside the root: its target is scanned where it lives
+    if entry.skip is Skip.SPECIAL:
+        gaps.append(CoverageGap(GapKind.FILE_SKIPPED, why, rel))
+        return []
+    if entry.skip is Skip.TOO_DEEP:
+        gaps.append(CoverageGap(GapKind.LIMIT_REACHED, why, rel))
+        return [Finding(rule=rules.LIMIT, severity=Severity.MEDIUM, message=why, location=Location(rel))]
+    if entry.skip is Skip.UNREADABLE:
+        gaps.append(CoverageGap(GapKind.FILE_UNREADABLE, why, rel))
+        return [Finding(rule=rules.UNREADABLE, severity=Severity.MEDIUM, message=why, location=Location(rel))]
+    return [Finding(rule=rules.SYMLINK, severity=Severity.HIGH, message=why, location=Location(rel))]

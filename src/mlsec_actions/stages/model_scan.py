@@ -19,7 +19,6 @@ from mlsec_actions.analyzers.dispatch import Dispatcher, prompt_entry
 from mlsec_actions.findings import (
     CoverageGap,
     Finding,
-    GapKind,
     Location,
     Severity,
     StageResult,
@@ -83,7 +82,7 @@ def _scan(ctx: ScanContext, pending: Future[tuple[list[Finding], ToolRun]] | Non
     for entry in walk(ctx.root, ctx.target):
         rel, path = entry.rel, entry.path
         if path is None:
-            findings.extend(_skipped(entry, gaps))
+            findings.extend(tree.not_scanned(entry, gaps))
             continue
         if hf_remote_code.is_config_name(path.name):
             hf_folders.add(Path(rel).parent.as_posix())
@@ -120,26 +119,6 @@ def _garak(ctx: ScanContext) -> list[Finding]:
         shown = full.relative_to(ctx.root).as_posix() if full.is_relative_to(ctx.root) else full.name
         out.extend(garak.read_report(full, shown))
     return out
-
-
-def _skipped(entry: tree.Entry, gaps: list[CoverageGap]) -> list[Finding]:
-    """A walk entry not scanned: a coverage gap, and a finding when it can hide or point at content."""
-    rel = entry.rel
-    if entry.skip is None:
-        return []  # a symlink inside the root: its target is scanned where it lives
-    if entry.skip is tree.Skip.SPECIAL:
-        gaps.append(CoverageGap(GapKind.FILE_SKIPPED, f"{rel}: {entry.problem}.", rel))
-        return []
-    if entry.skip is tree.Skip.TOO_DEEP:
-        gaps.append(CoverageGap(GapKind.LIMIT_REACHED, f"{rel}: {entry.problem}.", rel))
-        return [Finding(rule=rules.LIMIT, severity=Severity.MEDIUM, message=f"{rel}: {entry.problem}.",
-                        location=Location(rel))]
-    if entry.skip is tree.Skip.UNREADABLE:
-        gaps.append(CoverageGap(GapKind.FILE_UNREADABLE, f"{rel}: {entry.problem}.", rel))
-        return [Finding(rule=rules.UNREADABLE, severity=Severity.MEDIUM, message=f"{rel}: {entry.problem}.",
-                        location=Location(rel))]
-    return [Finding(rule=rules.SYMLINK, severity=Severity.HIGH, message=f"{rel}: {entry.problem}.",
-                    location=Location(rel))]
 
 
 def _scan_file(dispatcher: Dispatcher, rel: str, path: Path) -> list[Finding]:
