@@ -96,7 +96,13 @@ class Dispatcher:
         """A top-level file: its own byte budget for everything nested in it."""
         budget = archive.Budget(self.limits.max_total_bytes)
         with blob.open() as stream:
-            return self._scan(blob, stream, 0, budget, top=True)
+            found = self._scan(blob, stream, 0, budget, top=True)
+        # Content a limit kept from being read is a coverage gap as well as a finding.
+        for f in found:
+            if f.rule in (rules.LIMIT, rules.BOMB):
+                where = f"{blob.path}!{f.location.logical}" if f.location.logical else blob.path
+                self.gaps.append(CoverageGap(GapKind.LIMIT_REACHED, f"{where}: {f.message}", blob.path))
+        return found
 
     def _scan(self, blob: Blob, stream: BinaryIO, depth: int, budget: archive.Budget, top: bool,
               known: Format | None = None) -> list[Finding]:
@@ -157,12 +163,9 @@ class Dispatcher:
 
     def _container(self, blob: Blob, depth: int, open_it: Callable[[], list[Finding]]) -> list[Finding]:
         """Open a container one level deeper, unless that is past the nesting limit (a gap and a finding)."""
-        if depth + 1 > self.limits.max_depth:
-            where = f"{blob.path}{'!' + blob.member if blob.member else ''}"
-            self.gaps.append(CoverageGap(GapKind.LIMIT_REACHED,
-                                         f"{where}: containers nested deeper than {self.limits.max_depth}; the "
-                                         "inner ones were not scanned.", blob.path))
-            return [Finding(rule=rules.LIMIT, severity=Severity.MEDIUM, location=blob.location(),
+        if depth + 1 > self.limits.max_depth:  # the gap is recorded by scan_file, as for every limit
+            # HIGH: no model nests containers this deep, and what is inside was not checked.
+            return [Finding(rule=rules.LIMIT, severity=Severity.HIGH, location=blob.location(),
                             message=f"Containers nested deeper than {self.limits.max_depth}; inner ones not "
                                     "scanned.")]
         try:

@@ -122,7 +122,8 @@ def not_scanned(entry: Entry, gaps: list[CoverageGap]) -> list[Finding]:
         return []
     if entry.skip is Skip.TOO_DEEP:
         gaps.append(CoverageGap(GapKind.LIMIT_REACHED, why, rel))
-        return [Finding(rule=rules.LIMIT, severity=Severity.MEDIUM, message=why, location=Location(rel))]
+        # HIGH: no project nests folders this deep, and the files below were not checked.
+        return [Finding(rule=rules.LIMIT, severity=Severity.HIGH, message=why, location=Location(rel))]
     if entry.skip is Skip.UNREADABLE:
         gaps.append(CoverageGap(GapKind.FILE_UNREADABLE, why, rel))
         return [Finding(rule=rules.UNREADABLE, severity=Severity.MEDIUM, message=why, location=Location(rel))]

@@ -19,7 +19,7 @@ from backports import zstd
 from mlsec_actions.analyzers import archive
 from mlsec_actions.analyzers.base import Blob
 from mlsec_actions.analyzers.dispatch import Dispatcher
-from mlsec_actions.findings import Finding, GapKind
+from mlsec_actions.findings import Finding, GapKind, Severity
 from tests import model_corpus as corpus
 
 EVIL = corpus.call("os", "system", "touch /nonexistent/canary")
@@ -89,6 +89,7 @@ def test_nesting_past_the_limit_is_a_gap_and_a_finding() -> None:
         data = gzip.compress(data, mtime=0)
     findings, dispatcher = scan(data, limits=archive.Limits(max_depth=4))
     assert rules(findings) == {"archive/limit"}
+    assert [f.severity for f in findings] == [Severity.HIGH]  # a medium would pass the default gate
     [gap] = dispatcher.gaps
     assert gap.kind is GapKind.LIMIT_REACHED and gap.path == "model.bin"
     assert DANGER in rules(scan(data, limits=archive.Limits(max_depth=6))[0])
@@ -124,8 +125,9 @@ def test_concatenated_streams_are_all_read() -> None:
 @pytest.mark.parametrize("codec", ["gzip", "bz2", "xz", "zstd", "lz4", "zlib", "lzma"])
 def test_stream_bombs_stop_early_and_are_findings(codec: str) -> None:
     data = CODECS[codec](b"\0" * (64 * 1024 * 1024))
-    findings, _ = scan(data, limits=archive.Limits())
+    findings, dispatcher = scan(data, limits=archive.Limits())
     assert rules(findings) == {"archive/bomb"}
+    assert [g.kind for g in dispatcher.gaps] == [GapKind.LIMIT_REACHED]  # what was not decoded is a gap too
 
 
 def test_member_limit_on_streams() -> None:

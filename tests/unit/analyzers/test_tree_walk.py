@@ -55,6 +55,7 @@ def test_a_thousand_levels_deep_is_a_gap_not_a_recursion_error(tmp_path: Path) -
     assert found["d/shallow.pkl"] == {"pickle/dangerous-global"}
     cut = "/".join(["d"] * (tree.MAX_DEPTH + 1))
     assert found[cut] == {"archive/limit"}
+    assert [r["level"] for r in run["results"] if r["ruleId"] == "archive/limit"] == ["error"]  # HIGH
     assert [(g["kind"], g.get("path")) for g in _gaps(run)] == [("limit-reached", cut)]
 
 
