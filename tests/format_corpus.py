@@ -2,7 +2,8 @@
 
 Every file is built here as bytes; nothing is loaded. `python -m tests.format_corpus DIR` writes the files
 and `labels.json` (file -> malicious or benign, the class, and the rule that must fire at HIGH or above).
-The committed copy in `tests/corpus/formats/` is checked against this generator by the tests.
+The committed copy in `tests/corpus/formats/` is checked against this generator by the tests; its `peers/`
+folder holds peers' own samples with their upstream labels (`manifest.json`).
 """
 
 from __future__ import annotations

@@ -42,9 +42,8 @@ class _Overrun(Exception):
 
 def plausible(stream: BinaryIO, start: int = 0, size: int | None = None) -> bool:
     """Whether a pickle stream plausibly starts at `start` (position is not restored)."""
-    if size is None:
-        stream.seek(0, io.SEEK_END)
-        size = stream.tell()
+    stream.seek(0, io.SEEK_END)
+    size = max(size or 0, stream.tell())  # a head stands for `size` bytes; a blob may under-declare its size
     stream.seek(start)
     skim = _Skim(stream, size)
     try:
@@ -53,11 +52,12 @@ def plausible(stream: BinaryIO, start: int = 0, size: int | None = None) -> bool
                 return True  # a clean STOP
         return True
     except _Truncated:
-        return (skim.proto and skim.ops >= 1) or skim.ops >= _ENOUGH_OPS // 2 or skim.named
+        return ((skim.proto and skim.ops >= 1) or skim.ops >= _ENOUGH_OPS // 2 or (skim.named and skim.ops >= 2)
+                or skim.pointed)
     except _Overrun:
         return skim.ops >= _ENOUGH_OPS // 2 or skim.named
     except _Contradiction:
-        return skim.ops >= _ENOUGH_OPS or (skim.named and skim.ops >= 3)
+        return skim.ops >= _ENOUGH_OPS or (skim.named and skim.ops >= 3) or skim.pointed
 
 
 class _Skim:
@@ -69,6 +69,7 @@ class _Skim:
         self.memo: set[int] = set()
         self.ops = 0
         self.named = False
+        self.pointed = False
         self.proto = False
 
     def step(self) -> bool:
@@ -83,10 +84,10 @@ class _Skim:
         self._stack(op)
         self.ops += 1
         if op.name == "STOP":
-            if self.frames != [0]:
-                raise _Contradiction
-            return True
+            return True  # CPython's STOP pops the top value and returns it, whatever else is left
         self._memo(op, arg)
+        if op.name == "STACK_GLOBAL":
+            self.named = True  # an import with a consistent stack: a load reaches it
         if op.name == "PROTO":
             if arg is None or arg > 5:
                 raise _Contradiction
@@ -120,6 +121,8 @@ class _Skim:
             if not all(_NAMED.fullmatch(v) for v in values):
                 raise _Contradiction  # the load fails at this import: whatever follows never runs
             self.named = True
+            # `builtins\n__import__`, `os.path\nx`: dunders and dotted modules do not start prose or lists.
+            self.pointed = self.pointed or b"." in values[0] or any(v.startswith(b"_") for v in values)
             return None
         text = values[0]
         try:

@@ -107,3 +107,17 @@ def test_truncated_and_deliberately_broken_pickles_are_still_pickles() -> None:
     assert detect(io.BytesIO(broken)) is Format.PICKLE
     assert DANGER in rules(scan(broken))
     assert detect(io.BytesIO(corpus.inst_protocol0("id"))) is Format.PICKLE
+
+
+@pytest.mark.parametrize("data", [
+    b"cbuiltins\n__import__\nS'os'\x85R.",              # a dunder import, then a STRING CPython refuses
+    b"\x80\x05\x95\x1e\x00\x00\x00\x00\x00\x00\x00N\x95\x02\x00\x00\x00\x00\x00\x00\x00N.",  # frames that lie
+    b"\x80\x02N)N.",                                   # STOP with values left under the top (CPython allows)
+], ids=["dunder-then-broken", "frame-straddle", "stop-with-leftovers"])
+def test_pickles_loaders_would_start_on_are_pickles(data: bytes) -> None:
+    assert detect(io.BytesIO(data)) is Format.PICKLE
+
+
+@pytest.mark.parametrize("text", ["cython\nnumpy\nscipy\n", "config\nsettings\n", "cmake\n"])
+def test_package_lists_starting_with_c_stay_text(text: str) -> None:
+    assert detect(io.BytesIO(text.encode())) is Format.TEXT

@@ -20,7 +20,7 @@ from mlsec_actions.analyzers.base import Blob
 from mlsec_actions.analyzers.dispatch import Dispatcher
 from mlsec_actions.findings import Finding, Severity
 
-ROOT = Path(__file__).resolve().parents[2] / "corpus" / "peers" / "formats" / "modelaudit"
+ROOT = Path(__file__).resolve().parents[2] / "corpus" / "formats" / "peers" / "modelaudit"
 SAMPLES: list[dict[str, Any]] = json.loads((ROOT / "manifest.json").read_text())["samples"]
 
 
