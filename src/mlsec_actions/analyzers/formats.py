@@ -8,6 +8,7 @@ members (PyTorch under any archive folder, Keras v3, npz).
 from __future__ import annotations
 
 import enum
+import pickletools
 import struct
 from collections.abc import Iterable
 from typing import BinaryIO
@@ -58,7 +59,8 @@ _HDF5 = b"\x89HDF\r\n\x1a\n"
 _PICKLE_PROTOCOL_MAX = 5
 # First bytes of a ModelProto or SavedModel: the key of one of their fields, in any order.
 _PROTOBUF_KEYS = frozenset(bytes([k]) for k in (0x08, 0x10, 0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x72, 0xA2, 0xCA))
-_OLD_PICKLE_STARTS = frozenset(b"(cI]}){NSVXKJMLFiGTUelP")
+# CPython starts a load at any opcode (no PROTO needed, protocol 2-5 opcodes included): the skim decides.
+_OLD_PICKLE_STARTS = frozenset(op.code.encode("latin-1")[0] for op in pickletools.opcodes)
 
 
 def detect(stream: BinaryIO, size: int | None = None) -> Format:

@@ -16,6 +16,8 @@ import pickletools
 import re
 from typing import BinaryIO
 
+from mlsec_actions.analyzers.pickle_policy import Verdict, judge
+
 _BY_CODE = {op.code.encode("latin-1")[0]: op for op in pickletools.opcodes}
 _MARK = pickletools.markobject
 _MAX_OPS = 24  # this many consistent opcodes: no random bytes or prose get this far
@@ -121,8 +123,11 @@ class _Skim:
             if not all(_NAMED.fullmatch(v) for v in values):
                 raise _Contradiction  # the load fails at this import: whatever follows never runs
             self.named = True
-            # `builtins\n__import__`, `os.path\nx`: dunders and dotted modules do not start prose or lists.
-            self.pointed = self.pointed or b"." in values[0] or any(v.startswith(b"_") for v in values)
+            # `builtins\n__import__`, `os.path\nx`: dunders and dotted modules do not start prose or lists; a
+            # code-execution import makes a pickle even when what follows is broken (the import ran first).
+            module, attr = (v.decode("latin-1") for v in values)
+            self.pointed = (self.pointed or "." in module or module.startswith("_") or attr.startswith("_")
+                            or judge(module, attr) is Verdict.CRITICAL)
             return None
         text = values[0]
         try:

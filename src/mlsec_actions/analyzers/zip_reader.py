@@ -199,6 +199,8 @@ def _decode(raw: bytes, flags: int) -> str:
 
 def local_header(stream: BinaryIO, offset: int) -> tuple[bytes, int, int, int, int, int] | None:
     """(name bytes, data start, method, flags, compressed size, uncompressed size) of the header at `offset`."""
+    if offset < 0:
+        return None  # a shifted offset before the start of the file
     stream.seek(offset)
     header = stream.read(30)
     if len(header) < 30 or header[:4] != _LOCAL:

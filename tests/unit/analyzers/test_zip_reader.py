@@ -203,3 +203,13 @@ def test_zip_appended_to_other_data_is_read_as_zipfile_reads_it() -> None:
     assert DIFF in rules(findings)
     assert dangerous_members(findings) == {"archive/data.pkl"}
     assert rules(scan(BENIGN + corpus.zip_bytes({"archive/data.pkl": BENIGN}))) == {DIFF}  # the shape, nothing more
+
+
+def test_offsets_shifted_before_the_file_start_are_no_entry() -> None:
+    # Found by the damage property: a central entry whose shifted offset is negative.
+    record = craft.Record(b"archive/data.pkl", EVIL)
+    body = craft.local(record)
+    directory = craft.central(record, 0)
+    data = body + directory + craft.end(1, len(directory), len(body) + 256)  # declared offset past the real one
+    view = zip_reader.read(io.BytesIO(data), len(data), 100)
+    assert DANGER in rules(scan(data)) and view.problems
