@@ -1,15 +1,14 @@
-"""Tolerant, bounded archive reading: zip, tar and gzip/bz2/xz wrappers.
+"""Tolerant, bounded archive reading: zip (our own reader, `zip_reader.py`) and tar.
 
-Members are read from the local headers ourselves, so an encrypted-flag bit on an unencrypted entry, a
-bad CRC or an odd name does not hide content (PyTorch's loader ignores all three; so must a scanner).
-Everything is bounded: entries, bytes produced per member and in total, compression ratio. Names with
-`..` or absolute paths, and links pointing outside, are findings; nothing is ever extracted or followed.
+Zip members are read from the local headers ourselves, so an encrypted-flag bit on an unencrypted entry,
+a bad CRC or an odd name does not hide content (PyTorch's loader ignores all three; so must a scanner),
+and every entry any loader's reading of the archive sees is scanned. Everything is bounded: entries,
+bytes produced per member and in total, compression ratio; decoded data is spooled, not held. Names
+with `..` or absolute paths, and links pointing outside, are findings; nothing is extracted or followed.
 """
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import io
 import lzma
 import posixpath
@@ -20,42 +19,22 @@ import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from mlsec_actions.analyzers import archive_rules as rules
+from mlsec_actions.analyzers import compression, zip_reader
 from mlsec_actions.analyzers.base import Blob
+from mlsec_actions.analyzers.compression import Window
+from mlsec_actions.analyzers.limits import Budget, LimitExceededError, Limits
 from mlsec_actions.findings import Finding, Rule, Severity
 
-_CHUNK = 1 << 20
 READ_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, tarfile.TarError, OSError, ValueError, EOFError,
                NotImplementedError, RuntimeError, struct.error, OverflowError)
 """What reading a damaged or hostile archive can raise (zipfile raises NotImplementedError, RuntimeError...)."""
-
-
-@dataclass(frozen=True)
-class Limits:
-    """How far archive reading may go."""
-
-    max_entries: int = 10_000
-    """Members read per archive."""
-    max_member_bytes: int = 512 * 1024 * 1024
-    """Bytes a single member may decompress to before it is reported and skipped."""
-    max_total_bytes: int = 4 * 1024 * 1024 * 1024
-    """Bytes all members of one scanned file may decompress to."""
-    max_depth: int = 4
-    """Archive nesting depth."""
-    max_ratio: float = 200.0
-    """Uncompressed/compressed ratio above which a member (over 1 MiB) is a bomb."""
-
-
-@dataclass
-class Budget:
-    """Bytes left to decompress for one top-level file; shared by nested archives."""
-
-    remaining: int
-    """What is left."""
-    exhausted: bool = False
-    """Set once a read hit the limit (reported once)."""
+__all__ = ["Budget", "LimitExceededError", "Limits", "list_tar", "list_zip"]
+_CHUNK = 1 << 20
+# Zip compression methods we decode, with the codec: what miniz (stored, deflate) and zipfile read.
+_ZIP_METHODS = {8: "deflate", 12: "bz2", 93: "zstd"}
 
 
 @dataclass(frozen=True)
@@ -67,7 +46,7 @@ class Member:
     size: int
     """Uncompressed size (as declared for zip)."""
     open: Callable[[], BinaryIO]
-    """The content: a window onto stored data, or decompressed (bounded; raises `LimitExceededError`)."""
+    """The content: a window onto stored data, or decoded into a spool (bounded; raises `LimitExceededError`)."""
     head: Callable[[int], bytes]
     """The first n bytes, without reading the rest (format detection)."""
     stored: bool = False
@@ -81,11 +60,9 @@ class Listing:
     members: list[Member] = field(default_factory=list)
     """Entries to scan."""
     findings: list[Finding] = field(default_factory=list)
-    """Traversal, links, bombs, malformed structure."""
-
-
-class LimitExceededError(Exception):
-    """A member decompressed past a limit."""
+    """Traversal, links, bombs, malformed structure, reader differentials."""
+    closers: list[Callable[[], None]] = field(default_factory=list)
+    """Called once the members have been scanned (spools of decoded members)."""
 
 
 def _finding(blob: Blob, rule: Rule, severity: Severity, member: str | None, message: str) -> Finding:
@@ -121,80 +98,32 @@ def _bounded(read: Callable[[int], bytes], limit: int, budget: Budget) -> bytes:
             raise LimitExceededError(f"decompresses to more than {min(limit, out.tell()) // (1024 * 1024)} MiB")
 
 
-def _zip_reader(stream: BinaryIO, info: zipfile.ZipInfo, archive: zipfile.ZipFile) -> Callable[[int], bytes]:
-    """A chunk reader over one member's decompressed bytes, ignoring flag bits and CRCs."""
-    start = _data_start(stream, info)
-    left = [info.compress_size]
-    state = {"pos": start}
-
-    def raw(n: int) -> bytes:
-        stream.seek(state["pos"])
-        data = stream.read(min(n, left[0]))
-        state["pos"] += len(data)
-        left[0] -= len(data)
-        return data
-
-    if info.compress_type == zipfile.ZIP_STORED:
-        return raw
-    if info.compress_type == zipfile.ZIP_DEFLATED:
-        inflater = zlib.decompressobj(-15)
-        pending = [b""]
-
-        def inflate(n: int) -> bytes:
-            out = b""
-            while len(out) < n:
-                data = pending[0] or raw(_CHUNK)
-                if not data:
-                    return out + inflater.flush()
-                out += inflater.decompress(data, n - len(out))
-                pending[0] = inflater.unconsumed_tail
-                if inflater.eof:
-                    break
-            return out
-
-        return inflate
-    # Rare methods (bzip2, LZMA...): zipfile's own reader, with the encryption bit cleared.
-    info.flag_bits &= ~0x1
-    handle = archive.open(info)
-    return handle.read
-
-
 def list_zip(stream: BinaryIO, blob: Blob, limits: Limits, budget: Budget) -> Listing:
+    """Every entry any reader sees (`zip_reader`), and each disagreement between readers as a finding."""
     out = Listing()
-    try:
-        archive = zipfile.ZipFile(stream)
-    except READ_ERRORS as e:
-        out.findings.append(_finding(blob, rules.MALFORMED, Severity.MEDIUM, None, f"Zip cannot be read: {e}."))
+    stream.seek(0, io.SEEK_END)
+    size = stream.tell()
+    view = zip_reader.read(stream, size, limits.max_entries)
+    if not view.entries:
+        out.findings.append(_finding(blob, rules.MALFORMED, Severity.MEDIUM, None,
+                                     f"Zip cannot be read: {'; '.join(view.problems) or 'no entries'}."))
         return out
-    infos = archive.infolist()
-    if len(infos) > limits.max_entries:
+    if view.truncated:
         out.findings.append(_finding(blob, rules.LIMIT, Severity.MEDIUM, None,
-                                     f"Zip has {len(infos)} entries; only the first {limits.max_entries} "
-                                     "were scanned."))
+                                     f"Zip has more than {limits.max_entries} entries; only the first "
+                                     f"{limits.max_entries} were scanned."))
+    if view.problems and not view.found_directory:
+        out.findings.append(_finding(blob, rules.MALFORMED, Severity.MEDIUM, None,
+                                     f"Zip has no readable central directory ({view.problems[0]}); the entries "
+                                     "its local headers describe were scanned."))
+    elif view.problems:
+        more = f" (and {len(view.problems) - 1} more disagreements)" if len(view.problems) > 1 else ""
+        out.findings.append(_finding(blob, rules.DIFFERENTIAL, Severity.HIGH, None,
+                                     f"Zip reads differently in different loaders: {view.problems[0]}{more}."))
     flagged: list[str] = []
-    for info in infos[:limits.max_entries]:
-        name = info.filename
-        if unsafe_name(name):
-            out.findings.append(_finding(blob, rules.TRAVERSAL, Severity.HIGH, name,
-                                         f"Zip entry {name!r} would be written outside the extraction folder."))
-        if info.flag_bits & 0x1:
-            flagged.append(name)
-        mode = info.external_attr >> 16
-        if stat.S_ISLNK(mode):
-            target = _zip_link_target(stream, info, archive)
-            if target is None or escapes(name, target):
-                out.findings.append(_finding(blob, rules.SYMLINK, Severity.HIGH, name,
-                                             f"Zip entry {name!r} is a symlink to {target!r}, outside the archive."))
-            continue
-        if info.is_dir():
-            continue
-        if info.file_size > 1024 * 1024 and info.file_size > limits.max_ratio * max(info.compress_size, 1):
-            out.findings.append(_finding(blob, rules.BOMB, Severity.HIGH, name,
-                                         f"Zip entry {name!r} expands {info.file_size // max(info.compress_size, 1)}"
-                                         f"x ({info.compress_size} -> {info.file_size} bytes); not decompressed."))
-            continue
-        out.members.append(Member(name, info.file_size, _zip_opener(stream, info, archive, limits, budget),
-                                  _zip_head(stream, info, archive), info.compress_type == zipfile.ZIP_STORED))
+    for entry in view.entries:
+        _zip_entry(stream, size, entry, blob, limits, budget, out, flagged)
+    _cap_bombs(out, blob)
     if flagged:
         more = f" and {len(flagged) - 1} more entries" if len(flagged) > 1 else ""
         out.findings.append(_finding(blob, rules.ENCRYPTED, Severity.MEDIUM, flagged[0],
@@ -203,75 +132,112 @@ def list_zip(stream: BinaryIO, blob: Blob, limits: Limits, budget: Budget) -> Li
     return out
 
 
-def _zip_opener(stream: BinaryIO, info: zipfile.ZipInfo, archive: zipfile.ZipFile, limits: Limits,
-                budget: Budget) -> Callable[[], BinaryIO]:
+_MAX_BOMB_FINDINGS = 20
+
+
+def _cap_bombs(out: Listing, blob: Blob) -> None:
+    """Thousands of bomb entries (overlapping-entry bombs) are a few findings and a count, not thousands."""
+    bombs = [f for f in out.findings if f.rule is rules.BOMB]
+    if len(bombs) <= _MAX_BOMB_FINDINGS:
+        return
+    extra = bombs[_MAX_BOMB_FINDINGS:]
+    out.findings = [f for f in out.findings if f not in extra]
+    out.findings.append(_finding(blob, rules.BOMB, Severity.HIGH, None,
+                                 f"{len(extra)} more zip entries are bombs like the ones above; not decompressed."))
+
+
+def _zip_entry(stream: BinaryIO, size: int, entry: zip_reader.Entry, blob: Blob, limits: Limits, budget: Budget,
+               out: Listing, flagged: list[str]) -> None:
+    name = entry.name
+    if unsafe_name(name):
+        out.findings.append(_finding(blob, rules.TRAVERSAL, Severity.HIGH, name,
+                                     f"Zip entry {name!r} would be written outside the extraction folder."))
+    if entry.flags & 0x1:
+        flagged.append(name)
+    header = zip_reader.local_header(stream, entry.header_offset)
+    if header is None:
+        return
+    data_start = header[1]
+    compress_size = entry.compress_size
+    if entry.source == "local" and entry.flags & 0x8 and compress_size == 0:
+        compress_size = size - data_start  # sizes in a trailing descriptor: the codec finds the end
+    compress_size = max(0, min(compress_size, size - data_start))
+    if stat.S_ISLNK(entry.external_attr >> 16):
+        stream.seek(data_start)
+        target = stream.read(min(compress_size, 4096)).decode("utf-8", errors="replace")
+        if entry.method != zipfile.ZIP_STORED or escapes(name, target):
+            out.findings.append(_finding(blob, rules.SYMLINK, Severity.HIGH, name,
+                                         f"Zip entry {name!r} is a symlink to {target!r}, outside the archive."))
+        return
+    if name.endswith("/") and entry.file_size == 0:
+        return
+    if entry.file_size > 1024 * 1024 and entry.file_size > limits.max_ratio * max(compress_size, 1):
+        out.findings.append(_finding(blob, rules.BOMB, Severity.HIGH, name,
+                                     f"Zip entry {name!r} expands {entry.file_size // max(compress_size, 1)}x "
+                                     f"({compress_size} -> {entry.file_size} bytes); not decompressed."))
+        return
+    if entry.method != zipfile.ZIP_STORED and entry.method not in _ZIP_METHODS:
+        out.findings.append(_finding(blob, rules.UNSCANNED, Severity.MEDIUM, name,
+                                     f"Zip entry {name!r} uses compression method {entry.method}, which the "
+                                     "scanner does not decode; it was not scanned."))
+        return
+    raw = _window_opener(stream, data_start, compress_size)
+    if entry.method == zipfile.ZIP_STORED:
+        out.members.append(Member(name, compress_size, raw, _raw_head(raw), stored=True))
+        return
+    codec = _ZIP_METHODS[entry.method]
+    out.members.append(Member(name, entry.file_size, _decoding_opener(raw, codec, limits, budget),
+                              _decoded_head(raw, codec)))
+
+
+def _window_opener(stream: BinaryIO, start: int, length: int) -> Callable[[], BinaryIO]:
     def opener() -> BinaryIO:
-        if info.compress_type == zipfile.ZIP_STORED:
-            return io.BufferedReader(_Window(stream, _data_start(stream, info), info.compress_size))
-        return io.BytesIO(_bounded(_zip_reader(stream, info, archive), limits.max_member_bytes, budget))
+        return io.BufferedReader(Window(stream, start, length))
     return opener
 
 
-def _zip_head(stream: BinaryIO, info: zipfile.ZipInfo, archive: zipfile.ZipFile) -> Callable[[int], bytes]:
+def _raw_head(raw: Callable[[], BinaryIO]) -> Callable[[int], bytes]:
     def head(n: int) -> bytes:
-        read = _zip_reader(stream, info, archive)
-        out = b""
-        while len(out) < n:
-            chunk = read(n - len(out))
-            if not chunk:
-                break
-            out += chunk
-        return out
+        with raw() as handle:
+            return handle.read(n)
     return head
 
 
-def _data_start(stream: BinaryIO, info: zipfile.ZipInfo) -> int:
-    stream.seek(info.header_offset)
-    header = stream.read(30)
-    if len(header) < 30 or header[:4] != b"PK\x03\x04":
-        raise zipfile.BadZipFile(f"no local header at byte {info.header_offset}")
-    name_len, extra_len = struct.unpack("<HH", header[26:30])
-    return int(info.header_offset) + 30 + int(name_len) + int(extra_len)
+def _decoding_opener(raw: Callable[[], BinaryIO], codec: str, limits: Limits,
+                     budget: Budget) -> Callable[[], BinaryIO]:
+    def opener() -> BinaryIO:
+        with raw() as handle:
+            decoded = compression.decode(handle, codec, limits, budget)
+        if decoded.limit is not None:
+            decoded.data.close()
+            raise LimitExceededError(decoded.limit)
+        if decoded.error is not None and decoded.size == 0:
+            decoded.data.close()
+            raise zipfile.BadZipFile(decoded.error)
+        return _Spooled(decoded)
+    return opener
 
 
-class _Window(io.RawIOBase):
-    """A read-only, seekable view of `length` bytes of `parent` from `start`; copies nothing."""
-
-    def __init__(self, parent: BinaryIO, start: int, length: int) -> None:
-        super().__init__()
-        self._parent = parent
-        self._start, self._length, self._pos = start, length, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._length}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        want = min(len(buffer), self._length - self._pos)
-        if want <= 0:
-            return 0
-        self._parent.seek(self._start + self._pos)
-        data = self._parent.read(want)
-        buffer[:len(data)] = data
-        self._pos += len(data)
-        return len(data)
+def _decoded_head(raw: Callable[[], BinaryIO], codec: str) -> Callable[[int], bytes]:
+    def head(n: int) -> bytes:
+        with raw() as handle:
+            decoded = compression.decode(handle, codec, Limits(max_member_bytes=n, max_ratio=float("inf")),
+                                         Budget(n))
+        with decoded.data:
+            return decoded.data.read(n)
+    return head
 
 
-def _zip_link_target(stream: BinaryIO, info: zipfile.ZipInfo, archive: zipfile.ZipFile) -> str | None:
-    try:
-        return _zip_reader(stream, info, archive)(4096).decode("utf-8", errors="replace")
-    except READ_ERRORS:
-        return None
+class _Spooled(io.BufferedReader):
+    """A read handle onto decoded data that closes the spool with it."""
+
+    def __init__(self, decoded: compression.Decoded) -> None:
+        super().__init__(Window(decoded.data, 0, decoded.size))
+        self._spool = decoded.data
+
+    def close(self) -> None:
+        super().close()
+        self._spool.close()
 
 
 def list_tar(stream: BinaryIO, blob: Blob, limits: Limits, budget: Budget) -> Listing:
@@ -309,24 +275,12 @@ def _tar_entry(archive: tarfile.TarFile, info: tarfile.TarInfo, blob: Blob, limi
         handle = archive.extractfile(info)
         if handle is None:
             return io.BytesIO(b"")
+        if not info.issparse():
+            return cast(BinaryIO, handle)  # a window onto the tar's own bytes: nothing copied
         return io.BytesIO(_bounded(handle.read, limits.max_member_bytes, budget))
 
     def head(n: int) -> bytes:
         handle = archive.extractfile(info)
         return handle.read(n) if handle is not None else b""
 
-    out.members.append(Member(name, info.size, opener, head))
-
-
-def decompress(stream: BinaryIO, kind: str, limits: Limits, budget: Budget) -> bytes:
-    """gzip/bz2/xz content, bounded; raises LimitExceededError or the codec's error."""
-    stream.seek(0)
-    handle: gzip.GzipFile | bz2.BZ2File | lzma.LZMAFile
-    if kind == "gzip":
-        handle = gzip.GzipFile(fileobj=stream, mode="rb")
-    elif kind == "bz2":
-        handle = bz2.BZ2File(stream)
-    else:
-        handle = lzma.LZMAFile(stream)  # noqa: SIM115 - closed by the `with` below
-    with handle:
-        return _bounded(handle.read, limits.max_member_bytes, budget)
+    out.members.append(Member(name, info.size, opener, head, stored=not info.issparse()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from mlsec_actions.analyzers.base import MODEL_SCAN_DOCS, model_rule
+from mlsec_actions.analyzers.base import FORMATS_DOCS, MODEL_SCAN_DOCS, model_rule
 
 _rule = functools.partial(model_rule, ("model", "archive", "supply-chain"), MODEL_SCAN_DOCS)
 
@@ -43,4 +43,14 @@ UNREADABLE = _rule("model/unreadable", "ModelUnreadable", "File could not be rea
                    "The file could not be opened or read (permissions, I/O error, or it vanished), so it was not "
                    "scanned.",
                    "Make the file readable by the scanner, or remove it from the scanned paths.", precision="medium")
-RULES = (TRAVERSAL, SYMLINK, BOMB, LIMIT, MALFORMED, ENCRYPTED, UNSCANNED, UNREADABLE)
+# Documented with the containers, on the formats page.
+DIFFERENTIAL = model_rule(("model", "archive", "supply-chain"), FORMATS_DOCS,
+                          "archive/reader-differential", "ArchiveReaderDifferential",
+                          "Zip reads differently in different loaders",
+                          "The archive's central directories and local headers disagree (two directories, entries only "
+                          "in local headers, names or sizes that differ, values that make Python's zipfile refuse what "
+                          "PyTorch's miniz reads). Scanners that use one reader miss what a loader using the other "
+                          "runs. Every entry any reader sees was scanned.",
+                          "Re-create the archive with standard tooling (torch.save, zipfile); no tool writes such "
+                          "archives by accident.")
+RULES = (TRAVERSAL, SYMLINK, BOMB, LIMIT, MALFORMED, ENCRYPTED, UNSCANNED, UNREADABLE, DIFFERENTIAL)

@@ -8,11 +8,12 @@ members (PyTorch under any archive folder, Keras v3, npz).
 from __future__ import annotations
 
 import enum
+import pickletools
 import struct
 from collections.abc import Iterable
 from typing import BinaryIO
 
-from mlsec_actions.analyzers import pickle_walk
+from mlsec_actions.analyzers import compression, pickle_sniff, protobuf_sniff, sevenzip
 
 HEAD_BYTES = 64 * 1024
 
@@ -28,9 +29,14 @@ class Format(enum.Enum):
     KERAS_ZIP = "keras-v3"
     NPZ = "npz"
     TAR = "tar"
+    SEVEN_ZIP = "7z"
     GZIP = "gzip"
     BZ2 = "bz2"
     XZ = "xz"
+    LZMA = "lzma"
+    ZLIB = "zlib"
+    LZ4 = "lz4"
+    ZSTD = "zstd"
     HDF5 = "hdf5"
     ONNX = "onnx"
     SAFETENSORS = "safetensors"
@@ -42,35 +48,58 @@ class Format(enum.Enum):
 
     @property
     def is_archive(self) -> bool:
-        return self in (Format.ZIP, Format.TORCH_ZIP, Format.KERAS_ZIP, Format.NPZ, Format.TAR)
+        return self in (Format.ZIP, Format.TORCH_ZIP, Format.KERAS_ZIP, Format.NPZ, Format.TAR, Format.SEVEN_ZIP)
 
     @property
     def is_compressed(self) -> bool:
-        return self in (Format.GZIP, Format.BZ2, Format.XZ)
+        return self.value in compression.CODECS
 
 
 _HDF5 = b"\x89HDF\r\n\x1a\n"
-_HDF5_OFFSETS = (0, 512, 1024, 2048)
-# ONNX ModelProto field number -> protobuf wire type.
-_ONNX_FIELDS = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2}
 _PICKLE_PROTOCOL_MAX = 5
+# First bytes of a ModelProto or SavedModel: the key of one of their fields, in any order.
+_PROTOBUF_KEYS = frozenset(bytes([k]) for k in (0x08, 0x10, 0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x72, 0xA2, 0xCA))
+# CPython starts a load at any opcode (no PROTO needed, protocol 2-5 opcodes included): the skim decides.
+_OLD_PICKLE_STARTS = frozenset(op.code.encode("latin-1")[0] for op in pickletools.opcodes)
 
 
-def detect(stream: BinaryIO) -> Format:
-    """The format of the data in `stream` (read from its start; position is not restored)."""
+def detect(stream: BinaryIO, size: int | None = None) -> Format:
+    """The format of the data in `stream` (read from its start; position is not restored).
+
+    Magic bytes only propose a format; its structure decides (checksums, reserved bits, a trial decode,
+    an opcode walk): raw tensor bytes that happen to start like gzip or a pickle are not one.
+    """
     stream.seek(0)
     head = stream.read(HEAD_BYTES)
     fmt = detect_head(head)
-    if fmt in (Format.TEXT, Format.UNKNOWN) and len(head) == HEAD_BYTES and pickle_walk.sniff_stream(stream):
-        return Format.PICKLE  # a protocol 0/1 pickle whose first literal runs past the head
-    if fmt is Format.UNKNOWN:
-        for offset in _HDF5_OFFSETS[1:]:
-            if len(head) >= offset + 8 and head[offset:offset + 8] == _HDF5:
-                return Format.HDF5
+    if fmt in (Format.PICKLE, Format.JOBLIB) and not pickle_sniff.plausible(stream, 0, size):
+        fmt = Format.TEXT if _is_text(head) else Format.UNKNOWN
+    if fmt is Format.ZIP and not _is_zip(stream, head):
+        fmt = Format.UNKNOWN
+    if fmt is Format.UNKNOWN and _hdf5_after_user_block(stream, head):
+        return Format.HDF5
     return fmt
 
 
+def _hdf5_after_user_block(stream: BinaryIO, head: bytes) -> bool:
+    """HDF5 allows a user block before the superblock: it then starts at 512, 1024, 2048... (h5py looks there)."""
+    stream.seek(0, 2)
+    size = stream.tell()
+    offset = 512
+    while offset + 8 <= size:
+        if offset + 8 <= len(head):
+            found = head[offset:offset + 8] == _HDF5
+        else:
+            stream.seek(offset)
+            found = stream.read(8) == _HDF5
+        if found:
+            return True
+        offset *= 2
+    return False
+
+
 def detect_head(head: bytes) -> Format:
+    """The format proposed by the head; pickles still need `pickle_sniff.plausible` on the whole stream."""
     if not head:
         return Format.EMPTY
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")):
@@ -81,27 +110,65 @@ def detect_head(head: bytes) -> Format:
         return Format.HDF5
     if head.startswith(b"GGUF"):
         return Format.GGUF
-    if head.startswith(b"\x1f\x8b"):
-        return Format.GZIP
-    if head.startswith(b"BZh") and len(head) > 3 and head[3:4].isdigit():
-        return Format.BZ2
-    if head.startswith(b"\xfd7zXZ\x00"):
-        return Format.XZ
-    if len(head) > 262 and head[257:262] == b"ustar":
+    if sevenzip.looks_like(head):
+        return Format.SEVEN_ZIP
+    codec = compression.sniff(head)
+    if codec is not None:
+        return Format(codec)
+    if _is_tar(head):
         return Format.TAR
     if _is_safetensors(head):
         return Format.SAFETENSORS
     if head[0] == 0x80 and len(head) > 1 and head[1] <= _PICKLE_PROTOCOL_MAX:
         return Format.JOBLIB if b"joblib.numpy_pickle" in head else Format.PICKLE
-    if _is_saved_model(head):
+    if head[:1] in _PROTOBUF_KEYS and protobuf_sniff.is_saved_model(head):
         return Format.SAVED_MODEL
-    if _is_onnx(head):
+    if head[:1] in _PROTOBUF_KEYS and protobuf_sniff.is_onnx(head):
         return Format.ONNX
-    if _is_old_pickle(head):
-        return Format.PICKLE
+    if head[0] in _OLD_PICKLE_STARTS:
+        return Format.PICKLE  # protocol 0/1 have no PROTO: the opcode walk in `detect` decides
     if _is_text(head):
         return Format.TEXT
     return Format.UNKNOWN
+
+
+_ZIP_METHODS = frozenset({0, 8, 9, 12, 14, 93, 95, 98})
+
+
+def _is_zip(stream: BinaryIO, head: bytes) -> bool:
+    """An end of central directory record in the tail (what zipfile and miniz need), or a sane first local
+    header (a truncated archive): raw tensor bytes starting `PK\\3\\4` are neither."""
+    stream.seek(0, 2)
+    size = stream.tell()
+    stream.seek(max(0, size - 65557))
+    if b"PK\x05\x06" in stream.read():
+        return True
+    if len(head) < 30 or head[:4] != b"PK\x03\x04":
+        return False
+    version, _, method = struct.unpack("<HHH", head[4:10])
+    (name_len,) = struct.unpack("<H", head[26:28])
+    name = head[30:30 + name_len]
+    return (version <= 0x3FF and method in _ZIP_METHODS and 0 < name_len == len(name)
+            and all(32 <= c < 127 or c >= 128 for c in name))
+
+
+def could_be_pickle(head: bytes) -> bool:
+    """The head starts the way a pickle does (to be confirmed on the whole stream)."""
+    return bool(head) and ((head[0] == 0x80 and len(head) > 1 and head[1] <= _PICKLE_PROTOCOL_MAX)
+                           or head[0] in _OLD_PICKLE_STARTS)
+
+
+def _is_tar(head: bytes) -> bool:
+    """A ustar magic, or (v7/GNU tar) a header whose checksum field matches its bytes."""
+    if len(head) < 512:
+        return False
+    if head[257:262] == b"ustar":
+        return True
+    field = head[148:156].split(b"\x00")[0].strip()
+    if not field or not all(48 <= c <= 55 for c in field) or not head[:100].rstrip(b"\x00"):
+        return False
+    unsigned = sum(head[:148]) + 8 * 32 + sum(head[156:512])
+    return int(field, 8) == unsigned
 
 
 def classify_zip(names: Iterable[str]) -> Format:
@@ -110,7 +177,8 @@ def classify_zip(names: Iterable[str]) -> Format:
     if any(n.endswith("/data.pkl") and n.count("/") == 1 for n in members):
         return Format.TORCH_ZIP
     roots = set(members)
-    if "config.json" in roots and ({"metadata.json", "model.weights.h5"} & roots):
+    if "config.json" in roots:
+        # Keras v3 reads config.json first (metadata.json is optional): the config check decides.
         return Format.KERAS_ZIP
     if members and all(n.endswith(".npy") for n in members):
         return Format.NPZ
@@ -122,57 +190,6 @@ def _is_safetensors(head: bytes) -> bool:
         return False
     (length,) = struct.unpack("<Q", head[:8])
     return 2 <= length <= 100 * 1024 * 1024 and head[8:9] == b"{" and head[9:10] in b' "}\n\r\t'
-
-
-def _is_saved_model(head: bytes) -> bool:
-    # SavedModel: field 1 (schema version, varint) then field 2 (meta_graphs); MetaInfoDef names tensorflow.
-    return head.startswith(b"\x08\x01\x12") and (b"tensorflow" in head or b"serve" in head)
-
-
-def _varint(data: bytes, pos: int) -> tuple[int, int] | None:
-    value = shift = 0
-    while pos < len(data) and shift < 64:
-        byte = data[pos]
-        value |= (byte & 0x7F) << shift
-        pos += 1
-        if not byte & 0x80:
-            return value, pos
-        shift += 7
-    return None
-
-
-def _is_onnx(head: bytes) -> bool:
-    """A ModelProto: ir_version first, only known fields with the right wire types, a graph or opset."""
-    if not head.startswith(b"\x08"):
-        return False
-    pos, seen = 0, set()
-    while pos < len(head):
-        key = _varint(head, pos)
-        if key is None:
-            break
-        tag, pos = key
-        field, wire = tag >> 3, tag & 7
-        if _ONNX_FIELDS.get(field) != wire:
-            return False
-        seen.add(field)
-        if wire == 0:
-            value = _varint(head, pos)
-            if value is None:
-                break
-            if field == 1 and not 1 <= value[0] <= 20:
-                return False
-            pos = value[1]
-        else:
-            length = _varint(head, pos)
-            if length is None:
-                break
-            pos = length[1] + length[0]
-    return 1 in seen and bool({7, 8} & seen)
-
-
-def _is_old_pickle(head: bytes) -> bool:
-    """Protocol 0/1 pickles have no PROTO: a stack-consistent opcode walk must start at byte 0."""
-    return pickle_walk.sniff(head)
 
 
 def _is_text(head: bytes) -> bool:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from mlsec_actions.analyzers import jinja_ast
 from mlsec_actions.analyzers.base import FORMATS_DOCS, Blob, model_rule
 from mlsec_actions.findings import Finding, Severity
 
@@ -21,8 +22,9 @@ MAX_KEY = 65_535
 MAX_STRING = 64 * 1024 * 1024
 MAX_KV = 1_000_000
 MAX_DEPTH = 4
-KEPT_STRING = 1024 * 1024
-"""String values longer than this are skipped, not kept (templates are a few KB)."""
+KEPT_STRING = 16 * 1024 * 1024
+"""Chat templates longer than this are a finding, not analysed (real ones are a few KB; a 1 MiB one is not
+skipped)."""
 
 # type id -> (struct code, size); 8 = string, 9 = array
 _SCALARS = {0: ("B", 1), 1: ("b", 1), 2: ("H", 2), 3: ("h", 2), 4: ("I", 4), 5: ("i", 4), 6: ("f", 4),
@@ -85,8 +87,12 @@ class TemplateIssue:
 
 
 def template_issues(text: str) -> list[TemplateIssue]:
-    """Jinja sandbox-escape patterns in a template, at most one per pattern."""
+    """Jinja sandbox escapes in a template: Jinja2's syntax tree walked (`jinja_ast`), plus text patterns."""
     out: list[TemplateIssue] = []
+    for label, excerpt, line in jinja_ast.issues(text) or []:
+        if label not in {i.label for i in out}:
+            severity = Severity.MEDIUM if "cannot parse" in label or "too large" in label else Severity.CRITICAL
+            out.append(TemplateIssue(label, severity, f"{excerpt} (line {line})" if line else excerpt, 0))
     for pattern, label, severity in _TEMPLATE_PATTERNS:
         match = pattern.search(text)
         if match:

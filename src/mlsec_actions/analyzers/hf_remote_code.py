@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import functools
 import json
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,10 +83,8 @@ def analyze_folder(root: Path, rel: str) -> list[Finding]:
     prefix = "" if rel in ("", ".") else rel.rstrip("/") + "/"
     findings: list[Finding] = []
     modules: list[str] = []
-    for name in CONFIG_FILES:
+    for name in config_files(folder):
         path = folder / name
-        if not path.is_file() or path.is_symlink():
-            continue
         text, data = _load(path)
         if not isinstance(data, dict):
             findings.append(Finding(rule=MALFORMED, severity=Severity.LOW, location=Location(prefix + name),
@@ -101,6 +100,25 @@ def analyze_folder(root: Path, rel: str) -> list[Finding]:
     for module_file in _reachable(folder, modules):
         findings += _check_module(module_file, prefix + module_file.relative_to(folder).as_posix())
     return findings
+
+
+def is_config_name(name: str) -> bool:
+    """A file transformers may read `auto_map` from: `config.json` or any `*_config.json`.
+
+    `AutoTokenizer`, `AutoProcessor`, `AutoImageProcessor`... each read their own config and honour its
+    `auto_map` even when the folder has no `config.json`.
+    """
+    return name == "config.json" or (name.endswith("_config.json") and len(name) > len("_config.json"))
+
+
+def config_files(folder: Path) -> list[str]:
+    """The folder's config files (regular files only, symlinks not followed): known names first, then the rest."""
+    try:
+        with os.scandir(folder) as listing:
+            names = {e.name for e in listing if is_config_name(e.name) and e.is_file(follow_symlinks=False)}
+    except OSError:
+        return []
+    return [n for n in CONFIG_FILES if n in names] + sorted(names - set(CONFIG_FILES))
 
 
 def _load(path: Path) -> tuple[str, Any]:

@@ -2,8 +2,9 @@
 
 A Lambda layer stores Python bytecode (marshalled, base64) that runs when the model is loaded or called;
 a `module` outside keras/tensorflow makes the loader import and call arbitrary code (CVE-2025-1550).
-HDF5 files are read without h5py: the JSON config is an attribute stored contiguously, so it is found
-in the raw bytes and parsed with a JSON decoder, never with Keras.
+HDF5 files are read without h5py: the JSON config is an attribute stored contiguously, so every JSON
+object in the raw bytes is decoded (keys in any order, escaped or not) and judged by its decoded keys;
+nothing is loaded with Keras. `TorchModuleWrapper` and `TFSMLayer` layers are reported as well.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ SAFE_PACKAGES = frozenset({"keras", "keras_core", "tensorflow", "tf_keras", "ker
 DANGEROUS_MODULES = frozenset({"os", "posix", "nt", "subprocess", "builtins", "__builtin__", "sys", "runpy",
                                "importlib", "pty", "code", "shutil", "socket", "pickle", "marshal", "webbrowser",
                                "ctypes", "pip", "operator", "functools", "types", "codecs"})
-_CONFIG_START = re.compile(rb'\{\s*"(?:module|class_name)"\s*:\s*"')
+# Any JSON object start: keys may come in any order and be escaped (`"\\u0063lass_name"`), so the object is
+# decoded first and judged by its decoded keys.
+_CONFIG_START = re.compile(rb'\{\s*"')
 
 
 _rule = functools.partial(model_rule, ("model", "keras", "code-execution"), FORMATS_DOCS)
@@ -63,7 +66,18 @@ MALFORMED = _rule(
     "and custom modules.",
     "Re-save the model with Keras from a trusted source; do not load a model that cannot be checked.")
 
-RULES = (LAMBDA, CUSTOM_MODULE, CUSTOM_OBJECT, MALFORMED)
+UNSAFE_LAYER = _rule(
+    "keras/unsafe-layer", "KerasUnsafeLayer", "Keras layer deserializes code or a graph from outside the config",
+    "`TorchModuleWrapper` stores a whole PyTorch module that Keras restores with `torch.load` (a pickle: "
+    "CVE-2025-49655); `TFSMLayer` loads a TensorFlow SavedModel from a path named in the config, with all its "
+    "ops (CVE-2026-1462). Loading the model runs what those carry.",
+    "Rebuild the model from built-in layers; never load a model with these layers from an untrusted source.")
+
+RULES = (LAMBDA, CUSTOM_MODULE, CUSTOM_OBJECT, MALFORMED, UNSAFE_LAYER)
+_UNSAFE_LAYERS = {
+    "TorchModuleWrapper": (Severity.CRITICAL, "restores a PyTorch module with torch.load (pickle)"),
+    "TFSMLayer": (Severity.HIGH, "loads a TensorFlow SavedModel and its ops"),
+}
 
 
 def analyze_keras_config(blob: Blob) -> list[Finding]:
@@ -194,6 +208,13 @@ def _check_object(blob: Blob, node: dict[str, Any], path: str, in_lambda: bool) 
     registered = node.get("registered_name")
     if class_name == "Lambda" or (class_name == "__lambda__" and not in_lambda):
         out.append(_lambda_finding(blob, node, path))
+    if isinstance(class_name, str) and class_name.rpartition(">")[2] in _UNSAFE_LAYERS:
+        severity, what = _UNSAFE_LAYERS[class_name.rpartition(">")[2]]
+        config = node.get("config") if isinstance(node.get("config"), dict) else {}
+        source = config.get("filepath") if isinstance(config, dict) else None
+        extra = f" from `{source}`" if isinstance(source, str) else ""
+        out.append(_finding(UNSAFE_LAYER, severity, blob, f"layer `{path or class_name}` is a {class_name}: it "
+                                                          f"{what}{extra}", path))
     if isinstance(module, str) and module and _package(module) not in SAFE_PACKAGES:
         target = f"{module}.{node.get('config') if class_name == 'function' else class_name}"
         severity = Severity.CRITICAL if _package(module) in DANGEROUS_MODULES else Severity.HIGH

@@ -18,7 +18,14 @@ OPS: dict[str, Severity] = {
     "ReadFile": Severity.HIGH, "WriteFile": Severity.HIGH, "MatchingFiles": Severity.HIGH,
     "ImmutableConst": Severity.MEDIUM,
 }
-_PATTERN = re.compile(b"\\x12([\\x01-\\x7f])(" + b"|".join(re.escape(o.encode()) for o in OPS) + b")")
+# PrintV2 is harmless unless its `output_stream` attribute names a file: then it writes there (HIGH).
+_ALL = (*OPS, "PrintV2")
+# NodeDef.op is field 2 (key 0x12), a varint length (over-long encodings such as `86 00` are valid), the name.
+_PATTERN = re.compile(b"\\x12((?:[\\x80-\\xff]){0,9}[\\x00-\\x7f])(" + b"|".join(re.escape(o.encode()) for o in _ALL)
+                      + b")")
+# The text format (`saved_model.pbtxt`): `op: "PyFunc"`.
+_TEXT_PATTERN = re.compile(rb'\bop\s*:\s*"(' + b"|".join(re.escape(o.encode()) for o in _ALL) + rb')"')
+_FILE_STREAM = re.compile(rb"file://[^\x00-\x1f\"']{1,200}")
 
 DANGEROUS_OP = model_rule(
     ("model", "tensorflow", "supply-chain"), MODEL_SCAN_DOCS, "tf/dangerous-op", "TensorflowDangerousOp",
@@ -31,13 +38,52 @@ RULES = (DANGEROUS_OP,)
 
 
 def analyze(blob: Blob) -> list[Finding]:
+    """Binary protobuf: op names found as NodeDef field 2, whatever the field order around them."""
     with blob.open() as stream:
         data = stream.read(_MAX_BYTES)
     seen: dict[str, int] = {}
     for match in _PATTERN.finditer(data):
         name = match.group(2).decode()
-        if match.group(1)[0] == len(name):
+        if _varint_value(match.group(1)) == len(name):
             seen.setdefault(name, match.start())
-    return [Finding(rule=DANGEROUS_OP, severity=OPS[op], location=blob.location(f"op {op}", "function"),
-                    message=f"SavedModel graph uses the {op} op (first at byte {offset}).")
-            for op, offset in seen.items()]
+    return _findings(blob, data, seen)
+
+
+def analyze_text(blob: Blob) -> list[Finding]:
+    """The text format (`.pbtxt`): `op: "Name"` entries."""
+    with blob.open() as stream:
+        data = stream.read(_MAX_BYTES)
+    seen: dict[str, int] = {}
+    for match in _TEXT_PATTERN.finditer(data):
+        seen.setdefault(match.group(1).decode(), match.start())
+    return _findings(blob, data, seen)
+
+
+def looks_like_text_graph(head: bytes) -> bool:
+    """A SavedModel or GraphDef in protobuf text format."""
+    return (b"meta_graphs" in head or b"node {" in head or b"node{" in head) and b"op:" in head
+
+
+def _findings(blob: Blob, data: bytes, seen: dict[str, int]) -> list[Finding]:
+    out = []
+    for op, offset in seen.items():
+        if op == "PrintV2":
+            target = _FILE_STREAM.search(data)
+            if target is None:
+                continue
+            stream = target.group().decode("utf-8", "replace")
+            out.append(Finding(rule=DANGEROUS_OP, severity=Severity.HIGH,
+                               location=blob.location(f"op {op}", "function"),
+                               message=f"SavedModel graph uses PrintV2 with output stream {stream!r}: running it "
+                                       "writes that file."))
+            continue
+        out.append(Finding(rule=DANGEROUS_OP, severity=OPS[op], location=blob.location(f"op {op}", "function"),
+                           message=f"SavedModel graph uses the {op} op (first at byte {offset})."))
+    return out
+
+
+def _varint_value(raw: bytes) -> int:
+    value = 0
+    for shift, byte in enumerate(raw):
+        value |= (byte & 0x7F) << (7 * shift)
+    return value

@@ -8,17 +8,24 @@ of the root is a finding. Each in-house analyzer that ran is a ToolRun, so a cra
 from __future__ import annotations
 
 import argparse
-import os
-import stat
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from mlsec_actions.analyzers import archive, hf_remote_code
+from mlsec_actions.analyzers import archive, hf_remote_code, tree
 from mlsec_actions.analyzers import archive_rules as rules
 from mlsec_actions.analyzers.base import Blob
 from mlsec_actions.analyzers.dispatch import Dispatcher, prompt_entry
-from mlsec_actions.findings import Finding, Location, Severity, StageResult, ToolRun, ToolStatus, sort_findings
+from mlsec_actions.findings import (
+    CoverageGap,
+    Finding,
+    Location,
+    Severity,
+    StageResult,
+    ToolRun,
+    ToolStatus,
+    sort_findings,
+)
 from mlsec_actions.stages.base import (
     ScanContext,
     Stage,
@@ -61,30 +68,9 @@ def _limits(args: argparse.Namespace) -> archive.Limits:
                           max_depth=max(0, int(getattr(args, "max_depth", 4))))
 
 
-def walk(root: Path, target: Path) -> Iterator[tuple[str, Path | None, str | None]]:
-    """(relative path, file to scan or None, problem) for every entry; symlinks are reported, not followed."""
-    if target != root:
-        yield target.relative_to(root).as_posix(), target, None
-        return
-    for folder, dirs, files in os.walk(root, followlinks=False):
-        here = Path(folder)
-        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
-        for name in sorted(files) + [d for d in dirs if (here / d).is_symlink()]:
-            path = here / name
-            rel = path.relative_to(root).as_posix()
-            try:
-                info = path.lstat()
-            except OSError as e:
-                yield rel, None, f"cannot stat: {e.strerror or e}"
-                continue
-            if stat.S_ISLNK(info.st_mode):
-                pointed = Path(os.path.realpath(path))
-                if not pointed.is_relative_to(root):
-                    yield rel, None, f"symlink to {str(path.readlink())!r} points outside the scanned root"
-                continue
-            if stat.S_ISREG(info.st_mode):
-                yield rel, path, None
-        dirs[:] = [d for d in dirs if not (here / d).is_symlink()]
+def walk(root: Path, target: Path) -> Iterator[tree.Entry]:
+    """Every entry under the target, iteratively (`analyzers/tree.py`); symlinks are reported, not followed."""
+    return tree.walk(root, target, SKIP_DIRS)
 
 
 def scan(ctx: ScanContext) -> StageResult:
@@ -93,34 +79,33 @@ def scan(ctx: ScanContext) -> StageResult:
     # modelscan is a separate process: start it first so it runs while our own analyzers do. It gets only
     # the regular files the walk found inside the root (never a symlink), see tools/modelscan.py.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        files = [(rel, path) for rel, path, _ in entries if path is not None]
+        files = [(e.rel, e.path) for e in entries if e.path is not None]
         theirs = None if getattr(args, "no_modelscan", False) else pool.submit(
             modelscan.scan, files, args.timeout, _limits(args).max_entries)
         return _scan(ctx, entries, theirs)
 
 
-def _scan(ctx: ScanContext, entries: list[tuple[str, Path | None, str | None]],
+def _scan(ctx: ScanContext, entries: list[tree.Entry],
           pending: Future[tuple[list[Finding], ToolRun]] | None) -> StageResult:
     args = ctx.args
     dispatcher = Dispatcher(limits=_limits(args), text=prompt_entry(tuple(getattr(args, "canary", None) or ())))
     findings: list[Finding] = _garak(ctx)
     hf_folders: set[str] = set()
-    for rel, path, problem in entries:
+    gaps: list[CoverageGap] = []
+    for entry in entries:
+        rel, path = entry.rel, entry.path
         if path is None:
-            rule = rules.SYMLINK if "symlink" in (problem or "") else rules.UNREADABLE
-            severity = Severity.HIGH if rule is rules.SYMLINK else Severity.MEDIUM
-            findings.append(Finding(rule=rule, severity=severity, message=f"{rel}: {problem}.",
-                                    location=Location(rel)))
+            findings.extend(tree.not_scanned(entry, gaps))
             continue
         processing(rel)  # a crash below names this file
-        if path.name == "config.json":
+        if hf_remote_code.is_config_name(path.name):
             hf_folders.add(Path(rel).parent.as_posix())
         findings.extend(_scan_file(dispatcher, rel, path))
     hf_findings: list[Finding] = []
     for folder in sorted(hf_folders):
         hf_findings.extend(hf_remote_code.analyze_folder(ctx.root, "" if folder == "." else folder))
     findings.extend(hf_findings)
-    tools = [ToolRun(TOOL, ToolStatus.OK), *_analyzer_runs(dispatcher)]
+    tools = [ToolRun(TOOL, ToolStatus.OK, gaps=(*gaps, *dispatcher.gaps)), *_analyzer_runs(dispatcher)]
     if hf_folders:
         tools.append(ToolRun(HF_TOOL, ToolStatus.OK))
     if getattr(args, "garak_report", None):

@@ -14,7 +14,7 @@ import tarfile
 
 import pytest
 
-from mlsec_actions.analyzers.formats import Format, classify_zip, detect, detect_head
+from mlsec_actions.analyzers.formats import Format, classify_zip, detect
 from tests import model_corpus as corpus
 
 
@@ -76,7 +76,7 @@ def test_detect(data: bytes, expected: Format) -> None:
     "lorem ipsum\n", "V1 release notes\n", "S'quoted'\n",
 ])
 def test_text_is_not_mistaken_for_a_protocol0_pickle(text: str) -> None:
-    assert detect_head(text.encode()) is Format.TEXT
+    assert detect(io.BytesIO(text.encode())) is Format.TEXT
 
 
 @pytest.mark.parametrize("data", [

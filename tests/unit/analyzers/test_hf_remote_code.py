@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from mlsec_actions.analyzers import hf_remote_code
 from mlsec_actions.findings import Finding, Severity
 from tests.model_corpus_formats import LIPSUM_TEMPLATE, assert_documented, hf_folder
@@ -124,3 +126,53 @@ def test_custom_pipeline_implementation(tmp_path: Path) -> None:
     found = hf_remote_code.analyze_folder(tmp_path, ".")
     assert {(f.rule.id, f.location.logical) for f in found} == {
         ("hf/auto-map", "custom_pipelines.pair-classification"), ("hf/dangerous-call", "subprocess.run")}
+
+
+def _stage(root: Path, out: Path) -> dict[str, set[str]]:
+    """model-scan on `root` (the stage finds the folders): rule ids by file."""
+    from mlsec_actions.cli import main
+
+    sarif = out / "hf.sarif"
+    assert main(["model-scan", str(root), "--sarif", str(sarif), "--source-root", str(root), "--no-modelscan"]) == 0
+    found: dict[str, set[str]] = {}
+    for r in json.loads(sarif.read_text())["runs"][0]["results"]:
+        found.setdefault(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], set()).add(r["ruleId"])
+    return found
+
+
+def test_auto_map_in_tokenizer_config_without_config_json(tmp_path: Path) -> None:
+    # AutoTokenizer.from_pretrained(..., trust_remote_code=True) imports tokenization_evil.py: no config.json needed.
+    root = tmp_path / "repo"
+    folder = root / "tok"
+    folder.mkdir(parents=True)
+    (folder / "tokenizer_config.json").write_text(json.dumps(
+        {"auto_map": {"AutoTokenizer": ["tokenization_evil.EvilTokenizer", None]}, "model_max_length": 8}))
+    (folder / "tokenization_evil.py").write_text("import os\nos.system('id')\n")
+    found = _stage(root, tmp_path)
+    assert found == {"tok/tokenizer_config.json": {"hf/auto-map"}, "tok/tokenization_evil.py": {"hf/dangerous-call"}}
+
+
+@pytest.mark.parametrize("name", ["preprocessor_config.json", "processor_config.json", "adapter_config.json",
+                                  "image_processor_config.json", "my_custom_config.json"])
+def test_auto_map_in_any_config_file(tmp_path: Path, name: str) -> None:
+    root = tmp_path / "repo"
+    (root / "m").mkdir(parents=True)
+    (root / "m" / name).write_text(json.dumps({"auto_map": {"AutoProcessor": "processing_x.XProcessor"}}))
+    assert _stage(root, tmp_path) == {f"m/{name}": {"hf/auto-map"}}
+
+
+def test_config_files_without_auto_map_are_clean(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    (root / "m").mkdir(parents=True)
+    (root / "m" / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 8, "auto_map": {}}))
+    (root / "m" / "generation_config.json").write_text(json.dumps({"max_new_tokens": 5}))
+    (root / "m" / "_config.json").write_text(json.dumps({"auto_map": {"AutoModel": "x.Y"}}))  # not a config name
+    assert _stage(root, tmp_path) == {}
+
+
+def test_config_symlink_is_not_followed(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.json"
+    outside.write_text(json.dumps({"auto_map": {"AutoModel": "m.M"}}))
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "tokenizer_config.json").symlink_to(outside)
+    assert hf_remote_code.config_files(tmp_path / "m") == []

@@ -1,0 +1,215 @@
+"""Our zip reader sees what every loader sees: hidden entries, two directories, archives zipfile refuses."""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+
+import pytest
+
+from mlsec_actions.analyzers import archive, zip_reader
+from mlsec_actions.analyzers.base import Blob
+from mlsec_actions.analyzers.dispatch import Dispatcher
+from mlsec_actions.findings import Finding
+from tests import model_corpus as corpus
+from tests import zip_craft as craft
+
+EVIL = corpus.call("os", "system", "touch /nonexistent/canary")
+BENIGN = corpus.torch_state_dict_pickle()
+DIFF = "archive/reader-differential"
+DANGER = "pickle/dangerous-global"
+
+
+def scan(data: bytes, limits: archive.Limits | None = None) -> list[Finding]:
+    blob = Blob("model.pt", None, len(data), lambda: io.BytesIO(data))
+    return Dispatcher(limits=limits or archive.Limits()).scan_file(blob)
+
+
+def rules(findings: list[Finding]) -> set[str]:
+    return {f.rule.id for f in findings}
+
+
+def dangerous_members(findings: list[Finding]) -> set[str]:
+    return {(f.location.logical or "").split("::")[0] for f in findings if f.rule.id == DANGER}
+
+
+def test_hidden_second_data_pkl_in_local_headers_only() -> None:
+    shown = craft.Record(b"archive/data.pkl", BENIGN)
+    hidden = craft.Record(b"archive/data.pkl", EVIL)
+    body = craft.local(shown)
+    extra = craft.local(hidden)
+    directory = craft.central(shown, 0)
+    data = body + extra + directory + craft.end(1, len(directory), len(body) + len(extra))
+    assert [i.filename for i in zipfile.ZipFile(io.BytesIO(data)).infolist()] == ["archive/data.pkl"]
+    findings = scan(data)
+    assert DIFF in rules(findings)
+    assert DANGER in rules(findings)
+
+
+def test_two_central_directories_miniz_and_zipfile_disagree() -> None:
+    # miniz reads the directory at the declared offset (the evil one); zipfile at end - size (the benign one),
+    # shifting offsets by the difference. Same entry name lengths, so both directories have the same size.
+    evil = craft.Record(b"a/data.pkl", EVIL)
+    good = craft.Record(b"b/data.pkl", BENIGN)
+    good_local = craft.local(good)
+    evil_local = craft.local(evil)
+    pad = b"\0" * len(good_local)  # so zipfile's shifted offset for the benign entry stays positive
+    declared = len(evil_local) + len(pad)  # where miniz reads the directory: the evil one
+    evil_dir = craft.central(evil, 0)
+    good_at = declared + len(evil_dir)
+    shift = good_at + len(good_local) - declared  # zipfile: (end - size) - declared offset
+    good_dir = craft.central(good, good_at - shift)
+    assert len(good_dir) == len(evil_dir)
+    data = evil_local + pad + evil_dir + good_local + good_dir + craft.end(1, len(good_dir), declared)
+    with zipfile.ZipFile(io.BytesIO(data)) as z:  # Python's view: only the benign entry
+        assert z.namelist() == ["b/data.pkl"]
+        assert z.read("b/data.pkl") == BENIGN
+    view = zip_reader.read(io.BytesIO(data), len(data), 100)
+    assert {e.name for e in view.entries} == {"a/data.pkl", "b/data.pkl"}
+    assert any("two different directories" in p for p in view.problems)
+    findings = scan(data)
+    assert DIFF in rules(findings)
+    assert dangerous_members(findings) == {"a/data.pkl"}
+
+
+@pytest.mark.parametrize("record", [
+    craft.Record(b"archive/data.pkl", EVIL, version_needed=64),
+    craft.Record(b"archive/data\xff.pkl", EVIL, flags=0x800),
+], ids=["version-needed", "utf8-flag-not-utf8"])
+def test_archives_zipfile_refuses_are_still_scanned(record: craft.Record) -> None:
+    data = craft.archive([record, craft.Record(b"archive/version", b"3\n")])
+    with pytest.raises((NotImplementedError, UnicodeDecodeError, zipfile.BadZipFile)):
+        zipfile.ZipFile(io.BytesIO(data))
+    findings = scan(data)
+    assert DIFF in rules(findings)
+    assert DANGER in rules(findings)
+    [diff] = [f for f in findings if f.rule.id == DIFF]
+    assert "zipfile refuses" in diff.message
+
+
+def test_local_name_differs_from_central_name() -> None:
+    record = craft.Record(b"archive/data.pkl", EVIL)
+    body = craft.local(record, name=b"archive/other.pk")
+    directory = craft.central(record, 0)
+    data = body + directory + craft.end(1, len(directory), len(body))
+    findings = scan(data)
+    assert DIFF in rules(findings) and DANGER in rules(findings)
+    assert any("in its local header" in f.message for f in findings if f.rule.id == DIFF)
+
+
+def test_duplicate_names_are_all_scanned() -> None:
+    data = craft.archive([craft.Record(b"archive/data.pkl", BENIGN), craft.Record(b"archive/data.pkl", EVIL)])
+    findings = scan(data)
+    assert DIFF in rules(findings)
+    assert DANGER in rules(findings)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: corpus.torch_zip("archive", BENIGN),
+    lambda: corpus.zip_bytes({"archive/data.pkl": BENIGN, "archive/data/0": b"\1" * 999}, zipfile.ZIP_DEFLATED),
+    lambda: _streamed_zip({"archive/data.pkl": BENIGN, "archive/version": b"3\n"}),
+    lambda: _zip64({"archive/data.pkl": BENIGN}),
+    lambda: craft.archive([craft.Record("archive/naïve.pkl".encode(), BENIGN, flags=0x800)]),
+], ids=["torch", "deflated", "data-descriptors", "zip64", "utf8-name"])
+def test_ordinary_archives_have_no_differential(make: object) -> None:
+    data = make()  # type: ignore[operator]
+    assert scan(data) == []
+
+
+def _streamed_zip(members: dict[str, bytes]) -> bytes:
+    """zipfile writing to an unseekable stream: sizes go in data descriptors after each entry."""
+    class Unseekable(io.RawIOBase):
+        def __init__(self) -> None:
+            self.buf = io.BytesIO()
+
+        def writable(self) -> bool:
+            return True
+
+        def write(self, b: object) -> int:
+            return self.buf.write(b)  # type: ignore[arg-type]
+
+    sink = Unseekable()
+    with zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED) as z:  # type: ignore[arg-type]
+        for name, data in members.items():
+            with z.open(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)), "w") as handle:
+                handle.write(data)
+    data = sink.buf.getvalue()
+    assert zipfile.ZipFile(io.BytesIO(data)).infolist()[0].flag_bits & 0x8
+    return data
+
+
+def _zip64(members: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for name, data in members.items():
+            with z.open(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)), "w", force_zip64=True) as handle:
+                handle.write(data)
+    return out.getvalue()
+
+
+def test_many_entries_are_bounded() -> None:
+    records = [craft.Record(f"f{i:06d}".encode(), b"") for i in range(200_000)]
+    data = craft.archive(records)
+    start = time.perf_counter()
+    findings = scan(data, archive.Limits(max_entries=10_000))
+    assert time.perf_counter() - start < 30  # bounded work, not a hang (a loose bound, not a benchmark)
+    assert "archive/limit" in rules(findings)
+
+
+def test_entry_pointing_nowhere_is_a_disagreement() -> None:
+    record = craft.Record(b"archive/data.pkl", BENIGN)
+    body = craft.local(record)
+    directory = craft.central(record, 0) + craft.central(craft.Record(b"archive/ghost", b"x"), 5000)
+    data = body + directory + craft.end(2, len(directory), len(body))
+    view = zip_reader.read(io.BytesIO(data), len(data), 100)
+    assert any("point to no local header" in p for p in view.problems)
+
+
+def test_overlapping_entries_are_a_disagreement_and_read_once_each() -> None:
+    # Entry b's local header sits inside entry a's stored data: the structure of overlapping-entry bombs.
+    inner = craft.Record(b"archive/data.pkl", EVIL)
+    inner_local = craft.local(inner)
+    outer = craft.Record(b"archive/blob", inner_local)
+    outer_local = craft.local(outer)
+    inner_at = len(outer_local) - len(inner_local)
+    directory = craft.central(outer, 0) + craft.central(inner, inner_at)
+    data = outer_local + directory + craft.end(2, len(directory), len(outer_local))
+    view = zip_reader.read(io.BytesIO(data), len(data), 100)
+    assert any("overlapping entries" in p for p in view.problems)
+    findings = scan(data)
+    assert DIFF in rules(findings) and DANGER in rules(findings)
+
+
+def test_thousands_of_bomb_entries_are_capped() -> None:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for i in range(300):
+            info = zipfile.ZipInfo(f"b{i}", date_time=(2020, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, b"\0" * (4 * 1024 * 1024))
+    findings = scan(out.getvalue())
+    assert len([f for f in findings if f.rule.id == "archive/bomb"]) == 21
+    assert any("280 more" in f.message for f in findings)
+
+
+def test_zip_appended_to_other_data_is_read_as_zipfile_reads_it() -> None:
+    # zipfile (and Keras, which opens .keras files with it) reads a zip after any prefix; torch.load reads the pickle.
+    appended = corpus.zip_bytes({"archive/data.pkl": EVIL})
+    data = BENIGN + appended
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        assert z.namelist() == ["archive/data.pkl"]
+    findings = scan(data)
+    assert DIFF in rules(findings)
+    assert dangerous_members(findings) == {"archive/data.pkl"}
+    assert rules(scan(BENIGN + corpus.zip_bytes({"archive/data.pkl": BENIGN}))) == {DIFF}  # the shape, nothing more
+
+
+def test_offsets_shifted_before_the_file_start_are_no_entry() -> None:
+    # Found by the damage property: a central entry whose shifted offset is negative.
+    record = craft.Record(b"archive/data.pkl", EVIL)
+    body = craft.local(record)
+    directory = craft.central(record, 0)
+    data = body + directory + craft.end(1, len(directory), len(body) + 256)  # declared offset past the real one
+    view = zip_reader.read(io.BytesIO(data), len(data), 100)
+    assert DANGER in rules(scan(data)) and view.problems
