@@ -181,7 +181,8 @@ def _result(finding: Finding, rule_index: int, fingerprint: str, uri_prefix: str
 
 
 def _uri(prefix: str, path: str) -> str:
-    path = path.replace("\\", "/").lstrip("/")
+    # Finding paths are POSIX paths: a backslash is part of a file name there (and is percent-encoded).
+    path = path.lstrip("/")
     joined = f"{prefix.rstrip('/')}/{path}" if prefix and prefix != "." else path
     # Percent-encode what a URI may not carry raw; keep '/' and the usual path characters. ':' is encoded
     # too: in a relative reference a colon in the first segment would read as a scheme (RFC 3986, 4.2).

@@ -23,7 +23,7 @@ OBJECT_NPY = "{'descr': '|O', 'fortran_order': False, 'shape': (1,), }"
 
 
 def _files(root: Path) -> list[tuple[str, Path]]:
-    return [(rel, path) for rel, path, _ in walk(root, root) if path is not None]
+    return [(e.rel, e.path) for e in walk(root, root) if e.path is not None]
 
 
 def _sarif_run(sarif: Path) -> dict:  # type: ignore[type-arg]
@@ -147,7 +147,8 @@ def test_huge_zip_cannot_hang_the_stage(tmp_path: Path) -> None:
     sarif = tmp_path / "zip.sarif"
     assert main(["model-scan", str(root), "--sarif", str(sarif), "--source-root", str(root)]) == 0
     coverage = _sarif_run(sarif)["properties"]["mlsec-coverage"]["gaps"]
-    assert {"tool": "modelscan", "kind": "limit-reached", "path": "weights.zip"}.items() <= coverage[0].items()
+    want = {"tool": "modelscan", "kind": "limit-reached", "path": "weights.zip"}.items()
+    assert any(want <= gap.items() for gap in coverage), coverage  # the in-house scan records its own gap too
 
 
 def test_timeout_grows_with_the_input_and_is_capped() -> None:
