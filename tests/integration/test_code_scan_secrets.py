@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests import secret_corpus
 
 
@@ -33,17 +35,22 @@ def test_every_planted_secret_is_one_result_and_no_value_leaks(tmp_path: Path, r
     places = {uri for uri, *_ in spans}
     assert "docs/setup.md" not in places
     tools = {i["properties"]["tool"]: i["executionSuccessful"] for i in run["invocations"]}
-    assert tools == {"trivy": True, "mlsec-secrets": True} | {k: True for k in tools}
+    assert tools == {"trivy": True, "gitleaks": True, "mlsec-secrets": True}
     outputs = [out.read_text(), proc.stdout, proc.stderr]
     for p in planted:
         for window in secret_corpus.windows(p.value):
             assert not any(window in o for o in outputs), (p.rule, window)
 
 
-def test_without_trivy_the_in_house_rules_still_report_every_secret(tmp_path: Path, run_mlsec) -> None:  # type: ignore[no-untyped-def]
-    planted, out, proc = _run(tmp_path, run_mlsec, env={"MLSEC_TRIVY_BIN": str(tmp_path / "gone")})
+@pytest.mark.parametrize("tool", ["trivy", "gitleaks"])
+def test_without_one_tool_it_is_a_failed_tool_and_the_others_still_report(tmp_path: Path, run_mlsec,  # type: ignore[no-untyped-def]
+                                                                          tool: str) -> None:
+    planted, out, proc = _run(tmp_path, run_mlsec, env={f"MLSEC_{tool.upper()}_BIN": str(tmp_path / "gone")})
     assert proc.returncode == 1
     run = json.loads(out.read_text())["runs"][0]
-    status = {i["properties"]["tool"]: i["properties"]["status"] for i in run["invocations"]}
-    assert status["trivy"] == "missing" and status["mlsec-secrets"] == "ok"
+    status = {i["properties"]["tool"]: (i["properties"]["status"], i["executionSuccessful"])
+              for i in run["invocations"]}
+    assert status.pop(tool) == ("missing", False)
+    assert set(status.values()) == {("ok", True)} and "mlsec-secrets" in status
     assert len(run["results"]) == len(planted)
+    assert not any(tool in r["properties"]["mlsec-tools"] for r in run["results"])

@@ -46,8 +46,15 @@ def _secrets(ctx: ScanContext) -> tuple[list[Finding], ToolRun]:
     return secrets.scan(ctx.root)
 
 
+def _gitleaks(ctx: ScanContext) -> tuple[list[Finding], ToolRun]:
+    from mlsec_actions.tools import gitleaks
+
+    return gitleaks.scan(ctx.root, ctx.args.timeout, bool(getattr(ctx.args, "repo_ignore_files", False)))
+
+
 PARTS: tuple[Part, ...] = (
     Part("trivy", _trivy),
+    Part("gitleaks", _gitleaks),
     Part("mlsec-secrets", _secrets),
 )
 """Every part, in the order their records appear in SARIF."""
