@@ -35,14 +35,14 @@ def test_every_planted_secret_is_one_result_and_no_value_leaks(tmp_path: Path, r
     places = {uri for uri, *_ in spans}
     assert "docs/setup.md" not in places
     tools = {i["properties"]["tool"]: i["executionSuccessful"] for i in run["invocations"]}
-    assert tools == {"trivy": True, "gitleaks": True, "mlsec-secrets": True}
+    assert tools == {"trivy": True, "gitleaks": True, "bandit": True, "mlsec-secrets": True}
     outputs = [out.read_text(), proc.stdout, proc.stderr]
     for p in planted:
         for window in secret_corpus.windows(p.value):
             assert not any(window in o for o in outputs), (p.rule, window)
 
 
-@pytest.mark.parametrize("tool", ["trivy", "gitleaks"])
+@pytest.mark.parametrize("tool", ["trivy", "gitleaks", "bandit"])
 def test_without_one_tool_it_is_a_failed_tool_and_the_others_still_report(tmp_path: Path, run_mlsec,  # type: ignore[no-untyped-def]
                                                                           tool: str) -> None:
     planted, out, proc = _run(tmp_path, run_mlsec, env={f"MLSEC_{tool.upper()}_BIN": str(tmp_path / "gone")})

@@ -42,7 +42,7 @@ def test_findings_without_a_line_are_never_merged() -> None:
 def test_equivalent_sast_ids_share_an_issue_and_tools_are_named_by_prefix() -> None:
     assert issue_of(_f("bandit/B301")) == issue_of(_f("ml/pickle-load")) == "pickle-load"
     assert issue_of(_f("bandit/B999")) == "bandit/B999"
-    assert issue_of(_f("gitleaks/anything")) == "secret"
+    assert issue_of(_f("gitleaks/anything")) == "secret" == issue_of(_f("bandit/B106"))
     assert [tool_of(_f(r)) for r in ("secret/a", "ml/b", "trivy/c/d", "bandit/B1")] == [
         "mlsec-secrets", "mlsec-ml-sast", "trivy", "bandit"]
 

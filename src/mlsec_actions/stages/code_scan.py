@@ -52,9 +52,16 @@ def _gitleaks(ctx: ScanContext) -> tuple[list[Finding], ToolRun]:
     return gitleaks.scan(ctx.root, ctx.args.timeout, bool(getattr(ctx.args, "repo_ignore_files", False)))
 
 
+def _bandit(ctx: ScanContext) -> tuple[list[Finding], ToolRun]:
+    from mlsec_actions.tools import bandit
+
+    return bandit.scan(ctx.root, ctx.args.timeout, bool(getattr(ctx.args, "repo_ignore_files", False)))
+
+
 PARTS: tuple[Part, ...] = (
     Part("trivy", _trivy),
     Part("gitleaks", _gitleaks),
+    Part("bandit", _bandit),
     Part("mlsec-secrets", _secrets),
 )
 """Every part, in the order their records appear in SARIF."""

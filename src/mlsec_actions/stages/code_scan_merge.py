@@ -29,6 +29,7 @@ EQUIVALENT = {
     "bandit/B614": "torch-load", "ml/torch-load": "torch-load",
     "bandit/B615": "hf-revision", "ml/hf-unpinned-revision": "hf-revision",
     "bandit/B104": "bind-all", "ml/app-public-no-auth": "bind-all",
+    "bandit/B105": "secret", "bandit/B106": "secret", "bandit/B107": "secret",  # hard-coded passwords
 }
 """Rule ids of different tools that name one issue."""
 
