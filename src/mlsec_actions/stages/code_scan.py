@@ -58,11 +58,18 @@ def _bandit(ctx: ScanContext) -> tuple[list[Finding], ToolRun]:
     return bandit.scan(ctx.root, ctx.args.timeout, bool(getattr(ctx.args, "repo_ignore_files", False)))
 
 
+def _ml_sast(ctx: ScanContext) -> tuple[list[Finding], ToolRun]:
+    from mlsec_actions.analyzers import ml_sast
+
+    return ml_sast.scan(ctx.root)
+
+
 PARTS: tuple[Part, ...] = (
     Part("trivy", _trivy),
     Part("gitleaks", _gitleaks),
     Part("bandit", _bandit),
     Part("mlsec-secrets", _secrets),
+    Part("mlsec-ml-sast", _ml_sast),
 )
 """Every part, in the order their records appear in SARIF."""
 
