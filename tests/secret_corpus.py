@@ -145,6 +145,8 @@ DECOY_LINES = (
     "cohere_model = 'command-r-plus-08-2024-long-name'",
     "comet_ml.Experiment(project_name='abcdefghijklmnopqrstuvwxy')",
     "sha = '" + "0123456789abcdef" * 2 + "0123456789ab'",
+    "git push https://x:gh" "p_...@github.com/o/r",
+    "DATABASE_URL=postgres://app:***@db/app",
 )
 """Lines that look like credentials but are not (placeholders, references, a checksum that fails)."""
 

@@ -97,7 +97,7 @@ PLANTED = {
     "Dockerfile": ("FROM python:3.11\nENV GITHUB_TOKEN={gh}\nENV DB_PASSWORD hunter2SuperSecretValue9\n"
                    'USER nobody\nCMD ["python"]\n'),
     "infra/db.tf": ('resource "aws_db_instance" "db" {{\n  engine   = "mysql"\n  username = "admin"\n'
-                    '  password = "Tf-Planted-Pass-9f8e7d6c"\n  storage_encrypted = false\n}}\n'),
+                    '  password = "Tf-Planted-' 'Pass-9f8e7d6c"\n  storage_encrypted = false\n}}\n'),
     "k8s/pod.yaml": ("apiVersion: v1\nkind: Pod\nmetadata:\n  name: app\nspec:\n  containers:\n    - name: app\n"
                      "      image: nginx:1.25\n      env:\n        - name: API_SECRET\n"
                      '          value: "K8sPlantedSecretValue77aa"\n'),

@@ -27,7 +27,7 @@ _WORDS = re.compile(r"(?i)^(?:your|my|the|some|db|user)?[_-]?(?:pass(?:word|wd)?
 
 
 _COMPILED = tuple(re.compile(r.pattern) for r in RULES)
-_REFERENCE = re.compile(r"^(?:\{[^{}]*\}|\$[A-Za-z_{(].*|%\(?\w*\)?s|<[^<>]*>|.*\*{3}.*)$")
+_REFERENCE = re.compile(r"^(?:\{[^{}]*\}|\$[A-Za-z_{(].*|%\(?\w*\)?s|<[^<>]*>|.*\*{3}.*|.*\.{3}.*)$")
 
 
 entropy = decoys.entropy
@@ -41,7 +41,7 @@ def _why_not(rule: SecretRule, value: str) -> str | None:
     if why:
         return why
     if _REFERENCE.match(value):
-        return "a variable reference or a masked value"
+        return "a variable reference, a masked or an elided value"
     if _WORDS.match(value):
         return "a word standing for a value"
     random_part = value[len(rule.prefix):]

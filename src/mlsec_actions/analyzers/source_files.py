@@ -17,8 +17,9 @@ from mlsec_actions.findings import CoverageGap, GapKind
 
 MAX_TEXT_BYTES = 4 * 1024 * 1024
 """Bytes read of one file; past this the file is scanned in part and the rest recorded as a gap."""
-SKIP_DIRS = frozenset({".git", "node_modules", ".venv", "mlsec-results", "__pycache__"})
-"""Folders not walked (the same trivy skips)."""
+SKIP_DIRS = frozenset({".git", "node_modules", ".venv", "mlsec-results", "__pycache__", ".pytest_cache", ".mypy_cache",
+                       ".ruff_cache", ".tox"})
+"""Folders not walked: what trivy skips, and local tool caches (never committed)."""
 _SNIFF = 8192
 
 

@@ -25,7 +25,8 @@ from mlsec_actions.tools.base import Isolation, ToolSpec, execute, safe
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "bandit"
 INI, CONFIG = DATA / "bandit.ini", DATA / "bandit.yaml"
-SKIP_DIRS = frozenset({".git", "node_modules", ".venv", "venv", "mlsec-results", "__pycache__", ".tox"})
+SKIP_DIRS = frozenset({".git", "node_modules", ".venv", "venv", "mlsec-results", "__pycache__", ".tox", ".pytest_cache",
+                       ".mypy_cache"})
 MAX_FILES = 20_000
 
 SPEC = ToolSpec(

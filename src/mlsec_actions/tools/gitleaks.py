@@ -31,7 +31,8 @@ from mlsec_actions.tools.base import Isolation, ToolSpec, execute, safe
 
 CONFIG = Path(__file__).resolve().parent.parent / "data" / "gitleaks" / "gitleaks.toml"
 REPO_FILES = (".gitleaks.toml", ".gitleaksignore")
-SKIP_DIRS = frozenset({".git", "node_modules", ".venv", "mlsec-results"})
+SKIP_DIRS = frozenset({".git", "node_modules", ".venv", "mlsec-results", ".pytest_cache", ".mypy_cache", ".ruff_cache",
+                       ".tox"})
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_FILES = 100_000
 HELP = DOCS + "code-scan.md#gitleaks"

@@ -52,7 +52,7 @@ def test_decoys_are_not_findings_but_each_drop_is_a_gap(tmp_path: Path) -> None:
     assert findings == []
     reasons = {g.detail.split("(", 1)[1] for g in run.gaps}
     assert {"one character repeated)", "a vendor's documented example value)", "a word standing for a value)",
-            "a template or variable reference)"} <= reasons
+            "a template or variable reference)", "a variable reference, a masked or an elided value)"} <= reasons
     assert all(g.kind is GapKind.ALLOW_RULE and g.path == "setup.md" for g in run.gaps)
 
 
@@ -127,7 +127,7 @@ def test_binary_large_and_special_files_are_gaps_not_silence(tmp_path: Path, mon
 
 def test_skipped_folders_are_not_walked(tmp_path: Path) -> None:
     key = "r8" "_" + "Zq8Wk2Lp9Rt4Yc7Vn0Bm5Hj3Gf6Ds1Ae8Xu4K"
-    for folder in (".git", "node_modules", ".venv"):
+    for folder in (".git", "node_modules", ".venv", ".pytest_cache"):
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "x").write_text(key)
     assert secrets.scan(tmp_path)[0] == []
