@@ -169,3 +169,64 @@ def windows(value: str, width: int = 12) -> set[str]:
     """Every `width`-character window of `value` (a leak of part of a secret is still a leak)."""
     flat = value.replace("\n", "")
     return {flat[i:i + width] for i in range(max(1, len(flat) - width + 1))}
+
+
+def _other_files(v: dict[str, str]) -> dict[str, tuple[list[str], dict[str, int]]]:
+    """A second layout: the same formats in other file types and spellings (shell exports, TOML, YAML
+    lists, Dockerfiles, JSON configs, Markdown), so the rules are not tuned to one way of writing them."""
+    return {
+        "scripts/env.sh": ([
+            "#!/bin/sh",
+            f"export HUGGING_FACE_HUB_TOKEN='{v['huggingface-token']}'",
+            f"export WANDB_API_KEY={v['wandb-api-key']}",
+            f"export ANTHROPIC_API_KEY=\"{v['anthropic-api-key']}\"",
+        ], {"huggingface-token": 2, "wandb-api-key": 3, "anthropic-api-key": 4}),
+        "pyproject.toml": ([
+            "[tool.app]",
+            f'openai_key = "{v["openai-api-key"]}"',
+            f'replicate = "{v["replicate-api-token"]}"',
+        ], {"openai-api-key": 2, "replicate-api-token": 3}),
+        "k8s/secret.yaml": ([
+            "env:",
+            f"  - {{name: COHERE_API_KEY, value: {v['cohere-api-key']}}}",
+            f"  - {{name: DB, value: 'mysql://svc:{v['connection-uri-password']}@mysql:3306/app'}}",
+            "  - name: COMET_API_KEY",
+            f"    value: {v['comet-api-key']}",
+        ], {"cohere-api-key": 2, "connection-uri-password": 3, "comet-api-key": 5}),
+        "Dockerfile": ([
+            "FROM python:3.12-slim",
+            f"ENV LANGCHAIN_API_KEY={v['langsmith-api-key']}",
+            f"ARG GH_TOKEN={v['github-token']}",
+            f"ENV DATABRICKS_HOST=https://adb-1.net DATABRICKS_TOKEN={v['databricks-token']}",
+        ], {"langsmith-api-key": 2, "github-token": 3, "databricks-token": 4}),
+        "config/settings.json": ([
+            "{",
+            f'  "google": {{"maps_key": "{v["google-api-key"]}"}},',
+            f'  "slack": "{v["slack-webhook"]}",',
+            f'  "aws": {{"id": "{v["aws-access-key-id"]}", "secret_access_key": "{v["aws-secret-access-key"]}"}},',
+            f'  "pinecone": {{"key": "{v["pinecone-api-key"]}"}}',
+            "}",
+        ], {"google-api-key": 2, "slack-webhook": 3, "aws-access-key-id": 4, "aws-secret-access-key": 4,
+            "pinecone-api-key": 5}),
+        "README.md": ([
+            "Run the bot:",
+            f"    python bot.py --token {v['telegram-bot-token']}",
+            f"    curl 'https://dbc-1.cloud.databricks.com/api?access_token={v['token-in-url']}'",
+            f"    npm config set //registry.npmjs.org/:_authToken {v['npm-token']}",
+        ], {"telegram-bot-token": 2, "token-in-url": 3, "npm-token": 4}),
+        "home/.kaggle/kaggle.json": ([f'{{"username":"x","key":"{v["kaggle-json-key"]}"}}'], {"kaggle-json-key": 1}),
+        "keys/sa.json": (['{"type": "service_account", "private_key": "' + v["private-key"].replace("\n", "\\n")
+                          + '"}'], {"private-key": 1}),
+    }
+
+
+def build_other(root: Path, seed: int = 23) -> list[Planted]:
+    """Write the second layout under `root`; return what was planted."""
+    v = values(seed)
+    planted: list[Planted] = []
+    for rel, (lines, where) in _other_files(v).items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        planted += [Planted(rule, rel, line, v[rule]) for rule, line in where.items()]
+    return planted

@@ -54,3 +54,20 @@ def test_without_one_tool_it_is_a_failed_tool_and_the_others_still_report(tmp_pa
     assert set(status.values()) == {("ok", True)} and "mlsec-secrets" in status
     assert len(run["results"]) == len(planted)
     assert not any(tool in r["properties"]["mlsec-tools"] for r in run["results"])
+
+
+def test_second_layout_every_value_reported_and_none_leaks(tmp_path: Path, run_mlsec) -> None:  # type: ignore[no-untyped-def]
+    root = tmp_path / "repo"
+    planted = secret_corpus.build_other(root)
+    out = tmp_path / "out" / "code-scan.sarif"
+    proc = run_mlsec("code-scan", str(root), "--sarif", str(out), "--vuln-db", "skip")
+    assert proc.returncode == 0, proc.stderr
+    run = json.loads(out.read_text())["runs"][0]
+    seen = {(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+             r["locations"][0]["physicalLocation"]["region"]["startLine"], rid)
+            for r in run["results"] for rid in r["properties"]["mlsec-rule-ids"].split(", ")}
+    assert {(p.path, p.line, f"secret/{p.rule}") for p in planted} <= seen
+    outputs = [out.read_text(), proc.stdout, proc.stderr]
+    for p in planted:
+        for window in secret_corpus.windows(p.value):
+            assert not any(window in o for o in outputs), (p.rule, window)

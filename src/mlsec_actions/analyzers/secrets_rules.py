@@ -18,8 +18,9 @@ from mlsec_actions.findings import Rule, Severity
 CODE_SCAN_DOCS = DOCS + "code-scan.md"
 _KEYED = r"""[\w\-]{0,30}?(?:(?i:key|token|secret|password)[\w\-]{0,10}|(?:\.\w+)+|(?=\())"""
 """After a vendor's name, the word naming a key (`WANDB_API_KEY`), a call (`wandb.login`) or an open parenthesis."""
-_ASSIGN = r"""\\?["']?\]?\s*(?:=|:|=>|,|\(|\s)\s*(?:\w*(?i:key|token)\s*=\s*)?\\?["'`]?"""
-"""Between that and the value: `="`, `: `, `(key='`, `"] = "`, JSON-escaped quotes (`\\"`) in notebooks."""
+_ASSIGN = r"""\\?["']?\]?\s*(?:=|:|=>|,|\(|\s)\s*(?:\w*(?i:key|token)\s*=\s*|value\s*:\s*)?\\?["'`]?"""
+"""Between that and the value: `="`, `: `, `(key='`, `"] = "`, JSON-escaped quotes (`\\"`) in notebooks, and
+Kubernetes env entries (`name: X_API_KEY` then `value: ...`, on one line or the next)."""
 
 
 @dataclass(frozen=True)

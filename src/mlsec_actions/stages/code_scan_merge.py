@@ -85,7 +85,7 @@ def merge(findings: Iterable[Finding]) -> list[Finding]:
     out: list[Finding] = []
     for f in findings:
         if f.location.start_line is None:
-            out.append(f)
+            out.append(_combine([f]))  # alone, but named like every other result
         else:
             by_issue.setdefault((f.location.path, issue_of(f)), []).append(f)
     for same in by_issue.values():

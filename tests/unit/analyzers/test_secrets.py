@@ -145,3 +145,10 @@ def test_every_rule_has_a_sarif_rule_with_its_docs_anchor() -> None:
     assert [r.id for r in SARIF_RULES] == [f"secret/{r.name}" for r in RULES]
     assert len({r.name for r in RULES}) == len(RULES)
     assert all(r.help_uri and r.help_uri.endswith("#secret" + r.id.removeprefix("secret/")) for r in SARIF_RULES)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_second_layout_other_file_types_full_recall(tmp_path: Path, seed: int) -> None:
+    planted = secret_corpus.build_other(tmp_path, seed=seed)
+    findings, _ = secrets.scan(tmp_path)
+    assert _keys(findings) == {(p.path, p.line, f"secret/{p.rule}") for p in planted}
