@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mlsec_actions.analyzers import ml_sast_rules as R
 from mlsec_actions.analyzers import source_files
+from mlsec_actions.analyzers.ml_sast_requirements import is_requirements, scan_requirements
 from mlsec_actions.findings import CoverageGap, Finding, GapKind, Location, ToolRun, ToolStatus
 
 TOOL = "mlsec-ml-sast"
@@ -189,9 +190,12 @@ def scan_source(path: str, text: str, gaps: list[CoverageGap]) -> list[Finding]:
 
 
 def scan(root: Path) -> tuple[list[Finding], ToolRun]:
-    """Check every Python file under `root`."""
+    """Check every Python file and requirements file under `root`."""
     gaps: list[CoverageGap] = []
     findings: list[Finding] = []
-    for source in source_files.files(root, gaps, suffixes=(".py",)):
-        findings.extend(scan_source(source.path, source.text, gaps))
+    for source in source_files.files(root, gaps, suffixes=(".py", ".txt")):
+        if source.path.endswith(".py"):
+            findings.extend(scan_source(source.path, source.text, gaps))
+        elif is_requirements(source.path):
+            findings.extend(scan_requirements(source.path, source.text))
     return findings, ToolRun(TOOL, ToolStatus.OK, version=VERSION, gaps=tuple(gaps))
