@@ -215,7 +215,7 @@ def _other_files(v: dict[str, str]) -> dict[str, tuple[list[str], dict[str, int]
             f"    npm config set //registry.npmjs.org/:_authToken {v['npm-token']}",
         ], {"telegram-bot-token": 2, "token-in-url": 3, "npm-token": 4}),
         "home/.kaggle/kaggle.json": ([f'{{"username":"x","key":"{v["kaggle-json-key"]}"}}'], {"kaggle-json-key": 1}),
-        "keys/sa.json": (['{"type": "service_account", "private_key": "' + v["private-key"].replace("\n", "\\n")
+        "keys/sa.json": (['{"type": "service' '_account", "private_key": "' + v["private-key"].replace("\n", "\\n")
                           + '"}'], {"private-key": 1}),
     }
 
