@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import re
+import time
 import warnings
 from pathlib import Path
 
@@ -189,11 +190,15 @@ def scan_source(path: str, text: str, gaps: list[CoverageGap]) -> list[Finding]:
     return checker.found
 
 
-def scan(root: Path) -> tuple[list[Finding], ToolRun]:
-    """Check every Python file and requirements file under `root`."""
+def scan(root: Path, timeout: float = 600.0) -> tuple[list[Finding], ToolRun]:
+    """Check every Python file and requirements file under `root`; past `timeout` seconds, a TIMEOUT."""
+    deadline = time.monotonic() + timeout
     gaps: list[CoverageGap] = []
     findings: list[Finding] = []
     for source in source_files.files(root, gaps, suffixes=(".py", ".txt")):
+        if time.monotonic() > deadline:
+            return findings, ToolRun(TOOL, ToolStatus.TIMEOUT, version=VERSION, gaps=tuple(gaps),
+                                     message=f"timed out after {timeout:g}s; the rest of the tree was not checked")
         if source.path.endswith(".py"):
             findings.extend(scan_source(source.path, source.text, gaps))
         elif is_requirements(source.path):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import re
+import time
 from pathlib import Path
 
 from mlsec_actions.analyzers import source_files
@@ -102,10 +103,17 @@ def scan_text(path: str, text: str, gaps: list[CoverageGap]) -> list[Finding]:
     return found
 
 
-def scan(root: Path) -> tuple[list[Finding], ToolRun]:
-    """Scan every text file under `root`; returns the findings and this analyzer's record."""
+def scan(root: Path, timeout: float = 600.0) -> tuple[list[Finding], ToolRun]:
+    """Scan every text file under `root`; returns the findings and this analyzer's record.
+
+    Past `timeout` seconds the walk stops and the run is a TIMEOUT (fail closed), with what was found so far.
+    """
+    deadline = time.monotonic() + timeout
     gaps: list[CoverageGap] = []
     findings: list[Finding] = []
     for source in source_files.files(root, gaps):
+        if time.monotonic() > deadline:
+            return findings, ToolRun(TOOL, ToolStatus.TIMEOUT, version=VERSION, gaps=tuple(gaps),
+                                     message=f"timed out after {timeout:g}s; the rest of the tree was not scanned")
         findings.extend(scan_text(source.path, source.text, gaps))
     return findings, ToolRun(TOOL, ToolStatus.OK, version=VERSION, gaps=tuple(gaps))

@@ -43,7 +43,7 @@ def _trivy(ctx: ScanContext) -> tuple[list[Finding], ToolRun]:
 def _secrets(ctx: ScanContext) -> tuple[list[Finding], ToolRun]:
     from mlsec_actions.analyzers import secrets
 
-    return secrets.scan(ctx.root)
+    return secrets.scan(ctx.root, ctx.args.timeout)
 
 
 def _gitleaks(ctx: ScanContext) -> tuple[list[Finding], ToolRun]:
@@ -61,7 +61,7 @@ def _bandit(ctx: ScanContext) -> tuple[list[Finding], ToolRun]:
 def _ml_sast(ctx: ScanContext) -> tuple[list[Finding], ToolRun]:
     from mlsec_actions.analyzers import ml_sast
 
-    return ml_sast.scan(ctx.root)
+    return ml_sast.scan(ctx.root, ctx.args.timeout)
 
 
 PARTS: tuple[Part, ...] = (

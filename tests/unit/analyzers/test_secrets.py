@@ -152,3 +152,13 @@ def test_second_layout_other_file_types_full_recall(tmp_path: Path, seed: int) -
     planted = secret_corpus.build_other(tmp_path, seed=seed)
     findings, _ = secrets.scan(tmp_path)
     assert _keys(findings) == {(p.path, p.line, f"secret/{p.rule}") for p in planted}
+
+
+def test_past_its_timeout_the_scan_is_a_timeout_not_a_success(tmp_path: Path) -> None:
+    from mlsec_actions.analyzers import ml_sast
+
+    for i in range(3):
+        (tmp_path / f"f{i}.py").write_text("x = 1\n")
+    assert secrets.scan(tmp_path, timeout=-1)[1].status.value == "timeout"
+    assert ml_sast.scan(tmp_path, timeout=-1)[1].status.value == "timeout"
+    assert secrets.scan(tmp_path, timeout=60)[1].status.value == "ok"
