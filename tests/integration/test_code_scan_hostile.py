@@ -4,9 +4,12 @@ no path hides a secret, and no secret value reaches any output (issue 8 seen 3, 
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
 
 import pytest
+
+from mlsec_actions.tools.decoys import base62
 
 # Real-shaped, made-up credentials (not AWS's documented examples, so trivy and our decoy list keep them).
 KEYS = {f"AKIA{c * 4}QWERTYUIOPAS"[:20] for c in "BCDEFGHJKLMNPQRSTUV"}
@@ -15,7 +18,8 @@ ALLOW_RULE_PATHS = ("tests/settings.py", "examples/demo/settings.py", "services/
                     "usr/share/app/conf.py", "usr/local/go/conf.go", "usr/local/lib/python3.11/conf.py",
                     "opt/yarn-v1.22.0/conf.js", "usr/lib/gems/conf.rb", "usr/src/wordpress/conf.php",
                     "var/log/anaconda/conf.log")
-GH_TOKEN = "ghp_" + "Zq3Xw9Lm2Np8Rt4Vy6Bc1Df5Gh7Jk0MnPqRs"
+_GH_BODY = "Zq3Xw9Lm2Np8Rt4Vy6Bc1Df5Gh7Jk0"
+GH_TOKEN = "ghp_" + _GH_BODY + base62(zlib.crc32(_GH_BODY.encode()))  # a valid checksum: not a decoy
 
 
 def _results(sarif: Path) -> list[dict]:  # type: ignore[type-arg]
@@ -52,7 +56,7 @@ def test_placeholders_are_dropped_and_counted(tmp_path: Path, run_mlsec) -> None
     out = tmp_path / "decoy.sarif"
     assert run_mlsec("code-scan", str(root), "--sarif", str(out), "--vuln-db", "skip").returncode == 0
     assert {_uri(r) for r in _results(out)} == {"tests/real.py"}
-    dropped = [g for g in _coverage(out) if g["kind"] == "allow-rule"]
+    dropped = [g for g in _coverage(out) if g["kind"] == "allow-rule" and g["tool"] == "trivy"]
     assert [(g["tool"], g["path"]) for g in dropped] == [("trivy", "examples/demo/config.py")]
     assert "placeholder" in dropped[0]["detail"]
 
@@ -75,7 +79,7 @@ def test_repository_trivy_files_and_trivy_env_do_not_steer_the_scan(tmp_path: Pa
     assert proc.returncode == 0, proc.stderr
     rules = {r["ruleId"] for r in _results(out)}
     assert {"trivy/secret/github-pat", "trivy/misconfig/DS-0002", "trivy/misconfig/DS-0031"} <= rules
-    assert not [g for g in _coverage(out) if g["kind"] == "allow-rule"]
+    assert not [g for g in _coverage(out) if g["kind"] == "allow-rule" and g["tool"] == "trivy"]
 
 
 def test_repository_files_apply_only_when_opted_in_and_are_listed(tmp_path: Path, run_mlsec) -> None:  # type: ignore[no-untyped-def]
@@ -85,7 +89,7 @@ def test_repository_files_apply_only_when_opted_in_and_are_listed(tmp_path: Path
     assert proc.returncode == 0, proc.stderr
     rules = {r["ruleId"] for r in _results(out)}
     assert not {"trivy/secret/github-pat", "trivy/misconfig/DS-0002"} & rules
-    listed = {g["path"] for g in _coverage(out) if g["kind"] == "allow-rule"}
+    listed = {g["path"] for g in _coverage(out) if g["kind"] == "allow-rule" and g["tool"] == "trivy"}
     assert listed == {".trivyignore", "trivy-secret.yaml", "trivy.yaml"}
 
 
@@ -93,7 +97,7 @@ PLANTED = {
     "Dockerfile": ("FROM python:3.11\nENV GITHUB_TOKEN={gh}\nENV DB_PASSWORD hunter2SuperSecretValue9\n"
                    'USER nobody\nCMD ["python"]\n'),
     "infra/db.tf": ('resource "aws_db_instance" "db" {{\n  engine   = "mysql"\n  username = "admin"\n'
-                    '  password = "Tf-Planted-Pass-9f8e7d6c"\n  storage_encrypted = false\n}}\n'),
+                    '  password = "Tf-Planted-' 'Pass-9f8e7d6c"\n  storage_encrypted = false\n}}\n'),
     "k8s/pod.yaml": ("apiVersion: v1\nkind: Pod\nmetadata:\n  name: app\nspec:\n  containers:\n    - name: app\n"
                      "      image: nginx:1.25\n      env:\n        - name: API_SECRET\n"
                      '          value: "K8sPlantedSecretValue77aa"\n'),

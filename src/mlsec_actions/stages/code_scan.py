@@ -1,15 +1,77 @@
-"""code-scan (ML stage 3, Dev stage 3): secrets, IaC misconfiguration and dependency vulnerabilities."""
+"""code-scan (ML stage 3, Dev stage 3): secrets, SAST, IaC misconfiguration and dependency vulnerabilities.
+
+The parts run concurrently (a thread each, at most one per core plus one: the external tools are
+processes, the in-house analyzers are quick), each with its own timeout and version. A part that
+crashes, is missing or times out is a failed tool in SARIF while the others' findings stay. Results of
+different tools about the same file, line and issue are merged into one (`code_scan_merge`).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
-from mlsec_actions.findings import StageResult, sort_findings
+from mlsec_actions.findings import Finding, StageResult, ToolRun, ToolStatus, sort_findings
 from mlsec_actions.stages.base import ScanContext, Stage, add_scan_arguments, run_scan
 from mlsec_actions.tools import trivy
 
 STAGE_ID = "code-scan"
+
+
+@dataclass(frozen=True)
+class Part:
+    """One tool of the stage."""
+
+    name: str
+    """Tool name (as in its ToolRun and rule ids)."""
+    run: Callable[[ScanContext], tuple[list[Finding], ToolRun]]
+    """Scan the context's root."""
+
+
+def _trivy(ctx: ScanContext) -> tuple[list[Finding], ToolRun]:
+    args = ctx.args
+    options = trivy.TrivyOptions(vuln_db=args.vuln_db, timeout=args.timeout, cache_dir=args.trivy_cache_dir,
+                                 repo_config=bool(getattr(args, "repo_ignore_files", False)),
+                                 db_repository=getattr(args, "trivy_db_repository", None))
+    return trivy.scan(ctx.root, options)
+
+
+def _secrets(ctx: ScanContext) -> tuple[list[Finding], ToolRun]:
+    from mlsec_actions.analyzers import secrets
+
+    return secrets.scan(ctx.root, ctx.args.timeout)
+
+
+def _gitleaks(ctx: ScanContext) -> tuple[list[Finding], ToolRun]:
+    from mlsec_actions.tools import gitleaks
+
+    return gitleaks.scan(ctx.root, ctx.args.timeout, bool(getattr(ctx.args, "repo_ignore_files", False)))
+
+
+def _bandit(ctx: ScanContext) -> tuple[list[Finding], ToolRun]:
+    from mlsec_actions.tools import bandit
+
+    return bandit.scan(ctx.root, ctx.args.timeout, bool(getattr(ctx.args, "repo_ignore_files", False)))
+
+
+def _ml_sast(ctx: ScanContext) -> tuple[list[Finding], ToolRun]:
+    from mlsec_actions.analyzers import ml_sast
+
+    return ml_sast.scan(ctx.root, ctx.args.timeout)
+
+
+PARTS: tuple[Part, ...] = (
+    Part("trivy", _trivy),
+    Part("gitleaks", _gitleaks),
+    Part("bandit", _bandit),
+    Part("mlsec-secrets", _secrets),
+    Part("mlsec-ml-sast", _ml_sast),
+)
+"""Every part, in the order their records appear in SARIF."""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -21,26 +83,38 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trivy-db-repository", default=None, metavar="REF",
                         help="where trivy downloads its vulnerability DB from (a mirror; default: trivy's)")
     parser.add_argument("--repo-ignore-files", action="store_true",
-                        help="honour the scanned repository's own trivy.yaml, .trivyignore and trivy-secret.yaml "
+                        help="honour the scanned repository's own scanner configuration (trivy.yaml, .trivyignore, "
+                             "trivy-secret.yaml, .gitleaks.toml, .gitleaksignore, bandit settings and # nosec) "
                              "(off by default: the scanned tree does not configure the scan); each one applied "
                              "is listed as a coverage gap")
 
 
+def _guarded(part: Part, ctx: ScanContext) -> tuple[list[Finding], ToolRun]:
+    """Run a part; an exception of ours is that part's failure, not the stage's."""
+    try:
+        return part.run(ctx)
+    except Exception as e:  # one part's crash must not hide the others' findings
+        from mlsec_actions.tools.base import safe
+
+        return [], ToolRun(part.name, ToolStatus.FAILED, message=safe(f"crashed: {type(e).__name__}: {e}"))
+
+
 def scan(ctx: ScanContext) -> StageResult:
-    args = ctx.args
-    options = trivy.TrivyOptions(vuln_db=args.vuln_db, timeout=args.timeout, cache_dir=args.trivy_cache_dir,
-                                 repo_config=bool(getattr(args, "repo_ignore_files", False)),
-                                 db_repository=getattr(args, "trivy_db_repository", None))
-    findings, run = trivy.scan(ctx.root, options)
+    from mlsec_actions.stages.code_scan_merge import merge
+
+    workers = min(len(PARTS), (os.cpu_count() or 1) + 1)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="code-scan") as pool:
+        results = list(pool.map(lambda p: _guarded(p, ctx), PARTS))
+    findings = [f for found, _ in results for f in found]
     if ctx.target != ctx.root:
         rel = ctx.target.name
         findings = [f for f in findings if f.location.path == rel]
-    return StageResult(STAGE_ID, sort_findings(findings), (run,))
+    return StageResult(STAGE_ID, sort_findings(merge(findings)), tuple(run for _, run in results))
 
 
 def execute(args: argparse.Namespace) -> int:
     return run_scan(args, STAGE_ID, scan)
 
 
-STAGE = Stage(id=STAGE_ID, summary="secrets, IaC misconfiguration and dependency vulnerabilities (trivy)",
+STAGE = Stage(id=STAGE_ID, summary="secrets, SAST, IaC misconfiguration and dependency vulnerabilities",
               configure=configure, execute=execute)

@@ -3,15 +3,19 @@
 trivy's built-in allow rules skip whole paths (`tests/`, `examples/`); we turn those off and drop only
 matches whose *value* is a placeholder: the AWS documentation keys, a run of one character (`xxxx`,
 `0000`), a template (`<your-key>`, `${{ secrets.X }}`, `${TOKEN}`, `{{ token }}`) or a value spelled
-`EXAMPLE`. The value is read from the file at trivy's byte offset (trivy masks it in its report). Every
+`EXAMPLE`, a GitHub or npm token whose CRC32 checksum fails, or a long value with almost no randomness.
+The value is read from the file at trivy's byte offset (trivy masks it in its report). Every
 match dropped is returned as a reason, which the adapter records as a coverage gap: never silent.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import stat
+import zlib
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +27,43 @@ DOCUMENTED = frozenset({  # split so that a scan of this package does not match 
 _TEMPLATE = re.compile(r"<[^<>]{1,80}>|\$\{\{.{0,200}\}\}|\$\{[^{}]{1,80}\}|\{\{.{0,200}\}\}|%\([A-Za-z_]+\)s")
 _ONE_CHAR = re.compile(r"^(?:[A-Za-z0-9]{1,12}[_-]|A[KS]IA)?(.)\1{7,}$")
 _MAX_SECRET = 4096
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_CRC_TOKEN = re.compile(r"^(?:gh[pousr]|npm)_[A-Za-z0-9]{36}$")
+_LOW_ENTROPY = 2.5
+"""Bits per character below which a value of 16 characters or more is not random (`aBcDaBcD...`)."""
+
+
+def entropy(value: str) -> float:
+    """Shannon entropy of `value` in bits per character."""
+    if not value:
+        return 0.0
+    counts = Counter(value)
+    return -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
+
+
+def base62(number: int, width: int = 6) -> str:
+    """`number` in base62 (0-9, A-Z, a-z), left-padded with `0` to `width`."""
+    out = ""
+    while number:
+        number, digit = divmod(number, 62)
+        out = _BASE62[digit] + out
+    return out.rjust(width, "0")
+
+
+def checksum_ok(token: str) -> bool:
+    """GitHub/npm format: the last 6 characters are base62(CRC32(the 30 characters after the 4-char prefix))."""
+    body, check = token[4:-6], token[-6:]
+    return base62(zlib.crc32(body.encode("ascii", "replace"))) == check
 
 
 def placeholder(root: Path | None, target: str, secret: dict[str, Any]) -> str | None:
     """Why the secret trivy matched in `root/target` is a placeholder, or None when it is (or may be) real."""
     value = _value(root, target, secret)
-    if value is None:
-        return None
+    return None if value is None else value_placeholder(value)
+
+
+def value_placeholder(value: str) -> str | None:
+    """Why `value` is a placeholder (documented example, template, one character repeated), or None."""
     if value in DOCUMENTED:
         return "a vendor's documented example value"
     if _TEMPLATE.search(value):
@@ -38,6 +72,10 @@ def placeholder(root: Path | None, target: str, secret: dict[str, Any]) -> str |
         return "one character repeated"
     if "EXAMPLE" in value:
         return "a value spelled EXAMPLE"
+    if _CRC_TOKEN.match(value) and not checksum_ok(value):
+        return "its CRC32 checksum does not match (not an issued token)"
+    if len(value) >= 16 and entropy(value) < _LOW_ENTROPY:
+        return f"entropy below {_LOW_ENTROPY:g} bits per character"
     return None
 
 

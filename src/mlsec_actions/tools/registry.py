@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlsec_actions.findings import ToolRun
-from mlsec_actions.tools import modelscan, trivy
+from mlsec_actions.tools import bandit, gitleaks, modelscan, trivy
 from mlsec_actions.tools.base import ToolSpec
 
 
@@ -37,7 +37,17 @@ def _modelscan(root: Path, timeout: float) -> ToolRun:
     return modelscan.scan(files, timeout)[1]
 
 
+def _gitleaks(root: Path, timeout: float) -> ToolRun:
+    return gitleaks.scan(root, timeout)[1]
+
+
+def _bandit(root: Path, timeout: float) -> ToolRun:
+    return bandit.scan(root, timeout)[1]
+
+
 ADAPTERS: tuple[Adapter, ...] = (
     Adapter(trivy.SPEC, _trivy),
     Adapter(modelscan.SPEC, _modelscan),
+    Adapter(gitleaks.SPEC, _gitleaks),
+    Adapter(bandit.SPEC, _bandit),
 )

@@ -1,0 +1,140 @@
+"""bandit: Python SAST over every Python file of the tree, mapped to rules `bandit/<test id>`.
+
+bandit reads a `.bandit` INI from the folders it scans, a YAML or `pyproject.toml` `[tool.bandit]` with
+`-c`, and skips lines marked `# nosec`. It runs as `python -I -m bandit` from a folder of ours, on the
+list of the tree's regular `.py` files (so no link is followed and no folder is searched for a
+`.bandit`), with `--ini` and `-c` pointing at files shipped in the package and `--ignore-nosec`. With
+`repo_config` the repository's `.bandit` and `pyproject.toml` settings and `# nosec` apply, each a
+coverage gap. Code snippets bandit quotes are not kept (they may hold secrets). A file bandit cannot
+parse is a `tool-error` gap; a crash, a timeout or a report that is not bandit's is a failed tool.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from mlsec_actions import redact
+from mlsec_actions.findings import CoverageGap, Finding, GapKind, Location, Rule, Severity, ToolRun, ToolStatus
+from mlsec_actions.tools.base import Isolation, ToolSpec, execute, safe
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "bandit"
+INI, CONFIG = DATA / "bandit.ini", DATA / "bandit.yaml"
+SKIP_DIRS = frozenset({".git", "node_modules", ".venv", "venv", "mlsec-results", "__pycache__", ".tox", ".pytest_cache",
+                       ".mypy_cache"})
+MAX_FILES = 20_000
+
+SPEC = ToolSpec(
+    name="bandit",
+    executable="bandit",
+    version_args=("--version",),
+    version_pattern=r"^\S+ (\d+\.\d+\.\d+)",  # `python -m bandit` prints `__main__.py 1.9.4`
+    ok_exit_codes=frozenset({0, 1}),  # 1: issues found
+    install_hint="install mlsec-actions[sast] (the pinned bandit)",
+    isolation=Isolation(discovers=(".bandit", "pyproject.toml"), forced_flags=("--ini", "--configfile"),
+                        python_module="bandit"),
+)
+
+
+def python_files(root: Path, gaps: list[CoverageGap]) -> list[Path]:
+    """The tree's regular `.py` files (links and special files are never given to bandit)."""
+    found: list[Path] = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
+        for name in sorted(files):
+            full = Path(folder) / name
+            if name.endswith(".py") and stat.S_ISREG(full.lstat().st_mode):
+                found.append(full)
+    if len(found) > MAX_FILES:
+        gaps.append(CoverageGap(GapKind.LIMIT_REACHED, f"only the first {MAX_FILES} of {len(found)} Python files "
+                                "were given to bandit"))
+    return found[:MAX_FILES]
+
+
+def _config_args(root: Path, repo_config: bool) -> tuple[list[str], list[CoverageGap]]:
+    ini, config, extra, gaps = INI, CONFIG, ["--ignore-nosec"], []
+    if repo_config:
+        extra = []
+        gaps.append(CoverageGap(GapKind.ALLOW_RULE, "# nosec comments honoured by bandit (--repo-ignore-files)"))
+        for name in (".bandit", "pyproject.toml"):
+            theirs = root / name
+            if not theirs.is_file() or theirs.is_symlink():
+                continue
+            if name == ".bandit":
+                ini = theirs
+            elif "[tool.bandit" in theirs.read_text(encoding="utf-8", errors="replace"):
+                config = theirs
+            else:
+                continue
+            gaps.append(CoverageGap(GapKind.ALLOW_RULE, f"the repository's {name} bandit settings were applied "
+                                    "(--repo-ignore-files)", path=name))
+    return ["--ini", str(ini), "--configfile", str(config), *extra], gaps
+
+
+def scan(root: Path, timeout: float, repo_config: bool = False) -> tuple[list[Finding], ToolRun]:
+    """Run bandit on the tree's Python files and turn its JSON report into findings."""
+    gaps: list[CoverageGap] = []
+    files = python_files(root, gaps)
+    flags, config_gaps = _config_args(root, repo_config)
+    gaps += config_gaps
+    if not files:
+        return [], ToolRun("bandit", ToolStatus.SKIPPED, message="no Python files", gaps=tuple(gaps))
+    with tempfile.TemporaryDirectory(prefix="mlsec-bandit-") as tmp:
+        report = Path(tmp) / "report.json"
+        got = execute(SPEC, [*flags, "--format", "json", "--output", str(report), "--quiet",
+                             *(str(f) for f in files)], timeout=timeout, workdir=Path(tmp), scanned=root)
+        run = replace(got.run, gaps=(*got.run.gaps, *gaps))
+        if run.status is not ToolStatus.OK:
+            return [], run
+        try:
+            data = json.loads(report.read_bytes())
+        except (ValueError, RecursionError, OSError) as e:
+            return [], replace(run, status=ToolStatus.FAILED, message=safe(f"report is not JSON: {e}"))
+    if not isinstance(data, dict) or not isinstance(data.get("results"), list) \
+            or not isinstance(data.get("errors", []), list):
+        return [], replace(run, status=ToolStatus.FAILED, message="output is not a bandit report")
+    base = str(root)
+    findings = [f for f in (_finding(r, base) for r in data["results"] if isinstance(r, dict)) if f is not None]
+    errors = [CoverageGap(GapKind.TOOL_ERROR, safe(f"bandit could not check this file: {e.get('reason', '?')}"),
+                          path=_rel(str(e.get("filename", "")), base) or "")
+              for e in data.get("errors", []) if isinstance(e, dict)]
+    return findings, replace(run, gaps=(*run.gaps, *errors))
+
+
+def _rel(name: str, base: str) -> str | None:
+    if not name.startswith(base + "/"):
+        return None
+    return name[len(base) + 1:]
+
+
+_SEVERITY = {"HIGH": Severity.HIGH, "MEDIUM": Severity.MEDIUM, "LOW": Severity.LOW}
+_PRECISION = {"HIGH": "high", "MEDIUM": "medium", "LOW": "low"}
+
+
+def _finding(r: dict[str, Any], base: str) -> Finding | None:
+    path = _rel(str(r.get("filename", "")), base)
+    test_id = "".join(c for c in str(r.get("test_id", "")) if c.isalnum())[:10]
+    line = r.get("line_number")
+    if path is None or not test_id or not isinstance(line, int) or line < 1:
+        return None
+    name = str(r.get("test_name") or test_id)
+    text = redact.text(str(r.get("issue_text") or name))[:500]
+    raw_cwe = r.get("issue_cwe")
+    cwe: dict[str, Any] = raw_cwe if isinstance(raw_cwe, dict) else {}
+    more = r.get("more_info")
+    rule = Rule(id=f"bandit/{test_id}", name="Bandit" + "".join(w.title() for w in name.split("_"))[:60],
+                short_description=f"bandit {test_id}: {name}", full_description=text,
+                help_text=f"{text} See bandit's documentation for {test_id}.",
+                help_uri=more if isinstance(more, str) and more.startswith("https://") else None,
+                tags=("sast", "python", "bandit", *([f"external/cwe/cwe-{cwe['id']}"] if cwe.get("id") else [])),
+                precision=_PRECISION.get(str(r.get("issue_confidence")), "medium"))
+    lines = [n for n in r.get("line_range") or [] if isinstance(n, int)]
+    return Finding(rule=rule, severity=_SEVERITY.get(str(r.get("issue_severity")), Severity.MEDIUM),
+                   message=f"{text} ({path}, line {line})",
+                   location=Location(path, line, max([line, *lines])),
+                   properties=(("bandit-confidence", str(r.get("issue_confidence", ""))),))
