@@ -60,9 +60,12 @@ def json_depth_over(data: bytes, max_depth: int) -> bool:
     unescaped = data.replace(b"\\\\", b"").replace(b'\\"', b"")
     outside_strings = b"".join(unescaped.split(b'"')[::2])
     brackets = outside_strings.translate(*_BRACKETS_ONLY)
+    too_deep = b"[" * (max_depth + 1)  # that many opened in a row: over at once (the classic bomb)
     for _ in range(max_depth):
         if not brackets:
             return False
+        if too_deep in brackets:
+            return True
         shorter = brackets.replace(b"[]", b"")  # non-overlapping: one level per pass, never two
         if len(shorter) == len(brackets):  # unbalanced: json.loads will say so
             return False

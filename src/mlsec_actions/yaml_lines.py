@@ -24,6 +24,7 @@ Lines = dict[Path_, int]
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present
 _SEQ_TAGS = (None, "!", "tag:yaml.org,2002:seq")
 _MAP_TAGS = (None, "!", "tag:yaml.org,2002:map")
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,9 @@ class Limits:
     """Deepest nesting of mappings and sequences."""
     max_aliases: int = 16
     """How many `*alias` references the document may hold."""
-    max_nodes: int = 200_000
-    """Scalars, mappings and sequences in total, every alias counted as the size of what it names."""
+    max_nodes: int = 20_000
+    """Scalars, mappings and sequences in total, every alias counted as the size of what it names (a
+    default policy has about 150; parsing 20,000 takes about 0.3 s)."""
 
 
 DEFAULT_LIMITS = Limits()
@@ -89,12 +91,13 @@ def compose(text: str, limits: Limits = DEFAULT_LIMITS) -> tuple[Any, Lines]:
         while loader.check_event():
             event = loader.get_event()
             mark = event.start_mark
-            if isinstance(event, yaml.DocumentStartEvent):
-                documents += 1
-                if documents > 1:
-                    raise _error("expected a single document in the stream", mark)
-                continue
-            if isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
+            if isinstance(event, yaml.ScalarEvent):
+                nodes += 1
+                value = _scalar(loader, event)
+                if event.anchor is not None:
+                    anchors[event.anchor] = (value, 1)
+                root = _place(stack, value, _child_path(stack), mark, lines)
+            elif isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
                 is_map = isinstance(event, yaml.MappingStartEvent)
                 if event.tag not in (_MAP_TAGS if is_map else _SEQ_TAGS):
                     raise _error(f"the tag {event.tag!r} is not allowed here", mark,
@@ -112,12 +115,6 @@ def compose(text: str, limits: Limits = DEFAULT_LIMITS) -> tuple[Any, Lines]:
                 if done.anchor is not None:
                     anchors[done.anchor] = (done.value, nodes - done.nodes_before)
                 root = _place(stack, done.value, done.at, mark, lines)
-            elif isinstance(event, yaml.ScalarEvent):
-                nodes += 1
-                value = _scalar(loader, event)
-                if event.anchor is not None:
-                    anchors[event.anchor] = (value, 1)
-                root = _place(stack, value, _child_path(stack), mark, lines)
             elif isinstance(event, yaml.AliasEvent):
                 aliases += 1
                 if aliases > limits.max_aliases:
@@ -127,6 +124,10 @@ def compose(text: str, limits: Limits = DEFAULT_LIMITS) -> tuple[Any, Lines]:
                 value, size = anchors[event.anchor]
                 nodes += size
                 root = _place(stack, value, _child_path(stack), mark, lines)
+            elif isinstance(event, yaml.DocumentStartEvent):
+                documents += 1
+                if documents > 1:
+                    raise _error("expected a single document in the stream", mark)
             if nodes > limits.max_nodes:
                 raise LimitExceeded(f"more than {limits.max_nodes} values (aliases expanded)", mark)
     finally:
@@ -170,7 +171,11 @@ def _place(stack: list[_Open], value: Any, at: Path_, mark: Any, lines: Lines) -
 def _scalar(loader: Any, event: Any) -> Any:
     tag = event.tag
     if tag is None or tag == "!":
+        if event.style and event.style in "\"'|>":  # quoted or a block: a string, nothing to resolve
+            return event.value
         tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+    if tag == _STR_TAG:
+        return event.value
     node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
     try:
         value = loader.construct_object(node)
