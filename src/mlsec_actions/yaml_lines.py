@@ -130,6 +130,11 @@ def compose(text: str, limits: Limits = DEFAULT_LIMITS) -> tuple[Any, Lines]:
                     raise _error("expected a single document in the stream", mark)
             if nodes > limits.max_nodes:
                 raise LimitExceeded(f"more than {limits.max_nodes} values (aliases expanded)", mark)
+    except yaml.reader.ReaderError as e:  # a control character (a NUL-filled file): no mark of its own
+        line = text.count("\n", 0, max(0, e.position)) + 1
+        mark = yaml.Mark("<text>", e.position, line - 1, 0, None, 0)
+        raise _error(f"unacceptable character #x{e.character:04x} (control characters are not allowed)",
+                     mark, yaml.scanner.ScannerError) from None
     finally:
         loader.dispose()
     return root, lines

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 
 _RUNNER_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _IGNORED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
@@ -66,3 +67,51 @@ def fragment_is_inert(text: str) -> bool:
     seen = _visible(text)
     return ("::" not in seen and "##[" not in seen and not re.search(r"%[0-9A-Fa-f]{2}", seen)
             and not _RUNNER_LINE_BREAK.search(text))
+
+
+@dataclass(frozen=True)
+class Command:
+    """One workflow command as the runner would read it."""
+
+    form: str
+    """`v2` (`::name props::data`) or `legacy` (`##[name props]data`)."""
+    name: str
+    """The command name, lower case."""
+    props: dict[str, str]
+    """Properties, unescaped as the runner does."""
+    data: str
+    """The data, unescaped as the runner does."""
+
+
+def _unescape(text: str, pairs: tuple[tuple[str, str], ...]) -> str:
+    for escaped, raw in pairs:
+        text = text.replace(escaped, raw)
+    return text
+
+
+_DATA = (("%0D", "\r"), ("%0A", "\n"), ("%25", "%"))
+_PROPERTY = (("%0D", "\r"), ("%0A", "\n"), ("%3A", ":"), ("%2C", ","), ("%25", "%"))
+
+
+def parse_command(line: str) -> Command | None:
+    """The command in one line, parsed like actions/runner's TryParseV2 then TryParse, or None."""
+    seen = _visible(line)
+    trimmed = seen.lstrip()
+    if trimmed.startswith("::"):
+        end = trimmed.find("::", 2)
+        if end >= 0:
+            info, data = trimmed[2:end], trimmed[end + 2:]
+            name, _, rest = info.partition(" ")
+            props = {}
+            for prop in filter(None, rest.strip().split(",")):
+                key, sep, value = prop.partition("=")
+                if sep and key and value:
+                    props[key] = _unescape(value, _PROPERTY)
+            return Command("v2", name.lower(), props, _unescape(data, _DATA))
+    at = seen.find("##[")
+    if at >= 0:
+        end = seen.find("]", at)
+        if end >= 0:
+            name = seen[at + 3:end].partition(" ")[0]
+            return Command("legacy", name.lower(), {}, seen[end + 1:])
+    return None

@@ -192,3 +192,10 @@ def test_random_laughs_never_exceed_the_node_budget(levels: int, width: int) -> 
         return
     assert levels * width <= 16
     assert doc == yaml.safe_load(text)
+
+
+def test_a_control_character_is_a_marked_error_with_its_line() -> None:
+    # A sparse (NUL-filled) file: PyYAML's reader error carries no mark; callers get one.
+    with pytest.raises(yaml.MarkedYAMLError, match="unacceptable character #x0000") as e:
+        compose("waivers:\n- " + "\x00" * 10)
+    assert e.value.problem_mark is not None and e.value.problem_mark.line == 1
