@@ -13,6 +13,7 @@ window of one) in any output.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import resource
@@ -227,6 +228,39 @@ def active_markdown(obs: Observed) -> list[str]:
     return bad
 
 
+_EMBEDDED_LINK = re.compile(r"(?<!\\)\[(?:[^\]\\]|\\.)*(?<!\\)\]\(")
+
+
+def _messages(doc: object) -> list[str]:
+    """Every `message.text` in a SARIF document (results, notifications, anywhere), without recursion."""
+    found, stack = [], [doc]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            msg = node.get("message")
+            if isinstance(msg, dict) and isinstance(msg.get("text"), str):
+                found.append(msg["text"])
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def sarif_links(obs: Observed) -> list[str]:
+    """No SARIF message renders a link the tree chose (SARIF 2.1.0 §3.11.6 embedded links `[text](x)`)."""
+    bad = []
+    for path, data in obs.files.items():
+        if path.suffix != ".sarif":
+            continue
+        try:
+            doc = json.loads(data)
+        except ValueError:
+            continue
+        bad += [f"{path.name}: {text[:160]!r}" for text in _messages(doc)
+                if MARKER in text and _EMBEDDED_LINK.search(text)]
+    return bad[:20]
+
+
 def all_problems(h: HostileRepo, obs: Observed) -> list[str]:
     return [*canaries(h), *outside_reads(h, obs), *injected_commands(obs), *leaked_values(h, obs),
-            *active_markdown(obs)]
+            *active_markdown(obs), *sarif_links(obs)]
