@@ -7,8 +7,8 @@ seen with the path it asked for and the file the kernel gave it.
 
 The checks (`problems`): no hostile code ran (canaries), nothing outside the root was opened through the
 root, no workflow command but our own annotations in any log line, none at all in the summary and
-output files, and no planted secret, outside file content or environment token (nor any 12-character
-window of one) in any output.
+output files, no link or HTML the tree chose in the summary or a SARIF message, and no planted secret,
+outside file content or environment token (nor any 12-character window of one) in any output.
 """
 
 from __future__ import annotations
