@@ -1,0 +1,160 @@
+"""inputs: only regular files, bounded bytes, bounded JSON depth without recursion, bounded YAML; every
+problem one InputError naming the file (exit 2)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mlsec_actions import inputs
+from mlsec_actions.errors import ExitCode, InputError
+from mlsec_actions.inputs import json_depth_over, load_json, load_yaml, load_yaml_lines, read_regular
+from tests.unit.test_yaml_lines import billion_laughs
+
+
+def _write(path: Path, data: bytes | str) -> Path:
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    return path
+
+
+@pytest.mark.parametrize("loader", [read_regular, load_json, load_yaml])
+def test_a_fifo_is_refused_at_once(tmp_path: Path, loader: Any) -> None:
+    fifo = tmp_path / "policy.yml"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="not a regular file") as e:
+        loader(fifo, "policy")  # with no writer, a blocking open or read would hang here for ever
+    assert e.value.exit_code == ExitCode.USAGE and str(fifo) in str(e.value)
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/null"])
+@pytest.mark.parametrize("loader", [read_regular, load_json, load_yaml])
+def test_a_device_is_refused(device: str, loader: Any) -> None:
+    with pytest.raises(InputError, match="not a regular file"):
+        loader(Path(device), "SARIF")
+
+
+def test_a_directory_and_a_missing_file_are_input_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"regular file|cannot read"):
+        read_regular(tmp_path, "config")
+    with pytest.raises(InputError, match="cannot read config"):
+        read_regular(tmp_path / "missing.yml", "config")
+
+
+def test_byte_limit_is_exact(tmp_path: Path) -> None:
+    path = _write(tmp_path / "a.json", b"1" * 100)
+    assert read_regular(path, "x", max_bytes=100) == b"1" * 100
+    with pytest.raises(InputError, match="limit is 99"):
+        read_regular(path, "x", max_bytes=99)
+
+
+def test_yaml_byte_limit_is_smaller_than_documents(tmp_path: Path) -> None:
+    path = _write(tmp_path / "big.yml", "a: " + "x" * inputs.MAX_YAML_BYTES + "\n")
+    with pytest.raises(InputError, match="limit"):
+        load_yaml(path, "policy")
+
+
+def test_json_depth_limit_is_exact(tmp_path: Path) -> None:
+    path = _write(tmp_path / "deep.json", "[" * 10 + "]" * 10)
+    assert load_json(path, "SARIF", max_depth=10) == json.loads("[" * 10 + "]" * 10)
+    with pytest.raises(InputError, match="nested deeper than 9 levels"):
+        load_json(path, "SARIF", max_depth=9)
+
+
+def test_json_depth_100k_is_an_input_error(tmp_path: Path) -> None:
+    path = _write(tmp_path / "deep.json", '{"a": ' * 100_000 + "1" + "}" * 100_000)
+    with pytest.raises(InputError, match="nested deeper than 128"):
+        load_json(path, "verdict")
+
+
+def test_json_errors_name_the_file(tmp_path: Path) -> None:
+    path = _write(tmp_path / "v.json", b'{"a": ')
+    with pytest.raises(InputError, match="not valid JSON") as e:
+        load_json(path, "verdict")
+    assert str(path) in str(e.value)
+    with pytest.raises(InputError, match="not valid JSON"):
+        load_json(_write(tmp_path / "b.json", b"\xff\xfe"), "verdict")
+
+
+@pytest.mark.parametrize(("text", "match"), [
+    (billion_laughs(), "line 3: more than 16 aliases"),
+    ("[" * 100_000 + "]" * 100_000, "nest"),  # libyaml may see it first: "exceeded maximum nesting depth"
+    ("a:\n" + "".join(" " * i + "- \n" for i in range(1, 100)), "deeper than 64 levels"),
+    ("a: 1\na: 2\n", "line 2: a: duplicate key"),
+    ("a: [1\n", "not valid YAML"),
+    ("a: !!python/object/apply:os.system [id]\n", "not valid YAML"),
+    ("a: \x07\n", "not valid YAML"),
+])
+def test_yaml_problems_are_one_line_input_errors(tmp_path: Path, text: str, match: str) -> None:
+    path = _write(tmp_path / "policy.yml", text)
+    with pytest.raises(InputError, match=match) as e:
+        load_yaml(path, "policy")
+    assert "\n" not in str(e.value) and str(e.value).startswith(f"{path}: policy")
+
+
+def test_yaml_must_be_utf8(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="not UTF-8 text"):
+        load_yaml(_write(tmp_path / "p.yml", b"a: \xff\n"), "policy")
+
+
+def test_yaml_lines_gives_data_and_lines(tmp_path: Path) -> None:
+    doc, lines = load_yaml_lines(_write(tmp_path / "c.yml", "code-scan:\n  timeout: 3\n"), "config")
+    assert doc == {"code-scan": {"timeout": 3}} and lines[("code-scan", "timeout")] == 2
+
+
+# --- property-based
+
+JSON = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
+                              st.text(alphabet=st.sampled_from('[]{}"\\ab,:'), max_size=8)),
+                    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                            st.dictionaries(st.text(alphabet=st.sampled_from('[]{}"\\k'), max_size=4),
+                                                            inner, max_size=3)),
+                    max_leaves=40)
+
+
+def _depth(value: Any) -> int:
+    stack, deepest = [(value, 0)], 0
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, dict | list):
+            deepest = max(deepest, d + 1)
+            stack.extend((c, d + 1) for c in (v.values() if isinstance(v, dict) else v))
+    return deepest
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=JSON, limit=st.integers(min_value=0, max_value=12), indent=st.sampled_from([None, 1]))
+def test_json_depth_check_matches_the_true_depth(data: Any, limit: int, indent: int | None) -> None:
+    # Strings full of brackets, quotes and backslashes must not fool it, either way.
+    raw = json.dumps(data, indent=indent).encode()
+    assert json_depth_over(raw, limit) == (_depth(data) > limit)
+
+
+@settings(max_examples=100, deadline=None)
+@given(depth=st.integers(min_value=1, max_value=3000), kind=st.sampled_from("[{"))
+def test_random_json_nesting_loads_or_fails_cleanly(tmp_path_factory: pytest.TempPathFactory, depth: int,
+                                                    kind: str) -> None:
+    body = ('{"k": ' * depth + "0" + "}" * depth) if kind == "{" else ("[" * depth + "]" * depth)
+    path = _write(tmp_path_factory.mktemp("j") / "d.json", body)
+    if depth <= inputs.MAX_JSON_DEPTH:
+        load_json(path, "SARIF")
+    else:
+        with pytest.raises(InputError, match="nested deeper"):
+            load_json(path, "SARIF")
+
+
+@settings(max_examples=50, deadline=None)
+@given(size=st.integers(min_value=0, max_value=4096), limit=st.integers(min_value=1, max_value=4096))
+def test_random_sizes_load_or_fail_by_the_limit(tmp_path_factory: pytest.TempPathFactory, size: int,
+                                                limit: int) -> None:
+    path = _write(tmp_path_factory.mktemp("s") / "p.yml", "#" * size)
+    if size <= limit:
+        assert load_yaml(path, "policy", max_bytes=limit) is None
+    else:
+        with pytest.raises(InputError, match="limit"):
+            load_yaml(path, "policy", max_bytes=limit)

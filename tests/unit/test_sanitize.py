@@ -1,0 +1,204 @@
+"""The output sanitiser against the runner's command parser (modelled from actions/runner's source) and
+a real Markdown renderer, on the payloads of issue 9 and on anything Hypothesis makes up."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from markdown_it import MarkdownIt
+
+from mlsec_actions import sanitize
+from mlsec_actions.sanitize import log_line, md_cell, md_text, sarif_text
+from tests.adversarial.workflow_commands import command_in_line, commands_in, fragment_is_inert
+
+# Issue 9, "What was seen" 6, and the runner's other ways in.
+PAYLOADS = [
+    "p\n::error title=pwned::X\n.pkl",
+    "bob\n::error file=a.py,line=1::forged",
+    "x\r::warning::cr only",
+    "x\r\n::notice::crlf",
+    "x\x85::error::NEL",
+    "x\u2028::error::LS",
+    "x\u2029::error::PS",
+    "  \t::error::leading whitespace",
+    "::stop-commands::pwnedtoken",
+    "::pwnedtoken::",
+    "::add-mask::hunter2",
+    "::set-output name=verdict::pass",
+    "::ERROR::upper case name",
+    "text ##[error]legacy anywhere in the line",
+    "##[set-env name=X;]1",
+    ":\u200b:error:\u200b:zero-width between the colons",
+    "\u200b::error::zero-width before",
+    ":\u00ad:error:\u00ad:soft hyphen",
+    ":\x00:error:\x00:NUL",
+    "%0A::error::escaped newline",
+    "50%25 %0D%0a",
+    "name-\udcff\udcfe.pkl",  # a non-UTF-8 file name, as os.fsdecode gives it
+    "bidi \u202eevil\u202c",
+    "[click](https://evil.example) ![img](https://evil.example/x.png)",
+    "<img src=x onerror=alert(1)> <a href='https://e'>x</a> <details>",
+    "<https://evil.example> www.evil.example mail@evil.example @octocat #1",
+    "# heading", "1. list", "- list", "> quote", "| a | b |", "`code` *em* _em_ ~~del~~ $x^2$",
+    "builtins.eval&#60;script&#62;",
+    "\\[x\\](0)",
+    "A" * 5000,
+]
+RENDERER = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+ANY_TEXT = st.one_of(
+    st.text(),
+    st.text(alphabet=st.sampled_from(list(":#[]()%0aAdD25 \t\r\n\x85\u2028\u2029\u200b\u00ad<>!|`*_\\&@w./-=")),
+            max_size=60),
+    st.lists(st.sampled_from(PAYLOADS[:-1]), max_size=4).map("".join),
+)
+
+
+def _visible_markdown(rendered: str) -> str:
+    """The text a reader sees in rendered HTML (tags dropped, entities decoded, ZWSP removed)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", rendered)).replace("\u200b", "").strip()
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_payloads_become_one_inert_line(payload: str) -> None:
+    out = log_line(payload)
+    assert commands_in(out) == []
+    assert fragment_is_inert(out), out
+    assert out.isprintable()
+    out.encode("utf-8")  # no lone surrogate left: printing it cannot crash
+
+
+def test_the_model_sees_what_the_runner_sees() -> None:
+    """The oracle itself: it must flag each raw payload the runner would act on."""
+    assert command_in_line("  ::error::x") == "error"
+    assert command_in_line("a ##[warning]x") == "warning"
+    assert command_in_line(":\u200b:error:\u200b:x") == "error"
+    assert commands_in("ok\n::stop-commands::t\n::t::") == [(2, "stop-commands"), (3, "t")]
+    assert commands_in("p\n::error title=pwned::X\n.pkl") == [(2, "error")]
+    assert command_in_line("a :: b") is None
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("plain model.pkl, 3 findings", "plain model.pkl, 3 findings"),
+    ("a\nb", "a\\x0ab"),
+    ("a\r\nb", "a\\x0d\\x0ab"),
+    ("::error::x", ":\\:error:\\:x"),
+    (":::", ":\\:\\:"),
+    ("x ##[error]y", "x #\\#[error]y"),
+    ("%0A %zz 100%", "%\\0A %zz 100%"),
+    ("\u2028\x85", "\\u2028\\x85"),
+    ("bad-\udcff", "bad-\\xff"),
+    ("\u200b", "\\u200b"),
+    ("caf\u00e9 \u4e2d", "caf\u00e9 \u4e2d"),
+])
+def test_log_line_exact(text: str, expected: str) -> None:
+    assert log_line(text) == expected
+
+
+def test_log_line_bounds_and_marks_the_cut() -> None:
+    assert log_line("x" * 20, limit=10) == "x" * 9 + "…"
+    assert len(log_line("\n" * 500, limit=50)) == 50
+    assert log_line("y" * 10, limit=10) == "y" * 10
+    with pytest.raises(ValueError):
+        log_line("x", limit=0)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("[a](b)", "\\[a\\]\\(b\\)"),
+    ("<b>&", "&lt;b&gt;&amp;"),
+    ("a|b", "a\\|b"),
+    ("# h", "\\# h"),
+    ("1. x", "1\\. x"),
+    ("- x", "\\- x"),
+    ("https://e.x", "https:\u200b//e.x"),
+    ("WWW.e.x", "WWW\u200b.e.x"),
+    ("@octocat", "@\u200boctocat"),
+    ("model.pkl", "model.pkl"),
+])
+def test_md_text_exact(text: str, expected: str) -> None:
+    assert md_text(text) == expected
+
+
+def test_md_cell_marks_empty_and_bounds() -> None:
+    assert md_cell("") == "\\-"
+    assert len(md_cell("a" * 1000)) == sanitize.MAX_CELL
+
+
+def test_md_text_cut_never_leaves_an_escape_or_entity_open() -> None:
+    for n in range(2, 30):
+        for text in ("<" * 40, "|" * 40, "a&" * 20, "\\" * 40):
+            out = md_text(text, limit=n)
+            assert len(out) <= n
+            assert not re.search(r"&[a-z]*…$", out), out
+            body = out[:-1] if out.endswith("…") else out
+            assert (len(body) - len(body.rstrip("\\"))) % 2 == 0, out
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("[x](0)", "\\[x\\](0)"),
+    ("\\[x\\](0)", "\\\\\\[x\\\\\\](0)"),
+    ("a\\b", "a\\b"),
+])
+def test_sarif_text_exact(text: str, expected: str) -> None:
+    assert sarif_text(text) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=ANY_TEXT, limit=st.integers(min_value=1, max_value=300))
+def test_log_line_is_always_inert_printable_and_bounded(text: str, limit: int) -> None:
+    out = log_line(text, limit)
+    assert len(out) <= limit
+    assert fragment_is_inert(out)
+    assert commands_in("  " + out) == []
+    assert out.isprintable()
+    out.encode("utf-8")
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=st.characters(categories=["L", "N"]) | st.just(" "), max_size=80))
+def test_log_line_keeps_harmless_text_unchanged(text: str) -> None:
+    # Letters, digits and spaces never need escaping; an over-eager sanitiser garbles every log.
+    assert log_line(text, 1000) == text
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=ANY_TEXT, limit=st.integers(min_value=1, max_value=300))
+def test_md_text_has_no_active_markdown(text: str, limit: int) -> None:
+    out = md_text(text, limit)
+    assert len(out) <= limit
+    assert "<" not in out and ">" not in out
+    assert "](" not in out and "![" not in out
+    assert fragment_is_inert(out)
+    assert re.search(r"(?i)https?://|www\.|@\w", out) is None
+    unescaped_pipe = re.search(r"(?<!\\)(?:\\\\)*\|", out)
+    assert unescaped_pipe is None, out
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=ANY_TEXT)
+def test_md_text_renders_as_exactly_its_text(text: str) -> None:
+    """Rendered by a real CommonMark renderer (raw HTML on), the cell is one plain cell showing exactly
+    what `log_line` shows: no tag, link, image or emphasis, and no extra cell."""
+    cell = md_text(text, limit=100_000)
+    rendered = RENDERER.render(f"| h |\n|---|\n| {cell} |\n")
+    body = rendered.split("<tbody>", 1)[1] if "<tbody>" in rendered else ""
+    tags = set(re.findall(r"</?([a-z0-9]+)", body))
+    assert tags <= {"tr", "td", "tbody", "table"}, rendered
+    assert body.count("<td") == 1, rendered
+    assert _visible_markdown(body) == log_line(text, 100_000).strip()
+    sentence = RENDERER.render(md_text(text, limit=100_000))
+    assert set(re.findall(r"</?([a-z0-9]+)", sentence)) <= {"p"}, sentence
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=ANY_TEXT, limit=st.integers(min_value=1, max_value=300))
+def test_sarif_text_has_no_embedded_link(text: str, limit: int) -> None:
+    out = sarif_text(text, limit)
+    assert len(out) <= limit
+    assert fragment_is_inert(out)
+    # Every bracket is escaped: preceded by an odd number of backslashes.
+    for m in re.finditer(r"(\\*)[\[\]]", out):
+        assert len(m[1]) % 2 == 1, out
