@@ -205,7 +205,7 @@ def _invocation(tool: ToolRun) -> JSONDict:
     inv: JSONDict = {
         "executionSuccessful": tool.status.succeeded,
         "toolExecutionNotifications": notes,
-        "properties": {"tool": tool.name, "status": tool.status.value, "version": tool.version or "unknown"},
+        "properties": {"tool": tool.name, "status": tool.status.value, "version": tool_version(tool) or "unknown"},
     }
     if tool.command:
         inv["commandLine"] = " ".join(tool.command)
@@ -311,10 +311,18 @@ def _build(result: StageResult, findings: Sequence[Finding], root: Path | None, 
     return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
 
 
+def tool_version(tool: ToolRun) -> str | None:
+    """The tool's version; an in-house analyzer (it ran in our process: no command line) is ours."""
+    if tool.version:
+        return tool.version
+    return __version__ if not tool.command and tool.exit_code is None else None
+
+
 def _extension(tool: ToolRun) -> JSONDict:
     ext: JSONDict = {"name": tool.name}
-    if tool.version:
-        ext["version"] = tool.version
+    version = tool_version(tool)
+    if version:
+        ext["version"] = version
     return ext
 
 

@@ -210,3 +210,15 @@ def test_colon_in_a_file_name_is_encoded(tmp_path: Path) -> None:
                             tmp_path / "colon.sarif")
     uri = json.loads(out.read_text())["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
     assert uri["artifactLocation"]["uri"] == "a%3A%3Ab/c%3Ad.pkl"
+
+
+def test_in_house_analyzers_report_the_package_version() -> None:
+    # Issue 8, seen 10: in-house analyzers reported version 'unknown'.
+    from mlsec_actions import __version__
+
+    tools = (ToolRun("mlsec-model-scan", ToolStatus.OK),
+             ToolRun("trivy", ToolStatus.FAILED, command=("trivy", "fs"), message="not found"))
+    run = sarif.to_sarif(StageResult("model-scan", (), tools))["runs"][0]
+    versions = {i["properties"]["tool"]: i["properties"]["version"] for i in run["invocations"]}
+    assert versions == {"mlsec-model-scan": __version__, "trivy": "unknown"}
+    assert {"name": "mlsec-model-scan", "version": __version__} in run["tool"]["extensions"]
