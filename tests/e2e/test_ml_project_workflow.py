@@ -117,7 +117,7 @@ jobs:
         uses: mlsec-actions/mlsec-actions@v1
         with:
           stage: code-scan
-          extras: trivy
+          extras: trivy,secrets,sast
           path: |
             train.py
             infra

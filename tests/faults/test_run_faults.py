@@ -125,7 +125,7 @@ out=""; prev=""
 for a in "$@"; do if [ "$prev" = "--output" ]; then out="$a"; fi; prev="$a"; done
 report='{"SchemaVersion": 2, "Trivy": {"Version": "0.0.0"}, "Results": []}'
 if [ -n "$out" ]; then echo "$report" > "$out"; else echo "$report"; fi
-setsid sh -c 'i=0; while [ ! -f "$FAULT_TARGET" ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done
+setsid sh -c 'i=0; while [ ! -f "$FAULT_TARGET" ] && [ $i -lt 12000 ]; do sleep 0.01; i=$((i+1)); done
 rm -f "$FAULT_TARGET" && touch "$FAULT_TARGET.deleted"' </dev/null >/dev/null 2>&1 &
 exit 0
 """

@@ -25,6 +25,8 @@ MUTANTS = load()
 def _copy_src(dest: Path) -> Path:
     src = dest / "src"
     shutil.copytree(REPO / "src", src, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    # The package finds its builtin policies beside src/ in a source checkout (the wheel carries them inside).
+    shutil.copytree(REPO / "policies", dest / "policies")
     return src
 
 

@@ -164,3 +164,44 @@ def test_unsafe_name(name: str, unsafe: bool) -> None:
                                                            ("a/l", "../../b", True), ("l", "/etc", True)])
 def test_escapes(member: str, target: str, escapes: bool) -> None:
     assert archive.escapes(member, target) is escapes
+
+
+def _tar(members: list[tarfile.TarInfo], payload: bytes = EVIL) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for info in members:
+            if info.isfile():
+                info.size = len(payload)
+                tar.addfile(info, io.BytesIO(payload))
+            else:
+                tar.addfile(info)
+    return out.getvalue()
+
+
+def test_tar_traversal_names_are_findings() -> None:
+    # Issue 8's mutation spot check: removing the tar traversal check survived every test.
+    findings = scan(_tar([tarfile.TarInfo("../../evil.pkl"), tarfile.TarInfo("/abs/evil.pkl"),
+                          tarfile.TarInfo("fine/evil.pkl")]))
+    traversal = sorted(f.location.logical or "" for f in findings if f.rule.id == "archive/path-traversal")
+    assert traversal == ["../../evil.pkl", "/abs/evil.pkl"]
+
+
+def test_windows_separators_in_member_names_are_traversal() -> None:
+    findings = scan(corpus.zip_bytes({"..\\..\\evil.pkl": EVIL, "models\\ok.pkl": b"\x80\x04K\x01."}))
+    assert [f.location.logical for f in findings if f.rule.id == "archive/path-traversal"] == ["..\\..\\evil.pkl"]
+
+
+@pytest.mark.parametrize("target", ["C:\\Windows\\system.ini", "c:/x", "..\\..\\etc"])
+def test_links_to_a_drive_or_exactly_dotdot_escape(target: str) -> None:
+    link = tarfile.TarInfo("a/link")
+    link.type, link.linkname = tarfile.SYMTYPE, target
+    findings = scan(_tar([link]))
+    assert [f.location.logical for f in findings if f.rule.id == "archive/symlink-escape"] == ["a/link"]
+
+
+def test_escapes_is_exact_about_the_root() -> None:
+    assert archive.escapes("a/link", "..") is False  # a/.. is the root itself: inside
+    assert archive.escapes("link", "..") is True
+    assert archive.escapes("a/b/link", "../../..") is True
+    assert archive.escapes("a/link", "D:x") is True
+    assert archive.escapes("a/link", "b/c") is False

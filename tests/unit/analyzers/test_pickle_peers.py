@@ -21,7 +21,6 @@ PEERS = Path(__file__).resolve().parents[2] / "corpus" / "peers"
 ROWS: list[dict[str, object]] = json.loads((PEERS / "manifest.json").read_text(encoding="utf-8"))
 # Container formats owned by the archive analyzers (issue 10, classes 4-5): not the pickle engine's.
 CONTAINERS = {
-    "picklescan/data-malicious1.7z": "7z archives are not opened yet",
     "picklescan/data-benign_password_protected.zip": "archive/encrypted-flag is medium on a zip holding only text",
     "modelscan/password_protected.zip": "archive/encrypted-flag is medium on a zip holding only text",
 }
