@@ -222,3 +222,25 @@ def test_in_house_analyzers_report_the_package_version() -> None:
     versions = {i["properties"]["tool"]: i["properties"]["version"] for i in run["invocations"]}
     assert versions == {"mlsec-model-scan": __version__, "trivy": "unknown"}
     assert {"name": "mlsec-model-scan", "version": __version__} in run["tool"]["extensions"]
+
+
+def test_fingerprint_separates_rules_on_one_line(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("key = 'abc'\n")
+    other = Rule(id="demo/other", name="Other", short_description="another check")
+    found = [_finding("a.py", 1), Finding(other, "x", Severity.HIGH, Location("a.py", 1))]
+    first, second = sarif.fingerprints(found, tmp_path)
+    assert first.split(":")[0] != second.split(":")[0]
+
+
+def test_fingerprint_keeps_line_numbers_when_nothing_else_tells_findings_apart() -> None:
+    # No readable source (root None) and no logical location: the line number is all there is.
+    a, b = sarif.fingerprints([_finding("gone.py", 3), _finding("gone.py", 9)], None)
+    assert a.split(":")[0] != b.split(":")[0]
+
+
+def test_fingerprint_survives_reindentation(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("key = 'abc'\n")
+    before = sarif.fingerprints([_finding("a.py", 1)], tmp_path)
+    (tmp_path / "a.py").write_text("if True:\n        key  =  'abc'\n")
+    after = sarif.fingerprints([_finding("a.py", 2)], tmp_path)
+    assert before == after
