@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from mlsec_actions import __version__, outputs
+from mlsec_actions import __version__, outputs, sanitize
 from mlsec_actions.findings import Finding, Rule, Severity, StageResult, ToolRun, sort_findings
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -173,7 +173,7 @@ def _result(finding: Finding, rule_index: int, fingerprint: str, uri_prefix: str
         "ruleId": finding.rule.id,
         "ruleIndex": rule_index,
         "level": finding.severity.sarif_level,
-        "message": {"text": finding.message},
+        "message": {"text": _text(finding.message)},
         "locations": [location],
         "partialFingerprints": {"primaryLocationLineHash": fingerprint},
         "properties": props,
@@ -190,17 +190,23 @@ def _uri(prefix: str, path: str) -> str:
                   joined)
 
 
+def _text(text: str) -> str:
+    """Every `message.text` we write: one bounded line, no embedded link a viewer would render (the tree's
+    file names and contents reach messages)."""
+    return sanitize.sarif_text(text)
+
+
 def _invocation(tool: ToolRun) -> JSONDict:
     notes: list[JSONDict] = []
     if not tool.status.succeeded:
-        notes.append({"level": "error", "message": {"text": f"{tool.name}: {tool.message or tool.status.value}"},
+        notes.append({"level": "error", "message": {"text": _text(f"{tool.name}: {tool.message or tool.status.value}")},
                       "descriptor": {"id": f"{tool.name}/execution"}})
     elif tool.message:
-        notes.append({"level": "note", "message": {"text": f"{tool.name}: {tool.message}"},
+        notes.append({"level": "note", "message": {"text": _text(f"{tool.name}: {tool.message}")},
                       "descriptor": {"id": f"{tool.name}/execution"}})
-    notes.extend({"level": "warning", "message": {"text": f"{tool.name}: {n}"},
+    notes.extend({"level": "warning", "message": {"text": _text(f"{tool.name}: {n}")},
                   "descriptor": {"id": f"{tool.name}/notice"}} for n in tool.notes)
-    notes.extend({"level": "warning", "message": {"text": f"{tool.name}: not covered: {g.detail}"},
+    notes.extend({"level": "warning", "message": {"text": _text(f"{tool.name}: not covered: {g.detail}")},
                   "descriptor": {"id": f"mlsec/coverage/{g.kind.value}"}} for g in tool.gaps[:MAX_LISTED_GAPS])
     inv: JSONDict = {
         "executionSuccessful": tool.status.succeeded,
@@ -222,7 +228,8 @@ def run_id_from_env() -> str | None:
 def coverage_property(result: StageResult) -> JSONDict:
     """`run.properties.mlsec-coverage`: every gap (up to a cap) and the total, for the gate and the verdict."""
     gaps = result.gaps
-    listed = [{"tool": tool, "kind": g.kind.value, "detail": g.detail, **({"path": g.path} if g.path else {})}
+    # `detail` as its notification writes it (`_text`), so the gate matches the two and counts the gap once.
+    listed = [{"tool": tool, "kind": g.kind.value, "detail": _text(g.detail), **({"path": g.path} if g.path else {})}
               for tool, g in gaps[:MAX_LISTED_GAPS]]
     return {"total": len(gaps), "gaps": listed}
 
@@ -282,7 +289,7 @@ def _build(result: StageResult, findings: Sequence[Finding], root: Path | None, 
         {"executionSuccessful": True, "toolExecutionNotifications": []}]
     for text in notices:
         invocations[0]["toolExecutionNotifications"].append(
-            {"level": "warning", "message": {"text": text}, "descriptor": {"id": "mlsec/truncated"}})
+            {"level": "warning", "message": {"text": _text(text)}, "descriptor": {"id": "mlsec/truncated"}})
     run: JSONDict = {
         "tool": {
             "driver": {

@@ -16,8 +16,11 @@ import os
 import secrets
 import string
 import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
+
+from mlsec_actions.tools.decoys import base62
 
 MARKER = "pwned"
 """In every injected workflow command, link and title: an output line holding it came from the tree."""
@@ -136,15 +139,21 @@ def _scanner_config(root: Path) -> None:
         "    language: system\n")
 
 
+def _github_token() -> str:
+    """A token with a valid CRC32 checksum, as GitHub issues them: one without is dropped as a placeholder."""
+    body = _rand(string.ascii_letters + string.digits, 30)
+    return "ghp_" + body + base62(zlib.crc32(body.encode()))
+
+
 def _planted_secrets(root: Path) -> tuple[str, ...]:
     """Issue 9 item 7: values trivy results can carry in `region.snippet` and friends."""
     alnum = string.ascii_letters + string.digits
-    github = "ghp_" + _rand(alnum, 36)
+    github = _github_token()
     aws_id = "AKIA" + _rand(string.ascii_uppercase + "234567", 16)
     aws_secret = _rand(alnum + "/+", 40)
     db_password = "Pw" + _rand(alnum, 22)
     k8s_password = "Kp" + _rand(alnum, 22)
-    dotenv = "ghp_" + _rand(alnum, 36)
+    dotenv = _github_token()
     index_token = "It" + _rand(alnum, 22)
     (root / "Dockerfile").write_text(f"FROM python:3.11\nENV GITHUB_TOKEN={github}\nUSER root\n"
                                      'CMD ["python", "app.py"]\n')

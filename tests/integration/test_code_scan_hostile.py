@@ -143,3 +143,35 @@ def test_inline_ignore_comments_are_listed_as_gaps(tmp_path: Path, run_mlsec) ->
     listed = [g for g in _coverage(out) if g["kind"] == "allow-rule"]
     assert [(g["tool"], g["path"]) for g in listed] == [("trivy", "infra/hidden.tf")]
     assert "trivy:ignore:*" in listed[0]["detail"] and "line 1" in listed[0]["detail"]
+
+
+def test_a_thousand_levels_deep_is_a_gap_for_every_tool_not_a_crash(tmp_path: Path, run_mlsec) -> None:  # type: ignore[no-untyped-def]
+    """Issue 9 item 9: os.walk and rglob recurse per level (Python < 3.12); each walk of ours is iterative
+    and stops at `tree.MAX_DEPTH` with a gap, and trivy itself still walks the whole tree."""
+    from mlsec_actions.analyzers import tree
+
+    root = tmp_path / "repo"
+    deep = root / "src"
+    deep.mkdir(parents=True)
+    _write(root, "src/settings.py", f'GITHUB_TOKEN = "{GH_TOKEN}"\n')
+    for _ in range(1000):  # not os.makedirs: it recurses too
+        deep = deep / "d"
+        deep.mkdir()
+    (deep / "bottom.py").write_text("import os\nos.system(input())\n")
+    out = tmp_path / "deep.sarif"
+    try:
+        got = run_mlsec("code-scan", str(root), "--sarif", str(out), "--vuln-db", "skip")
+    finally:  # bottom-up: rmtree and the SARIF session hook's rglob recurse per level
+        (deep / "bottom.py").unlink()
+        while deep != root / "src":
+            deep.rmdir()
+            deep = deep.parent
+    assert got.returncode == 0, got.stderr
+    assert "RecursionError" not in got.stdout + got.stderr
+    run = json.loads(out.read_text())["runs"][0]
+    status = {i["properties"]["tool"]: i["properties"]["status"] for i in run["invocations"]}
+    assert status == dict.fromkeys(("trivy", "gitleaks", "bandit", "mlsec-secrets", "mlsec-ml-sast"), "ok")
+    cut = "/".join(["src", *["d"] * tree.MAX_DEPTH])
+    limits = {g["tool"]: g["path"] for g in _coverage(out) if g["kind"] == "limit-reached"}
+    assert limits == dict.fromkeys(status, cut)
+    assert "src/settings.py" in {_uri(r) for r in _results(out)}

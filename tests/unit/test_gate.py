@@ -211,6 +211,9 @@ def outside_basetemp() -> Iterator[Path]:
 
 
 GOOD_LOG = json.dumps(to_sarif(stage("code-scan")))
+DEEP_LOG = ('{"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "x"}}, "properties": '
+            + '{"a": ' * 100_000 + "1" + "}" * 100_000 + "}]}")
+"""100,000 nested objects: past msgspec's (the interpreter's) recursion limit."""
 MALFORMED = {
     "truncated": GOOD_LOG[: len(GOOD_LOG) // 2],
     "empty": "",
@@ -218,6 +221,7 @@ MALFORMED = {
     "no-runs": '{"version": "2.1.0"}',
     "wrong-version": GOOD_LOG.replace('"version": "2.1.0"', '"version": "2.0.0"'),
     "wrong-type": GOOD_LOG.replace('"results": []', '"results": {}'),
+    "nested-100k": DEEP_LOG,
 }
 
 
@@ -250,6 +254,7 @@ def test_malformed_baseline_fails_closed_too(outside_basetemp: Path, tmp_path: P
 @pytest.mark.parametrize(("text", "problem"), [
     (GOOD_LOG[:-3], "truncated or corrupt SARIF"),
     ('{"version": "2.1.0", "runs": [{"tool": {"driver": {"name": 5}}}]}', "$.runs[0].tool.driver.name"),
+    (DEEP_LOG, "nested too deeply"),
 ])
 def test_reader_errors_say_what_and_where(text: str, problem: str) -> None:
     with pytest.raises(InputError, match=r"x\.sarif") as caught:

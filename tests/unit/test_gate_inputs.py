@@ -224,3 +224,25 @@ def test_a_deep_but_legal_policy_loads(tmp_path: Path) -> None:
     path = tmp_path / "policy.yml"
     path.write_text("version: 1\nthresholds:\n  - stage: [code-scan, model-scan]\n    severity: high\n")
     assert len(policy.load(path).thresholds) == 1
+
+
+def test_a_sarif_folder_a_thousand_levels_deep_fails_closed_without_recursion(tmp_path: Path) -> None:
+    from mlsec_actions.analyzers import tree
+
+    folder = tmp_path / "s"
+    write_sarif(stage("code-scan"), folder / "code-scan.sarif")
+    deep = folder
+    for _ in range(1000):  # rglob (and os.makedirs) recurse per level
+        deep = deep / "d"
+        deep.mkdir()
+    write_sarif(stage("model-scan"), deep / "model-scan.sarif")
+    try:
+        got = list(gate_input.iter_dir(folder))
+    finally:
+        (deep / "model-scan.sarif").unlink()
+        while deep != folder:
+            deep.rmdir()
+            deep = deep.parent
+    cut = "/".join(["d"] * (tree.MAX_DEPTH + 1))
+    assert [(f.name, e.problem if e else None) for f, _, e in got] == [
+        (cut, f"folder nested deeper than {tree.MAX_DEPTH} levels; its SARIF was not read"), ("code-scan.sarif", None)]

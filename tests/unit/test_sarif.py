@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -103,7 +104,7 @@ def test_lone_surrogate_that_is_not_a_file_byte_does_not_raise(tmp_path: Path) -
     out = sarif.write_sarif(StageResult("code-scan", (f,)), tmp_path / "surrogate.sarif")
     res = json.loads(out.read_text(encoding="utf-8"))["runs"][0]["results"][0]
     assert res["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "a%ED%A0%80b.txt"
-    assert "\\xed\\xa0\\x80" in res["message"]["text"]
+    assert res["message"]["text"] == "message \\ud800 with a lone surrogate"  # escaped visibly (sarif_text)
 
 
 def test_write_sarif_is_atomic_and_leaves_nothing_on_failure(tmp_path: Path) -> None:
@@ -244,3 +245,40 @@ def test_fingerprint_survives_reindentation(tmp_path: Path) -> None:
     (tmp_path / "a.py").write_text("if True:\n        key  =  'abc'\n")
     after = sarif.fingerprints([_finding("a.py", 2)], tmp_path)
     assert before == after
+
+
+HOSTILE = "names/[pwned](https://evil.example) ![i](https://evil.example/i.png)\n::error::x.pkl"
+
+
+def _texts(log: dict) -> list[str]:  # type: ignore[type-arg]
+    run = log["runs"][0]
+    return [r["message"]["text"] for r in run["results"]] + [
+        n["message"]["text"] for inv in run["invocations"] for n in inv["toolExecutionNotifications"]]
+
+
+def test_every_message_text_is_one_line_without_a_link(tmp_path: Path) -> None:
+    """File names and contents from the tree reach messages: no viewer may render a link or image from
+    them (SARIF 2.1.0 3.11.6: `[text](n)` in plain text is a link), and no line break or `::` reaches logs."""
+    from mlsec_actions import sanitize
+    from mlsec_actions.findings import CoverageGap, GapKind
+    from mlsec_actions.gate.coverage import read_run_gaps
+    from mlsec_actions.gate.input import read_bytes
+
+    gap = CoverageGap(GapKind.FILE_SKIPPED, f"{HOSTILE}: not read", HOSTILE)
+    tools = (ToolRun("demo", ToolStatus.FAILED, message=HOSTILE, notes=(HOSTILE,), gaps=(gap,)),)
+    result = StageResult("code-scan", (Finding(RULE, f"Pickle imports {HOSTILE}", Severity.HIGH,
+                                               Location("a.py", 1)),), tools)
+    log = sarif.to_sarif(result)
+    texts = _texts(log)
+    assert len(texts) == 4  # the result, the failure, the note, the gap
+    for text in texts:
+        assert "\n" not in text and "::" not in text
+        assert re.search(r"(?<!\\)[\[\]]", text) is None, text  # every bracket escaped: no link, no image
+    assert texts[0] == sanitize.sarif_text(f"Pickle imports {HOSTILE}")
+    # The gate reads the gap once: the property's detail matches its notification.
+    path = tmp_path / "code-scan.sarif"
+    sarif.write_sarif(result, path)
+    (run,) = read_bytes(str(path), path.read_bytes())
+    assert [(g.kind, g.path) for g in run.gaps] == [("file-skipped", HOSTILE)]
+    listed, total = read_run_gaps(log["runs"][0]["properties"], [], str(path))
+    assert total == 1 and listed[0].detail == sanitize.sarif_text(gap.detail)

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlsec_actions.analyzers import tree
 from mlsec_actions.findings import CoverageGap, GapKind
 
 MAX_TEXT_BYTES = 4 * 1024 * 1024
@@ -41,9 +42,8 @@ def _rel(root: str, full: str) -> str:
 def files(root: Path, gaps: list[CoverageGap], suffixes: tuple[str, ...] = ()) -> Iterator[SourceFile]:
     """Every text file under `root` (only names ending in `suffixes`, when given); what is skipped goes to `gaps`."""
     base = str(root)
-    for folder, dirs, names in os.walk(base):
-        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
-        for name in sorted(names):
+    for folder, names in tree.folders(root, SKIP_DIRS, gaps):  # iterative: a 1,000-deep tree is a gap
+        for name in names:
             if suffixes and not name.endswith(suffixes):
                 continue
             full = f"{folder}{os.sep}{name}"

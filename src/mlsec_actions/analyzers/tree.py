@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +89,49 @@ def walk(root: Path, target: Path, skip_dirs: frozenset[str], max_depth: int = M
             yield _classify(root, path, info)
         # Reversed so that popping visits subfolders in sorted order.
         stack.extend((sub, depth + 1) for sub in reversed(subfolders))
+
+
+def folders(root: Path, skip_dirs: Collection[str], gaps: list[CoverageGap],
+            max_depth: int = MAX_DEPTH, unchecked: str = "its contents were not scanned",
+            ) -> Iterator[tuple[str, list[str]]]:
+    """`os.walk(root)` without recursion (os.walk and rglob recurse per level before Python 3.12): each folder
+    and the sorted names of its entries that are not folders, top-down in sorted order. Symlinks are never
+    followed (a link to a folder is among the names, for the caller's `lstat` to refuse); a folder named in
+    `skip_dirs` is not entered; one nested deeper than `max_depth` (gap detail ending in `unchecked`), or one
+    that cannot be listed, is a gap."""
+    stack: list[tuple[str, int]] = [(str(root), 0)]
+    while stack:
+        folder, depth = stack.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError as e:
+            gaps.append(CoverageGap(GapKind.FILE_UNREADABLE, f"cannot list folder: {e.strerror or e}",
+                                    _text_rel(root, folder)))
+            continue
+        names: list[str] = []
+        subfolders: list[str] = []
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_dir = False  # the caller's lstat reports it
+            if not is_dir:
+                names.append(entry.name)
+            elif entry.name in skip_dirs:
+                continue
+            elif depth + 1 > max_depth:
+                why = f"folder nested deeper than {max_depth} levels; {unchecked}"
+                gaps.append(CoverageGap(GapKind.LIMIT_REACHED, why, _text_rel(root, entry.path)))
+            else:
+                subfolders.append(entry.path)
+        yield folder, names
+        stack.extend((sub, depth + 1) for sub in reversed(subfolders))
+
+
+def _text_rel(root: Path, folder: str) -> str:
+    rel = os.path.relpath(folder, root).replace(os.sep, "/")
+    return rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _classify(root: Path, path: Path, info: os.stat_result) -> Entry:

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import msgspec
 
 from mlsec_actions.errors import InputError
-from mlsec_actions.findings import Severity, ToolRun, ToolStatus
+from mlsec_actions.findings import CoverageGap, Severity, ToolRun, ToolStatus
 from mlsec_actions.gate import sarif_model as sm
 from mlsec_actions.gate.coverage import Gap, read_run_gaps
 from mlsec_actions.inputs import MAX_SARIF_BYTES, read_regular
@@ -88,8 +88,15 @@ def iter_dir(root: Path, exclude: frozenset[Path] = frozenset(), max_bytes: int 
     `exclude`: resolved paths to skip (the gate's own output, which it is about to overwrite)."""
     if not root.is_dir():
         raise InputError(root, "no such folder")
-    for path in sorted(root.rglob("*.sarif")):
-        if path.is_dir() or (exclude and path.resolve() in exclude):
+    from mlsec_actions.analyzers.tree import folders
+
+    unread: list[CoverageGap] = []  # iterative (rglob recurses per level): a folder too deep fails closed
+    found = [Path(folder, n) for folder, names in folders(root, (), unread, unchecked="its SARIF was not read")
+             for n in names if n.endswith(".sarif")]
+    for gap in unread:
+        yield InputFile(str(root / gap.path), "", gap.path), [], InputError(root / gap.path, gap.detail)
+    for path in sorted(found):
+        if exclude and path.resolve() in exclude:
             continue
         name = path.relative_to(root).as_posix()
         if path.is_symlink():  # it could point anywhere (/etc/shadow, /dev/zero): evidence is a file in the folder
@@ -115,6 +122,8 @@ def read_bytes(source: str, data: bytes) -> list[RunInput]:
         raise InputError(source, f"not a SARIF log we can read: {e}") from None
     except msgspec.DecodeError as e:
         raise InputError(source, f"not valid JSON ({e}); truncated or corrupt SARIF") from None
+    except RecursionError:  # msgspec stops at the interpreter's limit; a pre-scan would double the read time
+        raise InputError(source, "SARIF is nested too deeply to be a SARIF log we write") from None
     if log.version != "2.1.0":
         raise InputError(source, f"unsupported SARIF version {log.version!r} (need 2.1.0)")
     return [_run(source, run) for run in log.runs]

@@ -12,7 +12,6 @@ parse is a `tool-error` gap; a crash, a timeout or a report that is not bandit's
 from __future__ import annotations
 
 import json
-import os
 import stat
 import tempfile
 from dataclasses import replace
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mlsec_actions import redact
+from mlsec_actions.analyzers import tree
 from mlsec_actions.findings import CoverageGap, Finding, GapKind, Location, Rule, Severity, ToolRun, ToolStatus
 from mlsec_actions.tools.base import Isolation, ToolSpec, execute, safe
 
@@ -44,9 +44,8 @@ SPEC = ToolSpec(
 def python_files(root: Path, gaps: list[CoverageGap]) -> list[Path]:
     """The tree's regular `.py` files (links and special files are never given to bandit)."""
     found: list[Path] = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
-        for name in sorted(files):
+    for folder, files in tree.folders(root, SKIP_DIRS, gaps):  # iterative and depth-bounded (the limit is a gap)
+        for name in files:
             full = Path(folder) / name
             if name.endswith(".py") and stat.S_ISREG(full.lstat().st_mode):
                 found.append(full)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mlsec_actions import redact
+from mlsec_actions.analyzers import tree
 from mlsec_actions.analyzers.base import DOCS
 from mlsec_actions.findings import CoverageGap, Finding, GapKind, Location, Rule, Severity, ToolRun, ToolStatus
 from mlsec_actions.tools import decoys
@@ -72,9 +73,8 @@ def _spec() -> ToolSpec:
 def _farm(root: Path, farm: Path, gaps: list[CoverageGap]) -> dict[str, str]:
     """Link every regular file of `root` into `farm/<n>/<name>`; returns farm path -> path in the tree."""
     names: dict[str, str] = {}
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
-        for name in sorted(files):
+    for folder, files in tree.folders(root, SKIP_DIRS, gaps):  # iterative and depth-bounded (the limit is a gap)
+        for name in files:
             full = Path(folder) / name
             rel = full.relative_to(root).as_posix().encode("utf-8", "surrogateescape").decode("utf-8", "replace")
             if rel in REPO_FILES:

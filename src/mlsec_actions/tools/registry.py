@@ -32,8 +32,10 @@ def _trivy(root: Path, timeout: float) -> ToolRun:
 
 
 def _modelscan(root: Path, timeout: float) -> ToolRun:
-    files = [(p.relative_to(root).as_posix(), p) for p in sorted(root.rglob("*"))
-             if p.is_file() and not p.is_symlink()]
+    from mlsec_actions.analyzers import tree
+
+    # The model-scan stage's own walk (iterative; rglob recurses per level): regular files, never a link.
+    files = [(e.rel, e.path) for e in tree.walk(root, root, frozenset()) if e.path is not None]
     return modelscan.scan(files, timeout)[1]
 
 

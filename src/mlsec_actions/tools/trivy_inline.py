@@ -7,13 +7,13 @@ attestation, and `strict` fails on it.
 
 from __future__ import annotations
 
-import os
 import re
 import stat
 from collections.abc import Iterable
 from pathlib import Path
 
 from mlsec_actions import sanitize
+from mlsec_actions.analyzers import tree
 from mlsec_actions.findings import CoverageGap, GapKind
 
 SUFFIXES = (".tf", ".tfvars", ".hcl", ".json", ".yaml", ".yml", ".tpl")
@@ -27,9 +27,10 @@ def inline_ignores(root: Path, skip_dirs: Iterable[str]) -> list[CoverageGap]:
     """One gap per inline ignore comment under `root` (symlinks not followed, large files not read)."""
     skip = set(skip_dirs)
     gaps: list[CoverageGap] = []
-    for folder, dirs, files in os.walk(root, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if d not in skip)
-        for name in sorted(files):
+    # Iterative and depth-bounded: trivy (Go) scans deeper, so what is below the limit is a gap of ours.
+    unchecked = "inline ignore comments below it were not looked for"
+    for folder, files in tree.folders(root, skip, gaps, unchecked=unchecked):
+        for name in files:
             if not name.endswith(SUFFIXES) and "Dockerfile" not in name:
                 continue
             path = Path(folder) / name

@@ -14,6 +14,7 @@ import pytest
 
 from mlsec_actions.analyzers import tree
 from mlsec_actions.cli import main
+from mlsec_actions.findings import CoverageGap, GapKind
 from tests import model_corpus as corpus
 
 EVIL = corpus.call("os", "system", "touch /nonexistent/canary")
@@ -137,3 +138,53 @@ def test_walk_order_is_sorted_and_depth_first(tmp_path: Path) -> None:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text("x")
     assert [e.rel for e in tree.walk(tmp_path, tmp_path, frozenset())] == ["c", "a/z", "a/y/w", "b/x"]
+
+
+def _chain(root: Path, levels: int) -> Path:
+    deep = root
+    for _ in range(levels):  # not os.makedirs: it recurses too
+        deep = deep / "d"
+        deep.mkdir()
+    return deep
+
+
+def test_folders_walks_a_thousand_levels_iteratively_and_stops_at_the_limit(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    deep = _chain(root, 1000)
+    (deep / "bottom.py").write_text("x = 1\n")
+    (root / "top.py").write_text("x = 1\n")
+    gaps: list[CoverageGap] = []
+    try:
+        seen = {os.path.relpath(folder, root): names for folder, names in tree.folders(root, (), gaps)}
+    finally:
+        (deep / "bottom.py").unlink()
+        while deep != root:
+            deep.rmdir()
+            deep = deep.parent
+    assert seen["."] == ["top.py"]
+    assert len(seen) == tree.MAX_DEPTH + 1  # the root and MAX_DEPTH levels below it, no more
+    cut = "/".join(["d"] * (tree.MAX_DEPTH + 1))
+    assert [(g.kind, g.path) for g in gaps] == [(GapKind.LIMIT_REACHED, cut)]
+    assert f"deeper than {tree.MAX_DEPTH} levels" in gaps[0].detail
+
+
+def test_folders_lists_links_as_names_skips_named_folders_and_keeps_sorted_order(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    for rel in ("b/x.py", "a/y.py", ".git/config", "a/sub/z.py", "c.py"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("")
+    (root / "link").symlink_to(tmp_path)  # a link to a folder outside: listed, never entered
+    gaps: list[CoverageGap] = []
+    walked = [(os.path.relpath(folder, root), names) for folder, names in tree.folders(root, {".git"}, gaps)]
+    assert walked == [(".", ["c.py", "link"]), ("a", ["y.py"]), ("a/sub", ["z.py"]), ("b", ["x.py"])]
+    assert gaps == []
+
+
+def test_folders_reports_a_folder_it_cannot_list(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    gaps: list[CoverageGap] = []
+    root_only = [f for f, _ in tree.folders(root / "missing", (), gaps)]
+    assert root_only == []
+    assert [g.kind for g in gaps] == [GapKind.FILE_UNREADABLE]
