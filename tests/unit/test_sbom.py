@@ -152,6 +152,19 @@ def test_requirements_include_cannot_leave_the_project(tmp_path: Path) -> None:
     assert [d.name for d in depfiles.collect(tmp_path / "p")] == ["ok"]
 
 
+def test_a_symlink_loop_in_the_tree_is_noted_not_followed(tmp_path: Path) -> None:
+    (tmp_path / "p" / "links").mkdir(parents=True)
+    (tmp_path / "p" / "links" / "a").symlink_to("b")
+    (tmp_path / "p" / "links" / "b").symlink_to("a")
+    (tmp_path / "p" / "links" / "m.pkl").symlink_to(tmp_path / "p" / "m.pkl")
+    (tmp_path / "p" / "m.pkl").write_bytes(b"\x80\x04K\x01.")
+    rc, doc = _run_sbom(tmp_path / "p")
+    assert rc == 0
+    assert list(_by_type(doc, "machine-learning-model")) == ["m.pkl"]
+    notes = {p["value"] for p in doc["metadata"]["properties"] if p["name"] == "mlsec:sbom:not-searched"}
+    assert notes == {f"{tmp_path / 'p' / 'links' / n}: a symbolic link, not followed" for n in ("a", "b", "m.pkl")}
+
+
 def _run_sbom(root: Path, *extra: str) -> tuple[int, dict[str, Any]]:
     out = root.parent / f"{root.name}-sbom.cdx.json"
     rc = cli.main(["sbom", str(root), "--out", str(out), "--digest-cache", str(root.parent / "digests.json"), *extra])
