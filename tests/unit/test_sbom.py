@@ -152,6 +152,32 @@ def test_requirements_include_cannot_leave_the_project(tmp_path: Path) -> None:
     assert [d.name for d in depfiles.collect(tmp_path / "p")] == ["ok"]
 
 
+def test_a_fifo_requirements_file_is_noted_not_read(tmp_path: Path) -> None:
+    """A FIFO named like a requirements file would block a read forever: it is skipped with a note."""
+    os.mkfifo(tmp_path / "requirements-dev.txt")
+    (tmp_path / "requirements.txt").write_text("ok==1.0\n-r requirements-dev.txt\n")
+    notes: list[str] = []
+    assert [d.name for d in depfiles.collect(tmp_path, notes)] == ["ok"]
+    assert notes == [f"{tmp_path / 'requirements-dev.txt'}: not a regular file (a link, FIFO or folder), "
+                     "dependencies not read"]
+    rc, doc = _run_sbom(tmp_path)
+    assert rc == 0
+    assert {"name": "mlsec:sbom:not-read", "value": notes[0]} in doc["metadata"]["properties"]
+
+
+def test_dependency_files_are_never_read_through_a_link(tmp_path: Path) -> None:
+    (tmp_path / "p" / "sub").mkdir(parents=True)
+    (tmp_path / "p" / "sub" / "real.txt").write_text("inlink==1.0\n")
+    (tmp_path / "p" / "linked").symlink_to(tmp_path / "p" / "sub")
+    (tmp_path / "p" / "requirements-link.txt").symlink_to(tmp_path / "p" / "sub" / "real.txt")
+    (tmp_path / "p" / "requirements-loop.txt").symlink_to(tmp_path / "p" / "requirements-loop.txt")
+    (tmp_path / "p" / "requirements.txt").write_text("-r linked/real.txt\n-r requirements-loop.txt\nok==1.0\n")
+    notes: list[str] = []
+    assert [d.name for d in depfiles.collect(tmp_path / "p", notes)] == ["ok"]
+    assert sorted(n.split(":")[0] for n in notes) == [str(tmp_path / "p" / "requirements-link.txt"),
+                                                     str(tmp_path / "p" / "requirements-loop.txt")]
+
+
 def test_a_symlink_loop_in_the_tree_is_noted_not_followed(tmp_path: Path) -> None:
     (tmp_path / "p" / "links").mkdir(parents=True)
     (tmp_path / "p" / "links" / "a").symlink_to("b")
