@@ -266,6 +266,7 @@ def test_an_explicit_model_folder_is_not_listed_twice(tmp_path: Path) -> None:
     ("a: &x [1]\nb: *x\n", ":1: (top): YAML aliases are not allowed"),
     ("task: a\ntask: b\n", ":2: task: duplicate key"),
     ("task: [\n", "not valid YAML"),
+    ("users:\n" + "".join("  " * i + "- \n" for i in range(1, 70)), ":65: (top): nested deeper than 64 levels"),
 ])
 def test_model_card_schema_errors_name_the_line(tmp_path: Path, card: str, problem: str,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
@@ -276,6 +277,26 @@ def test_model_card_schema_errors_name_the_line(tmp_path: Path, card: str, probl
     assert rc == 2
     err = capsys.readouterr().err
     assert f"{path}{problem}" in err or (problem == "not valid YAML" and problem in err), err
+
+
+@pytest.mark.parametrize("bomb", ["[" * 100_000, "{a: " * 50_000, "a: &x [1]\n" + "b: *x\n" * 10_000])
+def test_model_card_bombs_never_reach_pyyaml_s_unbounded_scanner(tmp_path: Path, bomb: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """PyYAML's scanner and composer are quadratic in flow nesting (200 KB of `[` takes minutes): the
+    bounded `yaml_lines.compose` must refuse the card before either ever sees it."""
+    import yaml
+
+    def unbounded(*_: object, **__: object) -> None:
+        raise AssertionError("PyYAML's unbounded scan/compose was called on a model card")
+
+    monkeypatch.setattr(yaml, "scan", unbounded)
+    monkeypatch.setattr(yaml, "compose", unbounded)
+    path = tmp_path / "card.yml"
+    path.write_text(bomb)
+    with pytest.raises(modelcard.ModelCardError) as refused:
+        modelcard.load_card(path)
+    assert refused.value.diagnostics().startswith(f"{path}:")
+    assert "\n" not in refused.value.diagnostics()
 
 
 def test_model_card_structures_and_versions_are_kept(tmp_path: Path) -> None:
