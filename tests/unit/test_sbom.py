@@ -152,6 +152,45 @@ def test_requirements_include_cannot_leave_the_project(tmp_path: Path) -> None:
     assert [d.name for d in depfiles.collect(tmp_path / "p")] == ["ok"]
 
 
+def test_a_fifo_requirements_file_is_noted_not_read(tmp_path: Path) -> None:
+    """A FIFO named like a requirements file would block a read forever: it is skipped with a note."""
+    os.mkfifo(tmp_path / "requirements-dev.txt")
+    (tmp_path / "requirements.txt").write_text("ok==1.0\n-r requirements-dev.txt\n")
+    notes: list[str] = []
+    assert [d.name for d in depfiles.collect(tmp_path, notes)] == ["ok"]
+    assert notes == [f"{tmp_path / 'requirements-dev.txt'}: not a regular file (a link, FIFO or folder), "
+                     "dependencies not read"]
+    rc, doc = _run_sbom(tmp_path)
+    assert rc == 0
+    assert {"name": "mlsec:sbom:not-read", "value": notes[0]} in doc["metadata"]["properties"]
+
+
+def test_dependency_files_are_never_read_through_a_link(tmp_path: Path) -> None:
+    (tmp_path / "p" / "sub").mkdir(parents=True)
+    (tmp_path / "p" / "sub" / "real.txt").write_text("inlink==1.0\n")
+    (tmp_path / "p" / "linked").symlink_to(tmp_path / "p" / "sub")
+    (tmp_path / "p" / "requirements-link.txt").symlink_to(tmp_path / "p" / "sub" / "real.txt")
+    (tmp_path / "p" / "requirements-loop.txt").symlink_to(tmp_path / "p" / "requirements-loop.txt")
+    (tmp_path / "p" / "requirements.txt").write_text("-r linked/real.txt\n-r requirements-loop.txt\nok==1.0\n")
+    notes: list[str] = []
+    assert [d.name for d in depfiles.collect(tmp_path / "p", notes)] == ["ok"]
+    assert sorted(n.split(":")[0] for n in notes) == [str(tmp_path / "p" / "requirements-link.txt"),
+                                                     str(tmp_path / "p" / "requirements-loop.txt")]
+
+
+def test_a_symlink_loop_in_the_tree_is_noted_not_followed(tmp_path: Path) -> None:
+    (tmp_path / "p" / "links").mkdir(parents=True)
+    (tmp_path / "p" / "links" / "a").symlink_to("b")
+    (tmp_path / "p" / "links" / "b").symlink_to("a")
+    (tmp_path / "p" / "links" / "m.pkl").symlink_to(tmp_path / "p" / "m.pkl")
+    (tmp_path / "p" / "m.pkl").write_bytes(b"\x80\x04K\x01.")
+    rc, doc = _run_sbom(tmp_path / "p")
+    assert rc == 0
+    assert list(_by_type(doc, "machine-learning-model")) == ["m.pkl"]
+    notes = {p["value"] for p in doc["metadata"]["properties"] if p["name"] == "mlsec:sbom:not-searched"}
+    assert notes == {f"{tmp_path / 'p' / 'links' / n}: a symbolic link, not followed" for n in ("a", "b", "m.pkl")}
+
+
 def _run_sbom(root: Path, *extra: str) -> tuple[int, dict[str, Any]]:
     out = root.parent / f"{root.name}-sbom.cdx.json"
     rc = cli.main(["sbom", str(root), "--out", str(out), "--digest-cache", str(root.parent / "digests.json"), *extra])
@@ -227,6 +266,7 @@ def test_an_explicit_model_folder_is_not_listed_twice(tmp_path: Path) -> None:
     ("a: &x [1]\nb: *x\n", ":1: (top): YAML aliases are not allowed"),
     ("task: a\ntask: b\n", ":2: task: duplicate key"),
     ("task: [\n", "not valid YAML"),
+    ("users:\n" + "".join("  " * i + "- \n" for i in range(1, 70)), ":65: (top): nested deeper than 64 levels"),
 ])
 def test_model_card_schema_errors_name_the_line(tmp_path: Path, card: str, problem: str,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
@@ -237,6 +277,26 @@ def test_model_card_schema_errors_name_the_line(tmp_path: Path, card: str, probl
     assert rc == 2
     err = capsys.readouterr().err
     assert f"{path}{problem}" in err or (problem == "not valid YAML" and problem in err), err
+
+
+@pytest.mark.parametrize("bomb", ["[" * 100_000, "{a: " * 50_000, "a: &x [1]\n" + "b: *x\n" * 10_000])
+def test_model_card_bombs_never_reach_pyyaml_s_unbounded_scanner(tmp_path: Path, bomb: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """PyYAML's scanner and composer are quadratic in flow nesting (200 KB of `[` takes minutes): the
+    bounded `yaml_lines.compose` must refuse the card before either ever sees it."""
+    import yaml
+
+    def unbounded(*_: object, **__: object) -> None:
+        raise AssertionError("PyYAML's unbounded scan/compose was called on a model card")
+
+    monkeypatch.setattr(yaml, "scan", unbounded)
+    monkeypatch.setattr(yaml, "compose", unbounded)
+    path = tmp_path / "card.yml"
+    path.write_text(bomb)
+    with pytest.raises(modelcard.ModelCardError) as refused:
+        modelcard.load_card(path)
+    assert refused.value.diagnostics().startswith(f"{path}:")
+    assert "\n" not in refused.value.diagnostics()
 
 
 def test_model_card_structures_and_versions_are_kept(tmp_path: Path) -> None:

@@ -96,10 +96,13 @@ def build(req: SbomRequest, cache: DigestCache) -> dict[str, Any]:
                                f"model:{_name(m, req.root)}", properties=how(by)) for m, by in model_paths]
     for note in found.skipped if found else ():
         bom.metadata.properties.add(Property(name="mlsec:sbom:not-searched", value=note))
+    not_read: list[str] = []
     deps = [Component(type=ComponentType.LIBRARY, name=d.name, version=d.version, bom_ref=f"pypi:{d.name}",
                       purl=PackageURL("pypi", name=d.name, version=d.version),
                       properties=[Property(name="mlsec:declared-in", value=d.source)])
-            for d in depfiles.collect(req.root)]
+            for d in depfiles.collect(req.root, not_read)]
+    for note in not_read:
+        bom.metadata.properties.add(Property(name="mlsec:sbom:not-read", value=note))
     for c in [*models, *data, *deps]:
         bom.components.add(c)
     bom.register_dependency(app, [*models, *data, *deps])

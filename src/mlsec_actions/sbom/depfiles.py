@@ -7,7 +7,9 @@ Files are parsed, never executed (no setup.py).
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,6 +19,10 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 
 from mlsec_actions.errors import InputError
+from mlsec_actions.inputs import read_regular
+
+MAX_DEPFILE_BYTES = 8 * 1024 * 1024
+"""A lock or requirements file larger than this is refused (exit 2), not read."""
 
 
 @dataclass(frozen=True)
@@ -50,9 +56,9 @@ def _from_spec(spec: str, source: str) -> Dependency | None:
 
 def parse_requirements(path: Path, root: Path, _seen: set[Path] | None = None) -> Iterator[Dependency]:
     seen = _seen if _seen is not None else set()
-    if path.resolve() in seen:
+    if path in seen:
         return
-    seen.add(path.resolve())
+    seen.add(path)
     source = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
     text = _read(path).replace("\\\n", " ")
     for raw in text.splitlines():
@@ -60,9 +66,10 @@ def parse_requirements(path: Path, root: Path, _seen: set[Path] | None = None) -
         if not line:
             continue
         if line.startswith(("-r ", "--requirement ")):
-            included = (path.parent / line.split(None, 1)[1].strip()).resolve()
-            if included.is_relative_to(root.resolve()) and included.is_file():  # never leave the project
-                yield from parse_requirements(included, root.resolve(), seen)
+            included = _unlinked(path.parent / line.split(None, 1)[1].strip())
+            if included is not None and included.is_relative_to(_unlinked(root) or root) \
+                    and _regular(included):  # never leave the project, never through a link
+                yield from parse_requirements(included, _unlinked(root) or root, seen)
             continue
         if line.startswith("-") or "://" in line.split(";")[0]:
             continue  # options, editables and direct URLs carry no PyPI name@version
@@ -113,10 +120,25 @@ def parse_pyproject(path: Path, root: Path) -> Iterator[Dependency]:
 
 
 def _read(path: Path) -> str:
+    data = read_regular(path, "dependency file", MAX_DEPFILE_BYTES)
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
         raise InputError(path, f"cannot read: {e}") from None
+
+
+def _unlinked(path: Path) -> Path | None:
+    """`path` made absolute and normalised, or None when any part of it is a symbolic link (never followed)."""
+    plain = os.path.normpath(path.absolute())
+    return Path(plain) if os.path.realpath(plain) == plain else None
+
+
+def _regular(path: Path) -> bool:
+    """True for a regular file itself, not a link to one, a FIFO or a device (which would block a read)."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 PARSERS: tuple[tuple[str, Callable[[Path, Path], Iterator[Dependency]]], ...] = (
@@ -128,11 +150,16 @@ PARSERS: tuple[tuple[str, Callable[[Path, Path], Iterator[Dependency]]], ...] = 
 """Glob in the project root -> parser. Locks first: their exact versions win."""
 
 
-def collect(root: Path) -> list[Dependency]:
-    """Every dependency declared in the root's files, one per name, sorted."""
+def collect(root: Path, notes: list[str] | None = None) -> list[Dependency]:
+    """Every dependency declared in the root's files, one per name, sorted. A match that is not a regular
+    file (a link, a FIFO, a folder) is not read: one line saying so goes to `notes`."""
     found: dict[str, Dependency] = {}
     for pattern, parser in PARSERS:
         for path in sorted(root.glob(pattern)):
+            if not _regular(path):
+                if notes is not None:
+                    notes.append(f"{path}: not a regular file (a link, FIFO or folder), dependencies not read")
+                continue
             for dep in parser(path, root):
                 known = found.get(dep.name)
                 if known is None or (known.version is None and dep.version is not None):

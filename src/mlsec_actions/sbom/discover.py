@@ -112,7 +112,10 @@ def find(root: Path, exclude: Sequence[Path] = ()) -> Found:
             continue
         for entry in entries:
             path = Path(entry.path)
-            if path.resolve() in excluded or entry.is_symlink():
+            if entry.is_symlink():  # never resolved: a link loop or a link out of the tree is not ours
+                skipped.append(f"{path}: a symbolic link, not followed")
+                continue
+            if path.resolve() in excluded:
                 continue
             if entry.is_dir(follow_symlinks=False):
                 if entry.name in SKIP_DIRS:

@@ -20,7 +20,7 @@ import yaml
 
 from mlsec_actions.errors import InputError
 from mlsec_actions.inputs import load_json, read_regular
-from mlsec_actions.yaml_lines import DuplicateKey, Lines, compose, key_name, line_of
+from mlsec_actions.yaml_lines import DuplicateKey, LimitExceeded, Limits, Lines, compose, key_name, line_of
 
 APPROACHES = ("supervised", "unsupervised", "reinforcement-learning", "semi-supervised", "self-supervised")
 _TEXT_LISTS = {"users": "users", "use_cases": "useCases", "technical_limitations": "technicalLimitations",
@@ -42,6 +42,9 @@ class ModelCardError(InputError):
 
 MAX_CARD_BYTES = 1024 * 1024
 """A model card is a page of text."""
+CARD_LIMITS = Limits(max_aliases=0)
+"""`yaml_lines`' bounded depth and size, and no alias at all. Composed before anything else touches the
+text: PyYAML's own scanner is quadratic in flow nesting (200 KB of `[` takes minutes)."""
 
 
 def schema() -> dict[str, Any]:
@@ -59,9 +62,12 @@ def load_card(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise ModelCardError(label, [f"{label}:1: not UTF-8 text"]) from None
     try:
-        if any(isinstance(t, yaml.AliasToken) for t in yaml.scan(text, Loader=yaml.SafeLoader)):
-            raise ModelCardError(label, [f"{label}:1: (top): YAML aliases are not allowed in a model card"])
-        doc, lines = compose(text)
+        doc, lines = compose(text, CARD_LIMITS)
+    except LimitExceeded as e:
+        if "aliases" in str(e.problem):
+            raise ModelCardError(label, [f"{label}:1: (top): YAML aliases are not allowed in a model card"]) from None
+        mark = e.problem_mark
+        raise ModelCardError(label, [f"{label}:{mark.line + 1 if mark else 1}: (top): {e.problem}"]) from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         raise ModelCardError(label, [f"{label}:{mark.line + 1 if mark else 1}: not valid YAML: "
@@ -106,7 +112,8 @@ def _short(value: object) -> str:
 
 
 def _raw_top_scalar(text: str, key: str) -> str | None:
-    """A top-level scalar exactly as written (`1.10`, not the float 1.1)."""
+    """A top-level scalar exactly as written (`1.10`, not the float 1.1). Only called on a card that
+    `compose` accepted (depth bounded), so PyYAML's composer is linear here."""
     node = yaml.compose(text, Loader=yaml.SafeLoader)
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
