@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlsec_actions import __version__, outputs, sanitize
-from mlsec_actions.findings import Finding, Rule, Severity, StageResult, ToolRun, sort_findings
+from mlsec_actions.findings import Finding, Rule, Severity, StageResult, ToolRun, ToolStatus, sort_findings
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/mlsec-actions/mlsec-actions"
@@ -319,10 +319,12 @@ def _build(result: StageResult, findings: Sequence[Finding], root: Path | None, 
 
 
 def tool_version(tool: ToolRun) -> str | None:
-    """The tool's version; an in-house analyzer (it ran in our process: no command line) is ours."""
+    """The tool's version; an in-house analyzer (it ran in our process: no command line, no exit code) is ours.
+    A tool that was missing or skipped ran nothing, so it has no version to report."""
     if tool.version:
         return tool.version
-    return __version__ if not tool.command and tool.exit_code is None else None
+    ran_here = not tool.command and tool.exit_code is None
+    return __version__ if ran_here and tool.status in (ToolStatus.OK, ToolStatus.FAILED) else None
 
 
 def _extension(tool: ToolRun) -> JSONDict:

@@ -216,15 +216,36 @@ def leaked_values(h: HostileRepo, obs: Observed) -> list[str]:
     return bad
 
 
+# Links we write ourselves: our docs, and a file of the scanned repository at its commit on GitHub.
+_OUR_LINKS = ("https://github.com/mlsec-actions/mlsec-actions/blob/main/docs/",)
+
+
+def _our_link(href: str) -> bool:
+    server = os.environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+    repo = os.environ.get("GITHUB_REPOSITORY")
+    blob = (f"{server}/{repo}/blob/",) if repo else ()
+    return href.startswith(_OUR_LINKS + blob)
+
+
 def active_markdown(obs: Observed) -> list[str]:
-    """The summary (ours and GitHub's) renders no link, image or HTML the tree chose."""
+    """The summary (ours and GitHub's) renders no link, image or HTML the tree chose. Judged on what a GFM
+    renderer makes of it (markdown-it with raw HTML on, tables on): text inside a code span is inert, a link
+    is active unless it is one we write (our docs, the scanned file at its commit)."""
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": True}).enable("table").enable("strikethrough")
     bad = []
     for where, text in _streams(obs).items():
         if not (where == "GITHUB_STEP_SUMMARY" or where.endswith(".md")):
             continue
-        for n, line in enumerate(text.splitlines(), 1):
-            if MARKER in line and (re.search(r"<\s*[a-zA-Z!/]", line) or "](" in line):
-                bad.append(f"{where}:{n}: {line[:200]!r}")
+        stack = list(md.parse(text))
+        while stack:
+            tok = stack.pop()
+            stack.extend(tok.children or ())
+            href = str(tok.attrGet("href") or "") if tok.type == "link_open" else ""
+            if tok.type in ("html_inline", "html_block", "image") or (tok.type == "link_open" and not _our_link(href)):
+                line = tok.map[0] + 1 if tok.map else 0
+                bad.append(f"{where}:{line}: {tok.type} {(href or tok.content)[:200]!r}")
     return bad
 
 

@@ -65,7 +65,7 @@ def test_summary_tables_render_as_gfm(verdict: Verdict) -> None:
     top = by_header["severity"]
     assert top[1][:4] == ["critical (9.5)", "model-scan", "pickle/global", "models/m.pkl:1"]
     waivers = {r[0]: r for r in by_header["waiver"][1:]}
-    assert waivers["w1"][1:4] == ["used", "1", "@sec"]
+    assert waivers["w1"][1:4] == ["used", "1", "@\u200bsec"]  # a mention is broken, so no one is pinged
     # A pipe inside a cell stays inside it.
     assert waivers["stale"][1] == "expired" and waivers["stale"][5] == "old | noisy"
     assert ["code-scan", "bandit", "unknown", "missing"] in by_header["tool"]
