@@ -125,8 +125,11 @@ out=""; prev=""
 for a in "$@"; do if [ "$prev" = "--output" ]; then out="$a"; fi; prev="$a"; done
 report='{"SchemaVersion": 2, "Trivy": {"Version": "0.0.0"}, "Results": []}'
 if [ -n "$out" ]; then echo "$report" > "$out"; else echo "$report"; fi
-setsid sh -c 'i=0; while [ ! -f "$FAULT_TARGET" ] && [ $i -lt 12000 ]; do sleep 0.01; i=$((i+1)); done
+setsid sh -c 'touch "$FAULT_ARMED"; i=0
+while [ ! -f "$FAULT_TARGET" ] && [ $i -lt 12000 ]; do sleep 0.01; i=$((i+1)); done
 rm -f "$FAULT_TARGET" && touch "$FAULT_TARGET.deleted"' </dev/null >/dev/null 2>&1 &
+# Exit only once the deleter has its own session: the adapter kills the tool's process group when it exits.
+j=0; while [ ! -f "$FAULT_ARMED" ] && [ $j -lt 3000 ]; do sleep 0.01; j=$((j+1)); done
 exit 0
 """
 
@@ -139,7 +142,8 @@ def test_sarif_deleted_during_the_run_fails_it(tmp_path: Path, project: Path, le
     target = tmp_path / "out" / "sarif" / "code-scan.sarif"
     fake = make_fake(tmp_path, "trivy", _CLEAN_TRIVY_THEN_DELETE)
     proc, out = _run(tmp_path, project, lenient_policy, stage,
-                     {tool_env("trivy"): str(fake), "FAULT_TARGET": str(target)})
+                     {tool_env("trivy"): str(fake), "FAULT_TARGET": str(target),
+                      "FAULT_ARMED": str(tmp_path / "deleter-armed")})
     assert Path(f"{target}.deleted").exists(), "the fault did not happen"
     assert proc.returncode != 0, proc.stderr
     assert not list(out.rglob("*.sigstore.json"))
