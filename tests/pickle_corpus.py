@@ -25,6 +25,18 @@ HERE = Path(__file__).resolve().parent
 
 # -- opcode assembly --------------------------------------------------------------------------------
 
+
+# Gadgets outside the critical denylist (issue 10, class 2): each must be at least a high finding.
+GADGETS: tuple[tuple[str, str], ...] = (
+    ("pathlib", "PosixPath.write_text"), ("logging.config", "dictConfig"), ("_pyio", "FileIO"),
+    ("pydoc", "pipepager"), ("_frozen_importlib_external", "_os"), ("ctypes", "cdll"),
+    ("idlelib.pyshell", "ModifiedInterpreter.runcode"), ("lib2to3.pgen2.grammar", "Grammar.loads"),
+    ("_aix_support", "_read_cmd_output"), ("uuid", "_get_command_stdout"), ("imaplib", "IMAP4_stream"),
+    ("_pyrepl.pager", "pipe_pager"), ("test.support.script_helper", "assert_python_ok"),
+    ("torch._dynamo.guards", "GuardBuilder.get"), ("torch._inductor.codecache", "compile_file"),
+    ("cloudpickle.cloudpickle", "_make_function"), ("ssl", "get_server_certificate"),
+    ("logging", "FileHandler"), ("aiohttp.client", "ClientSession"), ("mypackage.layers", "Custom"))
+
 def sbu(text: str) -> bytes:
     """SHORT_BINUNICODE (or BINUNICODE when long)."""
     raw = text.encode("utf-8")
@@ -229,15 +241,7 @@ def adversarial_cases() -> list[tuple[str, bytes, bool]]:
         "c4/nullifai_error_after.pkl": evil[:-1] + b"\xff.",
         "c4/second_stream.pkl": pickle.dumps({"a": 1}, protocol=2) + evil,
     }
-    bad |= {f"c2/{m}.{n}.pkl": call(m, n, "x", protocol=4, stack=True) for m, n in (
-        ("pathlib", "PosixPath.write_text"), ("logging.config", "dictConfig"), ("_pyio", "FileIO"),
-        ("pydoc", "pipepager"), ("_frozen_importlib_external", "_os"), ("ctypes", "cdll"),
-        ("idlelib.pyshell", "ModifiedInterpreter.runcode"), ("lib2to3.pgen2.grammar", "Grammar.loads"),
-        ("_aix_support", "_read_cmd_output"), ("uuid", "_get_command_stdout"), ("imaplib", "IMAP4_stream"),
-        ("_pyrepl.pager", "pipe_pager"), ("test.support.script_helper", "assert_python_ok"),
-        ("torch._dynamo.guards", "GuardBuilder.get"), ("torch._inductor.codecache", "compile_file"),
-        ("cloudpickle.cloudpickle", "_make_function"), ("ssl", "get_server_certificate"),
-        ("logging", "FileHandler"), ("aiohttp.client", "ClientSession"), ("mypackage.layers", "Custom"))}
+    bad |= {f"c2/{m}.{n}.pkl": call(m, n, "x", protocol=4, stack=True) for m, n in GADGETS}
     good = {f"benign/{p.name}": p.read_bytes() for p in sorted((HERE / "corpus/pickle/benign").iterdir())}
     good |= {f"benign/torch_p{p}.pt": torch_checkpoint(20, 256, p) for p in (2, 4)}
     good["benign/load_from_bytes.pkl"] = _load_from_bytes(binbytes(torch_state_dict(2)))

@@ -30,3 +30,14 @@ def clean_project(root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "app.py").write_text("def add(a: int, b: int) -> int:\n    return a + b\n", encoding="utf-8")
     return root
+
+
+def nesting_depth(value: object) -> int:
+    """How deeply lists and dicts nest in `value` (0 for a scalar), without recursion."""
+    stack, deepest = [(value, 0)], 0
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, dict | list):
+            deepest = max(deepest, d + 1)
+            stack.extend((c, d + 1) for c in (v.values() if isinstance(v, dict) else v))
+    return deepest

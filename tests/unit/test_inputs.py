@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from mlsec_actions import inputs
 from mlsec_actions.errors import ExitCode, InputError
 from mlsec_actions.inputs import json_depth_over, load_json, load_yaml, load_yaml_lines, read_regular
+from tests.trees import nesting_depth
 from tests.unit.test_yaml_lines import billion_laughs
 
 
@@ -117,22 +118,12 @@ JSON = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.floats
                     max_leaves=40)
 
 
-def _depth(value: Any) -> int:
-    stack, deepest = [(value, 0)], 0
-    while stack:
-        v, d = stack.pop()
-        if isinstance(v, dict | list):
-            deepest = max(deepest, d + 1)
-            stack.extend((c, d + 1) for c in (v.values() if isinstance(v, dict) else v))
-    return deepest
-
-
 @settings(max_examples=300, deadline=None)
 @given(data=JSON, limit=st.integers(min_value=0, max_value=12), indent=st.sampled_from([None, 1]))
 def test_json_depth_check_matches_the_true_depth(data: Any, limit: int, indent: int | None) -> None:
     # Strings full of brackets, quotes and backslashes must not fool it, either way.
     raw = json.dumps(data, indent=indent).encode()
-    assert json_depth_over(raw, limit) == (_depth(data) > limit)
+    assert json_depth_over(raw, limit) == (nesting_depth(data) > limit)
 
 
 @settings(max_examples=100, deadline=None)

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from mlsec_actions import yaml_lines
 from mlsec_actions.yaml_lines import DuplicateKey, LimitExceeded, Limits, compose, key_name, line_of
+from tests.trees import nesting_depth
 
 SMALL = Limits(max_depth=5, max_aliases=3, max_nodes=50)
 
@@ -136,22 +137,12 @@ DATA = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4)
                     max_leaves=30)
 
 
-def _depth(value: Any) -> int:
-    stack, deepest = [(value, 0)], 0
-    while stack:
-        v, d = stack.pop()
-        if isinstance(v, dict | list):
-            deepest = max(deepest, d + 1)
-            stack.extend((c, d + 1) for c in (v.values() if isinstance(v, dict) else v))
-    return deepest
-
-
 @settings(max_examples=200, deadline=None)
 @given(data=DATA, flow=st.booleans())
 def test_agrees_with_safe_load(data: Any, flow: bool) -> None:
     text = yaml.safe_dump(data, default_flow_style=flow, allow_unicode=True)
     expected = yaml.safe_load(text)
-    if _depth(expected) > yaml_lines.DEFAULT_LIMITS.max_depth:
+    if nesting_depth(expected) > yaml_lines.DEFAULT_LIMITS.max_depth:
         return
     assert compose(text)[0] == expected
 

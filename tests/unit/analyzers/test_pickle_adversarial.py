@@ -95,15 +95,7 @@ def test_real_model_globals_are_allowed(module: str, name: str) -> None:
 # -- class 2: anything not on the allowlist is high ---------------------------------------------------
 
 @pytest.mark.parametrize(("module", "name"), [
-    ("pathlib", "PosixPath.write_text"), ("logging.config", "dictConfig"), ("_pyio", "FileIO"),
-    ("pydoc", "pipepager"), ("_frozen_importlib_external", "_os"), ("ctypes", "cdll"),
-    ("idlelib.pyshell", "ModifiedInterpreter.runcode"), ("lib2to3.pgen2.grammar", "Grammar.loads"),
-    ("_aix_support", "_read_cmd_output"), ("uuid", "_get_command_stdout"), ("imaplib", "IMAP4_stream"),
-    ("_pyrepl.pager", "pipe_pager"), ("test.support.script_helper", "assert_python_ok"),
-    ("torch._dynamo.guards", "GuardBuilder.get"), ("torch._inductor.codecache", "compile_file"),
-    ("cloudpickle.cloudpickle", "_make_function"), ("ssl", "get_server_certificate"),
-    ("logging", "FileHandler"), ("aiohttp.client", "ClientSession"), ("mypackage.layers", "Custom"),
-    ("__main__", "MyTransformer"), ("torch.fx.experimental.symbolic_shapes", "ShapeEnv.evaluate_expr"),
+    *pc.GADGETS, ("__main__", "MyTransformer"), ("torch.fx.experimental.symbolic_shapes", "ShapeEnv.evaluate_expr"),
 ])
 def test_gadgets_and_unknown_globals_are_at_least_high(module: str, name: str) -> None:
     findings = scan(pc.call(module, name, "x", protocol=4, stack=True))
