@@ -77,7 +77,7 @@ class KeyVerifier(Verifier):
 
     def accepts(self, bundle: Bundle) -> bool:
         hint = bl.hint_of(bundle)
-        return hint is not None and not hint.startswith("openpubkey:")
+        return hint is not None and not hint.startswith("openpubkey")
 
     def _check_hint(self, bundle: Bundle) -> None:
         if bl.hint_of(bundle) != self._hint:

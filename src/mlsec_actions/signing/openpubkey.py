@@ -1,81 +1,51 @@
-"""`openpubkey` backend: the PK-token idea, with GitHub Actions OIDC and no certificate authority.
+"""`openpubkey` backend: OpenPubkey PK Tokens in the reference format, with GitHub Actions OIDC and no CA.
 
-Signing: generate an ephemeral P-256 key, build the client-instance claims `cic = {alg, upk, rz}`
-(public key as a JWK and a random nonce), and request an OIDC ID token whose audience is the
-commitment `base64url(sha256(canonical-JSON(cic)))`. The issuer's signature over that token now
-binds the ephemeral key to the workflow identity. Statements (never bare digests) are signed with the ephemeral key; the
-token and `cic` travel in the bundle's public-key hint (`openpubkey:<base64url JSON>`), which keeps
-the bundle valid Sigstore v0.3 JSON.
+Signing: make an ephemeral P-256 key and its client-instance claims (CIC: `alg`, `upk`, `rz`, `typ`), ask
+the Actions token endpoint for an ID token whose `aud` is the commitment to the CIC, check the issuer's
+RS256 signature against its JWKS, and replace it by a GQ256 signature (so the published token is no bearer
+token), then sign the token's payload with the ephemeral key (the CIC signature). Every statement is
+signed twice with that key, over the same DSSE PAE bytes: as the bundle's DSSE signature (Sigstore shape)
+and as an OpenPubkey signed message (OSM) whose `kid` is the PK Token's hash. The bundle's public-key hint
+is `openpubkey-pkt:` + base64url of `{"pkt": <compact PK Token>, "osm": <detached OSM>}`.
 
-Verification: the token's issuer must be the expected one; its signature is checked against the
-issuer's JWKS (discovered via `/.well-known/openid-configuration`, or a pinned JWKS file for
-offline checks); its audience must equal the commitment to the key in `cic`; its identity claims
-must match; then the artifact signature is checked with that key. Token expiry is not enforced:
-the token only has to have been valid when it was issued (`iat` is recorded); pin the JWKS in
-long-term storage, since issuers rotate their keys.
+Verification (`opk.pktoken.verify`): the reference verifier's checks in its order (CIC signature, issuer,
+GQ256 required, original RS256 header, JWKS key by the original `kid`, GQ256, `aud` = commitment, age),
+then the identity the caller requires, then the OSM and the DSSE signature over the statement.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
-import secrets
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from mlsec_actions import gha
 from mlsec_actions.errors import InputError
 from mlsec_actions.inputs import load_json
 from mlsec_actions.signing import bundle as bl
-from mlsec_actions.signing.interface import Bundle, SignedPayload, Signer, SigningError, VerificationError, Verifier
+from mlsec_actions.signing.interface import (
+    INTOTO_PAYLOAD_TYPE,
+    Bundle,
+    SignedPayload,
+    Signer,
+    SigningError,
+    VerificationError,
+    Verifier,
+)
+from mlsec_actions.signing.opk import jose as j
+from mlsec_actions.signing.opk import osm, pktoken
 
-HINT_PREFIX = "openpubkey:"
-"""Marks a bundle whose public-key hint carries an OIDC token and the key commitment."""
-_ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"]
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64url(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _int_b64url(n: int) -> str:
-    return _b64url(n.to_bytes(32, "big"))
-
-
-def cic_for(key: ec.EllipticCurvePublicKey, nonce: str) -> dict[str, Any]:
-    nums = key.public_numbers()
-    upk = {"kty": "EC", "crv": "P-256", "x": _int_b64url(nums.x), "y": _int_b64url(nums.y)}
-    return {"alg": "ES256", "upk": upk, "rz": nonce}
-
-
-def commitment(cic: dict[str, Any]) -> str:
-    """The audience value: what the issuer signs to vouch for the ephemeral key."""
-    canonical = json.dumps(cic, sort_keys=True, separators=(",", ":")).encode("utf-8")
-    return _b64url(hashlib.sha256(canonical).digest())
-
-
-def key_from_cic(cic: dict[str, Any]) -> ec.EllipticCurvePublicKey:
-    upk = cic.get("upk")
-    if cic.get("alg") != "ES256" or not isinstance(upk, dict) or upk.get("crv") != "P-256":
-        raise VerificationError("openpubkey: the committed key is not an ES256 P-256 JWK")
-    try:
-        x = int.from_bytes(_unb64url(str(upk["x"])), "big")
-        y = int.from_bytes(_unb64url(str(upk["y"])), "big")
-        return ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()
-    except (KeyError, ValueError):
-        raise VerificationError("openpubkey: the committed key is not a valid P-256 point") from None
+HINT_PREFIX = "openpubkey-pkt:"
+"""Marks a bundle whose public-key hint carries a PK Token and the statement's OSM."""
+LEGACY_PREFIX = "openpubkey:"
+"""Bundles of the pre-reference format (SHA-256 commitment, raw RS256 token): refused, re-sign."""
+_MAX_RESPONSE = 1024 * 1024
 
 
 def request_github_token(audience: str, timeout: float = 30.0) -> str:
@@ -86,13 +56,12 @@ def request_github_token(audience: str, timeout: float = 30.0) -> str:
         raise SigningError("openpubkey backend: no GitHub OIDC token endpoint (ACTIONS_ID_TOKEN_REQUEST_URL/"
                            "ACTIONS_ID_TOKEN_REQUEST_TOKEN unset); give the job `permissions: id-token: write`")
     gha.mask(bearer)
-    full = _checked_url(f"{url}{'&' if '?' in url else '?'}audience={urllib.parse.quote(audience, safe='')}",
-                        SigningError)
     req = urllib.request.Request(  # noqa: S310 - scheme checked by _checked_url
-        full, headers={"Authorization": f"bearer {bearer}", "Accept": "application/json"})
+        _checked_url(token_url(url, audience), SigningError),
+        headers={"Authorization": f"Bearer {bearer}", "Accept": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - scheme checked
-            doc = json.loads(resp.read())
+            doc = json.loads(resp.read(_MAX_RESPONSE))
     except (OSError, ValueError) as e:
         raise SigningError(f"openpubkey backend: OIDC token request failed: {e}") from None
     token = doc.get("value") if isinstance(doc, dict) else None
@@ -100,6 +69,14 @@ def request_github_token(audience: str, timeout: float = 30.0) -> str:
         raise SigningError("openpubkey backend: the OIDC token endpoint returned no token")
     gha.mask(token)
     return token
+
+
+def token_url(url: str, audience: str) -> str:
+    """The request URL with `audience` set (replaced if present), parameters re-sorted as Go's url.Values does."""
+    parts = urllib.parse.urlsplit(url)
+    query = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True) if k != "audience"]
+    query = sorted([*query, ("audience", audience)], key=lambda kv: kv[0])
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
 
 
 def _checked_url(url: str, error: type[SigningError | VerificationError]) -> str:
@@ -110,22 +87,66 @@ def _checked_url(url: str, error: type[SigningError | VerificationError]) -> str
     return url
 
 
+def _get_json(url: str, timeout: float, error: type[SigningError | VerificationError]) -> Any:
+    _checked_url(url, error)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - scheme checked above
+            return json.loads(resp.read(_MAX_RESPONSE))
+    except (OSError, ValueError) as e:
+        raise error(f"openpubkey: cannot fetch {url}: {e}") from None
+
+
+def fetch_jwks(issuer: str, timeout: float = 30.0,
+               error: type[SigningError | VerificationError] = VerificationError) -> dict[str, Any]:
+    """The issuer's JWKS by OpenID discovery (`{iss}/.well-known/openid-configuration`, then `jwks_uri`)."""
+    config = _get_json(issuer.rstrip("/") + "/.well-known/openid-configuration", timeout, error)
+    uri = config.get("jwks_uri") if isinstance(config, dict) else None
+    if not isinstance(uri, str):
+        raise error(f"openpubkey: {issuer} discovery document has no jwks_uri")
+    jwks = _get_json(uri, timeout, error)
+    if not isinstance(jwks, dict):
+        raise error(f"openpubkey: {uri} is not a JWKS")
+    return jwks
+
+
+def _issuer_jwk(id_token: str) -> dict[str, Any]:
+    """The JWK that signed `id_token`, found by discovery from its own `iss` (checked again at verify)."""
+    try:
+        header_seg, payload_seg, _ = id_token.split(".")
+        kid = j.segment_json(header_seg, "ID token header").get("kid")
+        iss = j.segment_json(payload_seg, "ID token payload").get("iss")
+    except (ValueError, VerificationError) as e:
+        raise SigningError(f"openpubkey backend: the OIDC token is malformed: {e}") from None
+    if not isinstance(iss, str):
+        raise SigningError("openpubkey backend: the OIDC token has no issuer")
+    keys = fetch_jwks(iss, error=SigningError).get("keys")
+    match = [k for k in keys if isinstance(k, dict) and k.get("kid") == kid] if isinstance(keys, list) else []
+    if len(match) != 1:
+        raise SigningError(f"openpubkey backend: the issuer's JWKS has no single key {kid!r}")
+    return match[0]
+
+
 class OpenPubkeySigner(Signer):
     name = "openpubkey"
 
     def __init__(self) -> None:
         self._key = ec.generate_private_key(ec.SECP256R1())
-        cic = cic_for(self._key.public_key(), secrets.token_hex(32))
-        token = request_github_token(commitment(cic))
-        self._hint = HINT_PREFIX + _b64url(json.dumps({"idToken": token, "cic": cic}).encode("utf-8"))
+        cic = pktoken.cic_header(self._key.public_key())
+        token = request_github_token(pktoken.commitment(cic))
+        try:
+            self.pkt = pktoken.issue(token, _issuer_jwk(token), self._key, cic)
+        except (ValueError, VerificationError) as e:
+            raise SigningError(f"openpubkey backend: cannot make a PK token: {e}") from None
 
     def _sign(self, statement: bytes) -> Bundle:
-        return bl.sign_statement(self._key, self._hint, statement)
+        message = osm.sign_detached(self._key, self.pkt, bl.pae(INTOTO_PAYLOAD_TYPE, statement))
+        hint = HINT_PREFIX + j.b64url(j.go_json({"osm": message, "pkt": self.pkt.compact()}))
+        return bl.sign_statement(self._key, hint, statement)
 
 
 @dataclass(frozen=True)
 class Expected:
-    """The identity an OpenPubkey bundle's token must carry."""
+    """What an OpenPubkey bundle's token must carry (the application policy after the token verified)."""
 
     identity: str
     """`sub`, or `https://github.com/<job_workflow_ref>` / `<workflow_ref>` (the Sigstore-style identity)."""
@@ -135,26 +156,21 @@ class Expected:
     """`repository` claim (`OWNER/REPO`), when it must also match."""
     ref: str | None = None
     """`ref` claim (`refs/heads/main`), when it must also match."""
+    event: str | None = None
+    """`event_name` claim (`push`, `release`, ...), when it must also match."""
+    max_age: int | None = pktoken.MAX_AGE_SECONDS
+    """Seconds after `iat` a token is accepted; None: no age limit (long-term verification, pinned JWKS)."""
 
 
-def _get_json(url: str, timeout: float) -> Any:
-    _checked_url(url, VerificationError)
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - scheme checked above
-            return json.loads(resp.read())
-    except (OSError, ValueError) as e:
-        raise VerificationError(f"openpubkey: cannot fetch {url}: {e}") from None
-
-
-def fetch_jwks(issuer: str, timeout: float = 30.0) -> dict[str, Any]:
-    config = _get_json(issuer.rstrip("/") + "/.well-known/openid-configuration", timeout)
-    uri = config.get("jwks_uri") if isinstance(config, dict) else None
-    if not isinstance(uri, str):
-        raise VerificationError(f"openpubkey: {issuer} discovery document has no jwks_uri")
-    jwks = _get_json(uri, timeout)
-    if not isinstance(jwks, dict):
-        raise VerificationError(f"openpubkey: {uri} is not a JWKS")
-    return jwks
+def _hint_parts(bundle: Bundle) -> tuple[pktoken.PKToken, str]:
+    hint = bl.hint_of(bundle) or ""
+    if hint.startswith(LEGACY_PREFIX):
+        raise VerificationError("openpubkey: this bundle is of the pre-reference OpenPubkey format (before "
+                                "mlsec-actions made reference PK tokens): re-sign it")
+    doc = j.json_object(j.unb64url(hint[len(HINT_PREFIX):], "bundle hint"), "bundle hint")
+    if set(doc) != {"pkt", "osm"}:
+        raise VerificationError("openpubkey: the bundle hint must hold exactly pkt and osm")
+    return pktoken.parse_compact(doc["pkt"]), str(doc["osm"])
 
 
 class OpenPubkeyVerifier(Verifier):
@@ -170,35 +186,7 @@ class OpenPubkeyVerifier(Verifier):
             self._jwks = jwks
 
     def accepts(self, bundle: Bundle) -> bool:
-        return (bl.hint_of(bundle) or "").startswith(HINT_PREFIX)
-
-    def _key(self, bundle: Bundle) -> tuple[ec.EllipticCurvePublicKey, str]:
-        try:
-            doc = json.loads(_unb64url((bl.hint_of(bundle) or "")[len(HINT_PREFIX):]))
-            if set(doc) != {"idToken", "cic"} or not isinstance(doc["cic"], dict):
-                raise ValueError("unexpected PK token fields")
-            token, cic = str(doc["idToken"]), dict(doc["cic"])
-            unverified = jwt.decode(token, options={"verify_signature": False})
-        except (ValueError, KeyError, TypeError, jwt.PyJWTError):
-            raise VerificationError("openpubkey: the bundle's PK token is malformed") from None
-        if unverified.get("iss") != self.expected.issuer:
-            raise VerificationError(f"openpubkey: token issuer {unverified.get('iss')!r}, expected "
-                                    f"{self.expected.issuer!r}")
-        if self._jwks is None:
-            self._jwks = fetch_jwks(self.expected.issuer)
-        try:
-            kid = jwt.get_unverified_header(token).get("kid")
-            jwk = jwt.PyJWKSet.from_dict(self._jwks)[str(kid)]
-            claims = jwt.decode(token, key=jwk.key, algorithms=_ALGORITHMS, audience=commitment(cic),
-                                issuer=self.expected.issuer, options={"verify_exp": False, "verify_nbf": False})
-        except KeyError:
-            raise VerificationError("openpubkey: the token's signing key is not in the issuer's JWKS") from None
-        except jwt.InvalidAudienceError:
-            raise VerificationError("openpubkey: token audience does not commit to the signing key") from None
-        except jwt.PyJWTError as e:
-            raise VerificationError(f"openpubkey: ID token does not verify: {e}") from None
-        self._check_identity(claims)
-        return key_from_cic(cic), str(claims.get("sub"))
+        return (bl.hint_of(bundle) or "").startswith((HINT_PREFIX, LEGACY_PREFIX))
 
     def _check_identity(self, claims: dict[str, Any]) -> None:
         exp = self.expected
@@ -206,13 +194,22 @@ class OpenPubkeyVerifier(Verifier):
         names.update(f"https://github.com/{claims[c]}" for c in ("job_workflow_ref", "workflow_ref") if c in claims)
         if exp.identity not in names:
             raise VerificationError(f"openpubkey: identity {claims.get('sub')!r} does not match {exp.identity!r}")
-        for claim, want in (("repository", exp.repository), ("ref", exp.ref)):
+        for claim, want in (("repository", exp.repository), ("ref", exp.ref), ("event_name", exp.event)):
             if want is not None and claims.get(claim) != want:
                 raise VerificationError(f"openpubkey: token {claim} {claims.get(claim)!r}, expected {want!r}")
 
     def verify_dsse(self, bundle: Bundle) -> SignedPayload:
-        key, who = self._key(bundle)
+        pkt, message = _hint_parts(bundle)
+        if pkt.claims().get("iss") != self.expected.issuer:  # before any fetch: never ask a tree-named issuer
+            raise VerificationError(f"openpubkey: issuer: token issuer {pkt.claims().get('iss')!r}, expected "
+                                    f"{self.expected.issuer!r}")
+        if self._jwks is None:
+            self._jwks = fetch_jwks(self.expected.issuer)
+        checked = pktoken.verify(pkt, self.expected.issuer, self._jwks, self.expected.max_age)
+        self._check_identity(checked.claims)
         payload_type, payload, sig = bl.dsse_parts(bundle)
-        if not bl.verify_data(key, sig, bl.pae(payload_type, payload)):
+        signed = bl.pae(payload_type, payload)
+        if not bl.verify_data(checked.key, sig, signed):
             raise VerificationError("openpubkey: DSSE signature does not verify: the signed statement was modified")
-        return SignedPayload(payload_type, payload, who)
+        osm.verify_detached(message, pkt, signed)
+        return SignedPayload(payload_type, payload, str(checked.claims.get("sub")))

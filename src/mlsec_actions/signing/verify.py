@@ -46,7 +46,7 @@ def _pick(verifiers: Sequence[Verifier], bundle: Bundle) -> Verifier:
             return v
     hint = bl.hint_of(bundle) or ""
     kind = ("keyless Sigstore (needs --identity and --issuer)" if not hint
-            else "OpenPubkey (needs --identity and --issuer)" if hint.startswith("openpubkey:")
+            else "OpenPubkey (needs --identity and --issuer)" if hint.startswith("openpubkey")
             else "key (needs --public-key)")
     raise VerificationError(f"bundle is {kind}; no matching verifier was configured")
 

@@ -25,6 +25,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--issuer", default=None, help=f"expected OIDC issuer (GitHub: {GITHUB_ISSUER})")
     parser.add_argument("--repository", default=None, help="also require this GitHub OWNER/REPO")
     parser.add_argument("--ref", default=None, help="also require this git ref (refs/heads/main)")
+    parser.add_argument("--event", default=None, help="openpubkey: also require this event_name (push, release)")
+    parser.add_argument("--max-token-age", type=_max_age, default=24 * 3600, metavar="SECONDS|none",
+                        help="openpubkey: accept a PK token until this long after it was issued (default 86400, "
+                             "the reference verifier's policy); 'none' for long-term checks with a pinned --jwks")
     parser.add_argument("--jwks", type=Path, default=None,
                         help="openpubkey: pinned issuer JWKS file (offline); default: fetch from the issuer")
     parser.add_argument("--staging", action="store_true", help="sigstore: Sigstore's staging trust root")
@@ -34,6 +38,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="a gate attestation bundle; its subjects are checked against the files on disk")
     parser.add_argument("--base", type=Path, default=Path(),
                         help="folder attestation subject names are relative to (default: current folder)")
+
+
+def _max_age(text: str) -> int | None:
+    if text.strip().lower() == "none":
+        return None
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a positive number of seconds, or 'none'")
+    return value
 
 
 def _verifiers(args: argparse.Namespace) -> list[Verifier]:
@@ -52,7 +65,8 @@ def _verifiers(args: argparse.Namespace) -> list[Verifier]:
             sigstore.Expected(args.identity, args.issuer, args.repository, args.ref),
             staging=args.staging, offline=args.offline))
         out.append(openpubkey.OpenPubkeyVerifier(
-            openpubkey.Expected(args.identity, args.issuer, args.repository, args.ref), args.jwks))
+            openpubkey.Expected(args.identity, args.issuer, args.repository, args.ref, args.event,
+                                args.max_token_age), args.jwks))
     if not out:
         raise UsageError("say whom to trust: --public-key FILE, or --identity ID --issuer URL")
     return out
