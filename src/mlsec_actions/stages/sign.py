@@ -28,7 +28,14 @@ STAGE_ID = "sign"
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("artifacts", nargs="*", type=Path, metavar="ARTIFACT", help="files and model folders to sign")
     parser.add_argument("--backend", choices=BACKENDS, default="sigstore",
-                        help="sigstore (keyless, GitHub OIDC), openpubkey (GitHub OIDC, no CA) or key (PEM key)")
+                        help="sigstore (keyless, GitHub OIDC), openpubkey (GitHub OIDC, no CA), key (PEM key), "
+                             "kms (AWS KMS key) or vault (Vault transit key)")
+    parser.add_argument("--kms-key", default="", metavar="ID|ARN|alias/NAME",
+                        help="kms backend: the KMS key (default: $MLSEC_KMS_KEY_ID)")
+    parser.add_argument("--vault-key", default="", metavar="NAME",
+                        help="vault backend: the transit key name (default: $MLSEC_VAULT_KEY)")
+    parser.add_argument("--public-key-out", type=outputs.output_file, default=None,
+                        help="kms/vault backends: write the signing key's PEM public key here (for verify)")
     parser.add_argument("--key", type=Path, default=None,
                         help="key backend: PEM private key file (default: $MLSEC_SIGNING_KEY)")
     parser.add_argument("--staging", action="store_true", help="sigstore backend: use Sigstore's staging instance")
@@ -87,7 +94,13 @@ def execute(args: argparse.Namespace) -> int:
     if args.attest:  # every subject inside --base before a byte of any is read
         for p in [*files, *folders, *sarifs]:
             attest.subject_name(p, args.base)
-    signer = make_signer(args.backend, key=args.key, staging=args.staging)  # a missing credential fails fast
+    signer = make_signer(args.backend, key=args.key, staging=args.staging, kms_key=args.kms_key,
+                         vault_key=args.vault_key)  # a missing credential fails fast
+    if args.public_key_out is not None:
+        public = getattr(signer, "public_key", None)
+        if public is None:
+            raise UsageError(f"--public-key-out: the {args.backend} backend has no one public key to export")
+        outputs.write_bytes(args.public_key_out, bl.public_pem(public))
     cache = DigestCache(args.digest_cache)
     # One parallel batch over everything this run needs; cached files are not read again.
     digests = cache.digests([*files, *(p for ps in trees.values() for p in ps), *sarifs, *(p for p, _ in inputs)])

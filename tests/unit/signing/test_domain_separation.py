@@ -25,7 +25,7 @@ from mlsec_actions import cli
 from mlsec_actions.signing import BACKENDS, attest, key
 from mlsec_actions.signing import bundle as bl
 from mlsec_actions.signing.interface import BUNDLE_MEDIA_TYPE, INTOTO_PAYLOAD_TYPE, Signer
-from tests import oidc_issuer
+from tests import oidc_issuer, vault_transit
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "sigstore"
 GH_IDENTITY = "https://github.com/trailofbits/rfc8785.py/.github/workflows/release.yml@refs/tags/v0.1.2"
@@ -52,7 +52,7 @@ def _sig_of(bundle: dict[str, object]) -> str:
     return str(bundle["messageSignature"]["signature"])  # type: ignore[index]
 
 
-@pytest.fixture(params=["key", "openpubkey"])
+@pytest.fixture(params=["key", "openpubkey", "vault"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             ) -> Iterator[tuple[list[str], list[str]]]:
     """(sign args, verify trust args) for one backend we can run end to end here."""
@@ -62,6 +62,16 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.
     if request.param == "key":
         key.generate(tmp_path / "signing.pem", tmp_path / "signing.pub")
         yield ["--backend", "key", "--key", "signing.pem"], ["--public-key", "signing.pub"]
+        return
+    if request.param == "vault":  # the kms backend writes the same bundles (tests/integration/test_sign_kms_vault.py)
+        with vault_transit.running_transit() as transit:
+            transit.add_key("release")
+            for k, v in transit.env().items():
+                monkeypatch.setenv(k, v)
+            from mlsec_actions.signing.vault import VaultSigner
+
+            (tmp_path / "vault.pub").write_bytes(bl.public_pem(VaultSigner("release").public_key))
+            yield ["--backend", "vault", "--vault-key", "release"], ["--public-key", "vault.pub"]
         return
     with oidc_issuer.running_issuer() as issuer:
         for k, v in issuer.env().items():
@@ -125,10 +135,13 @@ def test_attestation_signature_moved_onto_a_file_fails(backend: tuple[list[str],
 def test_every_backend_signs_only_statements() -> None:
     """No backend keeps a method that signs a bare digest or caller-chosen payload type."""
     from mlsec_actions.signing.key import KeySigner
+    from mlsec_actions.signing.kms import KmsSigner
     from mlsec_actions.signing.openpubkey import OpenPubkeySigner
     from mlsec_actions.signing.sigstore import SigstoreSigner
+    from mlsec_actions.signing.vault import VaultSigner
 
-    classes: dict[str, type[Signer]] = {"key": KeySigner, "openpubkey": OpenPubkeySigner, "sigstore": SigstoreSigner}
+    classes: dict[str, type[Signer]] = {"key": KeySigner, "openpubkey": OpenPubkeySigner, "sigstore": SigstoreSigner,
+                                        "kms": KmsSigner, "vault": VaultSigner}
     assert set(classes) == set(BACKENDS)
     for cls in classes.values():
         assert {n for n in dir(cls) if n.startswith("sign")} == {"sign_statement"}, cls

@@ -1,0 +1,161 @@
+"""kms and vault signing backends, end to end through `mlsec sign` and `mlsec verify --public-key`.
+
+AWS KMS is moto's standalone server on loopback (a real process speaking the KMS API; AWS itself cannot be
+reached here). Vault is a STAND-IN (tests/vault_transit.py) for the two documented transit endpoints, since
+Vault is not installable here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mlsec_actions import cli
+from tests import vault_transit
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[dict[str, str]]:
+    port = _free_port()
+    exe = Path(sys.executable).with_name("moto_server")
+    proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        raise RuntimeError("moto_server did not start")
+    try:
+        yield {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
+               "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
+def aws(moto: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    monkeypatch.chdir(tmp_path)
+    for k in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "GITHUB_ACTIONS"):
+        monkeypatch.delenv(k, raising=False)
+    for k, v in moto.items():
+        monkeypatch.setenv(k, v)
+    return moto
+
+
+def _kms_key(spec: str = "ECC_NIST_P256") -> str:
+    import boto3
+
+    client = boto3.client("kms")
+    key_id = str(client.create_key(KeySpec=spec, KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"])
+    alias = f"alias/release-{key_id[:8]}"
+    client.create_alias(AliasName=alias, TargetKeyId=key_id)
+    return alias
+
+
+def test_kms_signs_files_and_folders_that_verify_with_the_exported_key(aws: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "model.bin").write_bytes(b"weights")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "a.txt").write_text("a")
+    alias = _kms_key()
+    assert cli.main(["sign", "--backend", "kms", "--kms-key", alias, "--public-key-out", "kms.pub",
+                     "model.bin", "folder"]) == 0
+    assert cli.main(["verify", "--public-key", "kms.pub", "model.bin", "folder"]) == 0
+    (tmp_path / "model.bin").write_bytes(b"poisoned")
+    assert cli.main(["verify", "--public-key", "kms.pub", "model.bin"]) == 1
+
+
+def test_a_statement_over_the_raw_limit_is_sent_as_a_digest(aws: dict[str, str], tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """moto does not implement MessageType=DIGEST (it signs the digest as a message), so the signature it
+    returns for a large statement does not verify and the backend must refuse to write it: fail closed."""
+    folder = tmp_path / "big"
+    folder.mkdir()
+    for i in range(80):
+        (folder / f"shard-{i:03}.bin").write_bytes(bytes([i]))
+    assert cli.main(["sign", "--backend", "kms", "--kms-key", _kms_key(), "big"]) == 1
+    assert "does not verify under the key" in capsys.readouterr().err
+    assert not (tmp_path / "big.sigstore.json").exists()
+
+
+def test_kms_refuses_a_wrong_key_type_missing_key_and_unreachable_endpoint(
+        aws: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "f").write_text("x")
+    assert cli.main(["sign", "--backend", "kms", "--kms-key", _kms_key("RSA_2048"), "f"]) == 1
+    assert "ECC_NIST_P256" in capsys.readouterr().err
+    monkeypatch.delenv("MLSEC_KMS_KEY_ID", raising=False)
+    assert cli.main(["sign", "--backend", "kms", "f"]) == 1
+    assert "--kms-key" in capsys.readouterr().err
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{_free_port()}")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    assert cli.main(["sign", "--backend", "kms", "--kms-key", "alias/x", "f"]) == 1
+    err = capsys.readouterr().err
+    assert "kms backend" in err and "Traceback" not in err and "testing" not in err
+    assert not (tmp_path / "f.sigstore.json").exists()
+
+
+@pytest.fixture
+def vault(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[vault_transit.Transit]:
+    monkeypatch.chdir(tmp_path)
+    with vault_transit.running_transit() as transit:
+        for k, v in transit.env().items():
+            monkeypatch.setenv(k, v)
+        yield transit
+
+
+def test_vault_transit_signs_and_the_token_is_masked(vault: vault_transit.Transit, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    vault.add_key("release")
+    vault.add_key("release")  # two versions: the latest signs, and its public key is the one exported
+    (tmp_path / "model.bin").write_bytes(b"weights")
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    assert cli.main(["sign", "--backend", "vault", "--vault-key", "release", "--public-key-out", "v.pub",
+                     "model.bin"]) == 0
+    out = capsys.readouterr().out
+    assert f"::add-mask::{vault_transit.TOKEN}" in out
+    monkeypatch.delenv("GITHUB_ACTIONS")
+    assert vault.signed == ["release"]
+    assert cli.main(["verify", "--public-key", "v.pub", "model.bin"]) == 0
+    bundle = json.loads((tmp_path / "model.bin.sigstore.json").read_text())
+    assert vault_transit.TOKEN not in json.dumps(bundle)
+
+
+def test_vault_refuses_bad_token_wrong_type_remote_http_and_path_injection(
+        vault: vault_transit.Transit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    vault.add_key("rsa", kind="rsa-2048")
+    vault.add_key("release")
+    (tmp_path / "f").write_text("x")
+    assert cli.main(["sign", "--backend", "vault", "--vault-key", "rsa", "f"]) == 1
+    assert "not ecdsa-p256" in capsys.readouterr().err
+    assert cli.main(["sign", "--backend", "vault", "--vault-key", "../sys/raw", "f"]) == 1
+    assert "plain Vault path segment" in capsys.readouterr().err
+    monkeypatch.setenv("VAULT_TOKEN", "wrong")
+    assert cli.main(["sign", "--backend", "vault", "--vault-key", "release", "f"]) == 1
+    assert "HTTP 403 permission denied" in capsys.readouterr().err
+    monkeypatch.setenv("VAULT_ADDR", "http://vault.example.com:8200")
+    assert cli.main(["sign", "--backend", "vault", "--vault-key", "release", "f"]) == 1
+    assert "must be https" in capsys.readouterr().err
+    assert not (tmp_path / "f.sigstore.json").exists()
+    assert os.environ["VAULT_TOKEN"] == "wrong"
