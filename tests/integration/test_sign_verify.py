@@ -435,3 +435,21 @@ def test_a_non_utf8_name_in_a_model_folder_is_bad_input(ws: Path, capsys: pytest
     assert cli.main(["sign", "--backend", "key", "--key", "signing.pem", "model"]) == 2
     assert "file name is not valid UTF-8" in capsys.readouterr().err
     assert not (ws / "model.sigstore.json").exists()
+
+
+def test_json_report_names_each_check_kind_signer_and_verdict(signed: Path, capsys: pytest.CaptureFixture[str]
+                                                              ) -> None:
+    assert cli.main([*VERIFY_ALL, "--json", "-"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is True
+    kinds = {c["target"]: c["kind"] for c in report["checks"]}
+    assert kinds["model"] == "folder" and kinds["mlsec-results/verdict.json"] == "file"
+    attestation = next(c for c in report["checks"] if c["kind"] == "attestation")
+    assert attestation["verdict"] == "pass" and attestation["signer"].startswith("key ")
+    _flip(signed / "model" / "weights.bin")
+    assert cli.main([*VERIFY_ALL, "--json", "report.json"]) == 1
+    failed = json.loads((signed / "report.json").read_text())
+    assert failed["ok"] is False
+    model = next(c for c in failed["checks"] if c["target"] == "model")
+    assert model == {"target": "model", "kind": "folder", "ok": False, "signer": "",
+                     "message": model["message"]} and "weights.bin" in model["message"]

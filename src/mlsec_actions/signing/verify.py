@@ -33,6 +33,20 @@ class Check:
     """True when its signature, signer and digests all check out."""
     message: str
     """Who signed it, or everything that failed (one item per `; `)."""
+    kind: str = "file"
+    """file, folder or attestation."""
+    signer: str = ""
+    """Who signed it (empty when the check failed)."""
+    verdict: str = ""
+    """An attestation's gate verdict (empty for artifacts)."""
+
+    def as_json(self) -> dict[str, object]:
+        """One entry of `mlsec verify --json`."""
+        out: dict[str, object] = {"target": self.target, "kind": self.kind, "ok": self.ok, "signer": self.signer,
+                                  "message": self.message}
+        if self.kind == "attestation":
+            out["verdict"] = self.verdict
+        return out
 
 
 def bundle_path(artifact: Path) -> Path:
@@ -83,6 +97,7 @@ def _verify_folder(path: Path, verifiers: Sequence[Verifier]) -> str:
 
 def verify_artifact(path: Path, verifiers: Sequence[Verifier]) -> Check:
     """One file (its bundle) or one model folder (its model_signing manifest bundle)."""
+    kind = "folder" if path.is_dir() and not path.is_symlink() else "file"
     try:
         if path.is_symlink():
             raise VerificationError("is a symlink; verify the file or folder it points to")
@@ -95,8 +110,8 @@ def verify_artifact(path: Path, verifiers: Sequence[Verifier]) -> Check:
         else:
             raise VerificationError("no such file or folder")
     except VerificationError as e:
-        return Check(str(path), False, e.diagnostics())
-    return Check(str(path), True, f"signed by {who}")
+        return Check(str(path), False, e.diagnostics(), kind)
+    return Check(str(path), True, f"signed by {who}", kind, who)
 
 
 def _inside(base: Path, name: str) -> Path | None:
@@ -166,9 +181,10 @@ def verify_attestation(path: Path, verifiers: Sequence[Verifier], base: Path) ->
         if problems:
             raise VerificationError("; ".join(problems))
     except VerificationError as e:
-        return Check(str(path), False, e.diagnostics())
+        return Check(str(path), False, e.diagnostics(), "attestation")
     n = len(doc["subject"])
-    return Check(str(path), True, f"gate verdict 'pass', {n} subjects match, signed by {signed.signer}")
+    return Check(str(path), True, f"gate verdict 'pass', {n} subjects match, signed by {signed.signer}",
+                 "attestation", signed.signer, "pass")
 
 
 def verify_all(artifacts: Sequence[Path], attestations: Sequence[Path], verifiers: Sequence[Verifier],

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
-from mlsec_actions import gha, sanitize
+from mlsec_actions import gha, outputs, sanitize
 from mlsec_actions.errors import ExitCode, UsageError
 from mlsec_actions.signing.interface import Verifier
 from mlsec_actions.stages.base import Stage
@@ -36,8 +37,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="sigstore: use the trust root sigstore-python ships, no TUF refresh")
     parser.add_argument("--attestation", type=Path, action="append", default=[],
                         help="a gate attestation bundle; its subjects are checked against the files on disk")
+    parser.add_argument("--json", type=_json_out, default=None, metavar="FILE|-",
+                        help="also write the report as JSON (one entry per artifact and attestation); - for stdout")
     parser.add_argument("--base", type=Path, default=Path(),
                         help="folder attestation subject names are relative to (default: current folder)")
+
+
+_STDOUT = Path("-")
+
+
+def _json_out(text: str) -> Path:
+    return _STDOUT if text == "-" else outputs.output_file(text)
 
 
 def _max_age(text: str) -> int | None:
@@ -77,6 +87,12 @@ def execute(args: argparse.Namespace) -> int:
 
     checks = verify_all(list(args.artifacts), list(args.attestation), _verifiers(args), Path(args.base))
     failed = [c for c in checks if not c.ok]
+    if args.json is not None:
+        report = json.dumps({"ok": not failed, "checks": [c.as_json() for c in checks]}, indent=2) + "\n"
+        if args.json == _STDOUT:
+            sys.stdout.write(report)
+        else:
+            outputs.write_text(args.json, report)
     for c in checks:  # names and link targets come from the verified tree: hostile text
         print(sanitize.log_line(f"verify: {'OK  ' if c.ok else 'FAIL'} {c.target}: {c.message}", 8000),
               file=sys.stderr)
