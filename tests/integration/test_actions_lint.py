@@ -217,4 +217,5 @@ def test_only_the_sign_job_may_mint_an_oidc_token() -> None:
     holders = [(path.name, job) for path in ROOT.glob(".github/workflows/*.yml")
                for job, spec in _yaml(path)["jobs"].items()
                if (spec.get("permissions") or {}).get("id-token") == "write"]
-    assert sorted(holders) == [("ci.yml", "keyless-sign"), ("mlsecops.yml", "sign")]
+    assert sorted(holders) == [("ci.yml", "keyless-sign"), ("interop.yml", "gh-attestation"),
+                               ("interop.yml", "openpubkey-reference"), ("mlsecops.yml", "sign")]

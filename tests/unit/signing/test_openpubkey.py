@@ -216,3 +216,23 @@ def test_extra_fields_beside_the_pk_token_are_refused(issuer: oidc_issuer.Issuer
     _set_hint(bundle, {**_hint(bundle), "messageSignature": "x"})
     with pytest.raises(VerificationError, match="exactly pkt and osm"):
         _verifier(issuer).verify_dsse(bundle)
+
+
+def test_interop_harness_extracts_what_the_reference_verifier_reads(issuer: oidc_issuer.Issuer,
+                                                                   tmp_path: Path) -> None:
+    """tests/interop/opk_check.py feeds the Go reference verifier on GitHub; check its half here: the
+    extracted PK Token parses, and the OSM reattached to the PAE (as the Go harness does) verifies."""
+    from tests.interop import opk_check
+
+    bundle = opk.OpenPubkeySigner().sign_statement(STATEMENT)
+    bl.write_bundle(tmp_path / "a.sigstore.json", bundle)
+    opk_check.extract(tmp_path / "a.sigstore.json", tmp_path)
+    hint = json.loads((tmp_path / "hint.json").read_text())
+    pae = (tmp_path / "pae.bin").read_bytes()
+    assert pae == bl.pae("application/vnd.in-toto+json", STATEMENT)
+    pkt = pktoken.parse_compact(hint["pkt"])
+    header, _, signature = hint["osm"].split(".")
+    attached = f"{header}.{j.b64url(pae)}.{signature}"
+    h, p, s = attached.split(".")
+    assert j.es256_valid(pkt.client_key(), j.unb64url(s, "sig"), f"{h}.{p}".encode())
+    assert j.segment_json(h, "osm")["kid"] == pkt.hash()
