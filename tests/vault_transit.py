@@ -1,9 +1,11 @@
 """A loopback STAND-IN for HashiCorp Vault's transit engine, for tests only (Vault is not installable here).
 
-It serves the two documented endpoints the `vault` backend uses, shaped as Vault answers them:
+It serves the documented endpoints the `vault` backend and the key backend's `vault-kv:` source use, shaped
+as Vault answers them:
 `GET /v1/<mount>/keys/<name>` (`data.type`, `data.latest_version`, `data.keys[<version>].public_key` PEM)
 and `POST /v1/<mount>/sign/<name>/sha2-256` (`input` base64, `prehashed`, `marshaling_algorithm: asn1`,
-`key_version`; answer `data.signature = "vault:v<N>:<base64 DER>"`). The token goes in `X-Vault-Token`;
+`key_version`; answer `data.signature = "vault:v<N>:<base64 DER>"`), and KV v2 reads
+(`GET /v1/<mount>/data/<path>`, answer `data.data.<field>`). The token goes in `X-Vault-Token`;
 errors are `{"errors": [...]}` with Vault's status codes. Keys are real P-256 keys made per test.
 """
 
@@ -31,6 +33,8 @@ class Transit:
     """name -> key versions (index 0 is version 1)."""
     key_types: dict[str, str] = field(default_factory=dict)
     signed: list[str] = field(default_factory=list)
+    kv: dict[str, dict[str, str]] = field(default_factory=dict)
+    """KV v2 secrets: "<mount>/<path>" -> fields."""
 
     def add_key(self, name: str, kind: str = "ecdsa-p256") -> None:
         key = ec.generate_private_key(ec.SECP256R1()) if kind == "ecdsa-p256" else rsa.generate_private_key(
@@ -62,10 +66,13 @@ def _handler(transit: Transit) -> type[BaseHTTPRequestHandler]:
             return True
 
         def do_GET(self) -> None:
-            parts = self.path.split("/")  # /v1/transit/keys/<name>
+            parts = self.path.split("/")  # /v1/transit/keys/<name>, /v1/<mount>/data/<path>
             if not self._authorised():
                 return
-            if len(parts) == 5 and parts[1:4] == ["v1", "transit", "keys"] and parts[4] in transit.keys:
+            if len(parts) >= 5 and parts[3] == "data" and f"{parts[2]}/{'/'.join(parts[4:])}" in transit.kv:
+                self._json(200, {"data": {"data": transit.kv[f"{parts[2]}/{'/'.join(parts[4:])}"],
+                                          "metadata": {"version": 1}}})
+            elif len(parts) == 5 and parts[1:4] == ["v1", "transit", "keys"] and parts[4] in transit.keys:
                 versions = transit.keys[parts[4]]
                 pems = {str(i + 1): {"name": "P-256", "public_key": k.public_key().public_bytes(
                     serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()}

@@ -103,7 +103,7 @@ def test_kms_refuses_a_wrong_key_type_missing_key_and_unreachable_endpoint(
     (tmp_path / "f").write_text("x")
     assert cli.main(["sign", "--backend", "kms", "--kms-key", _kms_key("RSA_2048"), "f"]) == 1
     assert "ECC_NIST_P256" in capsys.readouterr().err
-    monkeypatch.delenv("MLSEC_KMS_KEY_ID", raising=False)
+    monkeypatch.delenv("MLSEC_KMS_KEY", raising=False)
     assert cli.main(["sign", "--backend", "kms", "f"]) == 1
     assert "--kms-key" in capsys.readouterr().err
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{_free_port()}")
@@ -159,3 +159,47 @@ def test_vault_refuses_bad_token_wrong_type_remote_http_and_path_injection(
     assert "must be https" in capsys.readouterr().err
     assert not (tmp_path / "f.sigstore.json").exists()
     assert os.environ["VAULT_TOKEN"] == "wrong"
+
+
+def _pem(tmp_path: Path) -> tuple[str, Path]:
+    from mlsec_actions.signing import key
+
+    key.generate(tmp_path / "k.pem", tmp_path / "k.pub")
+    pem = (tmp_path / "k.pem").read_text()
+    (tmp_path / "k.pem").unlink()  # the key lives only in the secret store now
+    return pem, tmp_path / "k.pub"
+
+
+def test_key_from_secrets_manager_is_masked_and_signs(aws: dict[str, str], tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    import boto3
+
+    pem, pub = _pem(tmp_path)
+    boto3.client("secretsmanager").create_secret(Name="release/signing-key", SecretString=pem)
+    (tmp_path / "f").write_text("x")
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("MLSEC_KEY_SOURCE", "aws-secretsmanager:release/signing-key")  # as the action passes it
+    assert cli.main(["sign", "--backend", "key", "f"]) == 0
+    out = capsys.readouterr().out
+    first_line = pem.splitlines()[1]
+    assert "::add-mask::" in out and first_line in out.split("::add-mask::", 1)[1]  # masked before use
+    assert out.count(first_line) == 1
+    monkeypatch.delenv("GITHUB_ACTIONS")
+    assert cli.main(["verify", "--public-key", str(pub), "f"]) == 0
+    assert cli.main(["sign", "--backend", "key", "--key-source", "aws-secretsmanager:missing", "f"]) == 1
+    assert "ResourceNotFoundException" in capsys.readouterr().err
+
+
+def test_key_from_vault_kv_and_malformed_sources(vault: vault_transit.Transit, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    pem, pub = _pem(tmp_path)
+    vault.kv["secret/release/signing"] = {"pem": pem}
+    (tmp_path / "f").write_text("x")
+    assert cli.main(["sign", "--backend", "key", "--key-source", "vault-kv:secret/release/signing#pem", "f"]) == 0
+    assert cli.main(["verify", "--public-key", str(pub), "f"]) == 0
+    assert cli.main(["sign", "--backend", "key", "--key-source", "vault-kv:secret/release/signing#other", "f"]) == 1
+    assert "no field 'other'" in capsys.readouterr().err
+    for bad in ("vault-kv:secret/../sys/raw#pem", "file:/etc/passwd", "vault-kv:secret/x"):
+        assert cli.main(["sign", "--backend", "key", "--key-source", bad, "f"]) == 2, bad
+        assert "--key-source" in capsys.readouterr().err

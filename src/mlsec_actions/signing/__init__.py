@@ -18,12 +18,12 @@ BACKENDS: tuple[Backend, ...] = ("sigstore", "openpubkey", "key", "kms", "vault"
 
 
 def make_signer(backend: Backend, *, key: Path | None = None, staging: bool = False, kms_key: str = "",
-                vault_key: str = "") -> Signer:
+                vault_key: str = "", key_source: str = "") -> Signer:
     """The signer for one run; raises `SigningError` when its credential is missing."""
     if backend == "key":
         from mlsec_actions.signing.key import KeySigner, load_private_key
 
-        return KeySigner(load_private_key(key))
+        return KeySigner(load_private_key(key, key_source))
     if backend == "openpubkey":
         from mlsec_actions.signing.openpubkey import OpenPubkeySigner
 

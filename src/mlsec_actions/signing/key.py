@@ -25,18 +25,25 @@ ENV_PASSWORD = "MLSEC_SIGNING_KEY_PASSWORD"  # noqa: S105 - a variable name, not
 """Optional password of an encrypted PEM key."""
 
 
-def load_private_key(path: Path | None) -> ec.EllipticCurvePrivateKey:
-    """The signing key from a file, else from `MLSEC_SIGNING_KEY`."""
+def load_private_key(path: Path | None, source: str = "") -> ec.EllipticCurvePrivateKey:
+    """The signing key from a file, a secret store (`--key-source`, `MLSEC_KEY_SOURCE`), else from
+    `MLSEC_SIGNING_KEY`."""
+    from mlsec_actions.signing import key_sources
+
     where: object
+    source = source or ("" if path is not None else os.environ.get(key_sources.ENV_SOURCE, ""))
     if path is not None:
         data = read_regular(path, "private key", 64 * 1024)
         where = path
+    elif source:
+        data, where = key_sources.fetch(source)
     elif os.environ.get(ENV_KEY):
         data = os.environ[ENV_KEY].encode("utf-8")
         gha.mask(os.environ[ENV_KEY])
         where = f"${ENV_KEY}"
     else:
-        raise SigningError(f"key backend: no key; pass --key FILE or set {ENV_KEY} to a PEM private key")
+        raise SigningError(f"key backend: no key; pass --key FILE or --key-source, or set {ENV_KEY} to a PEM "
+                           "private key")
     password = os.environ.get(ENV_PASSWORD)
     try:
         key = serialization.load_pem_private_key(data, password.encode("utf-8") if password else None)

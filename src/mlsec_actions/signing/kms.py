@@ -21,7 +21,7 @@ from mlsec_actions.sanitize import log_line
 from mlsec_actions.signing import bundle as bl
 from mlsec_actions.signing.interface import INTOTO_PAYLOAD_TYPE, Bundle, Signer, SigningError
 
-ENV_KEY_ID = "MLSEC_KMS_KEY_ID"
+ENV_KEY_ID = "MLSEC_KMS_KEY"
 """Key id, ARN or alias (`alias/release-signing`) when `--kms-key` is not given."""
 _ALGORITHM = "ECDSA_SHA_256"
 _MAX_RAW = 4096

@@ -30,8 +30,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=BACKENDS, default="sigstore",
                         help="sigstore (keyless, GitHub OIDC), openpubkey (GitHub OIDC, no CA), key (PEM key), "
                              "kms (AWS KMS key) or vault (Vault transit key)")
+    parser.add_argument("--key-source", default="", metavar="aws-secretsmanager:ID|vault-kv:MOUNT/PATH#FIELD",
+                        help="key backend: fetch the PEM key from a secret store (default: "
+                             "$MLSEC_KEY_SOURCE)")
     parser.add_argument("--kms-key", default="", metavar="ID|ARN|alias/NAME",
-                        help="kms backend: the KMS key (default: $MLSEC_KMS_KEY_ID)")
+                        help="kms backend: the KMS key (default: $MLSEC_KMS_KEY)")
     parser.add_argument("--vault-key", default="", metavar="NAME",
                         help="vault backend: the transit key name (default: $MLSEC_VAULT_KEY)")
     parser.add_argument("--public-key-out", type=outputs.output_file, default=None,
@@ -95,7 +98,7 @@ def execute(args: argparse.Namespace) -> int:
         for p in [*files, *folders, *sarifs]:
             attest.subject_name(p, args.base)
     signer = make_signer(args.backend, key=args.key, staging=args.staging, kms_key=args.kms_key,
-                         vault_key=args.vault_key)  # a missing credential fails fast
+                         vault_key=args.vault_key, key_source=args.key_source)  # a missing credential fails fast
     if args.public_key_out is not None:
         public = getattr(signer, "public_key", None)
         if public is None:
