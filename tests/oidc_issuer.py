@@ -47,14 +47,22 @@ class Issuer:
         return {"keys": [{**jwk, "kid": self.kid, "use": "sig", "alg": "RS256"}]}
 
     def token(self, audience: str) -> str:
+        """A token with GitHub's claim set and header shape (`typ`, `alg`, `x5t`, `kid`), as in the OpenPubkey
+        reference docs' GitHub example; the values are this stand-in's."""
         now = int(time.time())
-        claims = {"iss": self.url, "aud": audience, "sub": f"repo:{REPO}:ref:refs/heads/main",
-                  "repository": REPO, "repository_owner": REPO.split("/")[0], "ref": "refs/heads/main",
-                  "sha": "0" * 40, "workflow_ref": WORKFLOW_REF, "job_workflow_ref": WORKFLOW_REF,
-                  "event_name": "push", "runner_environment": "github-hosted", "jti": f"jti-{len(self.issued)}",
-                  "iat": now, "nbf": now - 5, "exp": now + 300, **self.claims_override}
+        claims = {"jti": f"jti-{len(self.issued)}", "sub": f"repo:{REPO}:ref:refs/heads/main", "aud": audience,
+                  "ref": "refs/heads/main", "sha": "0" * 40, "repository": REPO,
+                  "repository_owner": REPO.split("/")[0], "repository_owner_id": "145685596",
+                  "run_id": "10133323083", "run_number": "38", "run_attempt": "1", "repository_visibility": "public",
+                  "repository_id": "771245825", "actor_id": "274814", "actor": "octocat", "workflow": "release",
+                  "head_ref": "", "base_ref": "", "event_name": "push", "ref_protected": "false",
+                  "ref_type": "branch", "workflow_ref": WORKFLOW_REF, "workflow_sha": "0" * 40,
+                  "job_workflow_ref": WORKFLOW_REF, "job_workflow_sha": "0" * 40,
+                  "runner_environment": "github-hosted", "iss": self.url,
+                  "nbf": now - 5, "exp": now + 300, "iat": now, **self.claims_override}
         self.issued.append(claims)
-        return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": self.kid})
+        return jwt.encode(claims, self.key, algorithm="RS256",
+                          headers={"typ": "JWT", "x5t": "stand-in-x5t", "kid": self.kid})
 
     def env(self) -> dict[str, str]:
         return {"ACTIONS_ID_TOKEN_REQUEST_URL": self.token_url, "ACTIONS_ID_TOKEN_REQUEST_TOKEN": REQUEST_TOKEN}
