@@ -65,7 +65,9 @@ def hostile_workspace(ws: Path, canary: Path) -> dict[str, str]:
 
 def _render(value: object, inputs: dict[str, str], outputs: dict[str, dict[str, str]], ws: Path) -> str:
     def one(match: re.Match[str]) -> str:
-        expr = match.group(1)
+        return next((v for v in (term(e.strip()) for e in match.group(1).split("||")) if v), "")
+
+    def term(expr: str) -> str:
         if expr.startswith("inputs."):
             return inputs[expr.removeprefix("inputs.")]
         step = re.fullmatch(r"steps\.([\w-]+)\.outputs\.([\w-]+)", expr)
