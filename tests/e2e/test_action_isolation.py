@@ -31,7 +31,7 @@ INTERPRETER_ENV = "MLSEC_VENV_PYTHON"
 _EXPR = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 # Inputs without a default that an action requires.
 # Inputs without a default that an action requires, and no vulnerability-DB lookup (offline).
-REQUIRED = {"action.yml": {"stage": "code-scan", "extras": "", "options": "vuln-db=skip"},
+REQUIRED = {"action.yml": {"stage": "model-scan", "extras": ""},
             "actions/code-scan/action.yml": {"vuln-db": "skip"}, "actions/sign/action.yml": {"artifacts": "app.py"}}
 
 
