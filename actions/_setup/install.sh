@@ -77,8 +77,16 @@ else
     fi
     staging="$(mktemp -d "$cache/uv-$uv_version.XXXXXX")"
     "${clean[@]}" "$pip_python" -I -m pip install --isolated --quiet "${pip_cert[@]}" --no-warn-script-location \
+      --disable-pip-version-check --root-user-action=ignore \
       --cache-dir "$cache/pip" --index-url "$index" --target "$staging" "uv==$uv_version"
-    mv -T "$staging" "$uv_home" 2>/dev/null || rm -rf "$staging"
+    if ! mv -T "$staging" "$uv_home" 2>/dev/null; then
+      # Another job got there first (use its uv), or a broken one is in the way (use this one, leave that).
+      if [[ "$("${clean[@]}" "$uv" --version 2>/dev/null)" == "uv $uv_version"* ]]; then
+        rm -rf "$staging"
+      else
+        uv="$staging/bin/uv"
+      fi
+    fi
   fi
   spec="$root"
   [[ -n "$extras" ]] && spec="$root[$extras]"
