@@ -99,12 +99,14 @@ def stage_jobs(workflow: str) -> tuple[StageJob, ...]:
     return tuple(StageJob(workflow, scans[j]) for j in _jobs(workflow) if j in scans)
 
 
-def gate_job(workflow: str) -> tuple[str, str]:
-    """(job id, display name) of the workflow's first gate job: the one every stage job feeds."""
+def gate_job(workflow: str, stage_id: str) -> tuple[str, str]:
+    """(job id, display name) of the first gate job that needs the stage's job (the one that must go red)."""
     for job_id, job in _jobs(workflow).items():
-        if any(str(s.get("uses", "")).endswith("/actions/gate") for s in job.get("steps") or []):
+        needs = job.get("needs") or []
+        if any(str(s.get("uses", "")).endswith("/actions/gate") for s in job.get("steps") or []) and (
+                stage_id in ([needs] if isinstance(needs, str) else needs)):
             return job_id, str(job.get("name", job_id))
-    raise AssertionError(f"{workflow}.yml has no gate job")
+    raise AssertionError(f"{workflow}.yml: no gate job needs {stage_id}")
 
 
 def _applies(fault: ActFault, job: StageJob) -> bool:

@@ -64,7 +64,7 @@ def _job_result(run: ActRun, a: Assignment, job_name: str) -> str | None:
 
 
 def _verdict(run: ActRun, a: Assignment) -> dict[str, Any]:
-    gate_id, _ = act_matrix.gate_job(a.job.workflow)
+    gate_id, _ = act_matrix.gate_job(a.job.workflow, a.job.stage.id)
     path = run.artifact(f"mlsec-gate-{a.call}-{gate_id.removeprefix('gate-')}") / "gate-verdict.json"
     assert path.is_file(), (a.call, run.log[-3000:])
     doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
@@ -76,7 +76,7 @@ def _verdict(run: ActRun, a: Assignment) -> dict[str, Any]:
 def test_fault_turns_the_gate_red_naming_stage_and_cause(matrix_run: ActRun, a: Assignment) -> None:
     verdict = _verdict(matrix_run, a)
     assert verdict["verdict"] == "fail"
-    _, gate_name = act_matrix.gate_job(a.job.workflow)
+    _, gate_name = act_matrix.gate_job(a.job.workflow, a.job.stage.id)
     assert _job_result(matrix_run, a, gate_name) == "failed"
     assert not matrix_run.artifact(f"mlsec-signatures-{a.call}").exists(), "signed after a fault"
     mine = [v for v in verdict["violations"] if v.get("stage") == a.job.stage.id]
