@@ -57,7 +57,6 @@ FAULTS: tuple[ActFault, ...] = (
     # Not in issue 8's list, but a workflow-only fault: the SARIF swapped between the stage job and the gate.
     ActFault("swapped", "sarif-tampered", ("SHA-256", "sha256", "digest", "tampered", "changed"), False),
 )
-BY_NAME = {f.name: f for f in FAULTS}
 
 
 @dataclass(frozen=True)
