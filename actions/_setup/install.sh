@@ -55,6 +55,8 @@ if [[ -n "$ca" ]]; then
 fi
 [[ -n "${SSL_CERT_DIR:-}" ]] && clean+=("SSL_CERT_DIR=$SSL_CERT_DIR")
 
+uv_home="$cache/uv-$uv_version"
+uv="$uv_home/bin/uv"
 marker="$venv/.mlsec-install"
 want="$root [$extras] $index"
 # A second stage in the same job reuses the venv when it was built from the same checkout and extras.
@@ -62,12 +64,33 @@ if [[ -x "$venv/bin/mlsec" && -f "$marker" && "$(cat "$marker")" == "$want" ]]; 
   echo "mlsec-actions already installed in $venv"
 else
   rm -rf "$venv"
-  "${clean[@]}" "$python_bin" -I -m venv "$venv"
-  "${clean[@]}" "$venv/bin/python" -I -m pip install --isolated --quiet "${pip_cert[@]}" \
-    --cache-dir "$cache/pip" --index-url "$index" "uv==$uv_version"
+  # No pip in the venv (ensurepip alone takes longer than the rest of the install): uv installs into it.
+  "${clean[@]}" "$python_bin" -I -m venv --without-pip "$venv"
+  # uv itself, once per cache folder (a later job on the same machine, or the e2e tests' jobs, reuse it):
+  # installed with the interpreter's pip into a fresh folder that is renamed into place whole, so two jobs
+  # sharing a cache never see half a uv. An interpreter without pip lends the venv ensurepip's.
+  if [[ "$("${clean[@]}" "$uv" --version 2>/dev/null)" != "uv $uv_version"* ]]; then
+    pip_python="$python_bin"
+    if ! "${clean[@]}" "$python_bin" -I -m pip --version >/dev/null 2>&1; then
+      "${clean[@]}" "$venv/bin/python" -I -m ensurepip --default-pip >/dev/null
+      pip_python="$venv/bin/python"
+    fi
+    staging="$(mktemp -d "$cache/uv-$uv_version.XXXXXX")"
+    "${clean[@]}" "$pip_python" -I -m pip install --isolated --quiet "${pip_cert[@]}" --no-warn-script-location \
+      --disable-pip-version-check --root-user-action=ignore \
+      --cache-dir "$cache/pip" --index-url "$index" --target "$staging" "uv==$uv_version"
+    if ! mv -T "$staging" "$uv_home" 2>/dev/null; then
+      # Another job got there first (use its uv), or a broken one is in the way (use this one, leave that).
+      if [[ "$("${clean[@]}" "$uv" --version 2>/dev/null)" == "uv $uv_version"* ]]; then
+        rm -rf "$staging"
+      else
+        uv="$staging/bin/uv"
+      fi
+    fi
+  fi
   spec="$root"
   [[ -n "$extras" ]] && spec="$root[$extras]"
-  "${clean[@]}" "$venv/bin/uv" pip install --no-config --quiet --default-index "$index" \
+  "${clean[@]}" "$uv" pip install --no-config --quiet --default-index "$index" \
     --python "$venv/bin/python" "$spec"
   printf '%s' "$want" > "$marker"
 fi
@@ -77,5 +100,7 @@ if [[ -n "${GITHUB_PATH:-}" ]]; then
   echo "$venv/bin" >> "$GITHUB_PATH"
 fi
 if [[ -n "${GITHUB_OUTPUT:-}" ]]; then
-  echo "bin-dir=$venv/bin" >> "$GITHUB_OUTPUT"
+  # `python` is how the stage actions start mlsec: "$python" -I -m mlsec_actions <stage>, never a bare
+  # `mlsec` looked up on PATH (docs/workflows.md#stage-action-pattern).
+  { echo "bin-dir=$venv/bin"; echo "python=$venv/bin/python"; } >> "$GITHUB_OUTPUT"
 fi

@@ -13,7 +13,9 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,14 +131,17 @@ def head_sha(repo: Path) -> str:
 def run_workflow(consumer: Path, workflow: Path, work: Path, *, event: str = "push",
                  variables: dict[str, str] | None = None, env: dict[str, str] | None = None,
                  secrets: dict[str, str] | None = None, event_payload: dict[str, Any] | None = None,
-                 timeout: float = 900) -> ActRun:
+                 timeout: float = 900, prepare_staged: Callable[[Path], None] | None = None) -> ActRun:
     """Run `workflow` of the git repository `consumer` under act; everything it writes goes in `work`.
 
     `variables` become `vars.*` (`--var`), `env` extra environment for every step (`--env`), `secrets`
     the repository's `secrets.*` (written to a dotenv `--secret-file`, so values stay off act's command line),
-    `event_payload` the event's payload (`github.event`, act's `-e`).
+    `event_payload` the event's payload (`github.event`, act's `-e`), `prepare_staged` a change to the staged copy
+    of this project before act installs it (the fault matrix's injection; never the working tree).
     """
     staged = stage_self(work / "mlsec-actions")
+    if prepare_staged is not None:
+        prepare_staged(staged)
     record = work / "record"
     record.mkdir()
     mappings = [f"{SELF_REPO}@{ref}={staged}" for ref in (SELF_REF, *_self_refs_in(workflow))]
@@ -179,8 +184,27 @@ def run_workflow(consumer: Path, workflow: Path, work: Path, *, event: str = "pu
     seconds = time.monotonic() - started
     log = proc.stdout + proc.stderr
     (work / "act.log").write_text(log, encoding="utf-8")  # kept for debugging a failed run
+    _discard(work / "act-cache")
     print(f"act run in {work}: exit {proc.returncode} after {seconds:.1f} s")  # shown with pytest -s / -rP
     return ActRun(proc.returncode, log, record, seconds)
+
+
+def _discard(folder: Path) -> None:
+    """Remove the jobs' workspaces and venvs (tens of MB and thousands of files per job) without waiting for it.
+
+    What the tests read is in the record folder; left in place, the session's SARIF check would validate every
+    workspace's copy of every SARIF again. The folder is moved out of pytest's base folder at once and removed
+    by a background process, so its many unlinks overlap with the next tests instead of delaying them.
+    """
+    if not folder.is_dir():
+        return
+    trash = Path(tempfile.mkdtemp(prefix="mlsec-e2e-discard-"))
+    try:
+        folder.rename(trash / folder.name)
+    except OSError:  # another filesystem: remove it here
+        shutil.rmtree(folder, ignore_errors=True)
+    subprocess.Popen(["rm", "-rf", "--", str(trash)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL, start_new_session=True)
 
 
 def _self_refs_in(workflow: Path) -> list[str]:

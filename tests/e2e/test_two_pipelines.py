@@ -1,22 +1,19 @@
 """One consumer workflow calls both pipelines (examples/two-pipelines) under act: issue 8 (seen 6) and issue 9 (seen 5).
 
-Four act runs, each shared by several assertions:
+Two act runs, each shared by several assertions:
 - green: reviewed waivers -> both gates pass, each reads only its own pipeline's SARIF, nothing is
   uploaded twice under one artifact name, the model is signed;
 - pull request: the head commit adds those waivers, the base commit's policy has none -> both gates are red,
   because on pull_request the policy comes from the base commit; the head's config (a 1 ms scanner
-  timeout) is not used either, the base's is;
-- faults 1: model-scan crashes before writing SARIF, and devsecops' code-scan SARIF is swapped for a clean
-  one between its job and its gate -> each gate red, naming the stage (stage-missing, sarif-tampered);
-- faults 2: a SARIF from an earlier run is committed where model-scan writes, model-scan crashes so the stale
-  file is what its job keeps, and trivy is replaced by a failing binary -> red: sarif-stale and tool-failed.
+  timeout) is not used either, the base's is.
+Faults (a crashed, stale, swapped or failing stage in either pipeline) are the generated matrix's:
+tests/faults/test_act_faults.py.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -25,7 +22,7 @@ import pytest
 
 from mlsec_actions.signing.key import generate
 from tests.e2e.act_harness import ROOT, ActRun, git_commit, head_sha, run_workflow
-from tests.e2e.conftest import EXAMPLE, OFFLINE, POLICY_PATH, WORKFLOW, day, prepare_consumer, waiver_policy
+from tests.e2e.conftest import OFFLINE, POLICY_PATH, WORKFLOW, day, prepare_consumer, waiver_policy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(name="e2e-act")]
 
@@ -167,72 +164,3 @@ def test_the_config_came_from_the_base_commit(pull_request: ActRun) -> None:
     for pipeline in GATES:
         assert pull_request.job_result(f"{pipeline}/code-scan") == "succeeded", pipeline
         assert "tool-failed" not in {v["kind"] for v in verdict(pull_request, pipeline)["violations"]}
-
-
-@pytest.fixture(scope="module")
-def faults(tmp_path_factory: pytest.TempPathFactory, key: str) -> ActRun:
-    return run_two(tmp_path_factory.mktemp("e2e-two-faults"), files={POLICY_PATH: WAIVED},
-                   env={"MLSEC_MAX_DEPTH": "not-a-number", "E2E_SWAP_ARTIFACTS": "mlsec-sarif-devsecops-code-scan"},
-                   secrets={"MLSEC_SIGNING_KEY": key})
-
-
-def test_a_stage_that_crashes_before_writing_sarif_turns_its_gate_red(faults: ActRun) -> None:
-    assert faults.returncode != 0
-    assert faults.job_result("mlsecops/model-scan") == "failed"
-    assert not faults.artifact("mlsec-sarif-mlsecops-model-scan").exists()
-    got = verdict(faults, "mlsecops")
-    assert got["verdict"] == "fail"
-    assert [(v["kind"], v["stage"]) for v in got["violations"]] == [("stage-missing", "model-scan")]
-    assert gate_result(faults, "mlsecops") == "failed"
-    assert not faults.artifact("mlsec-signatures-mlsecops").exists()
-
-
-def test_a_swapped_sarif_turns_its_gate_red(faults: ActRun) -> None:
-    assert faults.job_result("devsecops/code-scan") == "succeeded"
-    got = verdict(faults, "devsecops")
-    assert got["verdict"] == "fail"
-    assert [(v["kind"], v["stage"]) for v in got["violations"]] == [("sarif-tampered", "code-scan")]
-    ((name, status),) = [(d["name"], d["status"]) for d in got["sarif_digests"]]
-    assert name == "code-scan/code-scan.sarif" and status != "ok"
-    assert gate_result(faults, "devsecops") == "failed"
-
-
-def _stale_model_scan(work: Path) -> str:
-    """model-scan's SARIF of the example from an earlier run (another run id), as a commit could carry it."""
-    out = work / "stale" / "model-scan.sarif"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLSEC_", "GITHUB_"))}
-    got = subprocess.run([str(ROOT / ".venv" / "bin" / "mlsec"), "model-scan", "--no-modelscan", "--sarif", str(out),
-                          "models"], cwd=EXAMPLE, env={**env, "MLSEC_RUN_ID": "1-1-0123456789abcdef01234567"},
-                         capture_output=True, text=True, timeout=300, check=False)
-    assert got.returncode == 0, got.stderr
-    return out.read_text(encoding="utf-8")
-
-
-@pytest.fixture(scope="module")
-def stale(tmp_path_factory: pytest.TempPathFactory, key: str) -> ActRun:
-    work = tmp_path_factory.mktemp("e2e-two-stale")
-    failing = work / "failing-trivy"
-    failing.write_text("#!/bin/sh\necho 'not json'\nexit 1\n", encoding="utf-8")
-    failing.chmod(0o755)
-    return run_two(work, files={POLICY_PATH: WAIVED, "mlsec-results/model-scan.sarif": _stale_model_scan(work)},
-                   env={"MLSEC_MAX_DEPTH": "not-a-number", "MLSEC_TRIVY_BIN": str(failing)},
-                   secrets={"MLSEC_SIGNING_KEY": key})
-
-
-def test_a_stale_sarif_turns_the_gate_red(stale: ActRun) -> None:
-    assert stale.returncode != 0
-    # The crashed job kept the committed file, as a careless workflow would: the gate refuses it.
-    assert (stale.artifact("mlsec-sarif-mlsecops-model-scan") / "model-scan.sarif").is_file()
-    got = verdict(stale, "mlsecops")
-    kinds = {(v["kind"], v["stage"]) for v in got["violations"]}
-    assert ("sarif-stale", "model-scan") in kinds, got["violations"]
-    assert ("stage-missing", "model-scan") in kinds
-    assert gate_result(stale, "mlsecops") == "failed"
-
-
-def test_a_failing_scanner_binary_turns_both_gates_red(stale: ActRun) -> None:
-    for pipeline in GATES:
-        got = verdict(stale, pipeline)
-        assert ("tool-failed", "code-scan") in {(v["kind"], v["stage"]) for v in got["violations"]}, pipeline
-        assert gate_result(stale, pipeline) == "failed"
-    assert not stale.artifact("mlsec-signatures-mlsecops").exists()
