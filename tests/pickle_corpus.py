@@ -233,6 +233,7 @@ def adversarial_cases() -> list[tuple[str, bytes, bool]]:
         + _text("system") + b"\x86R.",
         "c4/no_proto.txt": call("os", "system", CMD, protocol=0),
         "c4/long_leading_string.txt": b"V" + b"a" * 70_000 + b"\n0" + call("os", "system", CMD, protocol=0),
+        "c4/leading_string_over_1mib.txt": b"S'" + b"a" * (2 << 20) + b"'\n0" + call("os", "system", CMD, protocol=0),
         "c4/frame_too_long.pkl": b"\x80\x04\x95" + struct.pack("<Q", 1 << 30) + stack_glob("os", "system")
         + sbu(CMD) + b"\x85R.",
         "c4/frame_straddle.pkl": b"\x80\x05N\x95" + struct.pack("<Q", 2) + b"B"

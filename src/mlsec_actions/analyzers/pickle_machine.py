@@ -99,6 +99,24 @@ class Machine:
             raise Truncated("no newline before the end of the data")
         return self.data[pos:nl], nl + 1
 
+    def _text_literal(self, pos: int) -> tuple[int, int, int]:
+        """A STRING/UNICODE line: (start, newline, after). CPython reads it whatever its length (an attacker
+        pads the front of a pickle with one to push the payload past a scanner's window), so the newline is
+        searched to the end of the data, without copying anything."""
+        data, end = self.data, self.end
+        nl = data.find(b"\n", pos, min(end, pos + _MAX_LINE))
+        at = pos + _MAX_LINE
+        while nl < 0 and at < end:
+            # Far into a mapped file: give back the pages already searched, so RSS stays flat.
+            nl = data.find(b"\n", at, min(end, at + _MAX_LINE))
+            if type(data) is mmap.mmap and at >= _MAX_LINE:
+                first = (at - _MAX_LINE) // mmap.PAGESIZE * mmap.PAGESIZE
+                data.madvise(mmap.MADV_DONTNEED, first, at - first)
+            at += _MAX_LINE
+        if nl < 0:
+            raise Truncated("no newline before the end of the data")
+        return pos, nl, nl + 1
+
     def _need(self, pos: int, n: int) -> None:
         if n < 0:
             raise Malformed("negative length")
@@ -120,6 +138,15 @@ class Machine:
             return str(raw, codec, "surrogatepass"), after
         except UnicodeDecodeError as e:
             raise Malformed(f"string does not decode as {codec}") from e
+
+    def _affordable(self, n: int) -> bool:
+        """Whether a literal of n bytes may be materialised (charged to the walk's literal budget)."""
+        if n <= _SHORT:
+            return True
+        if n > self.literal_budget:
+            return False
+        self.literal_budget -= n
+        return True
 
     def _text_global(self, pos: int) -> tuple[str, str, int]:
         module, pos = self._line(pos)
@@ -549,17 +576,24 @@ class Machine:
             _, pos = self._line(pos)
             stack.append(OPAQUE)
         elif code == 0x53:  # STRING: a quoted Python 2 str literal
-            line, pos = self._line(pos)
-            if len(line) < 2 or line[0] != line[-1] or line[0] not in b"'\"":
+            first, nl, pos = self._text_literal(pos)
+            data = self.data
+            if nl - first < 2 or data[first] != data[nl - 1] or data[first] not in b"'\"":
                 raise Malformed("STRING argument is not quoted")
-            raw = codecs.escape_decode(bytes(line[1:-1]))[0]
-            stack.append(raw.decode("latin-1"))
+            if self._affordable(nl - first):
+                raw = codecs.escape_decode(bytes(data[first + 1:nl - 1]))[0]
+                stack.append(raw.decode("latin-1"))
+            else:
+                stack.append(OPAQUE)  # too long to decode: a string the walk does not follow
         elif code == 0x56:  # UNICODE
-            line, pos = self._line(pos)
-            try:
-                stack.append(str(line, "raw-unicode-escape"))
-            except UnicodeDecodeError as e:
-                raise Malformed("UNICODE argument does not decode") from e
+            first, nl, pos = self._text_literal(pos)
+            if self._affordable(nl - first):
+                try:
+                    stack.append(str(self.data[first:nl], "raw-unicode-escape"))
+                except UnicodeDecodeError as e:
+                    raise Malformed("UNICODE argument does not decode") from e
+            else:
+                stack.append(Region(first, nl, "raw-unicode-escape"))
         elif code == 0x50:  # PERSID
             _, pos = self._line(pos)
             stack.append(OPAQUE)

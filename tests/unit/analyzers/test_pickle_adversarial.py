@@ -172,11 +172,13 @@ def test_protocol0_pickle_without_proto_is_found_under_any_name() -> None:
         assert top(scan_file(pc.call("os", "system", pc.CMD, protocol=0), name)) is Severity.CRITICAL
 
 
-@pytest.mark.parametrize("size", [70_000, 300_000])
-def test_long_leading_string_does_not_hide_the_payload(size: int) -> None:
-    data = b"V" + b"a" * size + b"\n0" + pc.call("os", "system", pc.CMD, protocol=0)
+@pytest.mark.parametrize("size", [70_000, 300_000, 3 << 20])
+@pytest.mark.parametrize(("opening", "closing"), [(b"V", b""), (b"S'", b"'")])
+def test_long_leading_string_does_not_hide_the_payload(size: int, opening: bytes, closing: bytes) -> None:
+    # CPython reads a protocol 0 string line whatever its length: padding past 1 MiB must not end the walk.
+    data = opening + b"a" * size + closing + b"\n0" + pc.call("os", "system", pc.CMD, protocol=0)
     assert top(scan_file(data, "notes.txt")) is Severity.CRITICAL
-    text = b"V" + b"a" * size + b" not a pickle\n\x00\xff"
+    text = opening + b"a" * size + b" not a pickle\n\x00\xff"
     assert top(scan_file(text, "notes.txt")) is None
 
 

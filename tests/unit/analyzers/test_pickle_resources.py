@@ -93,3 +93,11 @@ def test_many_large_literals_are_not_all_kept(tmp_path: Path) -> None:
     result = _scan(path)
     assert "CRITICAL" in result["severities"]  # type: ignore[operator]
     assert float(result["peak_mib"]) < LIMIT_MIB  # type: ignore[arg-type]
+
+
+def test_protocol0_string_of_128_mib_is_searched_with_flat_memory(tmp_path: Path) -> None:
+    # The line must be read to its newline (CPython does): searched in place, pages given back as it goes.
+    path = _sparse(tmp_path / "padded.pkl", b"S'", 128 << 20, b"'\n0" + pc.call("os", "system", pc.CMD, protocol=0))
+    result = _scan(path)
+    assert result["severities"] == ["CRITICAL"] and result["errors"] == {}
+    assert float(result["peak_mib"]) < LIMIT_MIB  # type: ignore[arg-type]
