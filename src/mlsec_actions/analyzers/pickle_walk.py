@@ -89,6 +89,8 @@ class Report:
     """(opcode offset, frame end) where an opcode runs past the end of its FRAME (or a frame opens in one)."""
     escaped: list[tuple[int, Global]] = field(default_factory=list)
     """(offset, global) where an argument-checked helper is passed as a value instead of being called."""
+    overrides: dict[str, object] = field(default_factory=dict)
+    """`module.attr` -> the value a BUILD on an imported module or class set it to (what a later import gets)."""
 
     def add_global(self, g: Global) -> None:
         key = (g.module, g.name)

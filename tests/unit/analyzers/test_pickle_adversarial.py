@@ -165,6 +165,56 @@ def test_indirect_call_and_build_on_global_are_high() -> None:
     assert "pickle/build-on-global" in rules(findings) and top(findings) is Severity.HIGH
 
 
+# -- STACK_GLOBAL operands built at load time: evaluated, so the real target is judged ---------------------
+
+def _apply(module: str, name: str, *args: bytes) -> bytes:
+    """module.name(*args) at load time (each arg is opcodes pushing one value)."""
+    return pc.stack_glob(module, name) + b"(" + b"".join(args) + b"tR"
+
+
+def _strings(*items: str) -> bytes:
+    return b"](" + b"".join(pc.sbu(i) for i in items) + b"e"
+
+
+_BUILT_MODULE = {
+    "join": _apply("builtins", "str.join", pc.sbu(""), _strings("o", "s")),
+    "lower": _apply("builtins", "str.lower", pc.sbu("OS")),
+    "replace": _apply("builtins", "str.replace", pc.sbu("oXs"), pc.sbu("X"), pc.sbu("")),
+    "codecs_decode": _apply("_codecs", "decode", pc.binbytes(b"os"), pc.sbu("ascii")),
+    "bytes_decode": _apply("builtins", "bytes.decode", pc.binbytes(b"os")),
+    "getitem": _apply("operator", "getitem", _strings("x", "os"), b"K\x01"),
+    "through_memo": _apply("builtins", "str.strip", pc.sbu(" os ")) + b"\x94" + b"0" + b"h\x00",
+    # A BUILD on an imported module sets an attribute; importing that attribute yields the value set.
+    "module_attribute_set": pc.stack_glob("torch", "_utils") + b"}" + pc.sbu("_x") + pc.sbu("os") + b"sb0"
+    + pc.stack_glob("torch._utils", "_x"),
+}
+
+
+@pytest.mark.parametrize("label", sorted(_BUILT_MODULE))
+def test_stack_global_of_a_name_built_at_load_time_judges_the_real_target(label: str) -> None:
+    data = b"\x80\x04" + _BUILT_MODULE[label] + pc.sbu("system") + b"\x93" + pc.sbu(pc.CMD) + b"\x85R."
+    findings = scan(data)
+    assert top(findings) is Severity.CRITICAL
+    assert "os.system" in {dict(f.properties).get("global") for f in findings if f.severity is Severity.CRITICAL}
+    assert "pickle/dynamic-global" not in rules(findings)
+
+
+@pytest.mark.parametrize("module", [
+    pc.stack_glob("mypkg", "make") + b")R",  # an unknown callable's result
+    _apply("builtins", "str.join", pc.sbu("o"), b"](" + pc.sbu("x" * 255) * 300 + b"e"),  # longer than it builds
+], ids=["unknown-call", "too-long"])
+def test_stack_global_of_a_name_that_cannot_be_evaluated_stays_high(module: bytes) -> None:
+    data = b"\x80\x04" + module + pc.sbu("system") + b"\x93" + pc.sbu(pc.CMD) + b"\x85R."
+    findings = scan(data)
+    assert "pickle/dynamic-global" in rules(findings) and top(findings) >= Severity.HIGH  # type: ignore[operator]
+
+
+def test_stack_global_of_a_non_string_literal_imports_nothing() -> None:
+    # CPython raises "STACK_GLOBAL requires str": the load fails there, nothing is imported.
+    findings = scan(b"\x80\x04J\x2a\x00\x00\x00" + pc.sbu("os") + b"\x93.")
+    assert rules(findings) == {"pickle/malformed"}
+
+
 # -- class 4: parser differentials -----------------------------------------------------------------------
 
 def test_protocol0_pickle_without_proto_is_found_under_any_name() -> None:
