@@ -342,6 +342,17 @@ def test_trailing_storage_bytes_produce_no_structural_findings() -> None:
     assert top(scan(hidden)) is Severity.CRITICAL  # a real name is still reported
 
 
+@pytest.mark.parametrize("count", [128, 384, 640, 0x0580, 0x10080, 0x7F_0380])
+def test_legacy_torch_storage_count_that_reads_as_proto_is_silent(count: int) -> None:
+    # torch's legacy format: its pickles, then each storage as an int64 element count and raw bytes.
+    assert scan(pc.torch_legacy(count)) == []
+
+
+def test_a_later_stream_after_the_header_bytes_still_reports_its_errors() -> None:
+    data = pickle.dumps({"a": 1}, protocol=2) + EVIL[:-1] + b"\xff."
+    assert {"pickle/dangerous-global", "pickle/malformed"} <= rules(scan(data))
+
+
 @pytest.mark.parametrize("first", [pc.sbu("x"), pc.binbytes(b"x"), b"\x88", b"\x8a\x01\x05", b"\x95" + bytes(8) + b"N"])
 def test_pickle_without_proto_starting_with_any_opcode_is_found(first: bytes) -> None:
     # CPython accepts protocol 2-5 opcodes without a PROTO header: the first byte decides nothing.
