@@ -4,6 +4,8 @@ Corpora (written to a temporary folder; nothing is ever loaded):
 - model-corpus: tests/model_corpus.py (COPIES copies), the project's original mixed corpus;
 - pickle-adversarial: tests/pickle_corpus.py `adversarial_cases()` (bypass classes 1-4 of issue 10, real benign
   model pickles as twins);
+- format-adversarial: tests/format_corpus.py (classes 4-9 and 11: zip differentials, containers, detection, numpy,
+  Keras, protobuf, templates, Hugging Face; benign twins);
 - peers: tests/corpus/peers (picklescan's, fickling's and modelscan's own test samples, upstream labels);
 - mixed: about 200 files / 40 MB of torch checkpoints, scikit-learn/joblib pickles, .npy, safetensors and
   malicious files, for speed;
@@ -33,7 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 BIN = Path(sys.executable).parent
 
-from tests import model_corpus, pickle_corpus  # noqa: E402 - needs the repo on sys.path first
+from tests import format_corpus, model_corpus, pickle_corpus  # noqa: E402 - needs the repo on sys.path first
 
 _MEASURE = ("import resource, subprocess, sys, time\n"
             "t = time.perf_counter(); p = subprocess.run(sys.argv[2:], capture_output=True, text=True)\n"
@@ -89,7 +91,9 @@ def picklescan(corpus: Corpus, work: Path) -> Run:
     out = work / "picklescan.txt"
     seconds, peak, _ = _measure([str(BIN / "picklescan"), "-p", str(corpus.root)], out)
     hits = re.findall(r"^(\S+?)(?::\S+)?: (?:dangerous|suspicious) import", out.read_text(), re.MULTILINE)
-    return Run(frozenset(Path(h).relative_to(corpus.root).as_posix() for h in hits), seconds, peak)
+    # A hit inside a file picklescan unpacked to a temporary folder (7z) names that folder: it is not counted.
+    return Run(frozenset(Path(h).relative_to(corpus.root).as_posix() for h in hits
+                         if Path(h).is_relative_to(corpus.root)), seconds, peak)
 
 
 def modelscan(corpus: Corpus, work: Path) -> Run:
@@ -132,8 +136,10 @@ def corpora(work: Path, copies: int) -> list[Corpus]:
     rows = json.loads((peers_dir / "manifest.json").read_text())
     peers = [(r["file"], (peers_dir / r["file"]).read_bytes(), r["label"] == "malicious") for r in rows
              if r["label"] == "benign" or r.get("executes", True)]
+    formats = [(f.name, f.data, bool(f.expect)) for f in format_corpus.samples()]
     return [_write(work / "model-corpus", base), _write(work / "pickle-adversarial", pickle_corpus.adversarial_cases()),
-            _write(work / "peers", peers), _write(work / "mixed", mixed_cases(canary))]
+            _write(work / "format-adversarial", formats), _write(work / "peers", peers),
+            _write(work / "mixed", mixed_cases(canary))]
 
 
 def mixed_cases(canary: Path) -> list[tuple[str, bytes, bool]]:

@@ -240,6 +240,11 @@ def adversarial_cases() -> list[tuple[str, bytes, bool]]:
         "c3/torch_zip.pkl": _load_from_bytes(binbytes(torch_zip(evil))),
         "c3/ufunc_reconstruct.pkl": b"\x80\x02" + glob("numpy.core", "_ufunc_reconstruct") + _text("os")
         + _text("system") + b"\x86R.",
+        # STACK_GLOBAL over names the pickle builds: "".join(["o", "s"]); an attribute a BUILD set to "os".
+        "c3/stack_global_built_name.pkl": b"\x80\x04" + stack_glob("builtins", "str.join") + b"(" + sbu("")
+        + b"](" + sbu("o") + sbu("s") + b"etR" + sbu("system") + b"\x93" + sbu(CMD) + b"\x85R.",
+        "c3/stack_global_patched_module.pkl": b"\x80\x04" + stack_glob("torch", "_utils") + b"}" + sbu("_x")
+        + sbu("os") + b"sb0" + stack_glob("torch._utils", "_x") + sbu("system") + b"\x93" + sbu(CMD) + b"\x85R.",
         "c4/no_proto.txt": call("os", "system", CMD, protocol=0),
         "c4/long_leading_string.txt": b"V" + b"a" * 70_000 + b"\n0" + call("os", "system", CMD, protocol=0),
         "c4/leading_string_over_1mib.txt": b"S'" + b"a" * (2 << 20) + b"'\n0" + call("os", "system", CMD, protocol=0),
