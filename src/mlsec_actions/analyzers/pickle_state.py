@@ -71,6 +71,9 @@ class State:
         """A STRING/UNICODE line: (start, newline, after). CPython reads it whatever its length (an attacker
         pads the front of a pickle with one to push the payload past a scanner's window), so the newline is
         searched to the end of the data, without copying anything."""
+        if self.max_ops:  # a bounded probe (frame-straddle rescans start thousands): never a whole-file search
+            _, after = self._line(pos)
+            return pos, after - 1, after
         data, end = self.data, self.end
         nl = data.find(b"\n", pos, min(end, pos + _MAX_LINE))
         at = pos + _MAX_LINE
@@ -106,6 +109,11 @@ class State:
             return str(raw, codec, "surrogatepass"), after
         except UnicodeDecodeError as e:
             raise Malformed(f"string does not decode as {codec}") from e
+
+    def _charged(self, value: str | bytes) -> object:
+        """A computed string, charged to the literal budget like a literal (OPAQUE once it is spent): a pickle
+        that rebuilds one 64 KiB string a million times must not hold a million copies."""
+        return value if self._affordable(len(value)) else OPAQUE
 
     def _affordable(self, n: int) -> bool:
         """Whether a literal of n bytes may be materialised (charged to the walk's literal budget)."""
@@ -154,6 +162,8 @@ class State:
                     value = builder(args)
                 except (TypeError, ValueError, AttributeError, OverflowError):
                     value = OPAQUE  # arguments CPython would reject too: the load fails there
+                if type(value) is str or type(value) is bytes:
+                    value = self._charged(value)
                 if value is not OPAQUE:
                     if key in self.watch:
                         self.report.calls.append(Call(func, args, offset))
