@@ -4,6 +4,8 @@ Corpora (written to a temporary folder; nothing is ever loaded):
 - model-corpus: tests/model_corpus.py (COPIES copies), the project's original mixed corpus;
 - pickle-adversarial: tests/pickle_corpus.py `adversarial_cases()` (bypass classes 1-4 of issue 10, real benign
   model pickles as twins);
+- format-adversarial: tests/format_corpus.py (classes 4-9 and 11: zip differentials, containers, detection, numpy,
+  Keras, protobuf, templates, Hugging Face; benign twins);
 - peers: tests/corpus/peers (picklescan's, fickling's and modelscan's own test samples, upstream labels);
 - mixed: about 200 files / 40 MB of torch checkpoints, scikit-learn/joblib pickles, .npy, safetensors and
   malicious files, for speed;
@@ -12,7 +14,8 @@ For each tool and corpus it prints recall (malicious files flagged), false posit
 wall seconds (median of --repeat runs) and the scanner's peak RSS. mlsec counts a file as flagged at high
 or above (the default gate); `mlsec (medium+)` shows the medium count too. Peak RSS is measured by a small
 Python parent with `getrusage(RUSAGE_CHILDREN)`, so a few MiB of it is that parent's floor.
-Run: `.venv/bin/python benchmarks/model_scan.py [--copies N] [--repeat N] [--no-fickling] [--only CORPUS]`.
+Run: `.venv/bin/python benchmarks/model_scan.py [--copies N] [--repeat N] [--no-fickling] [--only CORPUS]`;
+`--speed PAIRS` times only mlsec against picklescan on the mixed folder, alternating (the issue's speed target).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 BIN = Path(sys.executable).parent
 
-from tests import model_corpus, pickle_corpus  # noqa: E402 - needs the repo on sys.path first
+from tests import format_corpus, model_corpus, pickle_corpus  # noqa: E402 - needs the repo on sys.path first
 
 _MEASURE = ("import resource, subprocess, sys, time\n"
             "t = time.perf_counter(); p = subprocess.run(sys.argv[2:], capture_output=True, text=True)\n"
@@ -89,7 +92,9 @@ def picklescan(corpus: Corpus, work: Path) -> Run:
     out = work / "picklescan.txt"
     seconds, peak, _ = _measure([str(BIN / "picklescan"), "-p", str(corpus.root)], out)
     hits = re.findall(r"^(\S+?)(?::\S+)?: (?:dangerous|suspicious) import", out.read_text(), re.MULTILINE)
-    return Run(frozenset(Path(h).relative_to(corpus.root).as_posix() for h in hits), seconds, peak)
+    # A hit inside a file picklescan unpacked to a temporary folder (7z) names that folder: it is not counted.
+    return Run(frozenset(Path(h).relative_to(corpus.root).as_posix() for h in hits
+                         if Path(h).is_relative_to(corpus.root)), seconds, peak)
 
 
 def modelscan(corpus: Corpus, work: Path) -> Run:
@@ -132,8 +137,10 @@ def corpora(work: Path, copies: int) -> list[Corpus]:
     rows = json.loads((peers_dir / "manifest.json").read_text())
     peers = [(r["file"], (peers_dir / r["file"]).read_bytes(), r["label"] == "malicious") for r in rows
              if r["label"] == "benign" or r.get("executes", True)]
+    formats = [(f.name, f.data, bool(f.expect)) for f in format_corpus.samples()]
     return [_write(work / "model-corpus", base), _write(work / "pickle-adversarial", pickle_corpus.adversarial_cases()),
-            _write(work / "peers", peers), _write(work / "mixed", mixed_cases(canary))]
+            _write(work / "format-adversarial", formats), _write(work / "peers", peers),
+            _write(work / "mixed", mixed_cases(canary))]
 
 
 def mixed_cases(canary: Path) -> list[tuple[str, bytes, bool]]:
@@ -170,6 +177,36 @@ def sparse_safetensors(work: Path) -> None:
     print(f"sparse 10 GB safetensors: whole mlsec process {run.seconds:.2f} s, peak {run.peak_mib:.1f} MiB")
 
 
+def speed(pairs: int) -> int:
+    """Whole-process wall time of mlsec and picklescan on the mixed folder, A B A B (benchmarks/_harness.py).
+
+    The timing runs in a fresh small process: a child forked from this one (which built the corpus in memory)
+    would carry this process's pages in its peak RSS.
+    """
+    with tempfile.TemporaryDirectory(prefix="mlsec-speed-") as tmp:
+        work = Path(tmp)
+        root = _write(work / "mixed", mixed_cases(work / "CANARY")).root
+        size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) / 1e6
+        print(f"mixed folder: {sum(1 for p in root.rglob('*') if p.is_file())} files, {size:.1f} MB")
+        return subprocess.run([sys.executable, "-c", _SPEED, str(REPO), str(BIN), str(root), str(pairs)],
+                              check=False).returncode
+
+
+_SPEED = """
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from benchmarks import _harness as h
+bin_, root, pairs = Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+ours = h.Contender("mlsec model-scan", [str(bin_ / "mlsec"), "model-scan", root, "--no-modelscan", "--sarif",
+                   str(Path(root).parent / "out.sarif"), "--source-root", root])
+# picklescan exits 1 when it finds something and 2 when a file fails to parse: both are finished scans.
+theirs = h.Contender("picklescan", [str(bin_ / "picklescan"), "-p", root], ok_codes=frozenset({0, 1, 2}))
+print(h.machine())
+print(h.compare(ours, theirs, runs=pairs).describe())
+"""
+
+
 TOOLS: tuple[tuple[str, Callable[[Corpus, Path], Run]], ...] = (
     ("mlsec (high+)", mlsec),
     ("mlsec (medium+)", lambda c, w: mlsec(c, w, "medium")),
@@ -185,7 +222,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per tool, median reported (fickling: 1)")
     parser.add_argument("--no-fickling", action="store_true", help="skip fickling (one process per file: slow)")
     parser.add_argument("--only", action="append", help="corpus to run (repeatable; default: all)")
+    parser.add_argument("--speed", type=int, default=0, metavar="PAIRS",
+                        help="only time mlsec against picklescan on the mixed folder, alternating, PAIRS pairs")
     args = parser.parse_args(argv)
+    if args.speed:
+        return speed(args.speed)
     with tempfile.TemporaryDirectory(prefix="mlsec-bench-") as tmp:
         work = Path(tmp)
         scratch = work / "scratch"

@@ -143,6 +143,15 @@ def torch_zip(data_pkl: bytes, storages: dict[str, bytes] | None = None, folder:
     return out.getvalue()
 
 
+def torch_legacy(count: int, itemsize: int = 4) -> bytes:
+    """torch.save(..., _use_new_zipfile_serialization=False): magic, protocol, sys_info, the object and the storage
+    keys as five pickles, then the storage as its int64 element count and raw bytes (a count of 128 starts `80 00`)."""
+    info = {"protocol_version": 1001, "little_endian": True, "type_sizes": {"short": 2, "int": 4, "long": 4}}
+    pickles = (0x1950A86A20F9469CFC6C, 1001, info, {"w": 1}, ["0"])
+    return b"".join(pickle.dumps(p, protocol=2) for p in pickles) + struct.pack("<q", count) + bytes(
+        itemsize * min(count, 4096))
+
+
 def torch_checkpoint(n_tensors: int, tensor_bytes: int, protocol: int = 2) -> bytes:
     side = max(1, int((tensor_bytes // 4) ** 0.5))
     pkl = torch_state_dict(n_tensors, protocol, (side, side))
@@ -231,8 +240,14 @@ def adversarial_cases() -> list[tuple[str, bytes, bool]]:
         "c3/torch_zip.pkl": _load_from_bytes(binbytes(torch_zip(evil))),
         "c3/ufunc_reconstruct.pkl": b"\x80\x02" + glob("numpy.core", "_ufunc_reconstruct") + _text("os")
         + _text("system") + b"\x86R.",
+        # STACK_GLOBAL over names the pickle builds: "".join(["o", "s"]); an attribute a BUILD set to "os".
+        "c3/stack_global_built_name.pkl": b"\x80\x04" + stack_glob("builtins", "str.join") + b"(" + sbu("")
+        + b"](" + sbu("o") + sbu("s") + b"etR" + sbu("system") + b"\x93" + sbu(CMD) + b"\x85R.",
+        "c3/stack_global_patched_module.pkl": b"\x80\x04" + stack_glob("torch", "_utils") + b"}" + sbu("_x")
+        + sbu("os") + b"sb0" + stack_glob("torch._utils", "_x") + sbu("system") + b"\x93" + sbu(CMD) + b"\x85R.",
         "c4/no_proto.txt": call("os", "system", CMD, protocol=0),
         "c4/long_leading_string.txt": b"V" + b"a" * 70_000 + b"\n0" + call("os", "system", CMD, protocol=0),
+        "c4/leading_string_over_1mib.txt": b"S'" + b"a" * (2 << 20) + b"'\n0" + call("os", "system", CMD, protocol=0),
         "c4/frame_too_long.pkl": b"\x80\x04\x95" + struct.pack("<Q", 1 << 30) + stack_glob("os", "system")
         + sbu(CMD) + b"\x85R.",
         "c4/frame_straddle.pkl": b"\x80\x05N\x95" + struct.pack("<Q", 2) + b"B"
@@ -245,4 +260,5 @@ def adversarial_cases() -> list[tuple[str, bytes, bool]]:
     good = {f"benign/{p.name}": p.read_bytes() for p in sorted((HERE / "corpus/pickle/benign").iterdir())}
     good |= {f"benign/torch_p{p}.pt": torch_checkpoint(20, 256, p) for p in (2, 4)}
     good["benign/load_from_bytes.pkl"] = _load_from_bytes(binbytes(torch_state_dict(2)))
+    good |= {f"benign/torch_legacy_{n}.pt": torch_legacy(n) for n in (128, 640)}
     return [(n, d, True) for n, d in bad.items()] + [(n, d, False) for n, d in good.items()]

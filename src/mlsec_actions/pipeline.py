@@ -245,6 +245,11 @@ def headline(p: PipelinePlan) -> str:
                     + (f" -> {p.sign}" if p.sign_key else ""))
 
 
+def _scan_policy(p: PipelinePlan, stage: str) -> tuple[str, ...]:
+    """model-scan reads the gate's policy too (`model-scan.allow-globals`, docs/model-scan.md)."""
+    return ("--policy", p.policy) if stage == "model-scan" and p.policy is not None else ()
+
+
 def _run(p: PipelinePlan, cwd: Path, progress: Callable[[str], None], env: dict[str, str]) -> int:
     progress(headline(p))
     for stage in p.unavailable:
@@ -259,8 +264,8 @@ def _run(p: PipelinePlan, cwd: Path, progress: Callable[[str], None], env: dict[
 
     workers = max(1, min(len(p.scans), os.cpu_count() or 2))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_step, s, _mlsec(p, s, str(p.root), "--sarif", str(p.sarif_dir / f"{s}.sarif")),
-                               cwd, env, p.stage_timeout) for s in p.scans]
+        futures = [pool.submit(_step, s, _mlsec(p, s, str(p.root), "--sarif", str(p.sarif_dir / f"{s}.sarif"),
+                                                *_scan_policy(p, s)), cwd, env, p.stage_timeout) for s in p.scans]
         for future in as_completed(futures):
             r = _settle(p, future.result())
             steps.append(r)

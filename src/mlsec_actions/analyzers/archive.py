@@ -26,7 +26,7 @@ from mlsec_actions.analyzers import compression, zip_reader
 from mlsec_actions.analyzers.base import Blob
 from mlsec_actions.analyzers.compression import Window
 from mlsec_actions.analyzers.limits import Budget, LimitExceededError, Limits
-from mlsec_actions.findings import Finding, Rule, Severity
+from mlsec_actions.findings import CoverageGap, Finding, GapKind, Rule, Severity
 
 READ_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, tarfile.TarError, OSError, ValueError, EOFError,
                NotImplementedError, RuntimeError, struct.error, OverflowError)
@@ -63,6 +63,8 @@ class Listing:
     """Traversal, links, bombs, malformed structure, reader differentials."""
     closers: list[Callable[[], None]] = field(default_factory=list)
     """Called once the members have been scanned (spools of decoded members)."""
+    gaps: list[CoverageGap] = field(default_factory=list)
+    """What could not be checked (encrypted text entries whose content cannot be read)."""
 
 
 def _finding(blob: Blob, rule: Rule, severity: Severity, member: str | None, message: str) -> Finding:
@@ -124,12 +126,58 @@ def list_zip(stream: BinaryIO, blob: Blob, limits: Limits, budget: Budget) -> Li
     for entry in view.entries:
         _zip_entry(stream, size, entry, blob, limits, budget, out, flagged)
     _cap_bombs(out, blob)
-    if flagged:
-        more = f" and {len(flagged) - 1} more entries" if len(flagged) > 1 else ""
-        out.findings.append(_finding(blob, rules.ENCRYPTED, Severity.MEDIUM, flagged[0],
-                                     f"Zip entry {flagged[0]!r}{more} carry the encryption flag; they were read "
-                                     "as plain data (loaders such as torch.load ignore the flag)."))
+    _encrypted(out, blob, flagged)
     return out
+
+
+# Names of entries no model loader reads: when such an entry is really encrypted, its content is a coverage gap.
+_TEXT_SUFFIXES = (".txt", ".md", ".rst", ".csv", ".tsv", ".log", ".json", ".yaml", ".yml", ".xml", ".html", ".ini",
+                  ".cfg", ".toml")
+_MAX_FLAG_CHECKS = 64
+
+
+def _encrypted(out: Listing, blob: Blob, flagged: list[str]) -> None:
+    """Judge entries carrying the encryption flag by what they could hide.
+
+    Loaders ignore the flag and read the bytes as plain data, and so does the scan. An entry that could be a
+    model or a pickle (by its name, or by what its plain bytes are) stays a finding: a scanner that skips
+    flagged entries misses it, and a loader given the password reads what no scan saw. A text-named entry
+    whose plain bytes are text was scanned like any other; one whose bytes are not readable (real
+    ciphertext) holds nothing a loader runs, so it is recorded as a coverage gap, not a finding.
+    """
+    from mlsec_actions.analyzers.formats import Format, detect  # formats -> sevenzip -> archive: import late
+
+    members = {m.name: m for m in out.members}
+    risky: list[str] = []
+    unreadable: list[str] = []
+    for index, name in enumerate(flagged):
+        if name.endswith("/"):
+            continue
+        member = members.get(name)
+        if index >= _MAX_FLAG_CHECKS or member is None or not name.lower().endswith(_TEXT_SUFFIXES):
+            risky.append(name)
+            continue
+        try:
+            head = member.head(8192)
+            fmt = detect(io.BytesIO(head), member.size)
+        except (*READ_ERRORS, LimitExceededError):
+            fmt = Format.UNKNOWN
+        if fmt is Format.UNKNOWN or (fmt is Format.EMPTY and member.size > 0):
+            unreadable.append(name)
+        elif fmt is not Format.TEXT and fmt is not Format.EMPTY:
+            risky.append(name)  # a text name over model bytes: what a flag-skipping scanner would miss
+    if risky:
+        more = f" and {len(risky) - 1} more entries" if len(risky) > 1 else ""
+        out.findings.append(_finding(blob, rules.ENCRYPTED, Severity.MEDIUM, risky[0],
+                                     f"Zip entry {risky[0]!r}{more} carry the encryption flag and could hold a "
+                                     "model or pickle; they were read as plain data (loaders such as torch.load "
+                                     "ignore the flag)."))
+    if unreadable:
+        where = f"{blob.path}!{blob.member}" if blob.member else blob.path
+        more = f" and {len(unreadable) - 1} more text entries" if len(unreadable) > 1 else ""
+        out.gaps.append(CoverageGap(GapKind.FILE_UNREADABLE,
+                                    f"{where}: zip entry {unreadable[0]!r}{more} are encrypted; their content "
+                                    "was not readable, so it was not checked.", blob.path))
 
 
 _MAX_BOMB_FINDINGS = 20

@@ -204,6 +204,7 @@ class Dispatcher:
     def _members(self, blob: Blob, listing: archive.Listing, depth: int, budget: archive.Budget,
                  config: Entry | None) -> list[Finding]:
         out = list(listing.findings)
+        self.gaps.extend(listing.gaps)
         for member in listing.members:
             child = Blob(blob.path, _join(blob.member, member.name), member.size, member.open)
             try:

@@ -2,170 +2,37 @@
 
 It follows CPython's `_pickle` loader: MARK opens a new stack frame (pops never cross it), MEMOIZE keys
 are the memo's size, lengths are little-endian and signed where CPython checks the sign, a PROTO above
-5 ends the load. Literal payloads are skipped by length and never copied when large (a `Region` stands
-for them). Memory is bounded: the stack, mark depth, memo and container items are capped, checked every
-`_CHECK_BYTES` bytes, and what a cap drops is recorded in `Report.limits`.
+5 ends the load. The loop handles the opcodes model pickles are made of, ordered by frequency, with
+the walk's state in local variables; its helpers and caps are in `pickle_state.py`, the rare opcodes in
+`pickle_rare.py`, the calls it evaluates in `pickle_builders.py`. The memory caps are checked every
+`CHECK_BYTES` bytes, in the same test that finds the end of the data and the end of a FRAME.
 """
 
 from __future__ import annotations
 
-import codecs
 import contextlib
-import mmap
-from collections.abc import Callable, Collection
-from typing import TYPE_CHECKING
 
-from mlsec_actions.analyzers.pickle_values import OPAQUE, Call, Global, Region
+from mlsec_actions.analyzers.pickle_rare import rare
+from mlsec_actions.analyzers.pickle_state import (
+    CHECK_BYTES,
+    MAX_LONG,
+    MAX_MEMO,
+    SHORT,
+    Data,
+    Malformed,
+    State,
+    Truncated,
+)
+from mlsec_actions.analyzers.pickle_values import OPAQUE, Call, Global
 
-if TYPE_CHECKING:
-    from mlsec_actions.analyzers.pickle_walk import Report
+__all__ = ["Data", "Machine", "Malformed", "Truncated"]
 
-Data = bytes | mmap.mmap
-
-_SHORT = 256                   # literals up to this size are always materialised
-_LITERAL_BUDGET = 32 << 20     # bytes of longer literals materialised per walk; beyond, a Region
-_ITEM_BUDGET = 256 * 1024      # container items modelled per walk
-_MAX_STACK = 100_000
-_MAX_MARKS = 10_000
-_MAX_MEMO = 500_000
-_MAX_SPARSE = 10_000
-_CHECK_BYTES = 1 << 14        # the memory caps are checked every this many bytes walked (>= opcodes)
-_MAX_LONG = 64                 # LONG1/LONG4 payloads longer than this are not turned into ints
-_MAX_LINE = 1 << 20            # a text argument (GLOBAL, INT...) longer than this is malformed
+# Values the machine models exactly that are never a str at load time (a Call or a Global may be one).
+_NOT_STR = frozenset({int, bool, bytes, tuple, list, dict, type(None)})
 
 
-class Truncated(Exception):
-    """The data ended inside an opcode or its argument."""
-
-
-class Malformed(Exception):
-    """An opcode or argument CPython would reject; the load stops here."""
-
-
-def _builders() -> dict[tuple[str, str], Callable[[tuple[object, ...]], object]]:
-    """Allowlisted callables whose result the machine computes, so nested payloads can be scanned."""
-
-    def encode(args: tuple[object, ...]) -> object:
-        text, enc = (*args, "utf-8")[:2]
-        if isinstance(text, str) and isinstance(enc, str) and enc.lower().replace("_", "-") in (
-                "latin1", "latin-1", "iso-8859-1", "utf-8", "utf8", "ascii"):
-            return text.encode(enc, errors="strict")
-        return OPAQUE
-
-    def to_bytes(args: tuple[object, ...]) -> object:
-        if not args:
-            return b""
-        value = args[0]
-        if isinstance(value, bytes):
-            return value
-        if isinstance(value, list | tuple) and len(value) < _ITEM_BUDGET and all(
-                isinstance(i, int) and 0 <= i < 256 for i in value):
-            return bytes(value)
-        if isinstance(value, str) and len(args) > 1:
-            return encode(args)
-        return OPAQUE
-
-    return {("_codecs", "encode"): encode, ("codecs", "encode"): encode,
-            ("builtins", "bytes"): to_bytes, ("builtins", "bytearray"): to_bytes,
-            ("__builtin__", "bytearray"): to_bytes}
-
-
-BUILDERS = _builders()
-
-
-class Machine:
-    """The state of one pickle stream's walk."""
-
-    def __init__(self, data: Data, pos: int, end: int, report: Report, watch: Collection[tuple[str, str]],
-                 on_build: Callable[[Machine, object, object], None] | None, max_ops: int = 0) -> None:
-        self.data, self.pos, self.end, self.report = data, pos, end, report
-        self.watch, self.on_build, self.max_ops = watch, on_build, max_ops
-        self.stack: list[object] = []
-        self.metastack: list[list[object]] = []
-        self.memo: list[object] = []           # memo keys are dense (0, 1, 2...) in written pickles
-        self.sparse: dict[int, object] = {}    # keys past the end of `memo`
-        self.memo_lossy = False
-        self.truncated = False
-        self.literal_budget = _LITERAL_BUDGET
-        self.item_budget = _ITEM_BUDGET
-
-    # -- helpers for the rare opcodes ------------------------------------------------------------
-
-    def _line(self, pos: int) -> tuple[bytes, int]:
-        nl = self.data.find(b"\n", pos, min(self.end, pos + _MAX_LINE))
-        if nl < 0:
-            if self.end - pos >= _MAX_LINE:
-                raise Malformed("text argument longer than 1 MiB")
-            raise Truncated("no newline before the end of the data")
-        return self.data[pos:nl], nl + 1
-
-    def _need(self, pos: int, n: int) -> None:
-        if n < 0:
-            raise Malformed("negative length")
-        if pos + n > self.end:
-            raise Truncated(f"argument of {n} bytes at byte {pos}, only {max(self.end - pos, 0)} left")
-
-    def _literal(self, pos: int, n: int, codec: str) -> tuple[object, int]:
-        """A length-prefixed literal at `pos`: its value (or a Region when large) and the position after it."""
-        self._need(pos, n)
-        after = pos + n
-        if n > _SHORT:
-            if n > self.literal_budget:
-                return Region(pos, after, codec), after
-            self.literal_budget -= n
-        raw = self.data[pos:after]
-        if codec == "bytes":
-            return bytes(raw), after
-        try:
-            return str(raw, codec, "surrogatepass"), after
-        except UnicodeDecodeError as e:
-            raise Malformed(f"string does not decode as {codec}") from e
-
-    def _text_global(self, pos: int) -> tuple[str, str, int]:
-        module, pos = self._line(pos)
-        name, pos = self._line(pos)
-        return module.decode("utf-8", "replace"), name.decode("utf-8", "replace"), pos
-
-    def _add_global(self, module: str, name: str, offset: int, opcode: str) -> Global:
-        g = Global(module, name, offset, opcode)
-        self.report.add_global(g)
-        return g
-
-    def _call(self, func: object, args: object, offset: int) -> object:
-        if type(args) is tuple:
-            for a in args:
-                if type(a) is Global and (a.module, a.name) in self.watch:
-                    self.report.escaped.append((offset, a))
-        if type(func) is Global:
-            key = (func.module, func.name)
-            builder = BUILDERS.get(key)
-            if builder is not None and type(args) is tuple:
-                value = builder(args)
-                if value is not OPAQUE:
-                    if key in self.watch:
-                        self.report.calls.append(Call(func, args, offset))
-                    return value
-            call = Call(func, args, offset)
-            if key in self.watch:
-                self.report.calls.append(call)
-            return call
-        call = Call(func, args, offset)
-        if type(func) is Call:
-            self.report.indirect.append(offset)
-            self.report.calls.append(call)
-        return call
-
-    def _trim(self) -> None:
-        """The periodic memory check: drop the oldest modelled state, and say so."""
-        limits = self.report.limits
-        if len(self.stack) > _MAX_STACK:
-            del self.stack[:len(self.stack) // 2]
-            if "stack depth" not in limits:
-                limits.append("stack depth")
-        if len(self.metastack) > _MAX_MARKS:
-            del self.metastack[:len(self.metastack) // 2]
-            if "mark depth" not in limits:
-                limits.append("mark depth")
+class Machine(State):
+    """One pickle stream's walk."""
 
     def nested(self) -> bool:
         """Walk a pickle that starts at `self.pos` (joblib object arrays) into the same report."""
@@ -188,7 +55,7 @@ class Machine:
         max_ops = self.max_ops
         code = 0
         frame_end = -1  # end of the current FRAME, while one is open
-        step = min(_CHECK_BYTES, self.max_ops) if self.max_ops else _CHECK_BYTES
+        step = min(CHECK_BYTES, self.max_ops) if self.max_ops else CHECK_BYTES
         check_at = pos + step
         limit = min(end, check_at)
         while True:
@@ -221,7 +88,7 @@ class Machine:
                         pos += 1
                         if key < len(memo):
                             memo[key] = stack[-1]
-                        elif key == len(memo) and key < _MAX_MEMO and not sparse:
+                        elif key == len(memo) and key < MAX_MEMO and not sparse:
                             memo.append(stack[-1])
                         else:
                             self._put(key, stack[-1])
@@ -242,7 +109,7 @@ class Machine:
                                 raise Truncated("BINUNICODE length")
                             n = frombytes(data[pos:pos + 4], "little")
                             pos += 4
-                        if n <= _SHORT and pos + n <= end:
+                        if n <= SHORT and pos + n <= end:
                             try:
                                 stack.append(str(data[pos:pos + n], "utf-8", "surrogatepass"))
                             except UnicodeDecodeError as e:
@@ -262,7 +129,7 @@ class Machine:
                     elif code == 0x29:  # EMPTY_TUPLE
                         stack.append(())
                     elif code == 0x94:  # MEMOIZE
-                        if not sparse and len(memo) < _MAX_MEMO:
+                        if not sparse and len(memo) < MAX_MEMO:
                             memo.append(stack[-1])
                         else:
                             self._put(len(memo) + len(sparse), stack[-1])
@@ -289,7 +156,7 @@ class Machine:
                         pos += 4
                         if key < len(memo):
                             memo[key] = stack[-1]
-                        elif key == len(memo) and key < _MAX_MEMO and not sparse:
+                        elif key == len(memo) and key < MAX_MEMO and not sparse:
                             memo.append(stack[-1])
                         else:
                             self._put(key, stack[-1])
@@ -363,6 +230,7 @@ class Machine:
                                 pos = self.pos
                         elif kind is Global:
                             report.patched.append((start, obj.qualname))  # type: ignore[attr-defined]
+                            self._patch(obj, state)  # type: ignore[arg-type]
                     elif code == 0x63 or code == 0x69:  # GLOBAL, INST
                         module, name, pos = self._text_global(pos)
                         if code == 0x63:
@@ -377,6 +245,10 @@ class Machine:
                         module_v = stack.pop()
                         if type(module_v) is str and type(name_v) is str:
                             stack.append(self._add_global(module_v, name_v, start, "STACK_GLOBAL"))
+                        elif type(module_v) in _NOT_STR or type(name_v) in _NOT_STR:
+                            # CPython raises "STACK_GLOBAL requires str": nothing is imported here.
+                            report.errors.append((start, "STACK_GLOBAL operand is not a string"))
+                            stack.append(OPAQUE)
                         else:
                             report.dynamic.append(start)
                             stack.append(OPAQUE)
@@ -439,12 +311,12 @@ class Machine:
                         n = frombytes(data[pos:pos + width], "little", signed=code == 0x8B)
                         self._need(pos + width, n)
                         pos += width
-                        stack.append(frombytes(data[pos:pos + n], "little", signed=True) if n <= _MAX_LONG
+                        stack.append(frombytes(data[pos:pos + n], "little", signed=True) if n <= MAX_LONG
                                      else OPAQUE)
                         pos += n
                     else:
                         self.stack = stack
-                        pos = self._rare(code, pos, start)
+                        pos = rare(self, code, pos, start)
                         stack = self.stack
             except (Truncated, Malformed) as e:
                 self.truncated = isinstance(e, Truncated)
@@ -465,122 +337,3 @@ class Machine:
                 report.errors.append((start, f"stack value not usable at opcode 0x{code:02x}: {e}"))
                 stack = []
                 metastack.clear()
-
-    def _put(self, key: int, value: object) -> None:
-        """A memo write past the dense part: appended, kept aside, or dropped at the cap (and said so)."""
-        memo = self.memo
-        if key < len(memo):
-            memo[key] = value
-        elif key == len(memo) and not self.sparse and key < _MAX_MEMO:
-            memo.append(value)
-        elif key in self.sparse or len(self.sparse) < _MAX_SPARSE:
-            self.sparse[key] = value
-        else:
-            self.memo_lossy = True
-            if "memo size" not in self.report.limits:
-                self.report.limits.append("memo size")
-
-    def _get(self, key: int, offset: int) -> object:
-        if 0 <= key < len(self.memo):
-            return self.memo[key]
-        if key in self.sparse:
-            return self.sparse[key]
-        if not self.memo_lossy:
-            self.report.errors.append((offset, f"memo key {key} read before it was written"))
-        return OPAQUE
-
-    def _pairs(self, target: dict[object, object], items: list[object]) -> dict[object, object]:
-        n = len(items) // 2
-        if self.item_budget < n:
-            return target
-        self.item_budget -= n
-        for i in range(0, 2 * n, 2):
-            try:
-                target[items[i]] = items[i + 1]
-            except TypeError:
-                continue
-        return target
-
-    def _rare(self, code: int, pos: int, start: int) -> int:
-        """Opcodes seldom seen in model pickles. `self.stack` is current on entry and on return."""
-        stack = self.stack
-        if code == 0x30:  # POP
-            if stack:
-                stack.pop()
-            elif self.metastack:
-                self.stack = self.metastack.pop()  # POP of a MARK, as CPython does
-            else:
-                raise IndexError("pop from empty list")
-        elif code == 0x31:  # POP_MARK
-            self.stack = self.metastack.pop()
-        elif code == 0x32:  # DUP
-            stack.append(stack[-1])
-        elif code == 0x6C:  # LIST
-            items = stack
-            self.stack = self.metastack.pop()
-            self.stack.append(items)
-        elif code == 0x8F:  # EMPTY_SET
-            stack.append(OPAQUE)
-        elif code == 0x90:  # ADDITEMS
-            self.stack = self.metastack.pop()
-        elif code == 0x91:  # FROZENSET
-            self.stack = self.metastack.pop()
-            self.stack.append(OPAQUE)
-        elif code in (0x70, 0x67):  # PUT, GET
-            line, pos = self._line(pos)
-            key = _int(line)
-            if code == 0x70:
-                if key < 0:
-                    raise Malformed("negative PUT argument")
-                self._put(key, stack[-1])
-            else:
-                stack.append(self._get(key, start))
-        elif code in (0x49, 0x4C):  # INT, LONG
-            line, pos = self._line(pos)
-            if code == 0x49 and line in (b"00", b"01"):
-                stack.append(line == b"01")
-            else:
-                # CPython parses these with base 0 (strtol / PyLong_FromString): when in doubt, keep walking.
-                try:
-                    stack.append(int(line.rstrip(b"L"), 0) if len(line) <= 64 else OPAQUE)
-                except ValueError:
-                    stack.append(OPAQUE)
-        elif code == 0x46:  # FLOAT
-            _, pos = self._line(pos)
-            stack.append(OPAQUE)
-        elif code == 0x53:  # STRING: a quoted Python 2 str literal
-            line, pos = self._line(pos)
-            if len(line) < 2 or line[0] != line[-1] or line[0] not in b"'\"":
-                raise Malformed("STRING argument is not quoted")
-            raw = codecs.escape_decode(bytes(line[1:-1]))[0]
-            stack.append(raw.decode("latin-1"))
-        elif code == 0x56:  # UNICODE
-            line, pos = self._line(pos)
-            try:
-                stack.append(str(line, "raw-unicode-escape"))
-            except UnicodeDecodeError as e:
-                raise Malformed("UNICODE argument does not decode") from e
-        elif code == 0x50:  # PERSID
-            _, pos = self._line(pos)
-            stack.append(OPAQUE)
-        elif code in (0x82, 0x83, 0x84):  # EXT1, EXT2, EXT4
-            width = {0x82: 1, 0x83: 2, 0x84: 4}[code]
-            self._need(pos, width)
-            value = int.from_bytes(self.data[pos:pos + width], "little", signed=code == 0x84)
-            self.report.extensions.append((start, value))
-            stack.append(OPAQUE)
-            pos += width
-        elif code == 0x97:  # NEXT_BUFFER
-            stack.append(OPAQUE)
-        elif code == 0x98:  # READONLY_BUFFER
-            stack[-1] = stack[-1]
-        else:
-            raise Malformed(f"unknown opcode 0x{code:02x}")
-        return pos
-
-
-def _int(line: bytes) -> int:
-    try:
-        return int(line)
-    except ValueError as e:
-        raise Malformed(f"bad integer argument {line[:20]!r}") from e

@@ -86,7 +86,8 @@ def findings(blob: Blob, report: Report) -> list[Finding]:
         message += "; it is not on the allowlist." if verdict is Verdict.UNKNOWN else "."
         out.append(Finding(rule=rule, severity=severity, message=message,
                            location=blob.location(f"offset {g.offset}::{g.qualname}", "function"),
-                           properties=(("global", g.qualname), ("opcode", g.opcode), ("offset", str(g.offset)))))
+                           properties=(("global", g.qualname), ("module", g.module), ("name", g.name),
+                                       ("opcode", g.opcode), ("offset", str(g.offset)))))
     for offset, helper, problem in report.unchecked:
         out.append(Finding(rule=COMPUTED, severity=Severity.CRITICAL, location=blob.location(f"offset {offset}"),
                            message=f"{helper} at byte {offset} {problem}.", properties=(("global", helper),)))

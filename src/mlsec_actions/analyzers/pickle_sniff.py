@@ -145,10 +145,11 @@ class _Skim:
         line = self.stream.readline(_MAX_LINE)
         if line.endswith(b"\n"):
             return line[:-1]
+        first = line[:64]
         while len(line) >= _MAX_LINE:  # a long leading string (protocol 0): skip to its end, keeping no copy
             line = self.stream.readline(_MAX_LINE)
             if line.endswith(b"\n"):
-                return b"<long>"
+                return first + line[-65:-1]  # its ends, so a STRING's quotes are still checked
         raise _Truncated
 
     def _read(self, n: int) -> bytes:

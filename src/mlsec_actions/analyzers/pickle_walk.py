@@ -29,6 +29,7 @@ _STARTERS = frozenset(b"(cI]})NSVXKJMLFiGTUel")
 # Any opcode CPython accepts as the first of a stream (no PROTO needed, whatever the protocol of the rest).
 _FIRST_OPCODES = _STARTERS | frozenset(b"BCP") | frozenset(
     (0x82, 0x83, 0x84, 0x88, 0x89, 0x8A, 0x8B, 0x8C, 0x8D, 0x8E, 0x8F, 0x95, 0x96))
+_STORAGE_HEADER = 8
 _STRUCTURE = ("errors", "dynamic", "extensions", "indirect", "patched", "frames", "escaped", "calls", "limits")
 
 
@@ -89,6 +90,8 @@ class Report:
     """(opcode offset, frame end) where an opcode runs past the end of its FRAME (or a frame opens in one)."""
     escaped: list[tuple[int, Global]] = field(default_factory=list)
     """(offset, global) where an argument-checked helper is passed as a value instead of being called."""
+    overrides: dict[str, object] = field(default_factory=dict)
+    """`module.attr` -> the value a BUILD on an imported module or class set it to (what a later import gets)."""
 
     def add_global(self, g: Global) -> None:
         key = (g.module, g.name)
@@ -175,14 +178,19 @@ def _walk_all(data: bytes | mmap.mmap, pos: int, end: int, report: Report, on_bu
     src = _Fixed(data, end)
     while report.streams < _MAX_STREAMS and pos < end:
         first = data[pos]
-        tentative = bool(report.streams) and not (first == _PROTO and pos + 1 < end and data[pos + 1] <= 5)
+        later = bool(report.streams)
+        proto = first == _PROTO and pos + 1 < end and data[pos + 1] <= 5
+        tentative = later and not proto
         if tentative and first not in _STARTERS:
             break  # after a STOP: trailing data (torch legacy storages), not another pickle
         marks = (len(report.globals), len(report.errors), report.ops)
         structure = {name: len(getattr(report, name)) for name in _STRUCTURE}
         report.streams += 1
         after, clean = _walk_stream(src, pos, end, report, on_build, watch)
-        if tentative and not clean:
+        # torch's legacy format writes each storage as an int64 element count, then raw bytes: a count of
+        # 128, 384, 640... starts `80 00`..`80 05`, a PROTO. A stream that fails inside those 8 bytes is that.
+        header = later and proto and not clean and after - pos < _STORAGE_HEADER
+        if (tentative or header) and not clean:
             # Trailing bytes that were not a pickle after all (torch legacy storages): keep only imports that
             # read like real names, and none of the structural findings random bytes produce.
             for name, mark in structure.items():

@@ -10,8 +10,12 @@ import fnmatch
 import re
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 from mlsec_actions.findings import Severity
+
+if TYPE_CHECKING:
+    from mlsec_actions.analyzers.pickle_allow import Allow
 
 OPS = (">=", ">", "<=", "<", "==", "!=")
 WAIVER_MAX_DAYS = 90
@@ -159,5 +163,7 @@ class Policy:
     """Line of `coverage`, for violations' locations."""
     builtin: str | None = None
     """The builtin's name (`default`, `strict`) when the policy is one: the caller has no file to point at."""
+    allow_globals: tuple[Allow, ...] = ()
+    """`model-scan.allow-globals`: exact pickle imports accepted after review (docs/model-scan.md)."""
     warnings: tuple[str, ...] = ()
     """`file:line: key: problem` notes that do not invalidate the policy."""

@@ -11,6 +11,7 @@ import fnmatch
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
@@ -191,6 +192,7 @@ def _build(doc: dict[str, Any], lines: Lines, label: str, digest: str, known: fr
         waivers.append(Waiver(id=w.get("id", f"waivers[{i}]"), reason=w["reason"].strip(), owner=w["owner"].strip(),
                               expires=expires, rule=w.get("rule"), fingerprint=w.get("fingerprint"),
                               path=w.get("path"), stage=w.get("stage"), line=line_of(lines, at)))
+    allows = _allow_globals(doc, problem)
     ids = [t.id for t in thresholds] + [m.id for m in metrics] + [w.id for w in waivers]
     for dup in sorted({i for i in ids if ids.count(i) > 1}):
         problems.append(f"{label}:1: {dup}: id used more than once")
@@ -203,7 +205,24 @@ def _build(doc: dict[str, Any], lines: Lines, label: str, digest: str, known: fr
                   waiver_max_days=doc.get("waiver-max-days", WAIVER_MAX_DAYS), waiver_path_only=path_only,
                   coverage_gaps_fail=coverage.get("gaps", "warn") == "fail",
                   coverage_required=tuple(k for k in REQUIREMENTS if k in coverage.get("require", {})),
-                  coverage_line=line_of(lines, ("coverage",)))
+                  coverage_line=line_of(lines, ("coverage",)), allow_globals=allows)
+
+
+def _allow_globals(doc: dict[str, Any], problem: Callable[[tuple[str | int, ...], str], None]) -> tuple[Any, ...]:
+    """`model-scan.allow-globals`: exact pickle imports; a dangerous, chaining or wildcard entry is refused."""
+    entries = doc.get("model-scan", {}).get("allow-globals", ())
+    if not entries:
+        return ()
+    from mlsec_actions.analyzers import pickle_allow  # only policies that allow imports need the pickle policy
+
+    out = []
+    for i, entry in enumerate(entries):
+        found = pickle_allow.problems(entry.get("module"), entry.get("name"), entry.get("reason"))
+        for text in found:
+            problem(("model-scan", "allow-globals", i), text)
+        if not found:
+            out.append(pickle_allow.Allow(entry["module"], entry["name"], entry["reason"]))
+    return tuple(out)
 
 
 def _matches(pattern: str, name: str) -> bool:

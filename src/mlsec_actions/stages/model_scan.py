@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from mlsec_actions.analyzers import archive, hf_remote_code, tree
+from mlsec_actions.analyzers import archive, hf_remote_code, pickle_allow, tree
 from mlsec_actions.analyzers import archive_rules as rules
 from mlsec_actions.analyzers.base import Blob
 from mlsec_actions.analyzers.dispatch import Dispatcher, prompt_entry
@@ -59,6 +59,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="a canary token that must never appear in prompt files (repeatable)")
     parser.add_argument("--garak-report", action="append", default=[], type=Path, metavar="FILE",
                         help="import a garak report.jsonl: each failed probe family becomes a finding (repeatable)")
+    parser.add_argument("--policy", default=None, metavar="POLICY",
+                        help="gate policy (a file, or default/strict) whose model-scan.allow-globals accepts exact "
+                             "pickle imports after review (default: none)")
 
 
 def _limits(args: argparse.Namespace) -> archive.Limits:
@@ -75,6 +78,7 @@ def walk(root: Path, target: Path) -> Iterator[tree.Entry]:
 
 def scan(ctx: ScanContext) -> StageResult:
     args = ctx.args
+    allows = _allows(args)  # a bad policy stops the stage before anything is scanned
     entries = list(walk(ctx.root, ctx.target))
     # modelscan is a separate process: start it first so it runs while our own analyzers do. It gets only
     # the regular files the walk found inside the root (never a symlink), see tools/modelscan.py.
@@ -82,11 +86,11 @@ def scan(ctx: ScanContext) -> StageResult:
         files = [(e.rel, e.path) for e in entries if e.path is not None]
         theirs = None if getattr(args, "no_modelscan", False) else pool.submit(
             modelscan.scan, files, args.timeout, _limits(args).max_entries)
-        return _scan(ctx, entries, theirs)
+        return _scan(ctx, entries, theirs, allows)
 
 
-def _scan(ctx: ScanContext, entries: list[tree.Entry],
-          pending: Future[tuple[list[Finding], ToolRun]] | None) -> StageResult:
+def _scan(ctx: ScanContext, entries: list[tree.Entry], pending: Future[tuple[list[Finding], ToolRun]] | None,
+          allows: tuple[pickle_allow.Allow, ...] = ()) -> StageResult:
     args = ctx.args
     dispatcher = Dispatcher(limits=_limits(args), text=prompt_entry(tuple(getattr(args, "canary", None) or ())))
     findings: list[Finding] = _garak(ctx)
@@ -105,6 +109,8 @@ def _scan(ctx: ScanContext, entries: list[tree.Entry],
     for folder in sorted(hf_folders):
         hf_findings.extend(hf_remote_code.analyze_folder(ctx.root, "" if folder == "." else folder))
     findings.extend(hf_findings)
+    findings, allowed = pickle_allow.apply(findings, allows)
+    gaps.extend(allowed)
     tools = [ToolRun(TOOL, ToolStatus.OK, gaps=(*gaps, *dispatcher.gaps)), *_analyzer_runs(dispatcher)]
     if hf_folders:
         tools.append(ToolRun(HF_TOOL, ToolStatus.OK))
@@ -118,6 +124,16 @@ def _scan(ctx: ScanContext, entries: list[tree.Entry],
         tools.append(run)
     return StageResult(STAGE_ID, sort_findings(findings), tuple(tools),
                        extra={"formats": dict(sorted(dispatcher.formats.items()))})
+
+
+def _allows(args: argparse.Namespace) -> tuple[pickle_allow.Allow, ...]:
+    """The policy's `model-scan.allow-globals` (a bad policy is an InputError: exit 2, nothing scanned)."""
+    source = getattr(args, "policy", None)
+    if not source:
+        return ()
+    from mlsec_actions.gate import policy  # jsonschema and yaml only when a policy is given
+
+    return policy.load(source).allow_globals
 
 
 def _garak(ctx: ScanContext) -> list[Finding]:

@@ -12,7 +12,7 @@ import pytest
 from mlsec_actions.analyzers import archive
 from mlsec_actions.analyzers.base import Blob
 from mlsec_actions.analyzers.dispatch import Dispatcher
-from mlsec_actions.findings import Finding
+from mlsec_actions.findings import Finding, Severity
 from tests import model_corpus as corpus
 
 EVIL = corpus.call("os", "system", "touch /nonexistent/canary")
@@ -42,6 +42,41 @@ def test_nested_zip_member_names_chain() -> None:
 def test_encrypted_flag_is_ignored_and_reported() -> None:
     findings = scan(corpus.set_encrypted_flag(corpus.torch_zip("archive", EVIL)))
     assert rules(findings) == {"pickle/dangerous-global", "archive/encrypted-flag"}
+
+
+# ZipCrypto output: a 12-byte header then ciphertext, indistinguishable from random bytes.
+CIPHERTEXT = bytes.fromhex("a62423adadd3da9954d84e5b29041920ff872cadc7c6151c53aa99")
+
+
+def _flagged(members: dict[str, bytes]) -> tuple[list[Finding], Dispatcher]:
+    data = corpus.set_encrypted_flag(corpus.zip_bytes(members))
+    dispatcher = Dispatcher()
+    found = dispatcher.scan_file(Blob("archive.zip", None, len(data), lambda: io.BytesIO(data)))
+    return found, dispatcher
+
+
+def test_encrypted_text_entry_is_a_coverage_gap_not_a_finding() -> None:
+    found, dispatcher = _flagged({"notes/test.txt": CIPHERTEXT, "README.md": b"plain words\n"})
+    assert found == []
+    [gap] = dispatcher.gaps
+    assert gap.kind.value == "file-unreadable" and "'notes/test.txt'" in gap.detail and gap.path == "archive.zip"
+
+
+@pytest.mark.parametrize("name", ["data.pkl", "archive/data/0", "weights.bin", "model.txt.pt"])
+def test_encrypted_entry_that_could_be_a_model_stays_a_finding(name: str) -> None:
+    found, dispatcher = _flagged({name: CIPHERTEXT})
+    assert [(f.rule.id, f.severity) for f in found] == [("archive/encrypted-flag", Severity.MEDIUM)]
+    assert dispatcher.gaps == []
+
+
+def test_text_name_over_pickle_bytes_is_flagged_and_scanned() -> None:
+    found, _ = _flagged({"notes.txt": EVIL})
+    assert rules(found) == {"archive/encrypted-flag", "pickle/dangerous-global"}
+
+
+def test_encrypted_flag_on_plain_text_is_scanned_text() -> None:
+    found, dispatcher = _flagged({"notes.txt": b"just some notes\n" * 10})
+    assert found == [] and dispatcher.gaps == []
 
 
 def test_encrypted_flag_on_deflated_entries() -> None:

@@ -165,6 +165,56 @@ def test_indirect_call_and_build_on_global_are_high() -> None:
     assert "pickle/build-on-global" in rules(findings) and top(findings) is Severity.HIGH
 
 
+# -- STACK_GLOBAL operands built at load time: evaluated, so the real target is judged ---------------------
+
+def _apply(module: str, name: str, *args: bytes) -> bytes:
+    """module.name(*args) at load time (each arg is opcodes pushing one value)."""
+    return pc.stack_glob(module, name) + b"(" + b"".join(args) + b"tR"
+
+
+def _strings(*items: str) -> bytes:
+    return b"](" + b"".join(pc.sbu(i) for i in items) + b"e"
+
+
+_BUILT_MODULE = {
+    "join": _apply("builtins", "str.join", pc.sbu(""), _strings("o", "s")),
+    "lower": _apply("builtins", "str.lower", pc.sbu("OS")),
+    "replace": _apply("builtins", "str.replace", pc.sbu("oXs"), pc.sbu("X"), pc.sbu("")),
+    "codecs_decode": _apply("_codecs", "decode", pc.binbytes(b"os"), pc.sbu("ascii")),
+    "bytes_decode": _apply("builtins", "bytes.decode", pc.binbytes(b"os")),
+    "getitem": _apply("operator", "getitem", _strings("x", "os"), b"K\x01"),
+    "through_memo": _apply("builtins", "str.strip", pc.sbu(" os ")) + b"\x94" + b"0" + b"h\x00",
+    # A BUILD on an imported module sets an attribute; importing that attribute yields the value set.
+    "module_attribute_set": pc.stack_glob("torch", "_utils") + b"}" + pc.sbu("_x") + pc.sbu("os") + b"sb0"
+    + pc.stack_glob("torch._utils", "_x"),
+}
+
+
+@pytest.mark.parametrize("label", sorted(_BUILT_MODULE))
+def test_stack_global_of_a_name_built_at_load_time_judges_the_real_target(label: str) -> None:
+    data = b"\x80\x04" + _BUILT_MODULE[label] + pc.sbu("system") + b"\x93" + pc.sbu(pc.CMD) + b"\x85R."
+    findings = scan(data)
+    assert top(findings) is Severity.CRITICAL
+    assert "os.system" in {dict(f.properties).get("global") for f in findings if f.severity is Severity.CRITICAL}
+    assert "pickle/dynamic-global" not in rules(findings)
+
+
+@pytest.mark.parametrize("module", [
+    pc.stack_glob("mypkg", "make") + b")R",  # an unknown callable's result
+    _apply("builtins", "str.join", pc.sbu("o"), b"](" + pc.sbu("x" * 255) * 300 + b"e"),  # longer than it builds
+], ids=["unknown-call", "too-long"])
+def test_stack_global_of_a_name_that_cannot_be_evaluated_stays_high(module: bytes) -> None:
+    data = b"\x80\x04" + module + pc.sbu("system") + b"\x93" + pc.sbu(pc.CMD) + b"\x85R."
+    findings = scan(data)
+    assert "pickle/dynamic-global" in rules(findings) and top(findings) >= Severity.HIGH  # type: ignore[operator]
+
+
+def test_stack_global_of_a_non_string_literal_imports_nothing() -> None:
+    # CPython raises "STACK_GLOBAL requires str": the load fails there, nothing is imported.
+    findings = scan(b"\x80\x04J\x2a\x00\x00\x00" + pc.sbu("os") + b"\x93.")
+    assert rules(findings) == {"pickle/malformed"}
+
+
 # -- class 4: parser differentials -----------------------------------------------------------------------
 
 def test_protocol0_pickle_without_proto_is_found_under_any_name() -> None:
@@ -172,11 +222,13 @@ def test_protocol0_pickle_without_proto_is_found_under_any_name() -> None:
         assert top(scan_file(pc.call("os", "system", pc.CMD, protocol=0), name)) is Severity.CRITICAL
 
 
-@pytest.mark.parametrize("size", [70_000, 300_000])
-def test_long_leading_string_does_not_hide_the_payload(size: int) -> None:
-    data = b"V" + b"a" * size + b"\n0" + pc.call("os", "system", pc.CMD, protocol=0)
+@pytest.mark.parametrize("size", [70_000, 300_000, 3 << 20])
+@pytest.mark.parametrize(("opening", "closing"), [(b"V", b""), (b"S'", b"'")])
+def test_long_leading_string_does_not_hide_the_payload(size: int, opening: bytes, closing: bytes) -> None:
+    # CPython reads a protocol 0 string line whatever its length: padding past 1 MiB must not end the walk.
+    data = opening + b"a" * size + closing + b"\n0" + pc.call("os", "system", pc.CMD, protocol=0)
     assert top(scan_file(data, "notes.txt")) is Severity.CRITICAL
-    text = b"V" + b"a" * size + b" not a pickle\n\x00\xff"
+    text = opening + b"a" * size + b" not a pickle\n\x00\xff"
     assert top(scan_file(text, "notes.txt")) is None
 
 
@@ -288,6 +340,17 @@ def test_trailing_storage_bytes_produce_no_structural_findings() -> None:
     assert scan(data) == []
     hidden = pickle.dumps({"a": 1}, protocol=2) + b"(" + pc.glob("os", "system") + b"\xff"
     assert top(scan(hidden)) is Severity.CRITICAL  # a real name is still reported
+
+
+@pytest.mark.parametrize("count", [128, 384, 640, 0x0580, 0x10080, 0x7F_0380])
+def test_legacy_torch_storage_count_that_reads_as_proto_is_silent(count: int) -> None:
+    # torch's legacy format: its pickles, then each storage as an int64 element count and raw bytes.
+    assert scan(pc.torch_legacy(count)) == []
+
+
+def test_a_later_stream_after_the_header_bytes_still_reports_its_errors() -> None:
+    data = pickle.dumps({"a": 1}, protocol=2) + EVIL[:-1] + b"\xff."
+    assert {"pickle/dangerous-global", "pickle/malformed"} <= rules(scan(data))
 
 
 @pytest.mark.parametrize("first", [pc.sbu("x"), pc.binbytes(b"x"), b"\x88", b"\x8a\x01\x05", b"\x95" + bytes(8) + b"N"])

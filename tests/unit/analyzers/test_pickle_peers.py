@@ -19,11 +19,6 @@ from mlsec_actions.findings import Finding, Severity
 
 PEERS = Path(__file__).resolve().parents[2] / "corpus" / "peers"
 ROWS: list[dict[str, object]] = json.loads((PEERS / "manifest.json").read_text(encoding="utf-8"))
-# Container formats owned by the archive analyzers (issue 10, classes 4-5): not the pickle engine's.
-CONTAINERS = {
-    "picklescan/data-benign_password_protected.zip": "archive/encrypted-flag is medium on a zip holding only text",
-    "modelscan/password_protected.zip": "archive/encrypted-flag is medium on a zip holding only text",
-}
 
 
 def _scan(row: dict[str, object]) -> tuple[list[Finding], dict[str, list[str]]]:
@@ -34,8 +29,7 @@ def _scan(row: dict[str, object]) -> tuple[list[Finding], dict[str, list[str]]]:
 
 
 def _param(row: dict[str, object]) -> object:
-    marks = [pytest.mark.xfail(strict=True, reason=CONTAINERS[str(row["file"])])] if row["file"] in CONTAINERS else []
-    return pytest.param(row, id=str(row["file"]), marks=marks)
+    return pytest.param(row, id=str(row["file"]))
 
 
 EXECUTABLE = [_param(r) for r in ROWS if r["label"] == "malicious" and r.get("executes", True)]

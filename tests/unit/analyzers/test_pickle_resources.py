@@ -93,3 +93,34 @@ def test_many_large_literals_are_not_all_kept(tmp_path: Path) -> None:
     result = _scan(path)
     assert "CRITICAL" in result["severities"]  # type: ignore[operator]
     assert float(result["peak_mib"]) < LIMIT_MIB  # type: ignore[arg-type]
+
+
+def test_protocol0_string_of_128_mib_is_searched_with_flat_memory(tmp_path: Path) -> None:
+    # The line must be read to its newline (CPython does): searched in place, pages given back as it goes.
+    path = _sparse(tmp_path / "padded.pkl", b"S'", 128 << 20, b"'\n0" + pc.call("os", "system", pc.CMD, protocol=0))
+    result = _scan(path)
+    assert result["severities"] == ["CRITICAL"] and result["errors"] == {}
+    assert float(result["peak_mib"]) < LIMIT_MIB  # type: ignore[arg-type]
+
+
+def test_strings_rebuilt_at_load_time_are_charged_to_the_literal_budget(tmp_path: Path) -> None:
+    # A 30 KB string joined to itself 20,000 times, each result kept on the stack: 1.2 GB if every one were held.
+    big = b"X" + struct.pack("<I", 30_000) + b"a" * 30_000 + b"\x94"
+    join = pc.stack_glob("builtins", "str.join") + b"\x94"
+    body = b"\x80\x04" + big + join + (b"h\x01\x8c\x00](h\x00h\x00e\x86R" * 20_000)
+    path = tmp_path / "joins.pkl"
+    path.write_bytes(body + b"0" + EVIL[2:])
+    result = _scan(path)
+    assert "CRITICAL" in result["severities"] and result["errors"] == {}  # type: ignore[operator]
+    assert float(result["peak_mib"]) < LIMIT_MIB  # type: ignore[arg-type]
+
+
+def test_a_bounded_probe_never_searches_the_whole_file_for_a_newline() -> None:
+    from mlsec_actions.analyzers.pickle_machine import Machine
+    from mlsec_actions.analyzers.pickle_walk import Report
+
+    data = b"S'" + b"a" * (2 << 20) + b"'\n."
+    probe, full = Report(), Report()
+    Machine(data, 0, len(data), probe, (), None, max_ops=64).run()  # frame-straddle rescans: thousands of starts
+    Machine(data, 0, len(data), full, (), None).run()
+    assert probe.errors == [(0, "text argument longer than 1 MiB")] and full.errors == []

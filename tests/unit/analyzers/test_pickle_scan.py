@@ -111,7 +111,7 @@ def test_location_names_offset_and_global() -> None:
 
 def test_dynamic_stack_global_is_flagged() -> None:
     # STACK_GLOBAL over a value built at load time (a call result), not a literal string.
-    data = b"\x80\x04" + corpus._sbu("builtins") + b"\x8c\x03str\x93)R\x8c\x06system\x93."
+    data = b"\x80\x04" + corpus._sbu("mypkg") + b"\x8c\x04make\x93)R\x8c\x06system\x93."
     assert "pickle/dynamic-global" in {f.rule.id for f in scan(data)}
 
 
