@@ -43,6 +43,8 @@ class Contender:
     """Environment additions."""
     cwd: Path | None = None
     """Working folder."""
+    setup: Callable[[], object] | None = None
+    """Run before every run, untimed (e.g. delete a cache so each run starts cold)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,8 @@ class Stats:
 def run_once(c: Contender) -> Sample:
     """Run the contender once as a whole process, accounted with wait4 (that child and what it reaped)."""
     env = {**os.environ, **(c.env or {})}
+    if c.setup is not None:
+        c.setup()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(list(c.argv), cwd=c.cwd, env=env, stdout=out, stderr=err)
@@ -190,3 +194,34 @@ def sha256_bound_mb_s() -> float | None:
         return None
     per_core = float(m.group(1)) * 1000 / 1e6  # openssl prints 1000s of bytes per second
     return per_core * (os.cpu_count() or 1)
+
+
+def throughput(nbytes: int, stats: Stats, bound_mb_s: float | None, cores: int | None = None) -> str:
+    """MB/s of the median run, its share of the bound, and MB per CPU-second against one core's bound (what
+    a machine shared with other work still measures fairly)."""
+    if not stats.ok:
+        return f"{stats.name}: FAILED"
+    rate = nbytes / 1e6 / stats.median()
+    cpu = statistics.median(s.cpu for s in stats.samples)
+    per_cpu = nbytes / 1e6 / cpu if cpu > 0 else float("inf")
+    line = f"{stats.name}: {rate:,.0f} MB/s"
+    if bound_mb_s:
+        cores = cores or os.cpu_count() or 1
+        line += (f" = {rate / bound_mb_s:.0%} of the {cores}-core bound ({bound_mb_s:,.0f} MB/s); "
+                 f"{per_cpu:,.0f} MB per CPU-second = {per_cpu / (bound_mb_s / cores):.0%} of one core's bound")
+    return line
+
+
+def page_cache(files: Sequence[Path]) -> str:
+    """How much of these files is in the page cache now (util-linux `fincore`), for the table's header."""
+    fincore = shutil.which("fincore")
+    total = sum(p.stat().st_size for p in files)
+    if fincore is None or not files:
+        return f"page cache: unknown ({total / 1e6:,.0f} MB of input)"
+    resident = 0
+    for i in range(0, len(files), 200):
+        proc = subprocess.run([fincore, "--bytes", "--noheadings", "--output", "RES", *map(str, files[i:i + 200])],
+                              capture_output=True, text=True, check=False)
+        resident += sum(int(x) for x in proc.stdout.split() if x.isdigit())
+    return f"page cache: {resident / total:.0%} of {total / 1e6:,.0f} MB of input resident" if total else \
+        "page cache: no input bytes"
