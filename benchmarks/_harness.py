@@ -223,5 +223,6 @@ def page_cache(files: Sequence[Path]) -> str:
         proc = subprocess.run([fincore, "--bytes", "--noheadings", "--output", "RES", *map(str, files[i:i + 200])],
                               capture_output=True, text=True, check=False)
         resident += sum(int(x) for x in proc.stdout.split() if x.isdigit())
+    resident = min(resident, total)  # whole pages: a small file's last page counts in full
     return f"page cache: {resident / total:.0%} of {total / 1e6:,.0f} MB of input resident" if total else \
         "page cache: no input bytes"
