@@ -11,14 +11,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,9 @@ class Stats:
         walls = [s.wall for s in self.samples]
         return min(walls), max(walls)
 
+    def cpu_median(self) -> float:
+        return statistics.median(s.cpu for s in self.samples)
+
     def peak_mb(self) -> float:
         return statistics.median(s.peak_rss_mb for s in self.samples)
 
@@ -87,7 +91,47 @@ class Stats:
         if not self.ok:
             return f"{self.name}: FAILED ({'; '.join(sorted(set(self.failures)))[:300]})"
         lo, hi = self.span()
-        return f"{self.name}: {self.median():.3f}s median ({lo:.3f}-{hi:.3f}), peak {self.peak_mb():.0f} MiB"
+        return (f"{self.name}: {self.median():.3f}s median ({lo:.3f}-{hi:.3f}), CPU {self.cpu_median():.3f}s, "
+                f"peak {self.peak_mb():.0f} MiB")
+
+
+# Runs each contender for us. A process forked from a big parent inherits the parent's memory high-water
+# mark in its ru_maxrss (Linux carries it across exec), so contenders are started by this small process,
+# started once while the harness is still small, never by the harness itself.
+_SPAWNER = """
+import json, os, subprocess, sys, time
+for line in sys.stdin:
+    job = json.loads(line)
+    with open(job["out"], "wb") as out, open(job["err"], "wb") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(job["argv"], cwd=job["cwd"], env=job["env"], stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+    print(json.dumps({"code": os.waitstatus_to_exitcode(status), "wall": wall,
+                      "cpu": usage.ru_utime + usage.ru_stime, "maxrss_kb": usage.ru_maxrss}), flush=True)
+"""
+_spawner: subprocess.Popen[str] | None = None
+
+
+def _spawn(argv: Sequence[str], cwd: Path | None, env: Mapping[str, str], out: Path, err: Path) -> dict[str, float]:
+    global _spawner
+    if _spawner is None or _spawner.poll() is not None:
+        _spawner = subprocess.Popen([sys.executable, "-I", "-c", _SPAWNER], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, text=True)
+    assert _spawner.stdin is not None and _spawner.stdout is not None
+    job = {"argv": list(argv), "cwd": str(cwd) if cwd else None, "env": dict(env), "out": str(out), "err": str(err)}
+    _spawner.stdin.write(json.dumps(job) + "\n")
+    _spawner.stdin.flush()
+    answer: dict[str, float] = json.loads(_spawner.stdout.readline())
+    return answer
+
+
+def start() -> None:
+    """Start the spawner now: call it before the benchmark allocates much (it is started on first use anyway)."""
+    global _spawner
+    if _spawner is None:
+        _spawner = subprocess.Popen([sys.executable, "-I", "-c", _SPAWNER], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, text=True)
 
 
 def run_once(c: Contender) -> Sample:
@@ -95,22 +139,18 @@ def run_once(c: Contender) -> Sample:
     env = {**os.environ, **(c.env or {})}
     if c.setup is not None:
         c.setup()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(list(c.argv), cwd=c.cwd, env=env, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-        proc.returncode = code = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        done = subprocess.CompletedProcess(list(c.argv), code, out.read(), err.read())
+    with tempfile.TemporaryDirectory(prefix="harness-") as tmp:
+        out, err = Path(tmp) / "out", Path(tmp) / "err"
+        got = _spawn(c.argv, c.cwd, env, out, err)
+        code = int(got["code"])
+        done = subprocess.CompletedProcess(list(c.argv), code, out.read_bytes(), err.read_bytes())
     error = None
     if code not in c.ok_codes:
         tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
         error = f"exit {code}: {tail[0][:200]}"
     elif c.check is not None:
         error = c.check(done)
-    return Sample(wall=wall, cpu=usage.ru_utime + usage.ru_stime, peak_rss_mb=usage.ru_maxrss / 1024, error=error)
+    return Sample(wall=got["wall"], cpu=got["cpu"], peak_rss_mb=got["maxrss_kb"] / 1024, error=error)
 
 
 def _collect(name: str, samples: list[Sample]) -> Stats:
