@@ -46,8 +46,8 @@ def test_a_command_imports_only_its_own_stage(argv: list[str], modules: list[str
 
     done = subprocess.run([sys.executable, "-I", "-c", _LOADED, *argv], capture_output=True, text=True, check=True)
     assert done.stdout.splitlines()[-1] == repr(modules)
-    assert "model-scan" in subprocess.run([sys.executable, "-I", "-m", "mlsec_actions", "--help"],
-                                          capture_output=True, text=True, check=False).stdout
+    if argv == ["--help"]:  # and the help still lists every sub-command, from the catalog
+        assert all(s in done.stdout for s in ("code-scan", "model-scan", "run", "policy"))
 
 
 def test_planned_stage_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
