@@ -11,14 +11,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,8 @@ class Contender:
     """Environment additions."""
     cwd: Path | None = None
     """Working folder."""
+    setup: Callable[[], object] | None = None
+    """Run before every run, untimed (e.g. delete a cache so each run starts cold)."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,9 @@ class Stats:
         walls = [s.wall for s in self.samples]
         return min(walls), max(walls)
 
+    def cpu_median(self) -> float:
+        return statistics.median(s.cpu for s in self.samples)
+
     def peak_mb(self) -> float:
         return statistics.median(s.peak_rss_mb for s in self.samples)
 
@@ -85,28 +91,66 @@ class Stats:
         if not self.ok:
             return f"{self.name}: FAILED ({'; '.join(sorted(set(self.failures)))[:300]})"
         lo, hi = self.span()
-        return f"{self.name}: {self.median():.3f}s median ({lo:.3f}-{hi:.3f}), peak {self.peak_mb():.0f} MiB"
+        return (f"{self.name}: {self.median():.3f}s median ({lo:.3f}-{hi:.3f}), CPU {self.cpu_median():.3f}s, "
+                f"peak {self.peak_mb():.0f} MiB")
+
+
+# Runs each contender for us. A process forked from a big parent inherits the parent's memory high-water
+# mark in its ru_maxrss (Linux carries it across exec), so contenders are started by this small process,
+# started once while the harness is still small, never by the harness itself.
+_SPAWNER = """
+import json, os, subprocess, sys, time
+for line in sys.stdin:
+    job = json.loads(line)
+    with open(job["out"], "wb") as out, open(job["err"], "wb") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(job["argv"], cwd=job["cwd"], env=job["env"], stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+    print(json.dumps({"code": os.waitstatus_to_exitcode(status), "wall": wall,
+                      "cpu": usage.ru_utime + usage.ru_stime, "maxrss_kb": usage.ru_maxrss}), flush=True)
+"""
+_spawner: subprocess.Popen[str] | None = None
+
+
+def _spawn(argv: Sequence[str], cwd: Path | None, env: Mapping[str, str], out: Path, err: Path) -> dict[str, float]:
+    global _spawner
+    if _spawner is None or _spawner.poll() is not None:
+        _spawner = subprocess.Popen([sys.executable, "-I", "-c", _SPAWNER], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, text=True)
+    assert _spawner.stdin is not None and _spawner.stdout is not None
+    job = {"argv": list(argv), "cwd": str(cwd) if cwd else None, "env": dict(env), "out": str(out), "err": str(err)}
+    _spawner.stdin.write(json.dumps(job) + "\n")
+    _spawner.stdin.flush()
+    answer: dict[str, float] = json.loads(_spawner.stdout.readline())
+    return answer
+
+
+def start() -> None:
+    """Start the spawner now: call it before the benchmark allocates much (it is started on first use anyway)."""
+    global _spawner
+    if _spawner is None:
+        _spawner = subprocess.Popen([sys.executable, "-I", "-c", _SPAWNER], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, text=True)
 
 
 def run_once(c: Contender) -> Sample:
     """Run the contender once as a whole process, accounted with wait4 (that child and what it reaped)."""
     env = {**os.environ, **(c.env or {})}
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(list(c.argv), cwd=c.cwd, env=env, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-        proc.returncode = code = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        done = subprocess.CompletedProcess(list(c.argv), code, out.read(), err.read())
+    if c.setup is not None:
+        c.setup()
+    with tempfile.TemporaryDirectory(prefix="harness-") as tmp:
+        out, err = Path(tmp) / "out", Path(tmp) / "err"
+        got = _spawn(c.argv, c.cwd, env, out, err)
+        code = int(got["code"])
+        done = subprocess.CompletedProcess(list(c.argv), code, out.read_bytes(), err.read_bytes())
     error = None
     if code not in c.ok_codes:
         tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
         error = f"exit {code}: {tail[0][:200]}"
     elif c.check is not None:
         error = c.check(done)
-    return Sample(wall=wall, cpu=usage.ru_utime + usage.ru_stime, peak_rss_mb=usage.ru_maxrss / 1024, error=error)
+    return Sample(wall=got["wall"], cpu=got["cpu"], peak_rss_mb=got["maxrss_kb"] / 1024, error=error)
 
 
 def _collect(name: str, samples: list[Sample]) -> Stats:
@@ -190,3 +234,35 @@ def sha256_bound_mb_s() -> float | None:
         return None
     per_core = float(m.group(1)) * 1000 / 1e6  # openssl prints 1000s of bytes per second
     return per_core * (os.cpu_count() or 1)
+
+
+def throughput(nbytes: int, stats: Stats, bound_mb_s: float | None, cores: int | None = None) -> str:
+    """MB/s of the median run, its share of the bound, and MB per CPU-second against one core's bound (what
+    a machine shared with other work still measures fairly)."""
+    if not stats.ok:
+        return f"{stats.name}: FAILED"
+    rate = nbytes / 1e6 / stats.median()
+    cpu = statistics.median(s.cpu for s in stats.samples)
+    per_cpu = nbytes / 1e6 / cpu if cpu > 0 else float("inf")
+    line = f"{stats.name}: {rate:,.0f} MB/s"
+    if bound_mb_s:
+        cores = cores or os.cpu_count() or 1
+        line += (f" = {rate / bound_mb_s:.0%} of the {cores}-core bound ({bound_mb_s:,.0f} MB/s); "
+                 f"{per_cpu:,.0f} MB per CPU-second = {per_cpu / (bound_mb_s / cores):.0%} of one core's bound")
+    return line
+
+
+def page_cache(files: Sequence[Path]) -> str:
+    """How much of these files is in the page cache now (util-linux `fincore`), for the table's header."""
+    fincore = shutil.which("fincore")
+    total = sum(p.stat().st_size for p in files)
+    if fincore is None or not files:
+        return f"page cache: unknown ({total / 1e6:,.0f} MB of input)"
+    resident = 0
+    for i in range(0, len(files), 200):
+        proc = subprocess.run([fincore, "--bytes", "--noheadings", "--output", "RES", *map(str, files[i:i + 200])],
+                              capture_output=True, text=True, check=False)
+        resident += sum(int(x) for x in proc.stdout.split() if x.isdigit())
+    resident = min(resident, total)  # whole pages: a small file's last page counts in full
+    return f"page cache: {resident / total:.0%} of {total / 1e6:,.0f} MB of input resident" if total else \
+        "page cache: no input bytes"

@@ -1,36 +1,30 @@
-"""mlsec code-scan (every tool, concurrently, merged) vs each of its external tools run bare on the same
-tree, in one run; prints medians (min-max) and the ratio of the full stage to the slowest single tool.
+"""mlsec code-scan (every tool, concurrently, merged) against each of its external tools run bare on the
+same tree, and its default invocation against the bare `trivy fs` it wraps.
 
-Bare tools get the configuration the stage gives them (trivy's shipped files, gitleaks' shipped config,
-bandit's shipped settings), so the ratio is what running them together through mlsec costs over the
-slowest of them alone. Rounds alternate all contenders, so drift of a shared machine hits each alike, and
-each round gives its own ratio (full / slowest tool of that round).
+Fair because each pair is two whole processes alternated A B A B with a ratio per pair, a run with an
+unexpected exit code counts as failed, and the bare tools get the configuration the stage gives them
+(trivy's shipped files, gitleaks' shipped config, bandit's shipped settings), so a ratio is what running
+them through mlsec costs over that tool alone. `--vuln-db skip` in the first pairs matches trivy's
+`--skip-db-update`; the default-options pair is what a user runs.
 
-Target (issue 11): at most 1.15x the slowest tool; `mlsec code-scan --help` start-up under 0.3 s.
-Run: .venv/bin/python benchmarks/code_scan.py [PATH [ROUNDS]]
+Targets: issue 11, at most 1.15x the slowest tool; issue 13, the default invocation within 1.05x + 0.1 s of
+the bare `trivy fs`. Run: .venv/bin/python benchmarks/code_scan.py [PATH] [--runs 5]
 """
 
 from __future__ import annotations
 
-import os
-import statistics
-import subprocess
+import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks import _harness as h  # run as a script from anywhere
 
 from mlsec_actions.tools import bandit, gitleaks, trivy
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-
-
-def _once(cmd: list[str], ok: set[int]) -> float | None:
-    start = time.perf_counter()
-    code = subprocess.run(cmd, check=False, capture_output=True).returncode
-    took = time.perf_counter() - start
-    return took if code in ok else None
 
 
 def _commands(target: Path, tmp: str) -> dict[str, tuple[list[str], set[int]]]:
@@ -54,34 +48,24 @@ def _commands(target: Path, tmp: str) -> dict[str, tuple[list[str], set[int]]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = argv if argv is not None else sys.argv[1:]
-    target = Path(args[0]) if args else REPO
-    rounds = int(args[1]) if len(args) > 1 else 5
-    times: dict[str, list[float]] = {}
-    ratios: list[float] = []
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("path", nargs="?", type=Path, default=REPO, help="tree to scan (default: this repository)")
+    ap.add_argument("--runs", type=int, default=5, help="counted pairs per comparison (default 5)")
+    args = ap.parse_args(argv)
+    print(h.machine())
     with tempfile.TemporaryDirectory() as tmp:
-        commands = _commands(target, tmp)
-        for cmd, ok in commands.values():  # warm-up (page cache, trivy's checks bundle)
-            _once(cmd, ok)
-        for _ in range(rounds):
-            got = {name: _once(cmd, ok) for name, (cmd, ok) in commands.items()}
-            failed = [n for n, t in got.items() if t is None]
-            if failed:
-                print(f"FAILED run of {', '.join(failed)}: not timed", file=sys.stderr)
-                return 1
-            for name, t in got.items():
-                times.setdefault(name, []).append(t or 0.0)
-            singles = [t or 0.0 for n, t in got.items() if n != "mlsec code-scan"]
-            ratios.append((got["mlsec code-scan"] or 0.0) / max(singles))
-        help_times = [_once([str(BIN / "mlsec"), "code-scan", "--help"], {0}) or 0.0 for _ in range(5)]
-    print(f"tree: {target}  ({rounds} rounds, all contenders alternating; median (min-max)); cores: {os.cpu_count()}")
-    for name, ts in times.items():
-        print(f"{name:16} {statistics.median(ts):7.3f}s ({min(ts):.3f}-{max(ts):.3f})")
-    ratio = statistics.median(ratios)
-    print(f"full stage / slowest single tool, median of rounds: {ratio:.2f}x (target <= 1.15x: "
-          f"{'met' if ratio <= 1.15 else 'MISSED'})")
-    start = statistics.median(help_times)
-    print(f"start-up (mlsec code-scan --help): {start:.3f}s (target < 0.3 s: {'met' if start < 0.3 else 'MISSED'})")
+        c = {name: h.Contender(name, cmd, ok_codes=frozenset(ok))
+             for name, (cmd, ok) in _commands(args.path, tmp).items()}
+        ours = c["mlsec code-scan"]
+        default = h.Contender("mlsec code-scan (default options)",
+                              [str(BIN / "mlsec"), "code-scan", str(args.path.resolve()), "--sarif", f"{tmp}/d.sarif"])
+        print(f"tree: {args.path}")
+        for peer in ("trivy fs", "gitleaks dir", "bandit"):
+            print(h.compare(ours, c[peer], runs=args.runs).describe(), flush=True)
+        print(h.compare(default, c["trivy fs"], runs=args.runs).describe(), flush=True)
+        start = h.measure(h.Contender("mlsec code-scan --help", [str(BIN / "mlsec"), "code-scan", "--help"]),
+                          runs=args.runs)
+        print(start.describe())
     return 0
 
 

@@ -1,29 +1,31 @@
-"""How long `mlsec gate` takes over 10k, 100k and 1M findings in 20 SARIF files, in-process and via the CLI.
+"""Whether `mlsec gate` grows linearly: the whole process over 10k, 100k and 1M findings in 20 SARIF files.
 
-Run: .venv/bin/python benchmarks/gate.py [--sizes 10000,100000,1000000] [--files 20] [--repeat 3]
+Fair because each figure is a whole `mlsec gate` process (median with min-max of N runs, a run without a
+verdict or with an exit other than 0/3 counts as failed), and the growth is judged against what linear
+growth plus the process's fixed cost (start-up, measured the same way) predicts, not against zero. The
+SARIF is shaped like our writer's (rules with security-severity, results with mlsec-severity,
+fingerprints, locations, invocations). Issue 13's target: 1M/100k at most 6x.
 
-The SARIF is shaped like our writer's (rules with security-severity, results with mlsec-severity,
-fingerprints, locations, invocations). Prints seconds, microseconds per finding (flat = linear growth),
-and, for reference on the 100k set, the stdlib json.loads and `sarif_read.read_sarif` on the same files.
+Run: .venv/bin/python benchmarks/gate.py [--sizes 10000,100000,1000000] [--files 20] [--runs 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import json
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from mlsec_actions.gate import policy
-from mlsec_actions.gate.engine import run_gate
-from mlsec_actions.sarif_read import read_sarif
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks import _harness as h  # run as a script from anywhere
+
+BIN = Path(sys.executable).parent
 
 STAGES = ("code-scan", "model-scan", "notebook-scan", "data-scan", "image-scan")
 SEVERITIES = (("info", "0.0", "note"), ("low", "2.0", "note"), ("medium", "5.5", "warning"),
@@ -72,67 +74,60 @@ def generate(folder: Path, total: int, files: int) -> int:
     return written
 
 
-def _best(fn: Any, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+def _gate(folder: Path, out: Path, policy_file: Path | None = None, baseline: bool = False) -> h.Contender:
+    verdict = out / "v.json"
+    argv = [str(BIN / "mlsec"), "gate", "--sarif-dir", str(folder), "--verdict", str(verdict),
+            "--summary", str(out / "s.md"), "--sarif", str(out / "gate.sarif")]
+    argv += ["--policy", str(policy_file)] if policy_file else []
+    argv += ["--baseline", str(folder)] if baseline else []
 
+    def check(done: object) -> str | None:
+        return None if verdict.is_file() else "no verdict written"
 
-def _cli(folder: Path, out: Path) -> float:
-    mlsec = str(Path(sys.executable).parent / "mlsec")
-    t = time.perf_counter()
-    proc = subprocess.run([mlsec, "gate", "--sarif-dir", str(folder), "--verdict", str(out / "v.json"),
-                           "--summary", str(out / "s.md"), "--sarif", str(out / "gate.sarif")],
-                          capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - t
-    if proc.returncode not in (0, 3):
-        raise SystemExit(f"mlsec gate failed ({proc.returncode}): {proc.stderr}")
-    return elapsed
+    return h.Contender(f"mlsec gate {folder.name}{' +waivers+baseline' if baseline else ''}", argv,
+                       ok_codes=frozenset({0, 3}), check=check, setup=lambda: verdict.unlink(missing_ok=True))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--files", type=int, default=20)
-    parser.add_argument("--repeat", type=int, default=5, help="best of N (half as many for sets over 100k)")
+    parser.add_argument("--runs", type=int, default=5, help="counted runs per size (3 for sets over 100k)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
-    pol = policy.load("default")
-    waived = policy.load(_waiver_policy(Path(tempfile.mkdtemp(prefix="mlsec-bench-pol-"))))
     work = Path(tempfile.mkdtemp(prefix="mlsec-bench-gate-"))
-    rows = []
-    mlsec = str(Path(sys.executable).parent / "mlsec")
-    startup = _best(lambda: subprocess.run([mlsec, "--version"], capture_output=True, check=True), args.repeat)
-    print(f"CLI start-up alone (mlsec --version): {startup:.3f} s; the CLI column includes it", flush=True)
+    waivers = _waiver_policy(work)
+    out = work / "out"
+    out.mkdir()
+    print(h.machine())
     try:
+        empty = work / "empty"
+        generate(empty, 0, 1)
+        start = h.measure(_gate(empty, out), args.runs)  # the fixed cost: start-up, policy, one empty SARIF
+        print("fixed cost (no findings): " + start.describe(), flush=True)
+        medians: dict[int, float] = {}
+        cpus: dict[int, float] = {}
         for n in sizes:
             folder = work / f"n{n}"
             size = generate(folder, n, args.files)
-            repeat = args.repeat if n <= 100_000 else max(1, args.repeat // 2)
-            t_in = _best(lambda f=folder: run_gate(pol, f), repeat)
-            t_waiver = _best(lambda f=folder: run_gate(waived, f, baseline_dir=f), repeat)
-            t_cli = min(_cli(folder, work / "out") for _ in range(repeat))
-            rows.append((n, size, t_in, t_waiver, t_cli))
-            print(f"{n:>9,} findings {size / 1e6:7.1f} MB  in-process {t_in:6.3f} s ({t_in / n * 1e6:5.2f} µs/finding)"
-                  f"  +10 waivers+baseline (same set, read twice) {t_waiver:6.3f} s  CLI {t_cli:6.3f} s", flush=True)
-            if n == 100_000:
-                files = sorted(folder.glob("*.sarif"))
-                t_json = _best(lambda fs=files: [json.loads(p.read_bytes()) for p in fs], 1)
-                t_full = _best(lambda fs=files: [read_sarif(p) for p in fs], 1)
-                print(f"{'':>9}   reference on the same files: stdlib json.loads {t_json:.3f} s, "
-                      f"sarif_read.read_sarif {t_full:.3f} s ({t_full / t_in:.1f}x the whole gate)", flush=True)
+            runs = args.runs if n <= 100_000 else max(1, min(args.runs, 3))
+            print(f"{n:,} findings in {args.files} files, {size / 1e6:,.1f} MB; "
+                  f"{h.page_cache(sorted(folder.iterdir()))}", flush=True)
+            plain = h.measure(_gate(folder, out), runs)
+            print("  " + plain.describe(), flush=True)
+            print("  " + h.measure(_gate(folder, out, waivers, baseline=True), runs).describe(), flush=True)
+            if plain.ok:
+                medians[n], cpus[n] = plain.median(), plain.cpu_median()
             shutil.rmtree(folder)
-        base = rows[0]
-        print("\nper-finding cost relative to the smallest set (1.0 = perfectly linear):")
-        for n, _, t_in, _, _ in rows:
-            print(f"{n:>9,}: {t_in / n / (base[2] / base[0]):.2f}")
-        hundred_k = next((r for r in rows if r[0] == 100_000), None)
-        if hundred_k is not None:
-            print(f"\n100,000 findings in {args.files} files: {hundred_k[2]:.3f} s in-process "
-                  f"({'under' if hundred_k[2] < 1 else 'OVER'} the 1 s target), {hundred_k[4]:.3f} s via the CLI")
+        print("\nwhole-process growth against linear growth plus the fixed cost (the no-findings run):")
+        for label, times, fixed in (("wall", medians, start.median() if start.ok else 0.0),
+                                    ("CPU", cpus, start.cpu_median() if start.ok else 0.0)):
+            ordered = sorted(times)
+            for small, big in itertools.pairwise(ordered):
+                floor = min(fixed, times[small])  # a noisy fixed cost above the small set's time predicts nothing
+                linear = (times[small] - floor) * big / small + floor
+                print(f"  {label} {big:,}/{small:,}: {times[big] / times[small]:.1f}x measured; linear predicts "
+                      f"{linear / times[small]:.1f}x ({times[big]:.2f} s vs {linear:.2f} s)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -1,4 +1,4 @@
-"""Benchmark: `mlsec model-scan` vs picklescan, modelscan and fickling, whole process, on four corpora.
+"""`mlsec model-scan` vs picklescan, modelscan and fickling, whole process, on five corpora.
 
 Corpora (written to a temporary folder; nothing is ever loaded):
 - model-corpus: tests/model_corpus.py (COPIES copies), the project's original mixed corpus;
@@ -10,12 +10,13 @@ Corpora (written to a temporary folder; nothing is ever loaded):
 - mixed: about 200 files / 40 MB of torch checkpoints, scikit-learn/joblib pickles, .npy, safetensors and
   malicious files, for speed;
 plus the time and memory to scan a sparse 10 GB safetensors file (header only).
-For each tool and corpus it prints recall (malicious files flagged), false positives (benign files flagged),
-wall seconds (median of --repeat runs) and the scanner's peak RSS. mlsec counts a file as flagged at high
-or above (the default gate); `mlsec (medium+)` shows the medium count too. Peak RSS is measured by a small
-Python parent with `getrusage(RUSAGE_CHILDREN)`, so a few MiB of it is that parent's floor.
-Run: `.venv/bin/python benchmarks/model_scan.py [--copies N] [--repeat N] [--no-fickling] [--only CORPUS]`;
-`--speed PAIRS` times only mlsec against picklescan on the mixed folder, alternating (the issue's speed target).
+For each tool and corpus it prints recall (malicious files flagged), false positives (benign files flagged)
+and the whole process's median wall (min-max), CPU and peak RSS; mlsec and picklescan run alternated A B A B
+with a ratio per pair. Fair because every tool is a whole process on the same files, a run with an exit code
+the tool does not use for a finished scan, or with an unreadable report, counts as failed, and recall comes
+from the same runs that are timed. mlsec counts a file as flagged at high or above (the default gate);
+`mlsec (medium+)` shows the medium count too. fickling checks one file per process: its time is the sum.
+Run: `.venv/bin/python benchmarks/model_scan.py [--copies N] [--runs N] [--no-fickling] [--only CORPUS]`.
 """
 
 from __future__ import annotations
@@ -36,12 +37,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 BIN = Path(sys.executable).parent
 
-from tests import format_corpus, model_corpus, pickle_corpus  # noqa: E402 - needs the repo on sys.path first
-
-_MEASURE = ("import resource, subprocess, sys, time\n"
-            "t = time.perf_counter(); p = subprocess.run(sys.argv[2:], capture_output=True, text=True)\n"
-            "open(sys.argv[1], 'w').write(p.stdout)\n"
-            "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, p.returncode)")
+from benchmarks import _harness as h  # noqa: E402 - needs the repo on sys.path first
+from tests import format_corpus, model_corpus, pickle_corpus  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -59,67 +56,82 @@ class Corpus:
 
 
 @dataclass(frozen=True)
-class Run:
-    """One tool on one corpus."""
+class Tool:
+    """One scanner on one corpus: its whole-process command and how to read what it flagged."""
 
-    flagged: frozenset[str]
-    """Files the tool flagged."""
-    seconds: float
-    """Whole-process wall time (summed over processes for per-file tools)."""
-    peak_mib: float
-    """Largest peak RSS of a scanner process."""
+    contender: h.Contender
+    """The command, its accepted exit codes and a check that records what it flagged."""
+    flagged: list[frozenset[str]]
+    """What each checked run flagged (files, relative POSIX paths), appended by the check."""
 
 
-def _measure(args: list[str], out: Path) -> tuple[float, float, int]:
-    proc = subprocess.run([sys.executable, "-c", _MEASURE, str(out), *args], capture_output=True, text=True,
-                          timeout=1800, check=True)
-    seconds, rss_kb, code = proc.stdout.split()
-    return float(seconds), int(rss_kb) / 1024, int(code)
+def _tool(name: str, argv: list[str], ok: set[int], read: Callable[[subprocess.CompletedProcess[bytes]], set[str]],
+          setup: Callable[[], object] | None = None) -> Tool:
+    flagged: list[frozenset[str]] = []
+
+    def check(done: subprocess.CompletedProcess[bytes]) -> str | None:
+        try:
+            flagged.append(frozenset(read(done)))
+        except (OSError, ValueError, KeyError) as e:
+            return f"unreadable output: {e}"
+        return None
+
+    return Tool(h.Contender(name, argv, ok_codes=frozenset(ok), check=check, setup=setup), flagged)
 
 
-def mlsec(corpus: Corpus, work: Path, floor: str = "high") -> Run:
-    sarif = work / "mlsec.sarif"
-    seconds, peak, _ = _measure([str(BIN / "mlsec"), "model-scan", str(corpus.root), "--no-modelscan", "--sarif",
-                                 str(sarif), "--source-root", str(corpus.root)], work / "out.txt")
+def mlsec(corpus: Corpus, work: Path, floor: str = "high") -> Tool:
+    sarif = work / f"mlsec-{floor}.sarif"
     levels = ("high", "critical") if floor == "high" else ("medium", "high", "critical")
-    results = json.loads(sarif.read_text())["runs"][0]["results"]
-    flagged = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in results
-               if r.get("properties", {}).get("mlsec-severity") in levels}
-    return Run(frozenset(flagged), seconds, peak)
+
+    def read(done: subprocess.CompletedProcess[bytes]) -> set[str]:
+        results = json.loads(sarif.read_text())["runs"][0]["results"]
+        return {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in results
+                if r.get("properties", {}).get("mlsec-severity") in levels}
+
+    return _tool(f"mlsec ({floor}+)", [str(BIN / "mlsec"), "model-scan", str(corpus.root), "--no-modelscan",
+                                       "--sarif", str(sarif), "--source-root", str(corpus.root)], {0}, read,
+                 setup=lambda: sarif.unlink(missing_ok=True))
 
 
-def picklescan(corpus: Corpus, work: Path) -> Run:
-    out = work / "picklescan.txt"
-    seconds, peak, _ = _measure([str(BIN / "picklescan"), "-p", str(corpus.root)], out)
-    hits = re.findall(r"^(\S+?)(?::\S+)?: (?:dangerous|suspicious) import", out.read_text(), re.MULTILINE)
-    # A hit inside a file picklescan unpacked to a temporary folder (7z) names that folder: it is not counted.
-    return Run(frozenset(Path(h).relative_to(corpus.root).as_posix() for h in hits
-                         if Path(h).is_relative_to(corpus.root)), seconds, peak)
+def picklescan(corpus: Corpus, work: Path) -> Tool:
+    def read(done: subprocess.CompletedProcess[bytes]) -> set[str]:
+        text = done.stdout.decode("utf-8", "replace")
+        hits = re.findall(r"^(\S+?)(?::\S+)?: (?:dangerous|suspicious) import", text, re.MULTILINE)
+        # Hits inside archives it unpacked elsewhere name those temporary paths: only corpus files count.
+        return {Path(x).relative_to(corpus.root).as_posix() for x in hits if Path(x).is_relative_to(corpus.root)}
+
+    # picklescan exits 1 when it found something and 2 when some file could not be scanned (it still reports
+    # the rest): all three are finished scans; a crash or a kill is not.
+    return _tool("picklescan", [str(BIN / "picklescan"), "-p", str(corpus.root)], {0, 1, 2}, read)
 
 
-def modelscan(corpus: Corpus, work: Path) -> Run:
+def modelscan(corpus: Corpus, work: Path) -> Tool:
     report = work / "modelscan.json"
-    report.unlink(missing_ok=True)
-    seconds, peak, _ = _measure([str(BIN / "modelscan"), "scan", "-p", str(corpus.root), "-r", "json", "-o",
-                                 str(report)], work / "out.txt")
-    issues = json.loads(report.read_text()).get("issues") or [] if report.exists() else []
-    flagged = set()
-    for issue in issues:
-        source = str(issue["source"]).split(":")[0]
-        path = Path(source)
-        flagged.add((path.relative_to(corpus.root) if path.is_absolute() else path).as_posix())
-    return Run(frozenset(flagged), seconds, peak)
+
+    def read(done: subprocess.CompletedProcess[bytes]) -> set[str]:
+        issues = json.loads(report.read_text()).get("issues") or []
+        out = set()
+        for issue in issues:
+            path = Path(str(issue["source"]).split(":")[0])
+            out.add((path.relative_to(corpus.root) if path.is_absolute() else path).as_posix())
+        return out
+
+    # modelscan exits 1 on issues found and 2-3 on files it could not scan; its JSON report says which.
+    return _tool("modelscan", [str(BIN / "modelscan"), "scan", "-p", str(corpus.root), "-r", "json", "-o",
+                               str(report)], {0, 1, 2, 3}, read, setup=lambda: report.unlink(missing_ok=True))
 
 
-def fickling(corpus: Corpus, work: Path) -> Run:
+def fickling(corpus: Corpus) -> tuple[frozenset[str], float, float]:
+    """One whole process per file (fickling checks one file): flagged, summed wall seconds, largest peak."""
     flagged, seconds, peak = set(), 0.0, 0.0
     for path in sorted(p for p in corpus.root.rglob("*") if p.is_file()):
-        took, rss, code = _measure([str(BIN / "fickling"), "--check-safety", str(path), "--json-output",
-                                    str(work / "f.json")], work / "out.txt")
-        seconds, peak = seconds + took, max(peak, rss)
-        if code == 1:  # 1 = unsafe; other codes are errors (not a pickle, cannot parse)
+        # 1 = unsafe; 0 safe, other codes errors (not a pickle, cannot parse): those flag nothing.
+        sample = h.run_once(h.Contender("fickling", [str(BIN / "fickling"), "--check-safety", str(path)],
+                                        ok_codes=frozenset({1})))
+        seconds, peak = seconds + sample.wall, max(peak, sample.peak_rss_mb)
+        if sample.error is None:
             flagged.add(path.relative_to(corpus.root).as_posix())
-    return Run(frozenset(flagged), seconds, peak)
+    return frozenset(flagged), seconds, peak
 
 
 def _write(root: Path, cases: list[tuple[str, bytes, bool]]) -> Corpus:
@@ -164,7 +176,7 @@ def mixed_cases(canary: Path) -> list[tuple[str, bytes, bool]]:
     return out
 
 
-def sparse_safetensors(work: Path) -> None:
+def sparse_safetensors(work: Path, runs: int) -> None:
     """A sparse 10 GB safetensors file: only its header is read, so it takes milliseconds and no memory."""
     header = json.dumps({"w": {"dtype": "F32", "shape": [2684354560], "data_offsets": [0, 10737418240]}}).encode()
     folder = work / "big"
@@ -172,82 +184,55 @@ def sparse_safetensors(work: Path) -> None:
     with (folder / "model.safetensors").open("wb") as f:
         f.write(struct.pack("<Q", len(header)) + header)
         f.truncate(8 + len(header) + 10737418240)
-    run = mlsec(Corpus("big", folder, frozenset(), frozenset({"model.safetensors"})), work)
-    assert not run.flagged, run.flagged
-    print(f"sparse 10 GB safetensors: whole mlsec process {run.seconds:.2f} s, peak {run.peak_mib:.1f} MiB")
+    tool = mlsec(Corpus("big", folder, frozenset(), frozenset({"model.safetensors"})), work)
+    stats = h.measure(tool.contender, runs=runs)
+    assert not any(tool.flagged), tool.flagged
+    print(f"sparse 10 GB safetensors: {stats.describe()}")
 
 
-def speed(pairs: int) -> int:
-    """Whole-process wall time of mlsec and picklescan on the mixed folder, A B A B (benchmarks/_harness.py).
-
-    The timing runs in a fresh small process: a child forked from this one (which built the corpus in memory)
-    would carry this process's pages in its peak RSS.
-    """
-    with tempfile.TemporaryDirectory(prefix="mlsec-speed-") as tmp:
-        work = Path(tmp)
-        root = _write(work / "mixed", mixed_cases(work / "CANARY")).root
-        size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) / 1e6
-        print(f"mixed folder: {sum(1 for p in root.rglob('*') if p.is_file())} files, {size:.1f} MB")
-        return subprocess.run([sys.executable, "-c", _SPEED, str(REPO), str(BIN), str(root), str(pairs)],
-                              check=False).returncode
-
-
-_SPEED = """
-import sys
-from pathlib import Path
-sys.path.insert(0, sys.argv[1])
-from benchmarks import _harness as h
-bin_, root, pairs = Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-ours = h.Contender("mlsec model-scan", [str(bin_ / "mlsec"), "model-scan", root, "--no-modelscan", "--sarif",
-                   str(Path(root).parent / "out.sarif"), "--source-root", root])
-# picklescan exits 1 when it finds something and 2 when a file fails to parse: both are finished scans.
-theirs = h.Contender("picklescan", [str(bin_ / "picklescan"), "-p", root], ok_codes=frozenset({0, 1, 2}))
-print(h.machine())
-print(h.compare(ours, theirs, runs=pairs).describe())
-"""
-
-
-TOOLS: tuple[tuple[str, Callable[[Corpus, Path], Run]], ...] = (
-    ("mlsec (high+)", mlsec),
-    ("mlsec (medium+)", lambda c, w: mlsec(c, w, "medium")),
-    ("picklescan", picklescan),
-    ("modelscan", modelscan),
-    ("fickling", fickling),
-)
+def _row(corpus: Corpus, name: str, flagged: frozenset[str], timing: str) -> str:
+    missed = sorted(corpus.bad - flagged)
+    fps = sorted(corpus.good & flagged)
+    return (f"{corpus.name:19} {name:16} {len(corpus.bad & flagged):>4}/{len(corpus.bad):<4} "
+            f"{len(fps):>4}/{len(corpus.good):<4}  {timing}  missed: "
+            f"{', '.join(Path(m).name for m in missed[:6]) or '-'}{' ...' if len(missed) > 6 else ''}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--copies", type=int, default=2, help="copies of the model corpus (default: %(default)s)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per tool, median reported (fickling: 1)")
+    parser.add_argument("--runs", type=int, default=5, help="counted runs per tool (fickling: 1 per file)")
     parser.add_argument("--no-fickling", action="store_true", help="skip fickling (one process per file: slow)")
     parser.add_argument("--only", action="append", help="corpus to run (repeatable; default: all)")
-    parser.add_argument("--speed", type=int, default=0, metavar="PAIRS",
-                        help="only time mlsec against picklescan on the mixed folder, alternating, PAIRS pairs")
     args = parser.parse_args(argv)
-    if args.speed:
-        return speed(args.speed)
+    h.start()
+    print(h.machine())
     with tempfile.TemporaryDirectory(prefix="mlsec-bench-") as tmp:
         work = Path(tmp)
         scratch = work / "scratch"
         scratch.mkdir()
-        print(f"{'corpus':19} {'tool':16} {'recall':>9} {'false pos':>9} {'seconds':>8} {'peak MiB':>8}  missed")
+        print(f"{'corpus':19} {'tool':16} {'recall':>9} {'false pos':>9}  whole process")
         for corpus in corpora(work, args.copies):
             if args.only and corpus.name not in args.only:
                 continue
             size = sum(p.stat().st_size for p in corpus.root.rglob("*") if p.is_file()) / 1e6
             print(f"# {corpus.name}: {len(corpus.bad)} malicious, {len(corpus.good)} benign, {size:.1f} MB")
-            for name, tool in TOOLS:
-                if name == "fickling" and args.no_fickling:
-                    continue
-                runs = [tool(corpus, scratch) for _ in range(1 if name == "fickling" else args.repeat)]
-                run = sorted(runs, key=lambda r: r.seconds)[len(runs) // 2]  # the median run: machines are noisy
-                missed = sorted(corpus.bad - run.flagged)
-                fps = sorted(corpus.good & run.flagged)
-                print(f"{corpus.name:19} {name:16} {len(corpus.bad & run.flagged):>4}/{len(corpus.bad):<4} "
-                      f"{len(fps):>4}/{len(corpus.good):<4} {run.seconds:>8.2f} {run.peak_mib:>8.1f}  "
-                      f"{', '.join(Path(m).name for m in missed[:6]) or '-'}{' ...' if len(missed) > 6 else ''}")
-        sparse_safetensors(work)
+            ours, medium = mlsec(corpus, scratch), mlsec(corpus, scratch, "medium")
+            peer, other = picklescan(corpus, scratch), modelscan(corpus, scratch)
+            pair = h.compare(ours.contender, peer.contender, runs=args.runs)
+            for tool, stats in ((ours, pair.a), (peer, pair.b), (other, h.measure(other.contender, runs=args.runs))):
+                print(_row(corpus, tool.contender.name, tool.flagged[-1] if tool.flagged else frozenset(),
+                           stats.describe().split(": ", 1)[1]), flush=True)
+            h.measure(medium.contender, runs=1, warmup=0)
+            print(_row(corpus, "mlsec (medium+)", medium.flagged[-1] if medium.flagged else frozenset(), "-"))
+            print(f"{'':19} ratio mlsec/picklescan: "
+                  + (f"{pair.ratio():.2f}x median of {len(pair.ratios)} alternated pairs "
+                     f"({min(pair.ratios):.2f}-{max(pair.ratios):.2f})" if pair.ratios else "n/a (a run failed)"))
+            if not args.no_fickling:
+                flagged, seconds, peak = fickling(corpus)
+                print(_row(corpus, "fickling", flagged,
+                           f"{seconds:.2f}s summed over one process per file, peak {peak:.0f} MiB"))
+        sparse_safetensors(work, args.runs)
         assert not (work / "CANARY").exists(), "a payload ran"
         shutil.rmtree(scratch)
     print("canary: not created (nothing was loaded)")

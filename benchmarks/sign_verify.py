@@ -1,42 +1,36 @@
-"""`mlsec sign` + `mlsec verify` (key backend) on many small files and on one model folder.
+"""`mlsec sign` + `mlsec verify` (key backend) on many small files and on one model folder, and with
+`--src DIR` the same commands of another checkout's `src`, paired, for a before/after.
 
-Every file is now signed as a typed in-toto statement (DSSE) instead of a bare digest; this measures
-what that costs per file (wall and CPU time: CPU time is what a machine shared with other work still
-measures fairly), and what a folder verification (walk that sees every entry, re-hash with no
-cache) costs. `--src DIR` runs another checkout's `src` (e.g. the commit before the change, unpacked
-with `git archive <commit> src | tar -x -C DIR/..`) for a before/after on the same machine. Not a test.
+Fair because every figure is a whole process (median with min-max and CPU time, which a machine shared
+with other work still measures fairly), each sign run starts with its digest cache deleted, a failed run
+counts as failed, and a before/after alternates the two versions A B A B on the same files. `--src`:
+e.g. the commit before a change, unpacked with `git archive <commit> src | tar -x -C DIR/..`.
 
-    .venv/bin/python benchmarks/sign_verify.py [--files 1000] [--folder-mb 512] [--src /tmp/before/src]
+    .venv/bin/python benchmarks/sign_verify.py [--files 1000] [--folder-mb 512] [--runs 5] [--src /tmp/before/src]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks import _harness as h  # run as a script from anywhere
 
 MB = 1024 * 1024
 
 
-def _mlsec(src: Path | None, *args: str, cwd: Path) -> tuple[float, float]:
-    """(wall seconds, CPU seconds user+sys) of one run; CPU time is what survives a busy machine."""
-    env = dict(os.environ)
-    env.pop("MLSEC_SIGNING_KEY", None)
+def _mlsec(name: str, src: Path | None, args: list[str], cwd: Path, cache: Path) -> h.Contender:
+    env = {"MLSEC_SIGNING_KEY": ""}
     if src is not None:
         env["PYTHONPATH"] = str(src)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "mlsec_actions", *args], cwd=cwd, env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return h.Contender(name, [sys.executable, "-m", "mlsec_actions", *args], cwd=cwd, env=env,
+                       setup=lambda: cache.unlink(missing_ok=True))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--files", type=int, default=1000, help="small files signed one bundle each (default 1000)")
     ap.add_argument("--folder-mb", type=int, default=512, help="model folder size in MB (default 512)")
     ap.add_argument("--src", type=Path, default=None, help="run this src folder instead of the installed package")
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="mlsec-sign-bench-"))
     try:
@@ -64,8 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         block = os.urandom(MB)
         for i in range(args.folder_mb // 64):
             (model / "shards" / f"s{i:03d}.safetensors").write_bytes(block * 64)
-        where = "installed package" if args.src is None else str(args.src)
-        print(f"{where}: {args.files} files of 16 KB; a {args.folder_mb} MB model folder; best of {args.repeat}")
+        print(h.machine())
+        print(f"{args.files} files of 16 KB; a {args.folder_mb} MB model folder; {args.runs} runs"
+              + (f"; pairs: installed package vs {args.src}" if args.src else ""))
         rows = {
             "sign files": ["sign", "--backend", "key", "--key", "k.pem", "--digest-cache", "c.json", *names],
             "verify files": ["verify", "--public-key", "k.pub", *names],
@@ -73,13 +68,13 @@ def main(argv: list[str] | None = None) -> int:
             "verify folder": ["verify", "--public-key", "k.pub", "model"],
         }
         for label, cmd in rows.items():
-            runs = [_mlsec(args.src, *cmd, cwd=tmp) for _ in range(args.repeat)]
-            print(f"{label:<16} wall {min(r[0] for r in runs):7.2f} s   CPU {min(r[1] for r in runs):7.2f} s",
-                  flush=True)
-            (tmp / "c.json").unlink(missing_ok=True)
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "pass"], check=True)
-        print(f"(python start-up alone {time.perf_counter() - start:.2f} s)")
+            ours = _mlsec(label, None, cmd, tmp, tmp / "c.json")
+            if args.src is None:
+                print(h.measure(ours, runs=args.runs).describe(), flush=True)
+            else:
+                print(h.compare(ours, _mlsec(f"{label} ({args.src})", args.src, cmd, tmp, tmp / "c.json"),
+                                runs=args.runs).describe(), flush=True)
+        print(h.measure(h.Contender("python -c pass", [sys.executable, "-c", "pass"]), runs=args.runs).describe())
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

@@ -14,15 +14,16 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any, NoReturn
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from mlsec_actions import __version__, catalog
 from mlsec_actions.errors import ExitCode, InputError, MlsecError, UsageError
 from mlsec_actions.sanitize import log_line
-from mlsec_actions.stages import PLANNED, STAGES, by_id
-from mlsec_actions.stages.base import crash_message, current_file, processing
+from mlsec_actions.stages import PLANNED, STAGE_IDS, by_id, summary
+
+if TYPE_CHECKING:  # pathlib is imported only by the commands that take paths
+    from pathlib import Path
 
 _NO_ENV = {"help", "version", "config", "command"}
 _TRUE = ("1", "true", "yes", "on")
@@ -39,25 +40,33 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(ExitCode.USAGE)
 
 
-def _summary(stage_id: str, fallback: str) -> str:
-    row = catalog.by_id(stage_id)
-    return row.summary if row is not None else fallback
-
-
-def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+def _parser(configured: Collection[str] = ()) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The `mlsec` parser; only the sub-commands in `configured` get their options (and so their stage module
+    imported): the others are listed with their catalog summary, which is all `--help` shows of them."""
     parser: argparse.ArgumentParser = _Parser(prog="mlsec", description="MLSecOps and DevSecOps pipeline stages.")
     parser.add_argument("--version", action="version", version=f"mlsec-actions {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="STAGE", parser_class=_Parser)
     stages = sub.add_parser("stages", help="list the stages (implemented ones; --all: the whole stage map)")
     stages.add_argument("--all", action="store_true", help="also list the stages not built yet")
     subs: dict[str, argparse.ArgumentParser] = {}
-    for stage in STAGES:
-        sp = sub.add_parser(stage.id, help=_summary(stage.id, stage.summary), description=stage.summary)
+    for stage_id in STAGE_IDS:
+        sp = sub.add_parser(stage_id, help=summary(stage_id), description=summary(stage_id))
+        if stage_id not in configured:
+            continue
+        from pathlib import Path
+
+        stage = by_id(stage_id)
+        assert stage is not None  # STAGE_IDS are the registered ones
         sp.add_argument("--config", type=Path, default=None,
-                        help=f"YAML file whose '{stage.id}' section sets defaults for these options")
+                        help=f"YAML file whose '{stage_id}' section sets defaults for these options")
         stage.configure(sp)
-        subs[stage.id] = sp
+        subs[stage_id] = sp
     return parser, subs
+
+
+def stage_parsers(stage_ids: Collection[str]) -> dict[str, argparse.ArgumentParser]:
+    """The configured sub-command parsers of these stages (e.g. to check their config sections)."""
+    return _parser(stage_ids)[1]
 
 
 def _is_list(action: argparse.Action) -> bool:
@@ -138,7 +147,7 @@ def config_defaults(sub: argparse.ArgumentParser, stage_id: str, path: Path) -> 
         return {}
     if not isinstance(doc, dict):
         raise InputError(path, "config must be a mapping of stage ids to options")
-    unknown = sorted(str(k) for k in doc if k not in catalog.stage_ids() | {s.id for s in STAGES})
+    unknown = sorted(str(k) for k in doc if k not in catalog.stage_ids() | set(STAGE_IDS))
     if unknown:
         raise InputError(f"{path}:{line_of(lines, (unknown[0],))}", f"{unknown[0]}: not a stage id")
     section = doc.get(stage_id)
@@ -163,6 +172,8 @@ def _apply_defaults(sub: argparse.ArgumentParser, stage_id: str, argv: Sequence[
     defaults: dict[str, Any] = {}
     config = pre.config if getattr(pre, "config", None) is not None else os.environ.get("MLSEC_CONFIG") or None
     if config is not None:
+        from pathlib import Path
+
         defaults.update(config_defaults(sub, stage_id, Path(config)))
     for action in sub._actions:
         if action.dest in _NO_ENV:
@@ -188,11 +199,13 @@ def _list_stages(everything: bool) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args_in = list(sys.argv[1:] if argv is None else argv)
     command: str | None = None
-    processing(None)
+    if args_in == ["--version"]:  # the one answer that needs nothing else loaded
+        print(f"mlsec-actions {__version__}")
+        return ExitCode.OK
     try:
-        parser, subs = _parser()
         command = next((a for a in args_in if not a.startswith("-")), None)
-        if command in PLANNED and by_id(command) is None:
+        parser, subs = _parser((command,) if command in STAGE_IDS else ())
+        if command in PLANNED and command not in STAGE_IDS:
             implemented = ", ".join(s.id for s in catalog.implemented())
             raise UsageError(f"stage '{command}' is not implemented yet; implemented: {implemented}")
         if command in subs:
@@ -207,6 +220,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         stage = by_id(args.command)
         assert stage is not None  # argparse only accepts registered commands
         from mlsec_actions import outputs
+        from mlsec_actions.stages.base import processing
+
+        processing(None)
 
         with contextlib.ExitStack() as held:
             for folder in stage.locks(args):
@@ -221,6 +237,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("mlsec: interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # a bug or an unforeseen input: one line naming the stage, exit 1, fail closed
+        from mlsec_actions.stages.base import crash_message, current_file
+
         print(f"mlsec: error: {crash_message(command or 'mlsec', e, current_file())}", file=sys.stderr)
         return ExitCode.ERROR
 

@@ -1,9 +1,10 @@
 """The local pipeline runner behind `mlsec run`: the same stages as the workflows, on a laptop or a runner.
 
-What runs comes from the catalog (`catalog.pipeline(name)`): the pipeline's implemented scan stages in
-parallel (each its own `python -I -m mlsec_actions <stage>` process, started in a folder we own, never in
-the scanned project), then its gate, then the stage that writes the SBOM and, after a passing run only, the
-one that signs. It fails closed:
+What runs comes from the catalog (`catalog.pipeline(name)`), as a graph (`dag.py`): each implemented stage
+of the pipeline is its own `python -I -m mlsec_actions <stage>` process, started in a folder we own (never in
+the scanned project) as soon as the stages it needs (the catalog's `needs`; the gate needs every scan) have
+finished, up to one per core, the slowest of the last run first; the stage that signs runs last and only after
+a passing run. It fails closed:
 
 - every run has a fresh id (uuid4) that each stage stamps into its SARIF (`MLSEC_RUN_ID`) and the gate
   checks (`--run-id`, `--expect-stage` for every scan stage), and the run's results folder is locked and
@@ -26,11 +27,10 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlsec_actions import catalog, outputs
+from mlsec_actions import catalog, dag, outputs
 from mlsec_actions.catalog import Kind, StageInfo
 from mlsec_actions.errors import ExitCode, MlsecError
 from mlsec_actions.sanitize import log_line
@@ -233,9 +233,10 @@ def run(p: PipelinePlan, progress: Callable[[str], None]) -> int:
     """Run the plan under OUT's lock; returns the exit code, never better than the worst stage's."""
     token = uuid.uuid4().hex
     with outputs.lock(p.out, token), tempfile.TemporaryDirectory(prefix="mlsec-run-") as workdir:
+        costs = previous_seconds(p.out)
         clear_previous(p.out)
         p.sarif_dir.mkdir(parents=True)
-        return _run(p, Path(workdir), progress, {**stage_env(p.run_id), outputs.LOCK_TOKEN_ENV: token})
+        return _run(p, Path(workdir), progress, {**stage_env(p.run_id), outputs.LOCK_TOKEN_ENV: token}, costs)
 
 
 def headline(p: PipelinePlan) -> str:
@@ -250,54 +251,88 @@ def _scan_policy(p: PipelinePlan, stage: str) -> tuple[str, ...]:
     return ("--policy", p.policy) if stage == "model-scan" and p.policy is not None else ()
 
 
-def _run(p: PipelinePlan, cwd: Path, progress: Callable[[str], None], env: dict[str, str]) -> int:
+def previous_seconds(out: Path) -> dict[str, float]:
+    """Each stage's wall time in the last run's record (`run.json`), to start the slowest first; {} if none."""
+    from mlsec_actions import inputs
+
+    try:
+        doc = inputs.load_json(out / "run.json", "run record", 1024 * 1024)
+    except MlsecError:
+        return {}
+    rows = doc.get("stages") if isinstance(doc, dict) else None
+    if not isinstance(rows, list):
+        return {}
+    return {str(r["stage"]): float(r["seconds"]) for r in rows
+            if isinstance(r, dict) and isinstance(r.get("stage"), str) and isinstance(r.get("seconds"), int | float)}
+
+
+def jobs(p: PipelinePlan, costs: dict[str, float] | None = None) -> list[dag.Job]:
+    """The plan as a graph: the catalog's `needs` among the stages run here, the gate after every scan, and the
+    signer after everything else (it signs only what a whole, passing run produced)."""
+    names = [*p.scans, *(s for s in (p.gate, p.sbom) if s), *([p.sign] if p.sign and p.sign_key else [])]
+    out = []
+    for stage in names:
+        row = catalog.by_id(stage)
+        needs = set(row.needs if row else ())
+        if stage == p.gate:
+            needs |= set(p.scans)
+        if stage == p.sign:
+            needs |= set(names)
+        out.append(dag.Job(stage, frozenset(needs & set(names) - {stage}), (costs or {}).get(stage, 0.0)))
+    return out
+
+
+def _cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _run(p: PipelinePlan, cwd: Path, progress: Callable[[str], None], env: dict[str, str],
+         costs: dict[str, float] | None = None) -> int:
     progress(headline(p))
     for stage in p.unavailable:
         progress(f"[{stage}] not available in this version (not run, not counted as passed)")
     steps: list[StepResult] = []
+    verdict = p.out / "verdict.json"
+    cache = ["--digest-cache", str(p.out / "digests.json")]  # sbom and sign share it: each model file read once
 
-    def one(stage: str, *args: str) -> StepResult:
-        r = _step(stage, _mlsec(p, stage, *args), cwd, env, p.stage_timeout)
-        steps.append(r)
-        progress(describe(r))
-        return r
+    def args(stage: str) -> list[str] | None:
+        """The stage's arguments, decided when it starts (after what it needs); None: skip it."""
+        if stage == p.gate:
+            out = ["--sarif-dir", str(p.sarif_dir), "--verdict", str(verdict), "--summary", str(p.out / "summary.md"),
+                   "--sarif", str(p.out / "gate.sarif"), "--run-id", p.run_id]
+            out += [a for s in p.scans for a in ("--expect-stage", s)]
+            return out + (["--policy", p.policy] if p.policy is not None else [])
+        if stage == p.sbom:
+            out = [str(p.root), "--out", str(p.out / "sbom.cdx.json"), *cache]
+            out += [a for m in p.models for a in ("--model", str(m))]
+            out += ["--model-card", str(p.model_card)] if p.model_card is not None else []
+            return out + (["--verdict", str(verdict)] if verdict.is_file() else [])
+        if stage == p.sign:
+            if worst(steps) != ExitCode.OK:  # every other stage has finished: sign needs them all
+                progress(f"[{p.sign}] skipped: artifacts are only signed after a passing gate and clean stages")
+                return None
+            artifacts = [str(m) for m in p.models] + [str(f) for f in (p.out / "sbom.cdx.json",) if f.is_file()]
+            return ["--backend", "key", "--key", str(p.sign_key), "--verdict", str(verdict), "--attest",
+                    "--sarif-dir", str(p.sarif_dir), "--attestation-out", str(p.out / "gate.intoto.sigstore.json"),
+                    "--base", str(_common_base(p)), *cache, *artifacts]
+        return [str(p.root), "--sarif", str(p.sarif_dir / f"{stage}.sarif"), *_scan_policy(p, stage)]
 
-    workers = max(1, min(len(p.scans), os.cpu_count() or 2))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_step, s, _mlsec(p, s, str(p.root), "--sarif", str(p.sarif_dir / f"{s}.sarif"),
-                                                *_scan_policy(p, s)), cwd, env, p.stage_timeout) for s in p.scans]
-        for future in as_completed(futures):
-            r = _settle(p, future.result())
+    def execute(job: dag.Job) -> StepResult | None:
+        chosen = args(job.name)
+        if chosen is None:
+            return None
+        r = _step(job.name, _mlsec(p, job.name, *chosen), cwd, env, p.stage_timeout)
+        return _settle(p, r) if job.name in p.scans else r
+
+    def finished(job: dag.Job, r: StepResult | None) -> None:
+        if r is not None:
             steps.append(r)
             progress(describe(r))
-    verdict = p.out / "verdict.json"
-    if p.gate is not None:
-        args = ["--sarif-dir", str(p.sarif_dir), "--verdict", str(verdict), "--summary", str(p.out / "summary.md"),
-                "--sarif", str(p.out / "gate.sarif"), "--run-id", p.run_id]
-        for stage in p.scans:
-            args += ["--expect-stage", stage]
-        if p.policy is not None:
-            args += ["--policy", p.policy]
-        one(p.gate, *args)
-    # sbom and sign share one digest cache, so each model file is read once in the run.
-    cache = ["--digest-cache", str(p.out / "digests.json")]
-    if p.sbom is not None:
-        args = [str(p.root), "--out", str(p.out / "sbom.cdx.json"), *cache]
-        for model in p.models:
-            args += ["--model", str(model)]
-        if p.model_card is not None:
-            args += ["--model-card", str(p.model_card)]
-        if verdict.is_file():
-            args += ["--verdict", str(verdict)]
-        one(p.sbom, *args)
-    if p.sign_key is not None and p.sign is not None:
-        if worst(steps) != ExitCode.OK:
-            progress(f"[{p.sign}] skipped: artifacts are only signed after a passing gate and clean stages")
-        else:
-            artifacts = [str(m) for m in p.models] + [str(f) for f in (p.out / "sbom.cdx.json",) if f.is_file()]
-            one(p.sign, "--backend", "key", "--key", str(p.sign_key), "--verdict", str(verdict), "--attest",
-                "--sarif-dir", str(p.sarif_dir), "--attestation-out", str(p.out / "gate.intoto.sigstore.json"),
-                "--base", str(_common_base(p)), *cache, *artifacts)
+
+    dag.run(jobs(p, costs), _cores(), execute, finished)
     for stage in p.not_local:
         progress(f"[{stage}] not run by mlsec run (run `mlsec {stage}` yourself)")
     code = worst(steps)

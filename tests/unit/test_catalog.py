@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlsec_actions import catalog, pipeline
+from mlsec_actions import catalog, pipeline, stages
 from mlsec_actions.stages import COMMANDS, PLANNED, STAGES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,6 +54,18 @@ def test_cli_registry_is_the_catalog() -> None:
     assert list(PLANNED) == [s.id for s in catalog.planned()]
     assert not {c.id for c in COMMANDS} & catalog.stage_ids()  # helper commands are not stages
     assert all(not c.listed for c in COMMANDS)
+    assert [s.id for s in STAGES] == list(stages.STAGE_IDS)  # every module defines the STAGE it is registered as
+    assert all(stages.summary(c.id) == c.summary for c in COMMANDS)
+    assert all(stages.summary(s.id) == catalog.by_id(s.id).summary for s in STAGES if s not in COMMANDS)  # type: ignore[union-attr]
+
+
+def test_registry_disagreeing_with_the_catalog_fails_on_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stages, "_IMPLEMENTATIONS", (*stages._IMPLEMENTATIONS, "no_such_stage"))
+    with pytest.raises(RuntimeError, match=r"not implemented in the catalog \['no-such-stage'\]"):
+        stages._stage_modules()
+    monkeypatch.setattr(stages, "_IMPLEMENTATIONS", stages._IMPLEMENTATIONS[1:-1])
+    with pytest.raises(RuntimeError, match=r"without a module \['code-scan'\]"):
+        stages._stage_modules()
 
 
 def test_action_folders_are_the_implemented_stages() -> None:

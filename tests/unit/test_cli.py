@@ -31,6 +31,25 @@ def test_registry_and_planned_are_disjoint() -> None:
     assert not set(ids) & set(PLANNED)
 
 
+_LOADED = ("import sys; from mlsec_actions import cli; code = cli.main(sys.argv[1:]);"
+           "print(sorted(m.rsplit('.', 1)[1] for m in sys.modules if m.startswith('mlsec_actions.stages.')))")
+
+
+@pytest.mark.parametrize(("argv", "modules"), [
+    (["--help"], []), (["stages"], []), (["--version"], []),
+    (["gate", "--help"], ["base", "gate"]),
+])
+def test_a_command_imports_only_its_own_stage(argv: list[str], modules: list[str]) -> None:
+    # A fresh interpreter: this test process has imported every stage already.
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-I", "-c", _LOADED, *argv], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines()[-1] == repr(modules)
+    if argv == ["--help"]:  # and the help still lists every sub-command, from the catalog
+        assert all(s in done.stdout for s in ("code-scan", "model-scan", "run", "policy"))
+
+
 def test_planned_stage_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     planned = PLANNED[0]
     assert cli.main([planned, "."]) == 2
@@ -70,7 +89,6 @@ def test_env_and_config_defaults_with_cli_precedence(tmp_path: Path, monkeypatch
 
     # Stages are frozen: swap a copy with a recording `execute` into the registry the CLI reads.
     patched = tuple(type(s)(s.id, s.summary, s.configure, fake_execute) if s.id == "code-scan" else s for s in STAGES)
-    monkeypatch.setattr(cli, "STAGES", patched)
     monkeypatch.setattr("mlsec_actions.cli.by_id", lambda sid: next((s for s in patched if s.id == sid), None))
     config = tmp_path / "c.yml"
     config.write_text("code-scan:\n  vuln-db: skip\n  timeout: 5\n")

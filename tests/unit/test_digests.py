@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 from pathlib import Path
 
@@ -25,6 +26,19 @@ def test_digests_match_hashlib(tmp_path: Path) -> None:
     tree = DigestCache().tree(tmp_path)
     assert tree == {n: hashlib.sha256(d).hexdigest() for n, d in files.items() if not n.startswith(".git")}
     assert sha256_file(tmp_path / "a.bin") == hashlib.sha256(files["a.bin"]).hexdigest()
+
+
+@pytest.mark.parametrize("size", [0, 1, 4096, 1_000_000, 1_048_576, 1_048_577, 3_000_001])
+def test_both_read_paths_give_the_file_s_sha256(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int) -> None:
+    # The memory map starts at MMAP_MIN_BYTES; lowered here so both paths and their edges are cheap to reach.
+    from mlsec_actions import digests
+
+    data = os.urandom(size)
+    (tmp_path / "f").write_bytes(data)
+    monkeypatch.setattr(digests, "MMAP_WINDOW", mmap.ALLOCATIONGRANULARITY)  # many windows, a partial last one
+    for threshold in (1, size, size + 1, 10**12):
+        monkeypatch.setattr(digests, "MMAP_MIN_BYTES", max(1, threshold))
+        assert sha256_file(tmp_path / "f") == hashlib.sha256(data).hexdigest(), threshold
 
 
 def test_cache_persists_and_is_reused(tmp_path: Path) -> None:

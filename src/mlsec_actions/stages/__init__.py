@@ -1,47 +1,91 @@
 """The CLI registry, derived from the stage catalog (`catalog.py`): which sub-commands exist is the catalog's
-`implemented` column; this module only maps each implemented id to its module's `STAGE`.
+`implemented` column; this module only names the module (under `mlsec_actions.stages`) whose `STAGE`
+implements each one, and imports it when that command runs, so `mlsec --help` or `mlsec gate` never pays
+for loading every scanner.
 
-The implementations are an explicit tuple, so nothing is imported by name, and a stage id lives in one place
-(the catalog row). Helper commands that are not pipeline stages (`run`, `policy`) are listed apart.
-To add a stage, follow docs/development.md.
+The implementations are an explicit tuple of module names, one line per stage, so nothing is found by
+scanning and a stage id lives in one place (the catalog row; the module is its id with `_` for `-`).
+Helper commands that are not pipeline stages (`run`, `policy`) are listed apart, with their summaries here
+so `--help` needs no import. To add a stage, follow docs/development.md.
 """
 
 from __future__ import annotations
 
-from mlsec_actions import catalog
-from mlsec_actions.stages import code_scan, gate, model_scan, policy_cmd, run_cmd, sbom, sign, verify
-from mlsec_actions.stages.base import Stage
+import importlib
+from typing import TYPE_CHECKING
 
-# One entry per implemented catalog row; a test fails when this and the catalog disagree.
-_IMPLEMENTATIONS: tuple[Stage, ...] = (
-    code_scan.STAGE,
-    gate.STAGE,
-    model_scan.STAGE,
-    sbom.STAGE,
-    sign.STAGE,
-    verify.STAGE,
+from mlsec_actions import catalog
+
+if TYPE_CHECKING:
+    from mlsec_actions.stages.base import Stage
+
+# One line per implemented catalog row: the module whose STAGE implements it. A check below (run on every
+# import) and a test fail when this and the catalog disagree.
+_IMPLEMENTATIONS: tuple[str, ...] = (
+    "code_scan",
+    "gate",
+    "model_scan",
+    "sbom",
+    "sign",
+    "verify",
 )
 
-# Sub-commands that are not stages of the map: hidden from `mlsec stages`, never in a pipeline.
-COMMANDS: tuple[Stage, ...] = (run_cmd.STAGE, policy_cmd.STAGE)
+# Sub-commands that are not stages of the map: (id, module, summary). Hidden from `mlsec stages`, never in a
+# pipeline.
+_COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("run", "run_cmd", "run a whole pipeline locally: the catalog's stage graph, independent stages in parallel"),
+    ("policy", "policy_cmd", "validate gate policy files: mlsec policy validate FILE..."),
+)
 
 
-def _registry() -> tuple[Stage, ...]:
-    by_stage = {s.id: s for s in _IMPLEMENTATIONS}
-    missing = [s.id for s in catalog.implemented() if s.id not in by_stage]
-    extra = sorted(set(by_stage) - {s.id for s in catalog.implemented()})
+def _stage_modules() -> dict[str, str]:
+    by_stage = {m.replace("_", "-"): m for m in _IMPLEMENTATIONS}
+    implemented = [s.id for s in catalog.implemented()]
+    missing = [s for s in implemented if s not in by_stage]
+    extra = sorted(set(by_stage) - set(implemented))
     if missing or extra:  # a programming error in this package, caught by every test run
         raise RuntimeError(f"stage registry disagrees with catalog.py: without a module {missing}, "
                            f"not implemented in the catalog {extra}")
-    return tuple(by_stage[s.id] for s in catalog.implemented())
+    return {s: by_stage[s] for s in implemented}
 
 
-STAGES: tuple[Stage, ...] = (*_registry(), *COMMANDS)
+_MODULES: dict[str, str] = {**_stage_modules(), **{c: m for c, m, _ in _COMMANDS}}
+
+STAGE_IDS: tuple[str, ...] = tuple(_MODULES)
 """Every `mlsec` sub-command: the catalog's implemented stages in catalog order, then the helper commands."""
+
+COMMAND_IDS: tuple[str, ...] = tuple(c for c, _, _ in _COMMANDS)
+"""The helper commands (not stages of the map)."""
 
 PLANNED: tuple[str, ...] = tuple(s.id for s in catalog.planned())
 """Stage ids of the map not built yet (from the catalog); asking for one is a clear error, not a stub."""
 
 
+def summary(stage_id: str) -> str:
+    """The one-line help of a sub-command, without importing it (the catalog row or the command's entry)."""
+    row = catalog.by_id(stage_id)
+    if row is not None:
+        return row.summary
+    return next(s for c, _, s in _COMMANDS if c == stage_id)
+
+
+def load(stage_id: str) -> Stage:
+    """The `STAGE` of one sub-command, imported now (KeyError for an id that is not one)."""
+    stage: Stage = importlib.import_module(f"mlsec_actions.stages.{_MODULES[stage_id]}").STAGE
+    if stage.id != stage_id:
+        raise RuntimeError(f"stage module {_MODULES[stage_id]} defines {stage.id!r}, registered as {stage_id!r}")
+    return stage
+
+
 def by_id(stage_id: str) -> Stage | None:
-    return next((s for s in STAGES if s.id == stage_id), None)
+    """The sub-command `stage_id`, or None when there is none."""
+    return load(stage_id) if stage_id in _MODULES else None
+
+
+def __getattr__(name: str) -> tuple[Stage, ...]:
+    # STAGES and COMMANDS import every module: for tests and tools that want all of them, never the CLI.
+    if name == "STAGES":
+        return tuple(load(s) for s in STAGE_IDS)
+    if name == "COMMANDS":
+        return tuple(load(s) for s in COMMAND_IDS)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from mlsec_actions import catalog, outputs, pipeline
 from mlsec_actions.errors import UsageError
+from mlsec_actions.stages import summary
 from mlsec_actions.stages.base import Stage, positive_float
 
 
@@ -50,7 +51,7 @@ def _check_config(config: Path, stages: list[str]) -> None:
     """Every stage's section of the config, checked as that stage will check it (file:line: key: problem)."""
     from mlsec_actions import cli
 
-    _, subs = cli._parser()
+    subs = cli.stage_parsers(stages)
     for stage in stages:
         cli.config_defaults(subs[stage], stage, config)
 
@@ -77,5 +78,5 @@ def execute(args: argparse.Namespace) -> int:
     return pipeline.run(plan, lambda line: print(line, file=sys.stderr, flush=True))
 
 
-STAGE = Stage(id="run", summary="run a whole pipeline locally: scan stages in parallel, gate, sbom, sign",
+STAGE = Stage(id="run", summary=summary("run"),
               configure=configure, execute=execute, listed=False)

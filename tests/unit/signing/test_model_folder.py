@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
@@ -26,6 +26,31 @@ def test_manifest_is_model_signing_statement(tmp_path: Path) -> None:
     assert doc["subject"][0]["digest"]["sha256"] == root
     assert doc["predicate"]["serialization"]["ignore_paths"] == list(model_folder.IGNORED)
     assert model_folder.signed_resources(payload) == {"w.bin": A, "tok/v.txt": B}
+
+
+def _model_signing_payload(folder: Path, digests: dict[str, str]) -> dict[str, object]:
+    """The statement model_signing builds from the same digests, with its own types (the reference)."""
+    from google.protobuf import json_format  # type: ignore[import-untyped]
+    from model_signing import manifest
+    from model_signing._hashing import hashing
+    from model_signing._signing import signing
+
+    serialization = manifest._FileSerialization("sha256", allow_symlinks=False,
+                                                ignore_paths=[Path(p) for p in model_folder.IGNORED])
+    items = [manifest.FileManifestItem(path=PurePosixPath(n), digest=hashing.Digest("sha256", bytes.fromhex(d)))
+             for n, d in digests.items()]
+    payload = signing.Payload(manifest.Manifest(folder.resolve().name, items, serialization))
+    doc: dict[str, object] = json.loads(json_format.MessageToJson(payload.statement.pb))
+    return doc
+
+
+def test_manifest_is_exactly_the_statement_model_signing_builds(tmp_path: Path) -> None:
+    # Names whose part-by-part order differs from plain string order ("a-b" < "a/b" as text, after it as a path),
+    # case, non-ASCII, spaces, deep paths.
+    names = ["a/b", "a-b", "a/b-c/d", "a.b", "A", "z", "é/ü x", "sub dir/f", "x/y/z/w", "a0", "a/0"]
+    digests = {n: hashlib.sha256(n.encode()).hexdigest() for n in names}
+    ours = json.loads(model_folder.manifest_payload(tmp_path / "m-1", digests))
+    assert ours == _model_signing_payload(tmp_path / "m-1", digests)
 
 
 def test_diff_names_added_removed_and_changed() -> None:
