@@ -66,7 +66,7 @@ CATALOG: tuple[StageInfo, ...] = (
               "secrets, SAST, dependency vulnerabilities, IaC misconfiguration, commit signatures",
               ("trivy",), implemented=True),
     StageInfo("notebook-scan", (3,), (), Kind.SCAN, "secrets and PII in notebook cells and outputs, risky magics",
-              ("nbformat", "in-house")),
+              ("in-house",), implemented=True),
     StageInfo("data-scan", (3,), (), Kind.SCAN, "PII, licence, schema, poisoning and leakage signals in datasets",
               ("in-house",)),
     StageInfo("gate", (4, 8), (4, 7, 11), Kind.GATE,
