@@ -133,5 +133,16 @@ def strings(value: object, limit: int = 100_000) -> Iterator[Text]:
 
 
 def every_string(value: object, limit: int = 100_000) -> Lines:
-    """All string values of a JSON value, one per line, with their lines (JSON outputs, widget state)."""
-    return joined(list(strings(value, limit)), one_per_line=True)
+    """All string values of a JSON value, one per line with their lines; a value under a key is written
+    `key: value`, so rules that need the name beside the value (`wandb_api_key: ...`) still see it."""
+    out: list[Text] = []
+    stack: list[tuple[str, object]] = [("", value)]
+    while stack and len(out) < limit:
+        key, item = stack.pop()
+        if isinstance(item, Text):
+            out.append(Text(f"{key}: {item}" if key else item, item.line))
+        elif isinstance(item, dict):
+            stack.extend(reversed([(str(k), v) for k, v in item.items()]))
+        elif isinstance(item, list):
+            stack.extend(reversed([(key, v) for v in item]))
+    return joined(out, one_per_line=True)
