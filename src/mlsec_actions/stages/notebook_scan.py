@@ -86,7 +86,9 @@ def scan(ctx: ScanContext) -> StageResult:
     count = 0
     for entry in tree.walk(ctx.root, ctx.target, SKIP_DIRS):
         if entry.path is None:
-            if entry.skip is tree.Skip.TOO_DEEP or entry.rel.endswith(".ipynb"):
+            if entry.skip is tree.Skip.TOO_DEEP:
+                gaps.append(CoverageGap(GapKind.LIMIT_REACHED, f"not walked: {entry.problem}", path=entry.rel))
+            elif entry.rel.endswith(".ipynb"):
                 gaps.append(CoverageGap(GapKind.FILE_SKIPPED, f"not scanned: {entry.problem}", path=entry.rel))
             continue
         if not entry.rel.endswith(".ipynb"):
