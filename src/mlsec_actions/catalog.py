@@ -68,7 +68,7 @@ CATALOG: tuple[StageInfo, ...] = (
     StageInfo("notebook-scan", (3,), (), Kind.SCAN, "secrets and PII in notebook cells and outputs, risky magics",
               ("in-house",), implemented=True),
     StageInfo("data-scan", (3,), (), Kind.SCAN, "PII, licence, schema, poisoning and leakage signals in datasets",
-              ("in-house",)),
+              ("in-house",), implemented=True),
     StageInfo("gate", (4, 8), (4, 7, 11), Kind.GATE,
               "policy over every stage's SARIF: verdict, summary, exit 3 on fail", ("in-house", "jsonschema"),
               produces=("sarif", "verdict"), implemented=True),

@@ -32,8 +32,8 @@ def test_scan_stage_jobs_succeed(example_run: ActRun) -> None:
 
 def test_each_stage_uploads_under_its_own_category(example_run: ActRun) -> None:
     uploads = example_run.uploads()
-    assert sorted(u["category"] for u in uploads) == ["mlsec/code-scan", "mlsec/gate/mlsecops-4", "mlsec/model-scan",
-                                                          "mlsec/notebook-scan"]
+    assert sorted(u["category"] for u in uploads) == ["mlsec/code-scan", "mlsec/data-scan", "mlsec/gate/mlsecops-4",
+                                                          "mlsec/model-scan", "mlsec/notebook-scan"]
     assert all(u["valid"] is True for u in uploads), uploads
     rules = [str(r) for r in example_run.upload("mlsec/code-scan")["rule_ids"]]
     assert any(r.startswith("trivy/secret/") for r in rules), rules
