@@ -39,6 +39,16 @@ class Card:
     """It names a source or homepage."""
 
 
+def _list_after(lines: list[str], number: int) -> list[str]:
+    """The `- item` lines right after a key (a YAML block list), up to 20."""
+    items = []
+    for line in lines[number + 1:number + 21]:
+        if not line.strip().startswith("-"):
+            break
+        items.append(line.strip()[1:].strip().strip("'\""))
+    return items
+
+
 def _front_matter(text: str) -> tuple[list[str], bool] | None:
     match = _FRONT.match(text)
     if not match:
@@ -52,8 +62,7 @@ def _front_matter(text: str) -> tuple[list[str], bool] | None:
         if not key:
             continue
         name, value = key.group(1), key.group(2).strip().strip("'\"")
-        items = [value] if value and value not in ("|", ">") else [
-            ln.strip()[1:].strip().strip("'\"") for ln in lines[number + 1:number + 20] if ln.strip().startswith("-")]
+        items = [value] if value and value not in ("|", ">") else _list_after(lines, number)
         if name.startswith("licen"):
             licences += [i.lower() for i in items if i and i != "[]"]
         elif items and any(items):

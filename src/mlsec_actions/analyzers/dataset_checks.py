@@ -98,7 +98,10 @@ def _labels(rel: str, p: Profile, limits: Thresholds) -> list[Finding]:
                            R.CONFLICTING_DUPLICATES.severity, _at(rel, f"column[{label}]"),
                            properties=(("count", str(p.exact_conflict_rows)),)))
     flipped = p.near_conflict_rows
-    if p.rows and flipped / p.rows >= limits.label_flip_share:
+    # Near-duplicates only mean something when the rounded features still tell rows apart: in a set of few
+    # coarse features most rows collide with another, whatever their labels.
+    informative = len(p.near_first) >= 0.9 * p.rows
+    if p.rows and informative and flipped / p.rows >= limits.label_flip_share:
         out.append(Finding(R.LABEL_FLIP.rule, f"{flipped} of {p.rows} rows of {rel} ({flipped / p.rows:.1%}) are "
                            f"near-duplicates of a row with another label '{label}'", R.LABEL_FLIP.severity,
                            _at(rel, f"column[{label}]"), properties=(("count", str(flipped)),)))

@@ -68,7 +68,7 @@ def _text(path: Path) -> IO[str]:
 def _csv(path: Path, delimiter: str) -> tuple[list[str], Iterator[Row]]:
     csv.field_size_limit(MAX_FIELD)
     handle = _text(path)
-    reader = csv.reader(handle, delimiter=delimiter)
+    reader = csv.reader(handle, delimiter=delimiter, strict=True)
     try:
         header = next(reader, None)
     except (csv.Error, UnicodeDecodeError) as e:

@@ -1,9 +1,10 @@
 """Schema drift: each dataset file's columns and their types compared with a schema file the user names
 (`--schema FILE`; never one found in the scanned tree), and written with `--write-schema FILE`.
 
-The schema is JSON: `{"version": 1, "files": {"data/train.csv": {"columns": [{"name": "age", "type":
-"integer"}, ...]}}}`. Types are inferred from the values read: integer, number, boolean, string (empty
-when a column held no value). An integer column that now holds decimals is a widening, not drift.
+Paths are relative to the scanned folder. The schema is JSON: `{"version": 1, "files":
+{"data/train.csv": {"columns": [{"name": "age", "type": "integer"}, ...]}}}`. Types are inferred from the
+values read: integer, number, boolean, string (empty when a column held no value). An integer column
+that now holds decimals is a widening, not drift.
 """
 
 from __future__ import annotations
