@@ -152,3 +152,12 @@ def test_notebook_scan_holds_on_the_hostile_tree(hostile: HostileRepo, work: Pat
     assert obs.returncode == 0, obs.describe()
     gaps = _sarif(obs, "notebook-scan.sarif")["runs"][0]["properties"]["mlsec-coverage"]["gaps"]
     assert any(g["kind"] == "limit-reached" for g in gaps), gaps  # the ~1,000-deep folder: said, never silent
+
+
+def test_data_scan_holds_on_the_hostile_tree(hostile: HostileRepo, work: Path) -> None:
+    sarif = work / "data-scan.sarif"
+    obs = observe.run(hostile, work, "data-scan", str(hostile.root), "--sarif", str(sarif))
+    _held(hostile, obs)
+    assert obs.returncode == 0, obs.describe()
+    gaps = _sarif(obs, "data-scan.sarif")["runs"][0]["properties"]["mlsec-coverage"]["gaps"]
+    assert any(g["kind"] == "limit-reached" for g in gaps), gaps

@@ -10,6 +10,7 @@ where it was and a redacted form (`redact`).
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import re
 from collections.abc import Callable
@@ -176,16 +177,18 @@ _CHECKS: tuple[tuple[str, re.Pattern[str], str, Callable[[str], bool]], ...] = (
 
 def find(text: str, kinds: frozenset[str] | None = None) -> list[Match]:
     """Every piece of personal data in `text` (the first check wins where two overlap), in text order."""
-    taken: list[tuple[int, int]] = []
+    taken: list[tuple[int, int]] = []  # sorted, non-overlapping spans already claimed
     out: list[Match] = []
     for kind, pattern, needle, ok in _CHECKS:
         if (kinds is not None and kind not in kinds) or (needle and needle not in text):
             continue
         for m in pattern.finditer(text):
-            if any(m.start() < e and s < m.end() for s, e in taken) or not ok(m.group()):
+            start, end = m.span()
+            at = bisect.bisect_left(taken, (start, end))
+            if (at and taken[at - 1][1] > start) or (at < len(taken) and taken[at][0] < end) or not ok(m.group()):
                 continue
-            taken.append((m.start(), m.end()))
-            out.append(Match(kind, m.start(), m.end()))
+            taken.insert(at, (start, end))
+            out.append(Match(kind, start, end))
     return sorted(out, key=lambda m: m.start)
 
 

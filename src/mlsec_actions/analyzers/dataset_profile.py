@@ -9,7 +9,9 @@ data is counted and shown redacted.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import itertools
 import random
 import re
 from collections import Counter
@@ -27,6 +29,9 @@ MAX_VOCABULARY = 100_000
 """Tokens tracked for the trigger-token check."""
 SAMPLE = 5000
 """Numeric values sampled per column for the outlier check."""
+TOKEN_ROWS = 200_000
+"""Rows whose text is tokenised for the trigger-token check (the signal needs a share, not every row)."""
+_BLOCK = 8192
 _TOKEN = re.compile(r"[a-z0-9_]{2,30}")
 _SPACE = re.compile(r"\s+")
 
@@ -85,6 +90,10 @@ class Profile:
     """Normalised hash of every row (all columns), for the split-leakage check."""
     tokens: dict[str, Counter[str]] = field(default_factory=dict)
     """Token -> label counts of the rows holding it (text columns)."""
+    pending: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
+    """Per column, values (with their line) waiting for the block-wise personal-data check."""
+    pending_values: int = 0
+    """How many values are pending."""
     rng: random.Random = field(default_factory=lambda: random.Random(0))  # noqa: S311 -- sampling, not secrecy
     """Reservoir sampling source (fixed seed: the same file gives the same result)."""
 
@@ -116,32 +125,63 @@ def _number(value: str) -> float | None:
     return number if number == number and abs(number) != float("inf") else None
 
 
-def _near(value: str) -> str:
-    number = _number(value)
+def _near(value: str, number: float | None) -> str:
     if number is not None:
         return f"{number:.3g}"
-    return _SPACE.sub(" ", value.strip().lower()).strip(" .,;:!?\"'")
+    return _SPACE.sub(" ", value.lower()).strip(" .,;:!?\"'")
 
 
 def add_row(p: Profile, line: int, values: list[str]) -> None:
-    """Fold one row into the profile."""
+    """Fold one row into the profile (personal data is checked in blocks: call `finish` at the end)."""
     p.rows += 1
     width = len(p.header)
-    values = (values + [""] * width)[:width] if len(values) != width else values
+    if len(values) != width:
+        values = (values + [""] * width)[:width]
     label = values[p.label].strip() if p.label is not None else None
-    for index, value in enumerate(values):
-        if index != p.label:
-            _column(p, p.columns[index], line, value, label)
-    stripped = [v.strip() for v in values]
+    if label is not None and len(p.labels) > MAX_LABELS:
+        label = None
+    stripped: list[str] = []
+    near: list[str] = []
+    for index, raw in enumerate(values):
+        value = raw.strip()
+        stripped.append(value)
+        if index == p.label:
+            continue
+        number = _number(value) if value else None
+        near.append(_near(value, number))
+        if value:
+            _column(p, index, line, value, number, label)
     p.row_hashes.add(_hash([v.lower() for v in stripped]))
-    if label is None or len(p.labels) > MAX_LABELS:
+    if p.pending_values >= _BLOCK:
+        _flush(p)
+    if label is None:
         return
     p.labels[label] += 1
     features = [v for i, v in enumerate(stripped) if i != p.label]
-    exact = _hash(features)
-    p.exact_conflict_rows += _conflict(p.exact_first, p.exact_conflicts, exact, label)
-    near = _hash([_near(v) for v in features])
-    p.near_conflict_rows += _conflict(p.near_first, p.near_conflicts, near, label)
+    p.exact_conflict_rows += _conflict(p.exact_first, p.exact_conflicts, _hash(features), label)
+    p.near_conflict_rows += _conflict(p.near_first, p.near_conflicts, _hash(near), label)
+
+
+def finish(p: Profile) -> None:
+    """Check the personal data still pending (after the last row)."""
+    _flush(p)
+
+
+def _flush(p: Profile) -> None:
+    """Personal data of the pending values, one regex pass per column over the block joined by line breaks
+    (no pattern crosses a line break), each match mapped back to its row."""
+    for index, pending in p.pending.items():
+        if not pending:
+            continue
+        col = p.columns[index]
+        text = "\n".join(v for _, v in pending)
+        starts = list(itertools.accumulate((len(v) + 1 for _, v in pending[:-1]), initial=0))
+        for match in dataset_pii.find(text):
+            line = pending[bisect.bisect_right(starts, match.start) - 1][0]
+            col.pii[match.kind] += 1
+            col.first_pii.setdefault(match.kind, (line, dataset_pii.redact(text[match.start:match.end])))
+    p.pending.clear()
+    p.pending_values = 0
 
 
 def _conflict(first: dict[int, str], conflicts: set[int], key: int, label: str) -> int:
@@ -155,10 +195,8 @@ def _conflict(first: dict[int, str], conflicts: set[int], key: int, label: str) 
     return 0
 
 
-def _column(p: Profile, col: ColumnStats, line: int, value: str, label: str | None) -> None:
-    value = value.strip()
-    if not value:
-        return
+def _column(p: Profile, index: int, line: int, value: str, number: float | None, label: str | None) -> None:
+    col = p.columns[index]
     col.filled += 1
     if col.distinct is not None:
         col.distinct.add(value)
@@ -167,7 +205,6 @@ def _column(p: Profile, col: ColumnStats, line: int, value: str, label: str | No
     if col.to_label is not None and label is not None and (
             col.to_label.setdefault(value, label) != label or len(col.to_label) > MAX_DISTINCT):
         col.to_label = None
-    number = _number(value)
     if number is not None:
         col.numeric_seen += 1
         if len(col.numbers) < SAMPLE:
@@ -179,10 +216,9 @@ def _column(p: Profile, col: ColumnStats, line: int, value: str, label: str | No
         if len(value) < 13:
             return  # a short number is neither a card, an IBAN nor a phone number
     if len(value) >= 7:
-        for match in dataset_pii.find(value):
-            col.pii[match.kind] += 1
-            col.first_pii.setdefault(match.kind, (line, dataset_pii.redact(value[match.start:match.end])))
-    if label is not None and number is None and len(value) > 12:
+        p.pending.setdefault(index, []).append((line, value))
+        p.pending_values += 1
+    if label is not None and number is None and len(value) > 12 and p.rows <= TOKEN_ROWS:
         _tokens(p, value, label)
 
 

@@ -57,7 +57,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_scan_arguments(parser, STAGE_ID)
     parser.add_argument("--label", default=None, metavar="COLUMN",
                         help="the label column (default: a column named label, target, class, y, ...)")
-    parser.add_argument("--max-rows", type=positive_int, default=1_000_000,
+    parser.add_argument("--max-rows", type=positive_int, default=500_000,
                         help="rows read per file; the rest is a coverage gap (default: %(default)s)")
     parser.add_argument("--schema", type=Path, default=None, metavar="FILE",
                         help="compare each file's columns and types with this schema (JSON, see docs/data-scan.md)")
@@ -79,7 +79,7 @@ def _scan_file(root: Path, rel: str, kind: str, args: argparse.Namespace, deadli
             None, []
     profile = dataset_profile.new_profile(header, getattr(args, "label", None))
     types = ["empty"] * len(header)
-    limit = int(getattr(args, "max_rows", 1_000_000))
+    limit = int(getattr(args, "max_rows", 500_000))
     problem = None
     try:
         for line, values in rows:
@@ -98,6 +98,7 @@ def _scan_file(root: Path, rel: str, kind: str, args: argparse.Namespace, deadli
         close = getattr(rows, "close", None)
         if close is not None:
             close()
+    dataset_profile.finish(profile)
     found = dataset_checks.findings(rel, profile, dataset_checks.Thresholds(
         label_flip_share=float(getattr(args, "label_flip_share", 0.01))))
     if problem:

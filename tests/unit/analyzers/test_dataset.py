@@ -26,6 +26,7 @@ def _profile(rows: list[list[str]], header: list[str] | None = None) -> dataset_
     p = dataset_profile.new_profile(header, None)
     for line, row in enumerate(rows, start=2):
         dataset_profile.add_row(p, line, row)
+    dataset_profile.finish(p)
     return p
 
 
