@@ -14,6 +14,7 @@ import bisect
 import json
 import json.decoder
 import json.scanner
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -64,7 +65,7 @@ class Lines:
 
 
 def _decoder(data: str) -> json.JSONDecoder:
-    starts = [0, *(i + 1 for i, ch in enumerate(data) if ch == "\n")] if "\n" in data else [0]
+    starts = [0, *(m.end() for m in re.finditer("\n", data))]
     plain = json.decoder.scanstring  # type: ignore[attr-defined]
 
     def parse_string(s: str, end: int, strict: bool = True) -> tuple[str, int]:
