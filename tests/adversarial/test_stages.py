@@ -142,3 +142,22 @@ def test_policy_validate_on_the_prs_policy(hostile: HostileRepo, work: Path) -> 
     obs = observe.run(hostile, work, "policy", "validate", str(hostile.permissive_policy))
     _held(hostile, obs)
     assert obs.returncode == 2, obs.describe()
+
+
+def test_notebook_scan_holds_on_the_hostile_tree(hostile: HostileRepo, work: Path) -> None:
+    # In this module so it shares the hostile tree (building and removing it costs more than the scan).
+    sarif = work / "notebook-scan.sarif"
+    obs = observe.run(hostile, work, "notebook-scan", str(hostile.root), "--sarif", str(sarif))
+    _held(hostile, obs)
+    assert obs.returncode == 0, obs.describe()
+    gaps = _sarif(obs, "notebook-scan.sarif")["runs"][0]["properties"]["mlsec-coverage"]["gaps"]
+    assert any(g["kind"] == "limit-reached" for g in gaps), gaps  # the ~1,000-deep folder: said, never silent
+
+
+def test_data_scan_holds_on_the_hostile_tree(hostile: HostileRepo, work: Path) -> None:
+    sarif = work / "data-scan.sarif"
+    obs = observe.run(hostile, work, "data-scan", str(hostile.root), "--sarif", str(sarif))
+    _held(hostile, obs)
+    assert obs.returncode == 0, obs.describe()
+    gaps = _sarif(obs, "data-scan.sarif")["runs"][0]["properties"]["mlsec-coverage"]["gaps"]
+    assert any(g["kind"] == "limit-reached" for g in gaps), gaps

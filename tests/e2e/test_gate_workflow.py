@@ -68,11 +68,15 @@ def test_gate_reads_every_stage_sarif_and_nothing_else(example_run: ActRun) -> N
     # Each of this pipeline's stage artifacts by its exact name, no pattern over the whole run.
     assert [(d["job"], d["name"], d["pattern"], d["path"]) for d in downloads] == [
         ("gate-4", "mlsec-sarif-mlsecops-code-scan", "", "mlsec-gate-input/code-scan"),
+        ("gate-4", "mlsec-sarif-mlsecops-notebook-scan", "", "mlsec-gate-input/notebook-scan"),
+        ("gate-4", "mlsec-sarif-mlsecops-data-scan", "", "mlsec-gate-input/data-scan"),
         ("gate-4", "mlsec-sarif-mlsecops-model-scan", "", "mlsec-gate-input/model-scan")]
     verdict = _verdict(example_run)
     assert [i["path"] for i in verdict["inputs"]] == ["mlsec-gate-input/code-scan/code-scan.sarif",
-                                                      "mlsec-gate-input/model-scan/model-scan.sarif"]
-    assert sorted(verdict["expected_stages"]) == ["code-scan", "model-scan"]
+                                                      "mlsec-gate-input/data-scan/data-scan.sarif",
+                                                      "mlsec-gate-input/model-scan/model-scan.sarif",
+                                                      "mlsec-gate-input/notebook-scan/notebook-scan.sarif"]
+    assert sorted(verdict["expected_stages"]) == ["code-scan", "data-scan", "model-scan", "notebook-scan"]
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,8 @@ def test_scan_stage_jobs_succeed(example_run: ActRun) -> None:
 
 def test_each_stage_uploads_under_its_own_category(example_run: ActRun) -> None:
     uploads = example_run.uploads()
-    assert sorted(u["category"] for u in uploads) == ["mlsec/code-scan", "mlsec/gate/mlsecops-4", "mlsec/model-scan"]
+    assert sorted(u["category"] for u in uploads) == ["mlsec/code-scan", "mlsec/data-scan", "mlsec/gate/mlsecops-4",
+                                                          "mlsec/model-scan", "mlsec/notebook-scan"]
     assert all(u["valid"] is True for u in uploads), uploads
     rules = [str(r) for r in example_run.upload("mlsec/code-scan")["rule_ids"]]
     assert any(r.startswith("trivy/secret/") for r in rules), rules
@@ -71,7 +72,8 @@ def test_sarif_is_kept_as_an_artifact_for_the_gate(example_run: ActRun) -> None:
 def test_checkouts_do_not_persist_credentials(example_run: ActRun) -> None:
     lines = (example_run.record_dir / "checkout.jsonl").read_text(encoding="utf-8").splitlines()
     checkouts = [json.loads(line) for line in lines]
-    assert sorted(c["job"] for c in checkouts) == ["code-scan", "gate-4", "model-scan", "sbom", "sign"][:len(checkouts)]
+    jobs = ["code-scan", "data-scan", "gate-4", "model-scan", "notebook-scan", "sbom", "sign"]
+    assert sorted(c["job"] for c in checkouts) == jobs[:len(checkouts)]
     assert [c["persist_credentials"] for c in checkouts] == ["false"] * len(checkouts)
 
 

@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(name="e2e-act")]
 
 TWO = ROOT / "examples" / "two-pipelines" / ".github" / "workflows" / "mlsec.yml"
 GATES = {"mlsecops": "gate before training", "devsecops": "gate before build"}
-STAGES = {"mlsecops": ["code-scan", "model-scan"], "devsecops": ["code-scan"]}
+STAGES = {"mlsecops": ["code-scan", "data-scan", "model-scan", "notebook-scan"], "devsecops": ["code-scan"]}
 # The policy both calls read: code-scan is required by both, model-scan exists only in mlsecops, whose gate
 # expects it anyway (expect-stages).
 WAIVED = waiver_policy(day(30), required="[code-scan]")
@@ -91,7 +91,9 @@ def test_each_call_keeps_its_own_artifacts_once(green: ActRun) -> None:
     # The upload-artifact stand-in fails on a name uploaded twice in one run, as GitHub does.
     names = sorted(p.name for p in (green.record_dir / "artifacts").iterdir())
     assert names == ["mlsec-gate-devsecops-4", "mlsec-gate-mlsecops-4", "mlsec-sarif-devsecops-code-scan",
-                     "mlsec-sarif-mlsecops-code-scan", "mlsec-sarif-mlsecops-model-scan", "mlsec-sbom-mlsecops",
+                     "mlsec-sarif-mlsecops-code-scan", "mlsec-sarif-mlsecops-data-scan",
+                     "mlsec-sarif-mlsecops-model-scan",
+                     "mlsec-sarif-mlsecops-notebook-scan", "mlsec-sbom-mlsecops",
                      "mlsec-signatures-mlsecops"]
 
 
@@ -115,7 +117,8 @@ def test_each_gate_reads_only_its_own_pipeline(green: ActRun) -> None:
 def test_categories_do_not_duplicate_alerts(green: ActRun) -> None:
     uploads = green.uploads()
     assert sorted(u["category"] for u in uploads) == [
-        "mlsec/code-scan", "mlsec/code-scan", "mlsec/gate/devsecops-4", "mlsec/gate/mlsecops-4", "mlsec/model-scan"]
+        "mlsec/code-scan", "mlsec/code-scan", "mlsec/data-scan", "mlsec/gate/devsecops-4", "mlsec/gate/mlsecops-4",
+        "mlsec/model-scan", "mlsec/notebook-scan"]
     # The two code-scan uploads are the same analysis (same commit, same inputs): the second replaces the first
     # under one category, so each finding is one alert.
     scans = [json.loads(Path(u["copy"]).read_text(encoding="utf-8"))

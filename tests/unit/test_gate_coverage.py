@@ -29,6 +29,10 @@ def scan(stage_id: str = "code-scan", *gaps: CoverageGap, tool: str = "trivy") -
     return StageResult(stage_id, (), (ToolRun(tool, ToolStatus.OK, "1.0", gaps=gaps),))
 
 
+# The strict policy requires every scan stage of ML stage 3 too; clean runs of them.
+ML_STAGE_3 = (scan("notebook-scan", tool="mlsec-notebook-scan"), scan("data-scan", tool="mlsec-data-scan"))
+
+
 def gate(tmp_path: Path, text: str, *results: StageResult) -> Verdict:
     folder = tmp_path / "sarif"
     for r in results:
@@ -54,7 +58,7 @@ def test_default_policy_lists_gaps_as_warnings_and_passes(tmp_path: Path) -> Non
 
 
 def test_strict_policy_fails_on_any_gap(tmp_path: Path) -> None:
-    verdict = gate(tmp_path, "strict", scan("code-scan", BIG), scan("model-scan", tool="pickle"))
+    verdict = gate(tmp_path, "strict", scan("code-scan", BIG), scan("model-scan", tool="pickle"), *ML_STAGE_3)
     (v,) = verdict.violations
     assert (v.kind, v.stage, v.rule) == ("coverage-gap", "code-scan", "coverage.gaps")
     assert "file-skipped" in v.message and "data/huge.bin" in v.message
@@ -63,7 +67,7 @@ def test_strict_policy_fails_on_any_gap(tmp_path: Path) -> None:
 
 
 def test_no_gaps_no_coverage_section_entries(tmp_path: Path) -> None:
-    verdict = gate(tmp_path, "strict", scan("code-scan"), scan("model-scan", tool="pickle"))
+    verdict = gate(tmp_path, "strict", scan("code-scan"), scan("model-scan", tool="pickle"), *ML_STAGE_3)
     assert verdict.passed and verdict.coverage == ()
     assert gate_report.to_json(verdict)["coverage"] == {"total": 0, "by_kind": {}, "stages": {}}
 

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 # import) and a test fail when this and the catalog disagree.
 _IMPLEMENTATIONS: tuple[str, ...] = (
     "code_scan",
+    "notebook_scan",
+    "data_scan",
     "gate",
     "model_scan",
     "sbom",

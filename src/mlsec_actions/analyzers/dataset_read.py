@@ -1,0 +1,159 @@
+"""Dataset files read as rows, streaming: CSV and TSV with the `csv` module, JSON Lines one object per
+line, Parquet and Arrow through pyarrow by record batch when it is installed. Memory stays flat: one
+row (or one batch) at a time, a bounded field size, a bounded number of columns.
+
+A reader yields the header once and then `(line, values)` rows; a malformed file raises `Unreadable`
+with a short reason (the caller turns it into a finding and a gap).
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import io
+import json
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any, BinaryIO
+
+from mlsec_actions.inputs import json_depth_over
+
+MAX_FIELD = 1024 * 1024
+"""Characters of one CSV field or one JSON line."""
+MAX_COLUMNS = 2000
+"""Columns kept per file."""
+TABULAR = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
+           ".arrow": "arrow", ".feather": "arrow"}
+"""File suffix -> format."""
+
+
+class Unreadable(ValueError):
+    """The file is not a dataset of its format we can read."""
+
+
+Row = tuple[int, list[str]]
+
+
+def format_of(name: str) -> str | None:
+    """The dataset format of a file name, or None."""
+    lower = name.lower()
+    return next((f for s, f in TABULAR.items() if lower.endswith(s)), None)
+
+
+def rows(path: Path, kind: str) -> tuple[list[str], Iterator[Row]]:
+    """The header and a stream of `(line, values)` rows."""
+    if kind in ("csv", "tsv"):
+        return _csv(path, "\t" if kind == "tsv" else ",")
+    if kind == "jsonl":
+        return _jsonl(path)
+    return _arrow(path, kind)
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """The file opened for reading: never through a symlink, never a FIFO or device (they block)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    handle = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        handle.close()
+        raise Unreadable("not a regular file")
+    return handle
+
+
+def _text(path: Path) -> IO[str]:
+    return io.TextIOWrapper(open_regular(path), encoding="utf-8-sig", errors="strict", newline="")
+
+
+def _csv(path: Path, delimiter: str) -> tuple[list[str], Iterator[Row]]:
+    csv.field_size_limit(MAX_FIELD)
+    handle = _text(path)
+    reader = csv.reader(handle, delimiter=delimiter, strict=True)
+    try:
+        header = next(reader, None)
+    except (csv.Error, UnicodeDecodeError) as e:
+        handle.close()
+        raise Unreadable(_why(e)) from None
+    if not header:
+        handle.close()
+        return [], iter(())
+
+    def stream() -> Iterator[Row]:
+        with handle:
+            try:
+                for values in reader:
+                    yield reader.line_num, values[:MAX_COLUMNS]
+            except (csv.Error, UnicodeDecodeError) as e:
+                raise Unreadable(f"{_why(e)} near line {reader.line_num}") from None
+
+    return header[:MAX_COLUMNS], stream()
+
+
+def _why(e: Exception) -> str:
+    return "not UTF-8 text" if isinstance(e, UnicodeDecodeError) else f"CSV error: {str(e)[:80]}"
+
+
+def _jsonl(path: Path) -> tuple[list[str], Iterator[Row]]:
+    handle = open_regular(path)
+    columns: list[str] = []
+    index: dict[str, int] = {}
+
+    def parse(number: int, line: bytes) -> list[str]:
+        if len(line) > MAX_FIELD or json_depth_over(line, 32):
+            raise Unreadable(f"line {number} is too long or nested too deeply")
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            raise Unreadable(f"line {number} is not JSON") from None
+        if not isinstance(obj, dict):
+            raise Unreadable(f"line {number} is not a JSON object")
+        values = [""] * len(columns)
+        for key, value in obj.items():
+            if key not in index:
+                if len(columns) >= MAX_COLUMNS:
+                    continue
+                index[key] = len(columns)
+                columns.append(key)
+                values.append("")
+            values[index[key]] = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        return values
+
+    first: list[str] | None = None
+    number = 0
+    for number, line in enumerate(handle, start=1):
+        if line.strip():
+            first = parse(number, line)
+            break
+    header = list(columns)
+
+    def stream() -> Iterator[Row]:
+        with handle:
+            if first is not None:
+                yield number, first
+            for n, line in enumerate(handle, start=number + 1):
+                if line.strip():
+                    yield n, parse(n, line)
+
+    return header, stream()
+
+
+def _arrow(path: Path, kind: str) -> tuple[list[str], Iterator[Row]]:
+    try:  # optional (the `data` extra); imported by name so the type checker does not need it
+        ds: Any = importlib.import_module("pyarrow.dataset")
+    except ImportError:
+        raise Unreadable("pyarrow is not installed, so Parquet and Arrow files cannot be read") from None
+    try:
+        dataset = ds.dataset(str(path), format="parquet" if kind == "parquet" else "ipc")
+    except Exception as e:  # pyarrow raises its own error types for a broken file
+        raise Unreadable(f"not a {kind} file ({type(e).__name__})") from None
+    header = [str(n) for n in dataset.schema.names][:MAX_COLUMNS]
+
+    def stream() -> Iterator[Row]:
+        line = 0
+        for batch in dataset.to_batches(batch_size=4096):
+            columns = [batch.column(i).to_pylist() for i in range(min(batch.num_columns, MAX_COLUMNS))]
+            for r in range(batch.num_rows):
+                line += 1
+                yield line, ["" if c[r] is None else str(c[r]) for c in columns]
+
+    return header, stream()
