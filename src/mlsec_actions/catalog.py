@@ -60,8 +60,9 @@ class StageInfo:
 CATALOG: tuple[StageInfo, ...] = (
     StageInfo("precommit", (1,), (1,), Kind.SCAN, "run the repository's pre-commit hooks and a fast secret pass",
               ("pre-commit", "trivy")),
-    StageInfo("fetch", (2,), (2,), Kind.SCAN, "fetch artifacts pinned by SHA-256, verify signatures, antivirus",
-              ("boto3", "clamav"), produces=("sarif", "artifacts")),
+    # An action, not a scan: it places files (or none), and `mlsec run` does not fetch on a laptop.
+    StageInfo("fetch", (2,), (2,), Kind.ACTION, "fetch artifacts pinned by SHA-256, verify signatures, antivirus",
+              ("clamav", "boto3", "in-house"), produces=("sarif", "artifacts"), implemented=True),
     StageInfo("code-scan", (3,), (3,), Kind.SCAN,
               "secrets, SAST, dependency vulnerabilities, IaC misconfiguration, commit signatures",
               ("trivy",), implemented=True),

@@ -9,11 +9,12 @@ To add a stage, follow docs/development.md.
 from __future__ import annotations
 
 from mlsec_actions import catalog
-from mlsec_actions.stages import code_scan, gate, model_scan, policy_cmd, run_cmd, sbom, sign, verify
+from mlsec_actions.stages import code_scan, fetch, gate, model_scan, policy_cmd, run_cmd, sbom, sign, verify
 from mlsec_actions.stages.base import Stage
 
 # One entry per implemented catalog row; a test fails when this and the catalog disagree.
 _IMPLEMENTATIONS: tuple[Stage, ...] = (
+    fetch.STAGE,
     code_scan.STAGE,
     gate.STAGE,
     model_scan.STAGE,
