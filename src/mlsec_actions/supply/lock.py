@@ -177,7 +177,8 @@ def load(path: Path) -> Lock:
     if errors:
         first = errors[0]
         at = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first.absolute_path).lstrip(".")
-        raise InputError(path, f"{at or 'lock'}: {first.message[:200]}")
+        message = first.message if len(first.message) <= 200 else f"fails the schema's {first.validator!r} rule"
+        raise InputError(path, f"{at or 'lock'}: {message}")
     artifacts = [_entry(raw, i, path) for i, raw in enumerate(doc["artifacts"])]
     _overlaps(artifacts, path)
     return Lock(path, tuple(artifacts), bool(doc.get("require_signatures", False)))
