@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import pickle
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 
 from mlsec_actions import cli
+from tests.faults.conftest import SCANNER_FAULTS, Fault, make_fake, mlsec
 from tests.supply_servers import EICAR, MARKER, HttpServer, S3Server, clamav_db, http_server, s3_server
 
 __all__ = ["clamav_db", "http_server", "s3_server"]  # session fixtures used below
@@ -204,3 +206,21 @@ def test_without_a_lock_it_is_an_antivirus_pass_over_the_tree(ws: Path) -> None:
     hits = [r for r in run["results"] if r["ruleId"] == "clamav/malware"]
     assert len(hits) == 1
     assert hits[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].startswith("src/line")
+
+
+@pytest.mark.parametrize("fault", SCANNER_FAULTS, ids=lambda f: f.name)
+def test_clamscan_faults_fail_closed(ws: Path, http_server: HttpServer, tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch, fault: Fault) -> None:
+    data = b"clean"
+    _lock(ws, {"name": "m.bin", "url": _serve(http_server, f"fault-{fault.name}/m.bin", data), "sha256": _sha(data)})
+    monkeypatch.setenv("MLSEC_CLAMAV_BIN", str(make_fake(tmp_path, "clamav", fault.body)))
+    sarif = ws.parent / "out" / "fetch.sarif"
+    proc = mlsec("fetch", str(ws), "--sarif", str(sarif), "--timeout", "1.5", env=dict(os.environ))
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "::error::" not in proc.stderr
+    run = json.loads(sarif.read_text())["runs"][0]
+    clam = next(i for i in run["invocations"] if i["properties"]["tool"] == "clamav")
+    assert not clam["executionSuccessful"]
+    text = json.dumps(clam)
+    assert any(c in text for c in fault.causes), text
+    assert _left(ws) == set()

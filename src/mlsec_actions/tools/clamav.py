@@ -119,9 +119,11 @@ def _read(stdout: str, names: dict[str, str], farm: str, run: ToolRun) -> tuple[
     findings: list[Finding] = []
     gaps: list[CoverageGap] = []
     for line in stdout.splitlines():
-        match = _FOUND.match(line.strip())
-        if not match:
+        if not line.strip():
             continue
+        match = _FOUND.match(line.strip())
+        if not match:  # with --infected --no-summary a clean run prints nothing: anything else is not clamscan
+            return [], replace(run, status=ToolStatus.FAILED, message=safe(f"output not understood: {line[:200]}"))
         name = match["path"].removeprefix(farm).lstrip("/").split("/", 1)[0]
         shown = names.get(name)
         if shown is None:  # a path we never gave it: its output is not to be trusted
