@@ -134,7 +134,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=out,
                                 env={**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"})
     try:
-        _wait(f"http://127.0.0.1:{port}/moto-api/", proc, 60)
+        _wait(f"http://127.0.0.1:{port}/moto-api/", proc, 300)  # a loaded 2-core machine is slow
         yield S3Server(f"http://127.0.0.1:{port}")
     finally:
         proc.terminate()
@@ -142,3 +142,53 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
             proc.wait(10)
         if proc.poll() is None:
             proc.kill()
+
+
+@dataclass(frozen=True)
+class MlflowServer:
+    """A real MLflow tracking server (SQLite backend, artifacts served by it) on loopback."""
+
+    uri: str
+    """`http://127.0.0.1:PORT`."""
+    root: Path
+    """Its folder (database and artifact store)."""
+
+    def call(self, path: str, **query: str) -> dict[str, object]:
+        import json
+        from urllib.parse import urlencode
+
+        with urllib.request.urlopen(f"{self.uri}{path}?{urlencode(query)}", timeout=60) as r:
+            doc: dict[str, object] = json.loads(r.read())
+            return doc
+
+    def artifact(self, path: str) -> bytes:
+        from urllib.parse import quote
+
+        with urllib.request.urlopen(f"{self.uri}/api/2.0/mlflow-artifacts/artifacts/{quote(path)}", timeout=60) as r:
+            data: bytes = r.read()
+            return data
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """One per session (it takes seconds to start): every test uses its own registered-model names."""
+    exe = Path(sys.executable).parent / "mlflow"
+    assert exe.is_file(), "mlflow is not installed: scripts/bootstrap dev (mlflow is a dev extra)"
+    root = tmp_path_factory.mktemp("mlflow")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    with (root / "server.log").open("wb") as out:
+        proc = subprocess.Popen([str(exe), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+                                 "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+                                 "--artifacts-destination", str(root / "artifacts")],
+                                stdout=out, stderr=out, env=env, cwd=root, start_new_session=True)
+    try:
+        _wait(f"http://127.0.0.1:{port}/health", proc, 600)
+        yield MlflowServer(f"http://127.0.0.1:{port}", root)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, 15)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(15)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, 9)

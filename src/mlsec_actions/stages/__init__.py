@@ -9,11 +9,24 @@ To add a stage, follow docs/development.md.
 from __future__ import annotations
 
 from mlsec_actions import catalog
-from mlsec_actions.stages import code_scan, fetch, gate, model_scan, policy_cmd, run_cmd, sbom, sign, verify
+from mlsec_actions.stages import (
+    code_scan,
+    fetch,
+    gate,
+    model_scan,
+    policy_cmd,
+    precommit,
+    publish,
+    run_cmd,
+    sbom,
+    sign,
+    verify,
+)
 from mlsec_actions.stages.base import Stage
 
 # One entry per implemented catalog row; a test fails when this and the catalog disagree.
 _IMPLEMENTATIONS: tuple[Stage, ...] = (
+    precommit.STAGE,
     fetch.STAGE,
     code_scan.STAGE,
     gate.STAGE,
@@ -21,6 +34,7 @@ _IMPLEMENTATIONS: tuple[Stage, ...] = (
     sbom.STAGE,
     sign.STAGE,
     verify.STAGE,
+    publish.STAGE,
 )
 
 # Sub-commands that are not stages of the map: hidden from `mlsec stages`, never in a pipeline.
