@@ -28,8 +28,8 @@ def test_plan_comes_from_the_catalog() -> None:
         assert {p.gate, p.sbom, p.sign, *p.not_local} == {s.id for s in rows if s.implemented} - set(p.scans)
         assert p.gate == "gate" and p.sign_key == Path("/k.pem")
     ml = pipeline.plan(Path("/p"), Path("/o"), "mlsecops")
-    assert ml.scans == ("code-scan", "model-scan") and "precommit" in ml.unavailable
-    assert ml.not_local == ("verify",)
+    assert ml.scans == ("code-scan", "model-scan") and "notebook-scan" in ml.unavailable
+    assert ml.not_local == ("precommit", "fetch", "verify", "publish")
     assert pipeline.plan(Path("/p"), Path("/o"), "devsecops").scans == ("code-scan",)
     # Every run gets its own id.
     assert ml.run_id != pipeline.plan(Path("/p"), Path("/o"), "mlsecops").run_id
