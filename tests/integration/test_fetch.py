@@ -14,9 +14,8 @@ import pytest
 
 from mlsec_actions import cli
 from tests.faults.conftest import SCANNER_FAULTS, Fault, make_fake, mlsec
-from tests.supply_servers import EICAR, MARKER, HttpServer, S3Server, clamav_db, http_server, s3_server
+from tests.supply_servers import EICAR, MARKER, HttpServer, S3Server
 
-__all__ = ["clamav_db", "http_server", "s3_server"]  # session fixtures used below
 pytestmark = pytest.mark.integration
 
 

@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 
 from mlsec_actions import cli
-from tests.supply_servers import MlflowServer, S3Server, mlflow_server, s3_server
+from tests.supply_servers import MlflowServer, S3Server
 
-__all__ = ["mlflow_server", "s3_server"]
 pytestmark = pytest.mark.integration
 TOKEN = "mlsec-test-token-7f3a9c1e5b"
 

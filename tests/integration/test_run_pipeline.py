@@ -43,7 +43,7 @@ def test_leaky_example_goes_red_and_nothing_is_signed(tmp_path: Path, example_pr
                      "--model", str(example_project / "models"))
     assert proc.returncode == 3, proc.stderr
     assert "[code-scan] ok" in proc.stderr and "[model-scan] ok" in proc.stderr
-    assert "[precommit] not available" in proc.stderr
+    assert "[notebook-scan] not available" in proc.stderr and "[precommit] not run by mlsec run" in proc.stderr
     assert "[sign] skipped" in proc.stderr
     verdict = json.loads((out / "verdict.json").read_text())
     assert verdict["verdict"] == "fail"
