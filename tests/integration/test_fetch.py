@@ -223,3 +223,18 @@ def test_clamscan_faults_fail_closed(ws: Path, http_server: HttpServer, tmp_path
     text = json.dumps(clam)
     assert any(c in text for c in fault.causes), text
     assert _left(ws) == set()
+
+
+def test_pin_adds_an_entry_that_fetch_then_accepts(ws: Path, http_server: HttpServer,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    data = b"pinned on first use"
+    url = _serve(http_server, "pin/m.bin", data)
+    assert cli.main(["fetch", str(ws), "--pin", url, "--name", "models/m.bin"]) == 0
+    doc = json.loads((ws / "mlsec.lock").read_text())
+    assert doc["artifacts"] == [{"name": "models/m.bin", "url": url, "sha256": _sha(data), "size": len(data)}]
+    assert cli.main(["fetch", str(ws), "--pin", url, "--name", "models/m.bin"]) == 2  # already pinned
+    assert cli.main(["fetch", str(ws), "--pin", url, "--name", "../x"]) == 2
+    assert cli.main(["fetch", str(ws), "--pin", "file:///etc/passwd", "--name", "y"]) == 2
+    capsys.readouterr()
+    code, run = _run(ws)
+    assert code == 0 and _rules(run) == set() and (ws / "models" / "m.bin").read_bytes() == data

@@ -48,6 +48,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--public-key", type=Path, default=None, help="verify bundles against this PEM public key")
     parser.add_argument("--identity", default=None, help="verify keyless/OpenPubkey bundles: expected signer")
     parser.add_argument("--issuer", default=None, help="expected OIDC issuer (with --identity)")
+    parser.add_argument("--pin", default=None, metavar="URL",
+                        help="add URL to the lock (with --name) at the digest it serves now, then stop")
+    parser.add_argument("--name", default=None, help="--pin: where the artifact lands, relative to --dest")
 
 
 def _verifiers(args: argparse.Namespace) -> list[object]:
@@ -210,7 +213,24 @@ def _model_scan(ctx: ScanContext, quarantine: Path) -> tuple[list[Finding], list
 
 
 def execute(args: argparse.Namespace) -> int:
+    if args.pin is not None:
+        return _pin(args)
     return run_scan(args, STAGE_ID, scan)
+
+
+def _pin(args: argparse.Namespace) -> int:
+    import sys
+
+    from mlsec_actions.sanitize import log_line
+    from mlsec_actions.supply import pin
+
+    if not args.name:
+        raise UsageError("--pin needs --name (where the artifact lands)")
+    lock_path = Path(args.lock) if args.lock is not None else Path(args.paths[0]) / LOCK_NAME
+    entry = pin.add(lock_path, str(args.pin), str(args.name), args.max_mb * _MIB, args.timeout)
+    print(log_line(f"fetch: pinned {entry['name']} at sha256:{entry['sha256']} ({entry['size']} bytes) in "
+                   f"{lock_path}; review the artifact before committing the pin"), file=sys.stderr)
+    return 0
 
 
 STAGE = Stage(id=STAGE_ID, summary="fetch artifacts pinned by SHA-256 in mlsec.lock: verify, antivirus, "
