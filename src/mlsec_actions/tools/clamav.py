@@ -36,7 +36,7 @@ SPEC = ToolSpec(
     ok_exit_codes=frozenset({0, 1}),
     install_hint="install ClamAV (Debian: apt-get install clamav; scripts/bootstrap does it as root) and its "
                  "signatures (freshclam, or --clamav-db)",
-    isolation=Isolation(discovers=(), forced_flags=("-d", "--follow-dir-symlinks=0")),
+    isolation=Isolation(discovers=(), forced_flags=("-d",)),  # reads no config file; -d names the database
 )
 DB_ENV = "MLSEC_CLAMAV_DB"
 DEFAULT_DB = Path("/var/lib/clamav")
