@@ -58,10 +58,12 @@ class StageInfo:
 
 
 CATALOG: tuple[StageInfo, ...] = (
-    StageInfo("precommit", (1,), (1,), Kind.SCAN, "run the repository's pre-commit hooks and a fast secret pass",
-              ("pre-commit", "trivy")),
-    StageInfo("fetch", (2,), (2,), Kind.SCAN, "fetch artifacts pinned by SHA-256, verify signatures, antivirus",
-              ("boto3", "clamav"), produces=("sarif", "artifacts")),
+    # An action: with --run-hooks it runs the repository's own code, so `mlsec run` never starts it by itself.
+    StageInfo("precommit", (1,), (1,), Kind.ACTION, "run the repository's pre-commit hooks and a fast secret pass",
+              ("pre-commit", "in-house"), implemented=True),
+    # An action, not a scan: it places files (or none), and `mlsec run` does not fetch on a laptop.
+    StageInfo("fetch", (2,), (2,), Kind.ACTION, "fetch artifacts pinned by SHA-256, verify signatures, antivirus",
+              ("clamav", "boto3", "in-house"), produces=("sarif", "artifacts"), implemented=True),
     StageInfo("code-scan", (3,), (3,), Kind.SCAN,
               "secrets, SAST, dependency vulnerabilities, IaC misconfiguration, commit signatures",
               ("trivy",), implemented=True),
@@ -87,7 +89,7 @@ CATALOG: tuple[StageInfo, ...] = (
     StageInfo("verify", (9,), (8,), Kind.ACTION, "check bundles and the attestation against a key or identity",
               ("sigstore", "cryptography"), needs=("sign",), produces=(), implemented=True),
     StageInfo("publish", (10,), (9,), Kind.ACTION, "publish to a model registry, S3 or a package registry",
-              ("mlflow", "boto3"), needs=("verify",), produces=()),
+              ("mlflow", "boto3"), needs=("verify",), produces=(), implemented=True),
     StageInfo("build", (), (5,), Kind.ACTION, "Dockerfile lint and image build with SBOM",
               ("buildah", "trivy"), needs=("gate",), produces=("sarif", "image")),
     StageInfo("image-scan", (), (6,), Kind.SCAN, "image vulnerabilities, secrets and misconfigurations",

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 # One line per implemented catalog row: the module whose STAGE implements it. A check below (run on every
 # import) and a test fail when this and the catalog disagree.
 _IMPLEMENTATIONS: tuple[str, ...] = (
+    "precommit",
+    "fetch",
     "code_scan",
     "notebook_scan",
     "data_scan",
@@ -30,6 +32,7 @@ _IMPLEMENTATIONS: tuple[str, ...] = (
     "sbom",
     "sign",
     "verify",
+    "publish",
 )
 
 # Sub-commands that are not stages of the map: (id, module, summary). Hidden from `mlsec stages`, never in a

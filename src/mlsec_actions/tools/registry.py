@@ -3,7 +3,8 @@
 A test walks this tuple: for each adapter it plants the files its `Isolation` says the tool discovers,
 sets the environment variables it reads, runs it through a recording stand-in, and checks that none of
 it reached the tool (cwd ours, variables gone, forced flags pointing at our files). An adapter module
-with a `SPEC` that is missing here fails that test too.
+with a `SPEC` that is missing here fails that test too. Not here, on purpose: pre-commit
+(`tools/precommit.py`), which runs the repository's own hooks inside it, only when the caller opts in.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlsec_actions.findings import ToolRun
-from mlsec_actions.tools import bandit, gitleaks, modelscan, trivy
+from mlsec_actions.tools import bandit, clamav, gitleaks, modelscan, trivy
 from mlsec_actions.tools.base import ToolSpec
 
 
@@ -47,9 +48,17 @@ def _bandit(root: Path, timeout: float) -> ToolRun:
     return bandit.scan(root, timeout)[1]
 
 
+def _clamav(root: Path, timeout: float) -> ToolRun:
+    from mlsec_actions.analyzers import tree
+
+    files = [(e.rel, e.path) for e in tree.walk(root, root, frozenset()) if e.path is not None]
+    return clamav.scan(files, timeout, clamav.database())[1]
+
+
 ADAPTERS: tuple[Adapter, ...] = (
     Adapter(trivy.SPEC, _trivy),
     Adapter(modelscan.SPEC, _modelscan),
     Adapter(gitleaks.SPEC, _gitleaks),
     Adapter(bandit.SPEC, _bandit),
+    Adapter(clamav.SPEC, _clamav),
 )
