@@ -87,7 +87,8 @@ def test_key_from_environment(keypair: tuple[Path, Path], monkeypatch: pytest.Mo
 
 def test_missing_key_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(key.ENV_KEY, raising=False)
-    with pytest.raises(SigningError, match="--key FILE or set MLSEC_SIGNING_KEY"):
+    monkeypatch.delenv("MLSEC_KEY_SOURCE", raising=False)
+    with pytest.raises(SigningError, match="--key FILE or --key-source, or set MLSEC_SIGNING_KEY"):
         key.load_private_key(None)
 
 
