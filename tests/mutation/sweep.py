@@ -177,8 +177,9 @@ def collect(group: Group) -> list[Mutant]:
     return out
 
 
-def load_equivalent(path: Path = EQUIVALENT) -> dict[str, tuple[str, str]]:
-    """mutant name -> (mutated line, why)."""
+def load_equivalent(path: Path | None = None) -> dict[str, tuple[str, str]]:
+    """mutant name -> (mutated line, why), from `path` (default `EQUIVALENT`)."""
+    path = path or EQUIVALENT
     doc = tomllib.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     out: dict[str, tuple[str, str]] = {}
     for entry in doc.get("equivalent", []):

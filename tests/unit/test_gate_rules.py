@@ -75,3 +75,47 @@ def test_equality_compares_as_numbers_only_when_both_sides_are_numbers(op: str, 
     rule = metric(op=op, value=expected)  # type: ignore[arg-type]
     got = list(rules.metric(rule, [("s", {"metrics": {"accuracy": value}})], "p"))
     assert (got == []) is passes, got
+
+
+@pytest.mark.parametrize(("uri", "path"), [("file://tests/a.py", "tests/a.py"), ("./tests/a.py", "tests/a.py"),
+                                           ("tests/x%20y.py", "tests/x y.py"), ("a./", "a./"),
+                                           ("file://./t/b.py", "t/b.py"), ("src/file://", "src/file://")])
+def test_normal_path_strips_only_leading_scheme_and_dot_slash(uri: str, path: str) -> None:
+    assert rules.normal_path(uri) == path
+
+
+def test_waiver_candidates_are_cached_per_stage_and_rule() -> None:
+    """A waiver of one rule must not apply to another rule's finding met later (nor in another stage)."""
+    w = rules.Waivers((Waiver("w", "r", "o", TODAY, rule="trivy/secret/a", stage="code-scan"),), TODAY)
+    assert w.waived("code-scan", hit("x.py", rule="trivy/secret/a"))
+    assert not w.waived("code-scan", hit("x.py", rule="trivy/secret/b"))
+    assert not w.waived("model-scan", hit("x.py", rule="trivy/secret/a"))
+    assert w.waived("code-scan", hit("y.py", rule="trivy/secret/a"))
+
+
+def fp_hit(fingerprint: str | None, path: str = "x.py", rule: str = "trivy/secret/a") -> Hit:
+    return Hit(rule, "trivy", Severity.HIGH, 0.0, fingerprint, path, 1, "m")
+
+
+def test_a_fingerprint_waiver_waives_only_that_finding_and_lets_later_waivers_match() -> None:
+    w = rules.Waivers((Waiver("by-fp", "r", "o", TODAY, fingerprint="f1"),), TODAY)
+    assert w.waived("code-scan", fp_hit("f1")) and not w.waived("code-scan", fp_hit("f2"))
+    assert not w.waived("code-scan", fp_hit(None))
+    both = rules.Waivers((Waiver("by-fp", "r", "o", TODAY, fingerprint="f1"),
+                          Waiver("by-rule", "r", "o", TODAY, rule="trivy/secret/a")), TODAY)
+    assert both.waived("code-scan", fp_hit("f2")) and both.matched == [0, 1]
+
+
+def test_a_path_miss_lets_a_later_waiver_match() -> None:
+    w = rules.Waivers((Waiver("tests", "r", "o", TODAY, rule="trivy/*", path="tests/**"),
+                       Waiver("src", "r", "o", TODAY, rule="trivy/*", path="src/**")), TODAY)
+    assert w.waived("code-scan", fp_hit(None, "src/a.py")) and w.matched == [0, 1]
+
+
+def test_expired_waivers_waive_nothing_and_count_each_match_on_the_first() -> None:
+    old = TODAY - dt.timedelta(days=1)
+    w = rules.Waivers((Waiver("old1", "r", "o", old, rule="trivy/*"), Waiver("old2", "r", "o", old, rule="trivy/*"),
+                       Waiver("live", "r", "o", TODAY, rule="other/*")), TODAY)
+    assert w.active == [False, False, True]
+    assert not w.waived("code-scan", fp_hit(None)) and not w.waived("code-scan", fp_hit(None, "y.py"))
+    assert w.matched == [2, 0, 0]
