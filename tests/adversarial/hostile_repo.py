@@ -167,7 +167,8 @@ def _planted_secrets(root: Path) -> tuple[str, ...]:
         '  instance_class      = "db.t3.micro"\n  username            = "admin"\n'
         f'  password            = "{db_password}"\n  publicly_accessible = true\n'
         "  storage_encrypted   = false\n}\n"
-        'resource "aws_s3_bucket" "data" {\n  bucket = "training-data"\n  acl    = "public-read"\n}\n')
+        # Issue 9 item 4: an inline ignore comment trivy honours unless told otherwise (it cannot be).
+        '#trivy:ignore:*\nresource "aws_s3_bucket" "data" {\n  bucket = "training-data"\n  acl    = "public-read"\n}\n')
     (root / "k8s").mkdir(exist_ok=True)
     (root / "k8s" / "deploy.yaml").write_text(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\nspec:\n  selector:\n"
