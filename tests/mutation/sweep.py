@@ -51,8 +51,8 @@ class Group:
 
 GROUPS: tuple[Group, ...] = (
     Group("gate-rules", ("src/mlsec_actions/gate/rules.py",),
-          ("tests/unit/test_gate.py", "tests/unit/test_gate_waivers.py", "tests/unit/test_policy.py",
-           "tests/unit/test_gate_coverage.py", "tests/unit/test_gate_inputs.py")),
+          ("tests/unit/test_gate_rules.py", "tests/unit/test_gate.py", "tests/unit/test_gate_waivers.py",
+           "tests/unit/test_policy.py", "tests/unit/test_gate_coverage.py", "tests/unit/test_gate_inputs.py")),
     Group("gate-input", ("src/mlsec_actions/gate/input.py", "src/mlsec_actions/gate/engine.py"),
           ("tests/unit/test_gate.py", "tests/unit/test_gate_inputs.py", "tests/unit/test_gate_coverage.py",
            "tests/unit/test_sarif_read.py")),
@@ -118,8 +118,10 @@ def _prepare(group: Group) -> Path:
 
 
 def _refresh_tests(group: Group) -> None:
-    """The group's copy of tests/ replaced by the current one (new tests kill the live mutants)."""
+    """The group's copy of tests/ (and its test list) replaced by the current ones (new tests kill the live
+    mutants)."""
     work = SWEEP / group.name
+    (work / "pyproject.toml").write_text(_pyproject(group), encoding="utf-8")
     for copy in (work / "tests", work / "mutants" / "tests"):
         shutil.rmtree(copy, ignore_errors=True)
         shutil.copytree(REPO / "tests", copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))

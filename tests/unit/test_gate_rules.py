@@ -5,13 +5,14 @@ metric values, and the waiver matcher's corner cases."""
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 
 import pytest
 
 from mlsec_actions.findings import Severity
 from mlsec_actions.gate import rules
 from mlsec_actions.gate.input import Hit
-from mlsec_actions.gate.model import MetricRule, Waiver
+from mlsec_actions.gate.model import MetricRule, Selector, Threshold, Waiver
 
 TODAY = dt.date(2026, 6, 1)
 
@@ -119,3 +120,47 @@ def test_expired_waivers_waive_nothing_and_count_each_match_on_the_first() -> No
     assert w.active == [False, False, True]
     assert not w.waived("code-scan", fp_hit(None)) and not w.waived("code-scan", fp_hit(None, "y.py"))
     assert w.matched == [2, 0, 0]
+
+
+def threshold(severity: Severity | None = Severity.HIGH, security: float | None = None, max_: int = 0,
+              stage: tuple[str, ...] = ("*",)) -> Threshold:
+    return Threshold(id="t", stage=Selector(stage), tool=Selector(), severity=severity, security_severity=security,
+                     max=max_, line=3)
+
+
+def tally(*rows: tuple[str, str, Severity, float, int]) -> rules.Tally:
+    out: rules.Tally = Counter()
+    for stage, tool, sev, score, n in rows:  # insertion order is the order threshold() meets them in
+        out[(stage, tool, sev, score)] = n
+    return out
+
+
+def test_threshold_counts_every_row_past_ones_below_the_bar_and_sums_tools_of_a_stage() -> None:
+    agg = tally(("code-scan", "bandit", Severity.LOW, 2.0, 5), ("code-scan", "trivy", Severity.HIGH, 8.0, 2),
+                ("code-scan", "gitleaks", Severity.CRITICAL, 9.5, 3))
+    v = rules.threshold(threshold(), agg, "p.yml")
+    assert v == rules.Violation("threshold", "5 findings at severity high or above (max 0; code-scan: 5)", "t",
+                                "code-scan", "p.yml", 3)
+    assert rules.threshold(threshold(max_=5), agg, "p.yml") is None
+
+
+def test_security_severity_bar_is_inclusive_and_skipping_does_not_stop_the_count() -> None:
+    agg = tally(("model-scan", "x", Severity.HIGH, 6.9, 1), ("model-scan", "x", Severity.HIGH, 7.0, 1),
+                ("code-scan", "y", Severity.HIGH, 9.0, 2))
+    v = rules.threshold(threshold(severity=None, security=7.0), agg, "p.yml")
+    assert v is not None and v.message == "3 findings at security-severity >= 7.0 (max 0; code-scan: 2, model-scan: 1)"
+    assert v.stage is None  # two stages: the violation is not about one
+    both = rules.threshold(threshold(security=7.0), agg, "p.yml")
+    assert both is not None and both.message.startswith("3 findings at severity high or above and security-severity")
+    anything = rules.threshold(threshold(severity=None), agg, "p.yml")
+    assert anything is not None and anything.message.startswith("4 findings at any severity (max 0; ")
+
+
+def test_waiver_violations_carry_every_field() -> None:
+    old = Waiver("w1", "r", "ann", dt.date(2026, 5, 1), rule="x", stage="code-scan", line=9)
+    assert list(rules.waiver_violations(old, False, TODAY, 90, "p.yml")) == [rules.Violation(
+        "waiver-expired", "waiver w1 (owner ann) expired on 2026-05-01", "w1", "code-scan", "p.yml", 9)]
+    far = Waiver("w2", "r", "ann", TODAY + dt.timedelta(days=91), rule="x", stage="code-scan", line=11)
+    assert list(rules.waiver_violations(far, True, TODAY, 90, "p.yml")) == [rules.Violation(
+        "waiver-too-long", "waiver w2 expires in 91 days; the policy allows at most 90", "w2", "code-scan",
+        "p.yml", 11)]
