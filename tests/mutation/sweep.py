@@ -56,8 +56,13 @@ GROUPS: tuple[Group, ...] = (
     Group("gate-input", ("src/mlsec_actions/gate/input.py", "src/mlsec_actions/gate/engine.py"),
           ("tests/unit/test_gate.py", "tests/unit/test_gate_inputs.py", "tests/unit/test_gate_coverage.py",
            "tests/unit/test_sarif_read.py")),
-    Group("signing-verify", ("src/mlsec_actions/signing/verify.py", "src/mlsec_actions/signing/statements.py"),
-          ("tests/unit/signing", "tests/unit/test_verify.py")),
+    Group("signing-statements", ("src/mlsec_actions/signing/statements.py",),
+          ("tests/unit/signing/test_statements.py", "tests/unit/signing/test_statement_texts.py",
+           "tests/unit/signing/test_domain_separation.py",
+           "tests/unit/signing/test_key.py", "tests/unit/test_verify.py")),
+    Group("signing-verify", ("src/mlsec_actions/signing/verify.py",),
+          ("tests/unit/test_verify.py", "tests/unit/signing/test_domain_separation.py",
+           "tests/unit/signing/test_model_folder.py", "tests/unit/signing/test_key.py")),
     Group("gate-provenance", ("src/mlsec_actions/gate/provenance.py", "src/mlsec_actions/gate/coverage.py"),
           ("tests/unit/test_gate_provenance.py", "tests/unit/test_gate_coverage.py", "tests/unit/test_gate.py")),
     Group("signing-bundle", ("src/mlsec_actions/signing/bundle.py", "src/mlsec_actions/signing/model_folder.py"),
@@ -254,7 +259,11 @@ def main(argv: list[str] | None = None) -> int:
                 work = SWEEP / group.name if args.again else _prepare(group)
                 print(f"== mutation group {group.name}: {', '.join(group.paths)}", flush=True)
                 _mutmut(work, "run", "--max-children", str(args.max_children), *names, quiet=True)
-            _save(group, collect(group))
+            mutants = collect(group)
+            if args.again:  # only the live ones ran again: the others keep their verdict
+                before = {m.name: m for m in _load(group) or ()}
+                mutants = [m if m.name in names or m.name not in before else before[m.name] for m in mutants]
+            _save(group, mutants)
     return 1 if report(GROUPS if args.report else chosen) else 0
 
 
