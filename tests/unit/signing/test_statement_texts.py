@@ -9,8 +9,14 @@ import json
 import pytest
 
 from mlsec_actions.signing.interface import INTOTO_PAYLOAD_TYPE, SignedPayload, SigningError, VerificationError
-from mlsec_actions.signing.statements import STATEMENT_TYPE, Kind, file_digest, file_statement, open_statement, \
-    require_typed
+from mlsec_actions.signing.statements import (
+    STATEMENT_TYPE,
+    Kind,
+    file_digest,
+    file_statement,
+    open_statement,
+    require_typed,
+)
 
 D = hashlib.sha256(b"x").hexdigest()
 
