@@ -10,6 +10,7 @@ from collections import Counter
 import pytest
 
 from mlsec_actions.findings import Severity
+from mlsec_actions.gate import coverage as cov
 from mlsec_actions.gate import rules
 from mlsec_actions.gate.input import Hit
 from mlsec_actions.gate.model import MetricRule, Selector, Threshold, Waiver
@@ -164,3 +165,32 @@ def test_waiver_violations_carry_every_field() -> None:
     assert list(rules.waiver_violations(far, True, TODAY, 90, "p.yml")) == [rules.Violation(
         "waiver-too-long", "waiver w2 expires in 91 days; the policy allows at most 90", "w2", "code-scan",
         "p.yml", 11)]
+
+
+def _coverage(*gaps: cov.Gap, stage: str = "code-scan", extra: int = 0) -> tuple[cov.StageCoverage, ...]:
+    tally = cov.CoverageTally()
+    tally.add(stage, gaps, len(gaps) + extra)
+    return tally.result()
+
+
+def test_a_required_coverage_gap_is_a_violation_with_every_field() -> None:
+    gap = cov.Gap("trivy", "vulnerabilities-not-scanned", "no DB")
+    (v,), warnings = rules.coverage_violations(_coverage(gap, gap), False, ("vulnerabilities",), "p.yml", 4)
+    assert warnings == []
+    assert v == rules.Violation("coverage-required", "code-scan: trivy: vulnerabilities-not-scanned: no DB (and 1 "
+                                "more); the policy requires vulnerabilities: scanned",
+                                "coverage.require.vulnerabilities", "code-scan", "p.yml", 4)
+
+
+def test_other_gaps_warn_or_fail_by_policy_and_unlisted_ones_count() -> None:
+    gap = cov.Gap("bandit", "file-skipped", "too big", "a.py")
+    none, warnings = rules.coverage_violations(_coverage(gap), False, (), "p.yml", 4)
+    assert none == [] and warnings == ["not covered: code-scan: bandit: file-skipped: too big (a.py)"]
+    (v,), _ = rules.coverage_violations(_coverage(gap), True, (), "p.yml", 4)
+    assert v == rules.Violation("coverage-gap", "code-scan: bandit: file-skipped: too big (a.py); the policy fails "
+                                "on coverage gaps", "coverage.gaps", "code-scan", "p.yml", 4)
+    # Gaps counted but not listed have no known kind: under a requirement they cannot show it was met.
+    listed, unlisted = rules.coverage_violations(_coverage(gap, extra=3), False, ("vulnerabilities",), "p.yml", 4)
+    assert [x.kind for x in listed] == ["coverage-required"] and unlisted == [
+        "not covered: code-scan: bandit: file-skipped: too big (a.py)"]
+    assert listed[0].message.startswith("code-scan: 3 more coverage gap(s) counted but not listed in its SARIF; ")
