@@ -190,7 +190,7 @@ def test_other_gaps_warn_or_fail_by_policy_and_unlisted_ones_count() -> None:
     assert v == rules.Violation("coverage-gap", "code-scan: bandit: file-skipped: too big (a.py); the policy fails "
                                 "on coverage gaps", "coverage.gaps", "code-scan", "p.yml", 4)
     # Gaps counted but not listed have no known kind: under a requirement they cannot show it was met.
-    listed, unlisted = rules.coverage_violations(_coverage(gap, extra=3), False, ("vulnerabilities",), "p.yml", 4)
-    assert [x.kind for x in listed] == ["coverage-required"] and unlisted == [
+    listed, unlisted = rules.coverage_violations(_coverage(gap, extra=1), False, ("vulnerabilities",), "p.yml", 4)
+    assert [(x.kind, x.stage) for x in listed] == [("coverage-required", "code-scan")] and unlisted == [
         "not covered: code-scan: bandit: file-skipped: too big (a.py)"]
-    assert listed[0].message.startswith("code-scan: 3 more coverage gap(s) counted but not listed in its SARIF; ")
+    assert listed[0].message.startswith("code-scan: 1 more coverage gap(s) counted but not listed in its SARIF; ")
