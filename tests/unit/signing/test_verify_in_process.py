@@ -150,3 +150,37 @@ def test_a_models_entry_outside_the_base_or_gone_is_not_walked(tmp_path: Path) -
     assert check.message == "model folder .. is outside the base folder"
     gone = verify_attestation(_attest(tmp_path, [{"name": "nothing", "files": []}], subjects), [VERIFIER], base)
     assert gone.ok, gone.message
+
+
+def test_targets_and_texts_for_what_is_not_a_signed_artifact(tmp_path: Path) -> None:
+    from mlsec_actions.errors import InputError
+
+    missing = verify_artifact(tmp_path / "nothing", [VERIFIER])
+    assert missing == type(missing)(str(tmp_path / "nothing"), False, "no such file or folder")
+    folder = _model(tmp_path)
+    _sign_folder(folder)
+    assert verify_artifact(folder, [VERIFIER]).target == str(folder)
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(InputError) as e:
+        verify_artifact(tmp_path / "fifo", [VERIFIER])
+    assert str(e.value) == f"{tmp_path / 'fifo'}: not a regular file or folder (FIFO, socket or device)"
+
+
+def test_a_subject_name_with_dot_dot_is_refused_even_when_it_stays_inside(tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    _model(base)
+    check = verify_attestation(_attest(tmp_path, [], {"iris/../iris/w.bin": _sha(b"weights")}), [VERIFIER], base)
+    assert check.message == "subject iris/../iris/w.bin is outside the base folder"
+
+
+@pytest.mark.parametrize("subject", ["x", {"name": "a"}, {"name": 5, "digest": {"sha256": "d"}},
+                                     {"name": "a", "digest": {"sha256": 5}}, {"name": "a", "digest": "d"}])
+def test_a_malformed_subject_is_refused(tmp_path: Path, subject: object) -> None:
+    doc = {"_type": attest.STATEMENT_TYPE, "predicateType": attest.PREDICATE_TYPE,
+           "subject": [{"name": "iris/w.bin", "digest": {"sha256": _sha(b"weights")}}, subject],
+           "predicate": {"verdict": "pass", "models": []}}
+    path = tmp_path / "att.sigstore.json"
+    bl.write_bundle(path, KeySigner(KEY).sign_statement(json.dumps(doc).encode()))
+    _model(tmp_path / "base")
+    check = verify_attestation(path, [VERIFIER], tmp_path / "base")
+    assert check.message == "attestation subject without a name and a sha256 digest"
