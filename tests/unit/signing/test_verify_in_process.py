@@ -184,3 +184,51 @@ def test_a_malformed_subject_is_refused(tmp_path: Path, subject: object) -> None
     _model(tmp_path / "base")
     check = verify_attestation(path, [VERIFIER], tmp_path / "base")
     assert check.message == "attestation subject without a name and a sha256 digest"
+
+
+def _as_message_bundle(path: Path) -> None:
+    doc = json.loads(path.read_text())
+    doc["messageSignature"] = {"messageDigest": {"algorithm": "SHA2_256", "digest": ""}, "signature": ""}
+    del doc["dsseEnvelope"]
+    path.write_text(json.dumps(doc))
+
+
+def test_no_matching_verifier_says_which_kind_the_bundle_needs(tmp_path: Path) -> None:
+    f = tmp_path / "m.bin"
+    f.write_bytes(b"a")
+    bl.write_bundle(bundle_path(f), KeySigner(KEY).sign_statement(file_statement("m.bin", _sha(b"a"))))
+    assert verify_artifact(f, []).message == "bundle is key (needs --public-key); no matching verifier was configured"
+    doc = json.loads(bundle_path(f).read_text())
+    doc["verificationMaterial"]["publicKey"]["hint"] = "openpubkey:x"
+    bundle_path(f).write_text(json.dumps(doc))
+    assert verify_artifact(f, []).message == ("bundle is OpenPubkey (needs --identity and --issuer); no matching "
+                                              "verifier was configured")
+    del doc["verificationMaterial"]["publicKey"]
+    bundle_path(f).write_text(json.dumps(doc))
+    assert verify_artifact(f, []).message == ("bundle is keyless Sigstore (needs --identity and --issuer); no "
+                                              "matching verifier was configured")
+
+
+def test_attestation_problems_all_listed_verdict_first(tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    folder = _model(base)
+    (folder / "added.bin").write_bytes(b"n")
+    doc = {"_type": attest.STATEMENT_TYPE, "predicateType": attest.PREDICATE_TYPE,
+           "subject": [{"name": "iris/w.bin", "digest": {"sha256": _sha(b"old")}}],
+           "predicate": {"verdict": "fail", "models": [{"name": "iris", "files": ["iris/w.bin", "iris/tok/v.txt"]}]}}
+    path = tmp_path / "att.sigstore.json"
+    bl.write_bundle(path, KeySigner(KEY).sign_statement(json.dumps(doc).encode()))
+    parts = verify_attestation(path, [VERIFIER], base).message.split("; ")
+    assert parts[0] == "the attested gate verdict is 'fail', not 'pass'"
+    assert parts[1].startswith("file iris/w.bin digest mismatch")
+    assert parts[2:] == ["file iris/added.bin was added to model folder iris after signing"]
+    _as_message_bundle(path)
+    assert verify_attestation(path, [VERIFIER], base).message == "an attestation bundle must be a DSSE envelope"
+
+
+def test_a_models_value_that_is_not_a_list_is_not_walked(tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    _model(base)
+    path = _attest(tmp_path, {"iris": "x"}, {"iris/w.bin": _sha(b"weights")})  # type: ignore[arg-type]
+    check = verify_attestation(path, [VERIFIER], base)
+    assert check.ok, check.message
