@@ -1,0 +1,54 @@
+"""digests.py details the mutation sweep found untested: what each special entry is called in a change
+report, the worker count on and off Linux, and hashing several files at once."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import stat
+from pathlib import Path
+
+import pytest
+
+from mlsec_actions import digests
+
+
+@pytest.mark.parametrize(("mode", "name"), [(stat.S_IFIFO, "FIFO"), (stat.S_IFSOCK, "socket"),
+                                            (stat.S_IFCHR, "character device"), (stat.S_IFBLK, "block device"),
+                                            (0, "special file")])
+def test_each_special_entry_is_named(mode: int, name: str) -> None:
+    assert digests._what(Path("/nowhere"), mode) == name
+
+
+def test_a_symlink_names_its_target_or_a_question_mark(tmp_path: Path) -> None:
+    (tmp_path / "l").symlink_to("../t")
+    assert digests._what(tmp_path / "l", stat.S_IFLNK) == "symlink -> ../t"
+    assert digests._what(tmp_path / "gone", stat.S_IFLNK) == "symlink -> ?"
+
+
+def test_scan_tree_reports_a_socket(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(tmp_path / "sock"))
+        assert digests.scan_tree(tmp_path).others == (("sock", "socket"),)
+
+
+def test_workers_is_the_usable_cores_or_the_cpu_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {3}, raising=False)
+    assert digests.workers() == 1
+    monkeypatch.delattr(os, "sched_getaffinity")
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    assert digests.workers() == 3
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    assert digests.workers() == 1
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert digests.workers() == 1
+
+
+def test_hash_files_hashes_many_files_each_once(tmp_path: Path) -> None:
+    files = []
+    for i in range(5):
+        (tmp_path / f"f{i}").write_bytes(b"x" * i)
+        files.append(tmp_path / f"f{i}")
+    got = digests.hash_files([*files, files[0]])
+    assert got == {f: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
