@@ -52,3 +52,35 @@ def test_hash_files_hashes_many_files_each_once(tmp_path: Path) -> None:
         files.append(tmp_path / f"f{i}")
     got = digests.hash_files([*files, files[0]])
     assert got == {f: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+
+
+def test_a_file_replaced_with_the_same_size_and_mtime_is_hashed_again(tmp_path: Path) -> None:
+    """The cache key holds the inode: a rename over the file cannot reuse the old digest (issue 8)."""
+    p, q = tmp_path / "w.bin", tmp_path / "new.bin"
+    p.write_bytes(b"aaaa")
+    cache = digests.DigestCache()
+    assert cache.digest(p) == hashlib.sha256(b"aaaa").hexdigest()
+    q.write_bytes(b"bbbb")
+    st = p.stat()
+    os.utime(q, ns=(st.st_atime_ns, st.st_mtime_ns))
+    q.replace(p)
+    assert cache.digest(p) == hashlib.sha256(b"bbbb").hexdigest()
+
+
+def test_one_file_named_two_ways_is_read_once_and_answered_for_both(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    p = tmp_path / "w.bin"
+    p.write_bytes(b"w")
+    other = tmp_path / "d" / ".." / "w.bin"
+    cache = digests.DigestCache()
+    got = cache.digests([p, other])
+    assert got == {p: hashlib.sha256(b"w").hexdigest(), other: hashlib.sha256(b"w").hexdigest()}
+    assert cache.hashed == 1
+
+
+def test_a_file_that_cannot_be_statted_is_one_input_error(tmp_path: Path) -> None:
+    from mlsec_actions.errors import InputError
+
+    with pytest.raises(InputError) as e:
+        digests.DigestCache().digest(tmp_path / "gone")
+    assert str(e.value) == f"{tmp_path / 'gone'}: cannot read: No such file or directory"
