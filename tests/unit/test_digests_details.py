@@ -84,3 +84,15 @@ def test_a_file_that_cannot_be_statted_is_one_input_error(tmp_path: Path) -> Non
     with pytest.raises(InputError) as e:
         digests.DigestCache().digest(tmp_path / "gone")
     assert str(e.value) == f"{tmp_path / 'gone'}: cannot read: No such file or directory"
+
+
+def test_sha256_file_refusals_are_one_line_naming_the_file(tmp_path: Path) -> None:
+    from mlsec_actions.errors import InputError
+
+    with pytest.raises(InputError) as e:
+        digests.sha256_file(tmp_path / "gone")
+    assert str(e.value) == f"{tmp_path / 'gone'}: cannot read: No such file or directory"
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(InputError) as e:
+        digests.sha256_file(tmp_path / "fifo")
+    assert str(e.value) == f"{tmp_path / 'fifo'}: not a regular file; refusing to hash it"
