@@ -12,7 +12,7 @@ import pytest
 from tests.adversarial import observe
 from tests.adversarial.hostile_repo import HostileRepo
 from tests.adversarial.observe import Observed
-from tests.adversarial.weak_inputs import TRUE_COUNT
+from tests.adversarial.weak_inputs import TRUE_COUNT, write_truncated
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +58,7 @@ def test_sarif_without_invocations_is_not_a_successful_run(hostile: HostileRepo,
 def test_a_threshold_on_stage_bracket_is_refused(hostile: HostileRepo, work: Path, command: str) -> None:
     policy = hostile.weak.bad_stage_policy
     if command == "gate":
-        obs, verdict = _gate(hostile, work, hostile.weak.truncated, "--policy", str(policy))
+        obs, verdict = _gate(hostile, work, hostile.weak.no_invocations, "--policy", str(policy))
         assert not verdict, "a verdict was written for a policy that was refused"
     else:
         obs = observe.run(hostile, work, "policy", "validate", str(policy), trace=False)
@@ -70,6 +70,7 @@ def test_a_threshold_on_stage_bracket_is_refused(hostile: HostileRepo, work: Pat
 
 
 def test_a_truncated_run_is_counted_whole(hostile: HostileRepo, work: Path) -> None:
+    write_truncated(hostile.weak)
     doc = json.loads((hostile.weak.truncated / "code-scan.sarif").read_text())
     kept = len(doc["runs"][0]["results"])
     assert kept == 25_000 and doc["runs"][0]["properties"]["mlsec-truncated"] is True
