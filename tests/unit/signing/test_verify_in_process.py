@@ -232,3 +232,60 @@ def test_a_models_value_that_is_not_a_list_is_not_walked(tmp_path: Path) -> None
     path = _attest(tmp_path, {"iris": "x"}, {"iris/w.bin": _sha(b"weights")})  # type: ignore[arg-type]
     check = verify_attestation(path, [VERIFIER], base)
     assert check.ok, check.message
+
+
+def test_paths_the_signer_ignored_stay_ignored_and_changes_are_all_listed(tmp_path: Path) -> None:
+    folder = _model(tmp_path)
+    doc = json.loads(model_folder.manifest_payload(folder, {"w.bin": _sha(b"weights"), "tok/v.txt": _sha(b"vocab")}))
+    doc["predicate"]["serialization"]["ignore_paths"].append("model.sig")  # as model_signing's own CLI does
+    bl.write_bundle(bundle_path(folder), KeySigner(KEY).sign_statement(json.dumps(doc).encode()))
+    (folder / "model.sig").write_bytes(b"sig")
+    (folder / ".gitignore").write_bytes(b"*.tmp")
+    assert verify_artifact(folder, [VERIFIER]).ok
+    (folder / "w.bin").write_bytes(b"other")
+    (folder / "tok" / "v.txt").unlink()
+    parts = verify_artifact(folder, [VERIFIER]).message.split("; ")
+    assert len(parts) == 2 and any("w.bin" in p for p in parts) and any("tok/v.txt" in p for p in parts), parts
+
+
+def test_an_attested_model_folder_ignores_git_files_and_checks_carry_the_target(tmp_path: Path) -> None:
+    from mlsec_actions.signing.verify import Check
+
+    base = tmp_path / "base"
+    folder = _model(base)
+    files = {"iris/w.bin": _sha(b"weights"), "iris/tok/v.txt": _sha(b"vocab")}
+    path = _attest(tmp_path, [{"name": "iris", "files": sorted(files)}], files)
+    (folder / ".gitignore").write_bytes(b"*.tmp")
+    (folder / ".github").mkdir()
+    (folder / ".github" / "x.yml").write_bytes(b"x")
+    good = verify_attestation(path, [VERIFIER], base)
+    assert good.ok and good.target == str(path), good
+    (folder / "w.bin").write_bytes(b"other")
+    bad = verify_attestation(path, [VERIFIER], base)
+    assert bad == Check(str(path), False, bad.message) and bad.ok is False
+
+
+def test_verify_all_needs_something_and_checks_artifacts_then_attestations(tmp_path: Path) -> None:
+    from mlsec_actions.errors import UsageError
+    from mlsec_actions.signing.verify import verify_all
+
+    with pytest.raises(UsageError) as e:
+        verify_all([], [], [VERIFIER], tmp_path)
+    assert str(e.value) == "name at least one ARTIFACT or --attestation FILE"
+    base = tmp_path / "base"
+    _model(base)
+    f = base / "iris" / "w.bin"
+    bl.write_bundle(bundle_path(f), KeySigner(KEY).sign_statement(file_statement("w.bin", _sha(b"weights"))))
+    path = _attest(tmp_path, [], {"iris/w.bin": _sha(b"weights")})
+    checks = verify_all([f], [path], [VERIFIER], base)
+    assert [(c.target, c.ok) for c in checks] == [(str(f), True), (str(path), True)]
+
+
+def test_git_files_are_never_part_of_a_model_even_when_the_manifest_lists_no_ignores(tmp_path: Path) -> None:
+    folder = _model(tmp_path)
+    doc = json.loads(model_folder.manifest_payload(folder, {"w.bin": _sha(b"weights"), "tok/v.txt": _sha(b"vocab")}))
+    doc["predicate"]["serialization"]["ignore_paths"] = []
+    bl.write_bundle(bundle_path(folder), KeySigner(KEY).sign_statement(json.dumps(doc).encode()))
+    (folder / ".gitignore").write_bytes(b"*.tmp")
+    check = verify_artifact(folder, [VERIFIER])
+    assert check.ok, check.message
