@@ -96,3 +96,54 @@ def test_sha256_file_refusals_are_one_line_naming_the_file(tmp_path: Path) -> No
     with pytest.raises(InputError) as e:
         digests.sha256_file(tmp_path / "fifo")
     assert str(e.value) == f"{tmp_path / 'fifo'}: not a regular file; refusing to hash it"
+
+
+def test_scan_tree_depth_limit_names_the_folder(tmp_path: Path) -> None:
+    from mlsec_actions.errors import InputError
+
+    (tmp_path / "a" / "b" / "c").mkdir(parents=True)
+    with pytest.raises(InputError) as e:
+        digests.scan_tree(tmp_path, max_depth=1)
+    assert str(e.value) == f"{tmp_path / 'a' / 'b'}: folder is nested over 1 levels deep; refusing to walk it"
+
+
+def test_walk_files_keeps_links_to_files_inside_past_other_special_entries(tmp_path: Path) -> None:
+    from mlsec_actions.errors import InputError
+
+    (tmp_path / "real.bin").write_bytes(b"r")
+    os.mkfifo(tmp_path / "a-fifo")
+    (tmp_path / "b-link").symlink_to("real.bin")
+    assert digests.walk_files(tmp_path) == [tmp_path / "b-link", tmp_path / "real.bin"]
+    (tmp_path / "c-out").symlink_to("/etc/hostname")
+    with pytest.raises(InputError) as e:
+        digests.walk_files(tmp_path)
+    assert str(e.value) == f"{tmp_path / 'c-out'}: symlink points outside the folder; refusing to hash it"
+
+
+def test_save_makes_missing_folders(tmp_path: Path) -> None:
+    (tmp_path / "w").write_bytes(b"w")
+    cache = digests.DigestCache(tmp_path / "a" / "b" / "digests.json")
+    cache.digest(tmp_path / "w")
+    cache.save()
+    assert digests.DigestCache(tmp_path / "a" / "b" / "digests.json").digest(tmp_path / "w") == \
+        hashlib.sha256(b"w").hexdigest()
+
+
+def test_a_read_error_midway_is_one_input_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlsec_actions.errors import InputError
+
+    class Failing:
+        def __enter__(self) -> Failing:
+            return self
+
+        def __exit__(self, *_: object) -> None:
+            return None
+
+        def readinto(self, _buf: memoryview) -> int:
+            raise OSError(5, "Input/output error")
+
+    (tmp_path / "w").write_bytes(b"w")
+    monkeypatch.setattr(digests.os, "fdopen", lambda *_a, **_k: Failing())
+    with pytest.raises(InputError) as e:
+        digests.sha256_file(tmp_path / "w")
+    assert str(e.value) == f"{tmp_path / 'w'}: cannot read: Input/output error"
