@@ -147,3 +147,35 @@ def test_a_read_error_midway_is_one_input_error(tmp_path: Path, monkeypatch: pyt
     with pytest.raises(InputError) as e:
         digests.sha256_file(tmp_path / "w")
     assert str(e.value) == f"{tmp_path / 'w'}: cannot read: Input/output error"
+
+
+def test_scan_tree_listing_and_stat_errors_name_the_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Root reads every folder, so the errors are injected: each is one InputError naming what failed."""
+    from mlsec_actions.errors import InputError
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "f").write_bytes(b"f")
+    real = os.scandir
+
+    def no_sub(path: str | Path) -> object:
+        if Path(path).name == "sub":
+            raise PermissionError(13, "Permission denied")
+        return real(path)
+
+    monkeypatch.setattr(digests.os, "scandir", no_sub)
+    with pytest.raises(InputError) as e:
+        digests.scan_tree(tmp_path)
+    assert str(e.value) == f"{tmp_path / 'sub'}: cannot list folder: Permission denied"
+
+    class Entry:
+        def __init__(self, entry: os.DirEntry[str]) -> None:
+            self.name, self.path = entry.name, entry.path
+
+        def stat(self, follow_symlinks: bool = True) -> os.stat_result:
+            raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(digests.os, "scandir", lambda path: [Entry(x) for x in real(path)])
+    with pytest.raises(InputError) as e:
+        digests.scan_tree(tmp_path)
+    assert str(e.value) in (f"{tmp_path / 'f'}: cannot stat: Input/output error",
+                            f"{tmp_path / 'sub'}: cannot stat: Input/output error")
