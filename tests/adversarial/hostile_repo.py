@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlsec_actions.tools.decoys import base62
+from tests.adversarial import weak_inputs
+from tests.adversarial.weak_inputs import WeakInputs
 
 MARKER = "pwned"
 """In every injected workflow command, link and title: an output line holding it came from the tree."""
@@ -76,6 +78,8 @@ class HostileRepo:
     """JSON a naive loader chokes on (depth 100k, FIFO), as --garak-report / --metrics / SARIF."""
     fifo: Path
     """A FIFO in the tree (no writer: reading it blocks for ever)."""
+    weak: WeakInputs
+    """Issue 9 item 12: inputs a careless reader takes as clean (`weak_inputs.py`)."""
 
 
 def _rand(alphabet: str, n: int) -> str:
@@ -163,7 +167,8 @@ def _planted_secrets(root: Path) -> tuple[str, ...]:
         '  instance_class      = "db.t3.micro"\n  username            = "admin"\n'
         f'  password            = "{db_password}"\n  publicly_accessible = true\n'
         "  storage_encrypted   = false\n}\n"
-        'resource "aws_s3_bucket" "data" {\n  bucket = "training-data"\n  acl    = "public-read"\n}\n')
+        # Issue 9 item 4: an inline ignore comment trivy honours unless told otherwise (it cannot be).
+        '#trivy:ignore:*\nresource "aws_s3_bucket" "data" {\n  bucket = "training-data"\n  acl    = "public-read"\n}\n')
     (root / "k8s").mkdir(exist_ok=True)
     (root / "k8s" / "deploy.yaml").write_text(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\nspec:\n  selector:\n"
@@ -303,10 +308,12 @@ def build(base: Path) -> HostileRepo:
     _deep_tree(root)
     permissive, bomb_policies, bomb_json = _policies(root)
     _stale_results(root)
+    weak = weak_inputs.build(root, base / "between-jobs")
     return HostileRepo(root=root, outside=outside, canaries=canaries, outside_secret=outside_secret,
                        outside_value=outside_value, secrets=planted,
                        env_secret="ghs_" + _rand(string.ascii_letters + string.digits, 36),
-                       permissive_policy=permissive, bomb_policies=bomb_policies, bomb_json=bomb_json, fifo=fifo)
+                       permissive_policy=permissive, bomb_policies=bomb_policies, bomb_json=bomb_json, fifo=fifo,
+                       weak=weak)
 
 
 def key_pair(folder: Path) -> Path:

@@ -120,9 +120,10 @@ def _cap_memory(limit: int) -> Callable[[], None]:
 
 
 def run(h: HostileRepo, work: Path, *args: str, cwd: Path | None = None, timeout: float = 600,
-        trace: bool = True, max_memory: int | None = None) -> Observed:
+        trace: bool = True, max_memory: int | None = None, env: dict[str, str] | None = None) -> Observed:
     """Run `python -I -m mlsec_actions ARGS` with `cwd` (default: the hostile root, the worst case);
-    `max_memory` caps its address space (a bomb then fails the test instead of the machine)."""
+    `max_memory` caps its address space (a bomb then fails the test instead of the machine); `env` adds
+    to the runner-like environment."""
     work.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-I", "-m", "mlsec_actions", *args]
     log = work / "strace.log"
@@ -130,7 +131,7 @@ def run(h: HostileRepo, work: Path, *args: str, cwd: Path | None = None, timeout
             "-o", str(log), "--", *argv] if trace else argv
     before = {p for p in work.rglob("*")} if work.exists() else set()
     try:
-        proc = subprocess.run(full, cwd=cwd or h.root, env=environment(h, work), capture_output=True,
+        proc = subprocess.run(full, cwd=cwd or h.root, env=environment(h, work) | (env or {}), capture_output=True,
                               timeout=timeout, check=False,
                               preexec_fn=_cap_memory(max_memory) if max_memory else None)
     except subprocess.TimeoutExpired as e:

@@ -62,6 +62,7 @@ def test_code_scan_is_not_steered_by_the_tree(hostile: HostileRepo, scans: dict[
     assert "trivy/secret/github-pat" in rules, rules
     assert "trivy/secret/aws-access-key-id" in rules, rules
     assert any(r.startswith("trivy/misconfig/") for r in rules), rules
+    assert "trivy/misconfig/AWS-0086" in rules, rules  # the public bucket under `#trivy:ignore:*`
 
 
 def test_model_scan_reports_and_stays_inside(hostile: HostileRepo, scans: dict[str, tuple[Observed, Path]]) -> None:

@@ -131,18 +131,24 @@ def test_no_planted_secret_value_reaches_any_output(tmp_path: Path, run_mlsec) -
             assert not leaked, f"{window!r} of a planted value is in {leaked}"
 
 
-def test_inline_ignore_comments_are_listed_as_gaps(tmp_path: Path, run_mlsec) -> None:  # type: ignore[no-untyped-def]
-    """trivy honours `#trivy:ignore:*` and cannot be told not to: the suppression must at least be visible."""
+def test_inline_ignore_comments_in_the_tree_are_refused(tmp_path: Path, run_mlsec) -> None:  # type: ignore[no-untyped-def]
+    """trivy honours `#trivy:ignore:*` and cannot be told not to: without --repo-ignore-files the resource
+    under the comment is reported all the same (judged on a copy of the IaC files without the comments)."""
     root = tmp_path / "repo"
     bucket = 'resource "aws_s3_bucket" "data" {\n  bucket = "training-data"\n  acl    = "public-read"\n}\n'
     _write(root, "infra/hidden.tf", "#trivy:ignore:*\n" + bucket)
     _write(root, "infra/shown.tf", bucket.replace('"data"', '"logs"'))
     out = tmp_path / "inline.sarif"
     assert run_mlsec("code-scan", str(root), "--sarif", str(out), "--vuln-db", "skip").returncode == 0
-    assert {_uri(r) for r in _results(out)} == {"infra/shown.tf"}  # trivy did suppress hidden.tf
-    listed = [g for g in _coverage(out) if g["kind"] == "allow-rule"]
-    assert [(g["tool"], g["path"]) for g in listed] == [("trivy", "infra/hidden.tf")]
-    assert "trivy:ignore:*" in listed[0]["detail"] and "line 1" in listed[0]["detail"]
+    rules = {}
+    for r in _results(out):
+        rules.setdefault(_uri(r), set()).add(r["ruleId"])
+    assert set(rules) == {"infra/shown.tf", "infra/hidden.tf"}
+    assert rules["infra/hidden.tf"] == rules["infra/shown.tf"]
+    assert "trivy/misconfig/AWS-0086" in rules["infra/hidden.tf"]  # S3 public ACL block
+    hidden = [r for r in _results(out) if _uri(r) == "infra/hidden.tf"]
+    assert all(r["locations"][0]["physicalLocation"]["region"]["startLine"] >= 2 for r in hidden)
+    assert not [g for g in _coverage(out) if g["kind"] == "allow-rule"]
 
 
 def test_a_thousand_levels_deep_is_a_gap_for_every_tool_not_a_crash(tmp_path: Path, run_mlsec) -> None:  # type: ignore[no-untyped-def]

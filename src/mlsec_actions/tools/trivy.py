@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from mlsec_actions.findings import CoverageGap, Finding, GapKind, ToolRun, ToolStatus
-from mlsec_actions.tools.base import Isolation, ToolSpec, execute, safe, version
+from mlsec_actions.findings import CoverageGap, Finding, GapKind, ToolRun, ToolStatus, sort_findings
+from mlsec_actions.tools.base import Execution, Isolation, ToolSpec, execute, safe, version
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "trivy"
 CONFIG, IGNOREFILE, SECRET_CONFIG = DATA / "trivy.yaml", DATA / "ignore", DATA / "secret.yaml"
@@ -112,8 +113,7 @@ def _prepare_db(options: TrivyOptions, cache: Path, common: list[str], deadline:
 def scan(root: Path, options: TrivyOptions) -> tuple[list[Finding], ToolRun]:
     """Run `trivy fs` on `root` and turn its JSON into findings."""
     # Imported here: every `mlsec` command imports this module, only code-scan needs the parsing.
-    from mlsec_actions.tools.trivy_inline import inline_ignores
-    from mlsec_actions.tools.trivy_report import ReportError, parse_report, validate
+    from mlsec_actions.tools import trivy_inline
 
     deadline = time.monotonic() + options.timeout
     cache = _cache_dir(options)
@@ -124,18 +124,70 @@ def scan(root: Path, options: TrivyOptions) -> tuple[list[Finding], ToolRun]:
     scan_vulns, failed, db_gap = _prepare_db(options, cache, common, deadline)
     if failed is not None:
         return [], replace(failed, gaps=(*failed.gaps, *gaps))
+    survey = trivy_inline.survey(root, options.skip_dirs)
+    gaps += survey.gaps
+    refused = bool(survey.comments) and not options.repo_config
+    if survey.comments and options.repo_config:
+        gaps += survey.honoured()
     scanners = "secret,misconfig" + (",vuln" if scan_vulns else "")
     listing = ["--list-all-pkgs"] if scan_vulns else []  # packages carry the manifest line of each vuln
     remaining = deadline - time.monotonic()
-    args = ["fs", "--scanners", scanners, "--format", "json", "--quiet", "--skip-check-update",
-            "--skip-db-update", *listing, *common, "--timeout", f"{max(1, int(remaining))}s"]
+    base = ["fs", "--format", "json", "--quiet", "--skip-check-update", "--skip-db-update", *common,
+            "--timeout", f"{max(1, int(remaining))}s"]
     for d in options.skip_dirs:
-        args += ["--skip-dirs", d]
-    args.append(str(root))
-    with ThreadPoolExecutor(max_workers=1) as pool:  # read the tree for inline ignores while trivy runs
-        inline = pool.submit(inline_ignores, root, options.skip_dirs)
-        got = execute(SPEC, args, timeout=remaining, scanned=root)
-        gaps.extend(inline.result())
+        base += ["--skip-dirs", d]
+    if not refused:
+        got = execute(SPEC, [*base, "--scanners", scanners, *listing, str(root)], timeout=remaining, scanned=root)
+        return _finish(got, root, options, gaps, db_gap)
+    # The tree's ignore comments are refused: misconfigurations of its IaC files are judged on a copy of them
+    # without the comments (a folder of ours), everything else on the tree itself.
+    with tempfile.TemporaryDirectory(prefix="mlsec-trivy-view-") as tmp:
+        view = Path(tmp) / "view"
+        trivy_inline.write_view(root, survey.candidates, view)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            on_view = pool.submit(execute, SPEC, [*base, "--scanners", "misconfig", str(view)], timeout=remaining,
+                                  scanned=root)
+            got = execute(SPEC, [*base, "--scanners", scanners, *listing, str(root)], timeout=remaining,
+                          scanned=root)
+            viewed = on_view.result()
+    note = (f"{len(survey.comments)} inline ignore comment(s) in the tree refused: misconfigurations of its "
+            f"{len(survey.candidates)} IaC file(s) judged on a copy without them (--repo-ignore-files honours them)")
+    findings, run = _finish(got, root, options, gaps, db_gap)
+    run = replace(run, notes=(*run.notes, note))
+    if run.status is not ToolStatus.OK:
+        return findings, run
+    if viewed.run.status is not ToolStatus.OK:
+        return [], replace(run, status=viewed.run.status, message=safe(
+            f"scan of the IaC files without their ignore comments failed: {viewed.run.message}"))
+    judged, view_run = _parse(viewed.stdout, root, run)
+    if view_run.status is not ToolStatus.OK:
+        return [], view_run
+    moved = set(survey.candidates)
+    kept = [f for f in findings if not (_is_misconfig(f) and f.location.path in moved)]
+    return list(sort_findings([*kept, *(f for f in judged if _is_misconfig(f))])), run
+
+
+def _is_misconfig(finding: Finding) -> bool:
+    return finding.rule.id.startswith("trivy/misconfig/")
+
+
+def _parse(stdout: bytes, root: Path, run: ToolRun) -> tuple[list[Finding], ToolRun]:
+    """Findings of one trivy report and `run` with its version and the gaps for dropped placeholders; no
+    findings and a failed run when the output is not a trivy report."""
+    from mlsec_actions.tools.trivy_report import ReportError, parse_report, validate
+
+    try:
+        report = validate(json.loads(stdout))
+        findings, dropped = parse_report(report, root)
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, ReportError, nesting too deep
+        what = "output is not a trivy report" if isinstance(e, ReportError) else "output is not JSON"
+        return [], replace(run, status=ToolStatus.FAILED, message=safe(f"{what}: {e}"))
+    found = report["Trivy"].get("Version") if isinstance(report.get("Trivy"), dict) else None
+    return findings, replace(run, version=str(found) if found else version(SPEC), gaps=(*run.gaps, *dropped))
+
+
+def _finish(got: Execution, root: Path, options: TrivyOptions, gaps: list[CoverageGap],
+            db_gap: CoverageGap | None) -> tuple[list[Finding], ToolRun]:
     run = got.run
     if db_gap is not None:
         gaps.append(db_gap)
@@ -144,11 +196,4 @@ def scan(root: Path, options: TrivyOptions) -> tuple[list[Finding], ToolRun]:
     run = replace(run, gaps=(*run.gaps, *gaps))
     if run.status is not ToolStatus.OK:
         return [], run
-    try:
-        report = validate(json.loads(got.stdout))
-        findings, dropped = parse_report(report, root)
-    except (ValueError, RecursionError) as e:  # JSONDecodeError, ReportError, nesting too deep
-        what = "output is not a trivy report" if isinstance(e, ReportError) else "output is not JSON"
-        return [], replace(run, status=ToolStatus.FAILED, message=safe(f"{what}: {e}"))
-    found = report["Trivy"].get("Version") if isinstance(report.get("Trivy"), dict) else None
-    return findings, replace(run, version=str(found) if found else version(SPEC), gaps=(*run.gaps, *dropped))
+    return _parse(got.stdout, root, run)
