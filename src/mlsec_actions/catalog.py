@@ -73,7 +73,7 @@ CATALOG: tuple[StageInfo, ...] = (
               "policy over every stage's SARIF: verdict, summary, exit 3 on fail", ("in-house", "jsonschema"),
               produces=("sarif", "verdict"), implemented=True),
     StageInfo("train", (5,), (), Kind.ACTION, "run the training command and capture its provenance",
-              ("in-house",), needs=("gate",), produces=("sarif", "provenance")),
+              ("in-house",), needs=("gate",), produces=("sarif", "provenance"), implemented=True),
     StageInfo("evaluate", (6,), (), Kind.SCAN, "metric thresholds, regression, fairness and robustness checks",
               ("in-house", "fairlearn", "adversarial-robustness-toolbox"), needs=("train",)),
     StageInfo("model-scan", (7,), (), Kind.SCAN,

@@ -161,3 +161,5 @@ class Policy:
     """The builtin's name (`default`, `strict`) when the policy is one: the caller has no file to point at."""
     warnings: tuple[str, ...] = ()
     """`file:line: key: problem` notes that do not invalidate the policy."""
+    checkpoint: int | None = None
+    """The gate position it was loaded for (`--checkpoint`, e.g. 8); its `checkpoints.<N>` section applied."""
