@@ -75,7 +75,7 @@ CATALOG: tuple[StageInfo, ...] = (
     StageInfo("train", (5,), (), Kind.ACTION, "run the training command and capture its provenance",
               ("in-house",), needs=("gate",), produces=("sarif", "provenance"), implemented=True),
     StageInfo("evaluate", (6,), (), Kind.SCAN, "metric thresholds, regression, fairness and robustness checks",
-              ("in-house", "fairlearn", "adversarial-robustness-toolbox"), needs=("train",)),
+              ("in-house",), needs=("train",), implemented=True),
     StageInfo("model-scan", (7,), (), Kind.SCAN,
               "model files by content, never loaded: unsafe serialization, archives, formats, prompts",
               ("in-house", "modelscan"), implemented=True),

@@ -9,7 +9,18 @@ To add a stage, follow docs/development.md.
 from __future__ import annotations
 
 from mlsec_actions import catalog
-from mlsec_actions.stages import code_scan, gate, model_scan, policy_cmd, run_cmd, sbom, sign, train, verify
+from mlsec_actions.stages import (
+    code_scan,
+    evaluate,
+    gate,
+    model_scan,
+    policy_cmd,
+    run_cmd,
+    sbom,
+    sign,
+    train,
+    verify,
+)
 from mlsec_actions.stages.base import Stage
 
 # One entry per implemented catalog row; a test fails when this and the catalog disagree.
@@ -17,6 +28,7 @@ _IMPLEMENTATIONS: tuple[Stage, ...] = (
     code_scan.STAGE,
     gate.STAGE,
     train.STAGE,
+    evaluate.STAGE,
     model_scan.STAGE,
     sbom.STAGE,
     sign.STAGE,

@@ -32,6 +32,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="sigstore: use the trust root sigstore-python ships, no TUF refresh")
     parser.add_argument("--attestation", type=Path, action="append", default=[],
                         help="a gate attestation bundle; its subjects are checked against the files on disk")
+    parser.add_argument("--provenance", type=Path, action="append", default=[], metavar="BUNDLE",
+                        help="a training provenance bundle (mlsec sign --provenance); its outputs are checked "
+                             "against the files on disk")
     parser.add_argument("--base", type=Path, default=Path(),
                         help="folder attestation subject names are relative to (default: current folder)")
 
@@ -59,9 +62,14 @@ def _verifiers(args: argparse.Namespace) -> list[Verifier]:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from mlsec_actions.signing.verify import verify_all  # cryptography is heavy; keep start-up fast
+    # cryptography is heavy; keep start-up fast
+    from mlsec_actions.signing.verify import Check, verify_all
+    from mlsec_actions.training import signing as train_signing
 
-    checks = verify_all(list(args.artifacts), list(args.attestation), _verifiers(args), Path(args.base))
+    verifiers = _verifiers(args)
+    checks = verify_all(list(args.artifacts), list(args.attestation), verifiers, Path(args.base)) \
+        if args.artifacts or args.attestation or not args.provenance else []
+    checks += [Check(str(b), *train_signing.verify(Path(b), verifiers, Path(args.base))) for b in args.provenance]
     failed = [c for c in checks if not c.ok]
     for c in checks:  # names and link targets come from the verified tree: hostile text
         print(sanitize.log_line(f"verify: {'OK  ' if c.ok else 'FAIL'} {c.target}: {c.message}", 8000),
