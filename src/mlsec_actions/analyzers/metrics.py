@@ -83,7 +83,10 @@ def parse(doc: Any, label: str) -> Metrics:
                 invalid.append((name, f"fold {bad}" if bad else f"needs 1 to {MAX_FOLDS} fold values"))
                 continue
             numbers = tuple(float(g) for g in got)
-            mean = math.fsum(numbers) / len(numbers)
+            try:
+                mean = math.fsum(numbers) / len(numbers)
+            except OverflowError:
+                mean = math.inf
             if not math.isfinite(mean):
                 invalid.append((name, "folds overflow"))
                 continue

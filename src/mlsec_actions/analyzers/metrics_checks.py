@@ -85,6 +85,9 @@ def from_section(section: dict[str, Any] | None, label: str) -> EvaluatePolicy:
         min_robust_accuracy=float(rob["min-accuracy"]) if rob else 0.0)
 
 
+_TOLERANCE = 1e-9  # 0.90 - 0.85 is 0.05000000000000004: a drop of exactly the allowance passes
+
+
 def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
@@ -120,7 +123,7 @@ def bounds(policy: EvaluatePolicy, values: dict[str, float], baseline: dict[str,
                 notes.append(text)
             continue
         drop = (value - base) if better_is_lower(name, b.direction) else (base - value)
-        if drop > b.max_drop:
+        if drop - b.max_drop > _TOLERANCE:
             out.append(Finding(rules.REGRESSION, f"{name} = {_fmt(value)} against the baseline's {_fmt(base)}: worse "
                                f"by {_fmt(drop)}, the policy allows {_fmt(b.max_drop)}.", Severity.HIGH, loc,
                                properties=(("metric", name), ("value", _fmt(value)), ("baseline", _fmt(base)))))
