@@ -71,6 +71,9 @@ def scan(ctx: ScanContext) -> StageResult:
     args, root = ctx.args, ctx.root
     doc, label = load_document(args.policy)
     policy = checks.from_section(doc.get("evaluate"), label)
+    named = [Path(p) for p in (*args.metrics, args.predictions, args.model) if p is not None]
+    # A finding about something absent still needs a file: the first input, else the policy.
+    fallback = _where(named[0], root) if named else _where(Path(label), root)
     findings: list[Finding] = []
     notes: list[str] = []
     tools: list[ToolRun] = []
@@ -96,11 +99,11 @@ def scan(ctx: ScanContext) -> StageResult:
     for path in [Path(p) for p in args.baseline_metrics]:
         processing(path)
         baseline.update(mx.load(path).values)  # an unusable baseline value is simply not a baseline
-    findings += checks.bounds(policy, values, baseline, where, notes)
-    findings += _robustness(ctx, policy, tools, extra, notes)
+    findings += checks.bounds(policy, values, baseline, {n: where.get(n, fallback) for n in policy.bounds}, notes)
+    findings += _robustness(ctx, policy, tools, extra, notes, fallback)
     if policy.fairness_column and args.predictions is None:
         findings.append(Finding(rules.MISSING, f"The policy asks for fairness over {policy.fairness_column}, but no "
-                                "--predictions file was given.", Severity.HIGH, Location("")))
+                                "--predictions file was given.", Severity.HIGH, Location(fallback)))
     if not (args.metrics or args.predictions or args.model):
         notes.append("nothing to evaluate: no --metrics, --predictions or --model given")
     extra.update({"metrics": dict(sorted(values.items())), "policy": {"path": label}})
@@ -145,7 +148,7 @@ def _predictions(ctx: ScanContext, policy: Any, take: Any, tools: list[ToolRun],
 
 
 def _robustness(ctx: ScanContext, policy: Any, tools: list[ToolRun], extra: dict[str, Any],
-                notes: list[str]) -> list[Finding]:
+                notes: list[str], fallback: str) -> list[Finding]:
     from mlsec_actions.analyzers import metrics_checks as checks
     from mlsec_actions.analyzers import metrics_robustness as mr
     from mlsec_actions.analyzers import metrics_rules as rules
@@ -158,7 +161,7 @@ def _robustness(ctx: ScanContext, policy: Any, tools: list[ToolRun], extra: dict
         return []
     if args.model is None or args.data is None:
         return [Finding(rules.MISSING, "The policy asks for a robustness check, but --model and --data were not "
-                        "both given.", Severity.HIGH, Location(""))]
+                        "both given.", Severity.HIGH, Location(fallback))]
     from mlsec_actions.errors import InputError
 
     model, data = Path(args.model), Path(args.data)
