@@ -59,7 +59,8 @@ def require_typed(statement: bytes) -> None:
     if not isinstance(doc, dict) or doc.get("_type") != STATEMENT_TYPE or doc.get("predicateType") not in kinds:
         raise SigningError("refusing to sign: not an in-toto Statement v1 of an mlsec-actions predicate type")
     if doc["predicateType"] == Kind.TRAIN_PROVENANCE.value and _build_type(doc) != TRAIN_BUILD_TYPE:
-        raise SigningError(f"refusing to sign: SLSA provenance whose build type is not {TRAIN_BUILD_TYPE}")
+        raise SigningError("refusing to sign: not an in-toto Statement v1 of an mlsec-actions predicate type "
+                           f"(SLSA provenance whose build type is not {TRAIN_BUILD_TYPE})")
 
 
 def _build_type(doc: dict[str, Any]) -> object:
