@@ -209,3 +209,19 @@ def test_output_folder_must_start_empty(project: Path) -> None:
     (project / "model" / "stale.bin").write_bytes(b"old")
     proc = _train(project, PYTHON, "-c", "pass")
     assert proc.returncode == 2 and "not empty" in proc.stderr
+
+
+def test_a_results_folder_replaced_by_a_link_is_never_written_through(tmp_path: Path) -> None:
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (proj / "swap.py").write_text("import os, pathlib\npathlib.Path('model/m').write_bytes(b'1')\n"
+                                  f"os.symlink({str(elsewhere)!r}, 'mlsec-results')\n")
+    exe = str(Path(sys.executable).parent / "mlsec")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLSEC_", "GITHUB_"))}
+    proc = subprocess.run([exe, "train", "--output", "model", "--", PYTHON, "swap.py"], cwd=proj, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert "replaced it with a link" in proc.stderr
+    assert list(elsewhere.iterdir()) == []

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mlsec_actions import gha, outputs
 from mlsec_actions.digests import sha256_file
-from mlsec_actions.errors import ExitCode, MlsecError, UsageError
+from mlsec_actions.errors import ExitCode, MlsecError, ToolError, UsageError
 from mlsec_actions.findings import StageResult, ToolRun, ToolStatus, sort_findings
 from mlsec_actions.sarif import RUN_ID_ENV, write_sarif
 from mlsec_actions.stages.base import (
@@ -128,6 +128,7 @@ def _train(args: argparse.Namespace) -> StageResult:
     python = environment.interpreter_of(plan.command, args.python)
     described = environment.probe(python, plan.workdir, plan.env) if python else "no Python interpreter to describe"
     notes = [] if not isinstance(described, str) else [f"packages not recorded: {described}"]
+    _refuse_planted_links(args, plan.workdir)
     log_digest = sha256_file(outputs.write_bytes(args.log, attempt.log))
     exit_code = attempt.tool.exit_code if attempt.tool.status is not ToolStatus.TIMEOUT else None
     record = provenance.RunRecord(
@@ -144,6 +145,21 @@ def _train(args: argparse.Namespace) -> StageResult:
     extra: dict[str, object] = {"provenance": {"file": str(args.provenance), "outputs": len(attempt.outputs),
                                                "inputs": len(inputs), "exitCode": exit_code, "seconds": seconds}}
     return StageResult(STAGE_ID, sort_findings(findings), (ours, attempt.tool), extra=extra)
+
+
+def _refuse_planted_links(args: argparse.Namespace, workdir: Path) -> None:
+    """The command may have replaced a folder of our results with a link (to write our statement elsewhere,
+    or to read it back from a place it controls): refuse to write through one (exit 1, no result: fail closed)."""
+    for path in (args.sarif, args.provenance, args.log):
+        full = Path(path).absolute()  # not resolve(): the link itself is what we look for
+        if not full.is_relative_to(workdir):
+            continue
+        for parent in [full, *full.parents]:
+            if parent == workdir:
+                break
+            if parent.is_symlink():
+                raise ToolError(f"{parent}: the training command replaced it with a link; refusing to write "
+                                "our results through it")
 
 
 def execute(args: argparse.Namespace) -> int:
