@@ -175,6 +175,10 @@ def test_gate_checkpoint_section_replaces_top_level_keys(tmp_path: Path) -> None
     assert [t.id for t in eight.thresholds] == ["top"]  # not in the section: shared
     assert eight.metrics[0].line == 10  # its own line, in the section
     assert policy.load("default", checkpoint=8).required_stages == ("code-scan", "evaluate")
+    path.write_text("version: 1\ncheckpoints:\n  \"8\":\n    required-stages: [evalute]\n")
+    with pytest.raises(policy.PolicyError) as typo:
+        policy.load(path)  # checked at every load, not only by the gate at 8
+    assert "p.yml:4: required-stages[0]: 'evalute' names no stage" in typo.value.problems[0]
     path.write_text("version: 1\ncheckpoints:\n  \"8\":\n    waivers: []\n")
     with pytest.raises(policy.PolicyError):
         policy.load(path, checkpoint=8)  # waivers are shared, never per checkpoint

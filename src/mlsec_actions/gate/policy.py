@@ -100,8 +100,12 @@ def load(source: str | Path, known_stages: frozenset[str] | None = None, checkpo
     if problems:
         raise PolicyError(label, problems)
     known = known_stage_ids() if known_stages is None else known_stages
+    digest = hashlib.sha256(raw).hexdigest()
+    for other in doc.get("checkpoints") or {}:  # a typo in any section fails every load, not only the 8th gate
+        if str(checkpoint) != other:
+            _build(*at_checkpoint(doc, lines, int(other)), label, digest, known)
     doc, lines = at_checkpoint(doc, lines, checkpoint)
-    pol = replace(_build(doc, lines, label, hashlib.sha256(raw).hexdigest(), known), checkpoint=checkpoint)
+    pol = replace(_build(doc, lines, label, digest, known), checkpoint=checkpoint)
     return replace(pol, builtin=str(source)) if str(source) in BUILTIN else pol
 
 
