@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from mlsec_actions import gha, outputs
@@ -117,7 +118,12 @@ def _train(args: argparse.Namespace) -> StageResult:
     plan = _plan(args)
     assert isinstance(plan, runner.Plan)
     inputs = runner.input_digests(plan)
-    first = runner.execute(plan)
+    python = environment.interpreter_of(plan.command, args.python)
+    # The interpreter is described while the command runs: its start-up is not added to the run's time.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        probing = pool.submit(environment.probe, python, plan.workdir, plan.env) if python else None
+        first = runner.execute(plan)
+        described = probing.result() if probing is not None else "no Python interpreter to describe"
     attempt, findings = first, list(first.findings)
     findings += runner.changed_inputs(inputs, plan)
     reproducible = None
@@ -125,8 +131,6 @@ def _train(args: argparse.Namespace) -> StageResult:
         attempt, differ = runner.rerun_differs(first, plan)
         findings += [f for f in attempt.findings if f.rule.id != "train/no-outputs"] + differ
         reproducible = attempt.tool.status is ToolStatus.OK and not differ
-    python = environment.interpreter_of(plan.command, args.python)
-    described = environment.probe(python, plan.workdir, plan.env) if python else "no Python interpreter to describe"
     notes = [] if not isinstance(described, str) else [f"packages not recorded: {described}"]
     _refuse_planted_links(args, plan.workdir)
     log_digest = sha256_file(outputs.write_bytes(args.log, attempt.log))
