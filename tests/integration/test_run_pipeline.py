@@ -28,8 +28,9 @@ def test_plan_comes_from_the_catalog() -> None:
         assert {p.gate, p.sbom, p.sign, *p.not_local} == {s.id for s in rows if s.implemented} - set(p.scans)
         assert p.gate == "gate" and p.sign_key == Path("/k.pem")
     ml = pipeline.plan(Path("/p"), Path("/o"), "mlsecops")
-    assert ml.scans == ("code-scan", "notebook-scan", "data-scan", "model-scan") and "train" in ml.unavailable
-    assert ml.not_local == ("precommit", "fetch", "verify", "publish")
+    assert ml.scans == ("code-scan", "notebook-scan", "data-scan", "evaluate", "model-scan")
+    assert "build" in ml.unavailable
+    assert ml.not_local == ("precommit", "fetch", "train", "verify", "publish")
     assert pipeline.plan(Path("/p"), Path("/o"), "devsecops").scans == ("code-scan",)
     # Every run gets its own id.
     assert ml.run_id != pipeline.plan(Path("/p"), Path("/o"), "mlsecops").run_id
@@ -48,12 +49,12 @@ def test_leaky_example_goes_red_and_nothing_is_signed(tmp_path: Path, example_pr
     verdict = json.loads((out / "verdict.json").read_text())
     assert verdict["verdict"] == "fail"
     assert {p.name for p in (out / "sarif").iterdir()} == {"code-scan.sarif", "notebook-scan.sarif", "data-scan.sarif",
-                                                           "model-scan.sarif"}
+                                                           "evaluate.sarif", "model-scan.sarif"}
     assert not list(out.rglob("*.sigstore.json"))
     # One run id everywhere: the record, the gate's expectation and every SARIF.
     record = json.loads((out / "run.json").read_text())
     assert verdict["run_id"] == record["run-id"] and record["exit-code"] == 3
-    assert sorted(verdict["expected_stages"]) == ["code-scan", "data-scan", "model-scan", "notebook-scan"]
+    assert sorted(verdict["expected_stages"]) == ["code-scan", "data-scan", "evaluate", "model-scan", "notebook-scan"]
     for f in (out / "sarif").iterdir():
         assert json.loads(f.read_text())["runs"][0]["properties"]["mlsec-run-id"] == record["run-id"]
 

@@ -167,3 +167,5 @@ class Policy:
     """`model-scan.allow-globals`: exact pickle imports accepted after review (docs/model-scan.md)."""
     warnings: tuple[str, ...] = ()
     """`file:line: key: problem` notes that do not invalidate the policy."""
+    checkpoint: int | None = None
+    """The gate position it was loaded for (`--checkpoint`, e.g. 8); its `checkpoints.<N>` section applied."""

@@ -71,8 +71,10 @@ def known_stage_ids() -> frozenset[str]:
     return catalog.stage_ids()
 
 
-def load(source: str | Path, known_stages: frozenset[str] | None = None) -> Policy:
-    """Read and check a policy file (or a builtin name). Raises `PolicyError` listing every problem."""
+def load(source: str | Path, known_stages: frozenset[str] | None = None, checkpoint: int | None = None) -> Policy:
+    """Read and check a policy file (or a builtin name). Raises `PolicyError` listing every problem.
+    `checkpoint`: the gate's position (ML 8: after training); its `checkpoints.<N>` section, when the policy has
+    one, replaces the top-level keys it names (docs/gate.md#checkpoints)."""
     path = builtin_path(str(source)) if str(source) in BUILTIN else Path(source)
     label = f"policies/{source}.yml" if str(source) in BUILTIN else str(path)
     try:
@@ -99,8 +101,34 @@ def load(source: str | Path, known_stages: frozenset[str] | None = None) -> Poli
     if problems:
         raise PolicyError(label, problems)
     known = known_stage_ids() if known_stages is None else known_stages
-    pol = _build(doc, lines, label, hashlib.sha256(raw).hexdigest(), known)
+    digest = hashlib.sha256(raw).hexdigest()
+    for other in doc.get("checkpoints") or {}:  # a typo in any section fails every load, not only the 8th gate
+        if str(checkpoint) != other:
+            _build(*at_checkpoint(doc, lines, int(other)), label, digest, known)
+    doc, lines = at_checkpoint(doc, lines, checkpoint)
+    pol = replace(_build(doc, lines, label, digest, known), checkpoint=checkpoint)
     return replace(pol, builtin=str(source)) if str(source) in BUILTIN else pol
+
+
+def at_checkpoint(doc: dict[str, Any], lines: Lines, checkpoint: int | None) -> tuple[dict[str, Any], Lines]:
+    """The document a gate at `checkpoint` applies: the top level with the keys of `checkpoints.<N>` replaced
+    (each keeping its own line numbers). A policy without that section applies the same at every checkpoint."""
+    section = (doc.get("checkpoints") or {}).get(str(checkpoint)) if checkpoint is not None else None
+    if not section:
+        return doc, lines
+    prefix = ("checkpoints", str(checkpoint))
+    merged = {**{k: v for k, v in doc.items() if k != "checkpoints"}, **section}
+    kept = {at: n for at, n in lines.items() if not at or at[0] not in section}
+    kept.update({at[2:]: n for at, n in lines.items() if at[:2] == prefix and len(at) > 2})
+    return merged, kept
+
+
+def load_document(source: str | Path) -> tuple[dict[str, Any], str]:
+    """The schema-checked policy document and its label, for stages that read their own section (evaluate)."""
+    pol = load(source)  # every check the gate makes: a policy evaluate accepts, the gate accepts
+    path = builtin_path(str(source)) if str(source) in BUILTIN else Path(source)
+    doc, _ = compose(read_regular(path, "policy", MAX_POLICY_BYTES).decode("utf-8"))
+    return (doc if isinstance(doc, dict) else {}), pol.path
 
 
 def _refused_structure(text: str, label: str) -> str | None:

@@ -3,7 +3,8 @@
 Each backend signs only DSSE envelopes of payload type `application/vnd.in-toto+json` over a
 statement we build, never a digest or bytes handed to it, so no signature made for one purpose
 can be replayed for another: a file's bundle is a statement with predicate `signed-file/v1`, a
-model folder's is model_signing's manifest, the gate's is `gate-verdict/v1`. Verification names
+model folder's is model_signing's manifest, the gate's is `gate-verdict/v1`, a training run's is SLSA v1
+provenance with our build type `train/v1`. Verification names
 the kind it expects and checks the payload type, `_type` and `predicateType` before reading more.
 """
 
@@ -28,6 +29,14 @@ class Kind(enum.Enum):
     """A model folder: OpenSSF model_signing's manifest of every file."""
     GATE_VERDICT = "https://mlsec-actions.dev/gate-verdict/v1"
     """The gate attestation: the verdict and every file it is about."""
+    TRAIN_PROVENANCE = "https://slsa.dev/provenance/v1"
+    """A training run (`mlsec train`): SLSA v1 provenance whose build type is `TRAIN_BUILD_TYPE`; subjects are
+    the files it wrote to its declared output folder."""
+
+
+TRAIN_BUILD_TYPE = "https://mlsec-actions.dev/train/v1"
+"""The `buildDefinition.buildType` of our training provenance. SLSA's predicate type is shared by every builder,
+so a provenance statement is ours (and signable) only with this build type: the domain separation."""
 
 
 def file_statement(name: str, sha256_hex: str) -> bytes:
@@ -49,6 +58,15 @@ def require_typed(statement: bytes) -> None:
     kinds = {k.value for k in Kind}
     if not isinstance(doc, dict) or doc.get("_type") != STATEMENT_TYPE or doc.get("predicateType") not in kinds:
         raise SigningError("refusing to sign: not an in-toto Statement v1 of an mlsec-actions predicate type")
+    if doc["predicateType"] == Kind.TRAIN_PROVENANCE.value and _build_type(doc) != TRAIN_BUILD_TYPE:
+        raise SigningError("refusing to sign: not an in-toto Statement v1 of an mlsec-actions predicate type "
+                           f"(SLSA provenance whose build type is not {TRAIN_BUILD_TYPE})")
+
+
+def _build_type(doc: dict[str, Any]) -> object:
+    predicate = doc.get("predicate")
+    definition = predicate.get("buildDefinition") if isinstance(predicate, dict) else None
+    return definition.get("buildType") if isinstance(definition, dict) else None
 
 
 def open_statement(signed: SignedPayload, kind: Kind) -> dict[str, Any]:
@@ -65,6 +83,9 @@ def open_statement(signed: SignedPayload, kind: Kind) -> dict[str, Any]:
     if doc.get("predicateType") != kind.value:
         raise VerificationError(f"signed statement has predicate type {doc.get('predicateType')!r}, expected "
                                 f"{kind.value!r} (a bundle made for another kind of artifact)")
+    if kind is Kind.TRAIN_PROVENANCE and _build_type(doc) != TRAIN_BUILD_TYPE:
+        raise VerificationError(f"signed provenance has build type {_build_type(doc)!r}, expected "
+                                f"{TRAIN_BUILD_TYPE!r} (another builder's provenance)")
     if not isinstance(doc.get("subject"), list) or not doc["subject"]:
         raise VerificationError("signed statement has no subjects")
     return doc

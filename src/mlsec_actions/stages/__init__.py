@@ -28,6 +28,8 @@ _IMPLEMENTATIONS: tuple[str, ...] = (
     "notebook_scan",
     "data_scan",
     "gate",
+    "train",
+    "evaluate",
     "model_scan",
     "sbom",
     "sign",

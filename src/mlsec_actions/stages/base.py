@@ -165,6 +165,7 @@ def run_scan(args: argparse.Namespace, stage_id: str, scan: Callable[[ScanContex
     source_root = _source_root(args.source_root, resolved[0])
     findings: list[Finding] = []
     tools: list[ToolRun] = []
+    extra: dict[str, object] = {}
     try:
         for target in resolved:
             root = target if target.is_dir() else target.parent
@@ -173,8 +174,9 @@ def run_scan(args: argparse.Namespace, stage_id: str, scan: Callable[[ScanContex
             prefix = os.path.relpath(root, source_root).replace(os.sep, "/") if root.is_relative_to(source_root) else ""
             findings.extend(_relocate(f, "" if prefix == "." else prefix) for f in result.findings)
             tools.extend(result.tools)
+            extra.update(result.extra)  # run properties (evaluate's metrics, model-scan's formats)
         processing(None)
-        merged = StageResult(stage_id, tuple(findings), tuple(tools))
+        merged = StageResult(stage_id, tuple(findings), tuple(tools), extra=extra)
         out = write_sarif(merged, args.sarif, root=source_root)
     except MlsecError:
         raise  # our own errors carry their exit code and one-line message

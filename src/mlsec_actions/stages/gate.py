@@ -34,6 +34,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="where to write the markdown summary (default: %(default)s)")
     parser.add_argument("--sarif", type=outputs.output_file, default=_OUT / "gate.sarif",
                         help="where to write the policy violations as SARIF (default: %(default)s)")
+    parser.add_argument("--checkpoint", type=int, choices=range(1, 13), default=None, metavar="N",
+                        help="the gate's stage number in its pipeline (e.g. 8, after training): applies the "
+                             "policy's checkpoints.N section")
     # Checked here, at parse time: a bad value is exit 2 before anything is read (argparse shows the message).
     from mlsec_actions.gate import options
 
@@ -57,7 +60,7 @@ def execute(args: argparse.Namespace) -> int:
     from mlsec_actions.gate.options import BadValue, unique_digests
     from mlsec_actions.gate.provenance import Expectations
 
-    pol = policy.load(args.policy)  # a bad policy raises PolicyError: exit 2
+    pol = policy.load(args.policy, checkpoint=args.checkpoint)  # a bad policy raises PolicyError: exit 2
     for w in pol.warnings:
         print(sanitize.log_line(f"gate: warning: {w}"), file=sys.stderr)
     try:

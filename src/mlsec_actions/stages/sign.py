@@ -52,6 +52,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="--attest: also make every *.sarif in this folder a subject")
     parser.add_argument("--base", type=Path, default=Path(),
                         help="folder attestation subject names are relative to (default: current folder)")
+    parser.add_argument("--provenance", action="append", type=Path, default=[], metavar="FILE",
+                        help="a training provenance statement (mlsec train) to sign as it is, once every output it "
+                             "names matches the files under --base; writes FILE.sigstore.json (repeatable)")
     parser.add_argument("--digest-cache", type=Path, default=DEFAULT_CACHE,
                         help="digest cache shared with sbom (default: %(default)s)")
 
@@ -73,8 +76,8 @@ def _plan(args: argparse.Namespace, verdict: attest.Verdict | None) -> tuple[lis
             raise InputError(p, "no such file or folder")
     if verdict is not None and verdict.path.resolve() not in {f.resolve() for f in files}:
         files.append(verdict.path)
-    if not files and not folders:
-        raise UsageError("nothing to sign: name at least one ARTIFACT (or --verdict)")
+    if not files and not folders and not args.provenance:
+        raise UsageError("nothing to sign: name at least one ARTIFACT (or --verdict, --provenance)")
     return files, folders
 
 
@@ -120,6 +123,12 @@ def execute(args: argparse.Namespace) -> int:
         rel = {p.relative_to(folder).as_posix(): digests[p] for p in paths}
         out = bundle_path(folder)
         bl.write_bundle(out, signer.sign_statement(model_folder.manifest_payload(folder, rel)))
+        written.append(out)
+    for statement_file in args.provenance or ():
+        from mlsec_actions.training.signing import checked_statement
+
+        out = bundle_path(Path(statement_file))
+        bl.write_bundle(out, signer.sign_statement(checked_statement(Path(statement_file), args.base)))
         written.append(out)
     if args.attest and verdict is not None:
         written.append(_attest(args, signer, verdict, files, trees, [*sarifs, *(p for p, _ in inputs)], digests))

@@ -39,6 +39,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="a gate attestation bundle; its subjects are checked against the files on disk")
     parser.add_argument("--json", type=_json_out, default=None, metavar="FILE|-",
                         help="also write the report as JSON (one entry per artifact and attestation); - for stdout")
+    parser.add_argument("--provenance", type=Path, action="append", default=[], metavar="BUNDLE",
+                        help="a training provenance bundle (mlsec sign --provenance); its outputs are checked "
+                             "against the files on disk")
     parser.add_argument("--base", type=Path, default=Path(),
                         help="folder attestation subject names are relative to (default: current folder)")
 
@@ -83,9 +86,14 @@ def _verifiers(args: argparse.Namespace) -> list[Verifier]:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from mlsec_actions.signing.verify import verify_all  # cryptography is heavy; keep start-up fast
+    # cryptography is heavy; keep start-up fast
+    from mlsec_actions.signing.verify import Check, verify_all
+    from mlsec_actions.training import signing as train_signing
 
-    checks = verify_all(list(args.artifacts), list(args.attestation), _verifiers(args), Path(args.base))
+    verifiers = _verifiers(args)
+    checks = verify_all(list(args.artifacts), list(args.attestation), verifiers, Path(args.base)) \
+        if args.artifacts or args.attestation or not args.provenance else []
+    checks += [Check(str(b), *train_signing.verify(Path(b), verifiers, Path(args.base))) for b in args.provenance]
     failed = [c for c in checks if not c.ok]
     if args.json is not None:
         report = json.dumps({"ok": not failed, "checks": [c.as_json() for c in checks]}, indent=2) + "\n"

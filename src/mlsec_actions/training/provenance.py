@@ -1,0 +1,177 @@
+"""The training run's provenance: an in-toto Statement v1 with a SLSA v1 provenance predicate.
+
+Subjects are the regular files the run wrote to its declared output folder, by SHA-256, named relative to the
+subject base (the work tree). `buildDefinition.externalParameters` holds what the caller chose (the command,
+parameters, output folder, declared inputs); `resolvedDependencies` what the run was made from (the commit,
+each input file by digest, the interpreter and its packages); `runDetails` who ran it, when, and how it ended.
+The build type `statements.TRAIN_BUILD_TYPE` separates it from every other builder's SLSA provenance.
+Reference: docs/train.md#provenance-format.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mlsec_actions import __version__
+from mlsec_actions.signing.statements import STATEMENT_TYPE, TRAIN_BUILD_TYPE, Kind
+from mlsec_actions.training.environment import Interpreter
+
+BUILDER_ID = "https://github.com/mlsec-actions/mlsec-actions/train"
+"""`runDetails.builder.id` outside GitHub Actions (there, the workflow's ref)."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """Everything the statement says about one training run."""
+
+    command: tuple[str, ...]
+    """The command as run (argument list, no shell)."""
+    parameters: tuple[tuple[str, str], ...]
+    """`--param KEY=VALUE` pairs, as given."""
+    output_dir: str
+    """The declared output folder, relative to the subject base."""
+    outputs: Mapping[str, str]
+    """Output file name (relative to the subject base) -> hex SHA-256."""
+    inputs: Mapping[str, str]
+    """Declared input file name (relative to the subject base, else as given) -> hex SHA-256, read before the run."""
+    commit: str | None
+    """The git commit of the work tree, when known."""
+    interpreter: Interpreter | None
+    """The training interpreter and its packages, when described."""
+    started: dt.datetime
+    """When the command started (UTC)."""
+    finished: dt.datetime
+    """When it ended (UTC)."""
+    exit_code: int | None
+    """Its exit code; None when it was stopped (time limit)."""
+    timeout: float
+    """The time limit given, seconds."""
+    run_id: str | None
+    """This pipeline run's id (`MLSEC_RUN_ID`)."""
+    log_sha256: str | None
+    """Digest of the captured log (standard output and error), when written."""
+    dropped_env: tuple[str, ...]
+    """Names of environment variables withheld from the command (never values)."""
+    reproducible: bool | None = None
+    """`--check-reproducible`: whether a second run gave the same outputs; None when not checked."""
+
+
+def _time(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _repository_uri() -> str | None:
+    server, repo = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
+    return f"git+{server}/{repo}" if server and repo else None
+
+
+def _builder() -> dict[str, Any]:
+    ref = os.environ.get("GITHUB_WORKFLOW_REF")
+    server = os.environ.get("GITHUB_SERVER_URL", "https://github.com")
+    return {"id": f"{server}/{ref}" if ref else BUILDER_ID, "version": {"mlsec-actions": __version__}}
+
+
+def _dependencies(record: RunRecord) -> list[dict[str, Any]]:
+    deps: list[dict[str, Any]] = []
+    if record.commit:
+        uri = _repository_uri()
+        deps.append({**({"uri": uri} if uri else {"name": "source"}), "digest": {"gitCommit": record.commit}})
+    deps.extend({"name": name, "digest": {"sha256": digest}, "annotations": {"role": "input"}}
+                for name, digest in sorted(record.inputs.items()))
+    if record.interpreter is not None:
+        py = record.interpreter
+        deps.append({"uri": f"pkg:generic/{py.implementation.lower()}@{py.python}", "name": "python",
+                     "annotations": {"executable": py.executable}})
+        deps.extend({"uri": f"pkg:pypi/{name}@{version}", "name": name} for name, version in py.packages)
+    image = {k: v for k in ("ImageOS", "ImageVersion", "RUNNER_OS", "RUNNER_ARCH") if (v := os.environ.get(k))}
+    if image:
+        deps.append({"name": "runner", "annotations": image})
+    return deps
+
+
+def statement(record: RunRecord) -> dict[str, Any]:
+    """The statement as data (`encode` gives the bytes that are signed)."""
+    byproducts: list[dict[str, Any]] = [{"name": "exit-code", "annotations": {
+        "exitCode": record.exit_code, "stopped": record.exit_code is None,
+        "seconds": round((record.finished - record.started).total_seconds(), 3)}}]
+    if record.log_sha256:
+        byproducts.append({"name": "train.log", "digest": {"sha256": record.log_sha256}})
+    if record.reproducible is not None:
+        byproducts.append({"name": "reproducibility", "annotations": {"sameOutputs": record.reproducible}})
+    return {
+        "_type": STATEMENT_TYPE,
+        "subject": [{"name": n, "digest": {"sha256": d}} for n, d in sorted(record.outputs.items())],
+        "predicateType": Kind.TRAIN_PROVENANCE.value,
+        "predicate": {
+            "buildDefinition": {
+                "buildType": TRAIN_BUILD_TYPE,
+                "externalParameters": {
+                    "command": list(record.command),
+                    "parameters": dict(record.parameters),
+                    "outputDir": record.output_dir,
+                    "inputs": sorted(record.inputs),
+                },
+                "internalParameters": {"timeoutSeconds": record.timeout,
+                                       "withheldEnvironment": list(record.dropped_env)},
+                "resolvedDependencies": _dependencies(record),
+            },
+            "runDetails": {
+                "builder": _builder(),
+                "metadata": {**({"invocationId": record.run_id} if record.run_id else {}),
+                             "startedOn": _time(record.started), "finishedOn": _time(record.finished)},
+                "byproducts": byproducts,
+            },
+        },
+    }
+
+
+def encode(doc: Mapping[str, Any]) -> bytes:
+    """Canonical bytes: sorted keys, no insignificant space; non-UTF-8 names were escaped before."""
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def subjects(doc: Mapping[str, Any]) -> dict[str, str]:
+    """name -> sha256 of a provenance statement's subjects (shape already checked by `check`)."""
+    return {s["name"]: s["digest"]["sha256"] for s in doc["subject"]}
+
+
+def check(doc: Any) -> list[str]:
+    """Why `doc` is not a training provenance statement of ours (empty: it is)."""
+    if not isinstance(doc, dict):
+        return ["not a JSON object"]
+    problems = []
+    if doc.get("_type") != STATEMENT_TYPE:
+        problems.append(f"_type is not {STATEMENT_TYPE}")
+    if doc.get("predicateType") != Kind.TRAIN_PROVENANCE.value:
+        problems.append(f"predicateType is not {Kind.TRAIN_PROVENANCE.value}")
+    predicate = doc.get("predicate")
+    definition = predicate.get("buildDefinition") if isinstance(predicate, dict) else None
+    if not isinstance(definition, dict) or definition.get("buildType") != TRAIN_BUILD_TYPE:
+        problems.append(f"buildDefinition.buildType is not {TRAIN_BUILD_TYPE}")
+    subs = doc.get("subject")
+    if not isinstance(subs, list) or not subs:
+        problems.append("no subjects (the run recorded no output)")
+    else:
+        for s in subs:
+            digest = s.get("digest") if isinstance(s, dict) else None
+            ok = (isinstance(s, dict) and isinstance(s.get("name"), str) and isinstance(digest, dict)
+                  and set(digest) == {"sha256"} and isinstance(digest["sha256"], str)
+                  and len(digest["sha256"]) == 64)
+            if not ok:
+                problems.append("a subject is not {name, digest: {sha256: 64 hex digits}}")
+                break
+    return problems
+
+
+def escaped(name: str) -> str:
+    """A file name as JSON-safe text: a non-UTF-8 byte (a surrogate) shown as `\\xNN`."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def names(values: Sequence[str]) -> list[str]:
+    return [escaped(v) for v in values]
