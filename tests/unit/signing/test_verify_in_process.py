@@ -263,7 +263,7 @@ def test_an_attested_model_folder_ignores_git_files_and_checks_carry_the_target(
     assert good.ok and good.target == str(path), good
     (folder / "w.bin").write_bytes(b"other")
     bad = verify_attestation(path, [VERIFIER], base)
-    assert bad == Check(str(path), False, bad.message) and bad.ok is False
+    assert bad == Check(str(path), False, bad.message, "attestation") and bad.ok is False
 
 
 def test_verify_all_needs_something_and_checks_artifacts_then_attestations(tmp_path: Path) -> None:
