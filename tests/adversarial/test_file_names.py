@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from tests.adversarial import hostile_repo, observe
+from tests.adversarial import hostile_repo, observe, weak_inputs
 from tests.adversarial.hostile_repo import HostileRepo
 
 pytestmark = pytest.mark.integration
@@ -36,7 +36,8 @@ def empty_repo() -> Iterator[HostileRepo]:
     yield HostileRepo(root=base / "repo", outside=base / "outside", canaries=base / "outside" / "canaries",
                       outside_secret=base / "outside" / "secret.bin", outside_value="OUTSIDE-" + "n" * 30,
                       secrets=(), env_secret="ghs_" + "e" * 36, permissive_policy=base / "none",
-                      bomb_policies=(), bomb_json=(), fifo=base / "none")
+                      bomb_policies=(), bomb_json=(), fifo=base / "none",
+                      weak=weak_inputs.build(base / "unused", base / "unused-beside"))  # outside the scanned root
     subprocess.run(["rm", "-rf", "--", str(base)], check=False)
 
 

@@ -123,9 +123,10 @@ def _consumer_view(run: ActRun, dest: Path) -> Path:
     """What a consumer holds after downloading the run's artifacts into a checkout of the same commit."""
     shutil.copytree(run.record_dir.parent / "consumer", dest, ignore=shutil.ignore_patterns(".git"))
     shutil.copytree(run.artifact("mlsec-signatures-mlsecops"), dest, dirs_exist_ok=True)
-    shutil.copytree(run.artifact("mlsec-gate-mlsecops-4"), dest / "mlsec-results", dirs_exist_ok=True)
+    # The signed verdict is the last gate's (ML stage 8, after evaluate); its inputs are what it read.
+    shutil.copytree(run.artifact("mlsec-gate-mlsecops-8"), dest / "mlsec-results", dirs_exist_ok=True)
     shutil.copy2(run.artifact("mlsec-sbom-mlsecops") / "sbom.cdx.json", dest / "mlsec-results")
-    for stage in ("code-scan", "model-scan"):
+    for stage in ("code-scan", "model-scan", "evaluate"):
         shutil.copytree(run.artifact(f"mlsec-sarif-mlsecops-{stage}"), dest / "mlsec-gate-input" / stage)
     return dest
 
