@@ -90,9 +90,10 @@ def test_both_pipelines_go_green_with_waivers(green: ActRun) -> None:
 def test_each_call_keeps_its_own_artifacts_once(green: ActRun) -> None:
     # The upload-artifact stand-in fails on a name uploaded twice in one run, as GitHub does.
     names = sorted(p.name for p in (green.record_dir / "artifacts").iterdir())
-    assert names == ["mlsec-gate-devsecops-4", "mlsec-gate-mlsecops-4", "mlsec-sarif-devsecops-code-scan",
+    assert names == ["mlsec-gate-devsecops-4", "mlsec-gate-mlsecops-4", "mlsec-gate-mlsecops-8",
+                     "mlsec-sarif-devsecops-code-scan",
                      "mlsec-sarif-mlsecops-code-scan", "mlsec-sarif-mlsecops-data-scan",
-                     "mlsec-sarif-mlsecops-model-scan",
+                     "mlsec-sarif-mlsecops-evaluate", "mlsec-sarif-mlsecops-model-scan",
                      "mlsec-sarif-mlsecops-notebook-scan", "mlsec-sbom-mlsecops",
                      "mlsec-signatures-mlsecops"]
 
@@ -117,8 +118,8 @@ def test_each_gate_reads_only_its_own_pipeline(green: ActRun) -> None:
 def test_categories_do_not_duplicate_alerts(green: ActRun) -> None:
     uploads = green.uploads()
     assert sorted(u["category"] for u in uploads) == [
-        "mlsec/code-scan", "mlsec/code-scan", "mlsec/data-scan", "mlsec/gate/devsecops-4", "mlsec/gate/mlsecops-4",
-        "mlsec/model-scan", "mlsec/notebook-scan"]
+        "mlsec/code-scan", "mlsec/code-scan", "mlsec/data-scan", "mlsec/evaluate", "mlsec/gate/devsecops-4",
+        "mlsec/gate/mlsecops-4", "mlsec/gate/mlsecops-8", "mlsec/model-scan", "mlsec/notebook-scan"]
     # The two code-scan uploads are the same analysis (same commit, same inputs): the second replaces the first
     # under one category, so each finding is one alert.
     scans = [json.loads(Path(u["copy"]).read_text(encoding="utf-8"))
@@ -158,8 +159,9 @@ def test_the_policy_came_from_the_base_commit(pull_request: ActRun) -> None:
                           check=True).stdout.strip()
     # Both gates (policy) and every stage job (config) check out the base commit, credentials not kept.
     assert sorted((c["job"], c["path"], c["ref"], c["persist_credentials"]) for c in base_checkouts) == sorted(
-        [(job, ".mlsec-base", base, "false") for job in ("gate-4", "gate-4", "code-scan", "code-scan", "model-scan")])
-    assert pull_request.log.count("mlsec trusted files: policy and config from the base commit") == 5
+        [(job, ".mlsec-base", base, "false") for job in ("gate-4", "gate-4", "code-scan", "code-scan", "model-scan",
+                                                          "notebook-scan", "data-scan")])
+    assert pull_request.log.count("mlsec trusted files: policy and config from the base commit") == 7
 
 
 def test_the_config_came_from_the_base_commit(pull_request: ActRun) -> None:
