@@ -9,10 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,46 +16,19 @@ import pytest
 
 from mlsec_actions import cli
 from tests import vault_transit
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[dict[str, str]]:
-    port = _free_port()
-    exe = Path(sys.executable).with_name("moto_server")
-    proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        raise RuntimeError("moto_server did not start")
-    try:
-        yield {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
-               "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-    finally:
-        proc.kill()
-        proc.wait()
+from tests.supply_servers import S3Server, free_port
 
 
 @pytest.fixture
-def aws(moto: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+def aws(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    """The session's moto server (tests/supply_servers.py) speaks KMS and Secrets Manager too."""
     monkeypatch.chdir(tmp_path)
     for k in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "GITHUB_ACTIONS"):
         monkeypatch.delenv(k, raising=False)
-    for k, v in moto.items():
+    env = {**s3_server.env(), "AWS_ENDPOINT_URL": s3_server.endpoint}
+    for k, v in env.items():
         monkeypatch.setenv(k, v)
-    return moto
+    return env
 
 
 def _kms_key(spec: str = "ECC_NIST_P256") -> str:
@@ -106,7 +75,7 @@ def test_kms_refuses_a_wrong_key_type_missing_key_and_unreachable_endpoint(
     monkeypatch.delenv("MLSEC_KMS_KEY", raising=False)
     assert cli.main(["sign", "--backend", "kms", "f"]) == 1
     assert "--kms-key" in capsys.readouterr().err
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{_free_port()}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     assert cli.main(["sign", "--backend", "kms", "--kms-key", "alias/x", "f"]) == 1
     err = capsys.readouterr().err
