@@ -68,18 +68,23 @@ class Issuer:
         return {"ACTIONS_ID_TOKEN_REQUEST_URL": self.token_url, "ACTIONS_ID_TOKEN_REQUEST_TOKEN": REQUEST_TOKEN}
 
 
-def _handler(issuer: Issuer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # quiet test output
-            pass
+class JsonHandler(BaseHTTPRequestHandler):
+    """A quiet handler that answers JSON: the base of the loopback stand-ins (this issuer, tests/vault_transit.py)."""
 
-        def _json(self, status: int, doc: object) -> None:
-            body = json.dumps(doc).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def log_message(self, format: str, *args: Any) -> None:  # quiet test output
+        pass
+
+    def _json(self, status: int, doc: object) -> None:
+        body = json.dumps(doc).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def _handler(issuer: Issuer) -> type[BaseHTTPRequestHandler]:
+    class Handler(JsonHandler):
 
         def do_GET(self) -> None:
             parts = urllib.parse.urlsplit(self.path)

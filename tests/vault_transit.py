@@ -23,6 +23,8 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa, utils
 
+from tests.oidc_issuer import JsonHandler
+
 TOKEN = "stand-in-vault-token"
 
 
@@ -47,18 +49,7 @@ class Transit:
 
 
 def _handler(transit: Transit) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def _json(self, status: int, doc: object) -> None:
-            body = json.dumps(doc).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
+    class Handler(JsonHandler):
         def _authorised(self) -> bool:
             if self.headers.get("X-Vault-Token") != TOKEN:
                 self._json(403, {"errors": ["permission denied"]})
