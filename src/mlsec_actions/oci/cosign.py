@@ -231,9 +231,10 @@ def push_referrer(client: Client, repo: str, subject: Subject, bundle: bytes, co
     return digest
 
 
-def read_referrers(client: Client, repo: str, digest: str) -> list[bytes]:
+def read_referrers(client: Client, repo: str, digest: str) -> tuple[list[bytes], list[str]]:
     """Every Sigstore bundle that refers to `digest` (referrers API, else the fallback tag), each manifest checked to
-    name `digest` as its subject, each blob digest-checked."""
+    name `digest` as its subject, each blob digest-checked; and a problem line per listed referrer that is about
+    another manifest."""
     index = client.referrers(repo, digest)
     if index is None:
         fallback = client.get_manifest(repo, tag_for(digest, ""), missing_ok=True)
@@ -242,6 +243,7 @@ def read_referrers(client: Client, repo: str, digest: str) -> list[bytes]:
     if not isinstance(entries, list) or len(entries) > MAX_LAYERS:
         raise RegistryError(f"{repo}: the referrers of {digest} are not an index of at most {MAX_LAYERS} entries")
     out: list[bytes] = []
+    problems: list[str] = []
     for entry in entries:
         if not isinstance(entry, dict) or entry.get("artifactType") != BUNDLE_ARTIFACT:
             continue
@@ -253,10 +255,12 @@ def read_referrers(client: Client, repo: str, digest: str) -> list[bytes]:
         doc = manifest.json()
         subject = doc.get("subject")
         if not isinstance(subject, dict) or subject.get("digest") != digest:
-            continue  # a referrer listed for another manifest: not about this image
+            named = subject.get("digest") if isinstance(subject, dict) else None
+            problems.append(f"referrer {ref_digest} is about {named!r}, not {digest}")
+            continue
         layers = doc.get("layers")
         if not isinstance(layers, list) or len(layers) != 1 or not isinstance(layers[0], dict) \
                 or not isinstance(layers[0].get("digest"), str):
             raise RegistryError(f"{repo}@{ref_digest}: a bundle referrer must have exactly one layer")
         out.append(client.get_blob(repo, layers[0]["digest"], limit=MAX_LAYER_BYTES))
-    return out
+    return out, problems

@@ -132,7 +132,9 @@ def verify_image(client: Client, ref: Reference, verifiers: Sequence[Verifier], 
                 _record(kind, who, doc, found)
             except (VerificationError, InputError) as e:
                 problems.append(f"{where}: {e.diagnostics()}" if not str(e).startswith(where) else e.diagnostics())
-    for i, data in enumerate(cosign.read_referrers(client, repo, pinned.digest), 1):
+    bundles, misplaced = cosign.read_referrers(client, repo, pinned.digest)
+    problems += misplaced
+    for i, data in enumerate(bundles, 1):
         where = f"referrer bundle {i}"
         try:
             kind, who, doc = _bundle_evidence(data, where, verifiers, pinned, names)
