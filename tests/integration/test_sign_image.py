@@ -234,3 +234,82 @@ def test_skopeo_reads_every_manifest_we_wrote(oci_registry: Registry, ws: Path,
         index = json.loads((dest / "index.json").read_text())
         assert index["manifests"][0]["digest"] == client.get_manifest(
             "app/skopeo", digest.replace(":", "-") + suffix).digest  # type: ignore[union-attr]
+
+
+def test_openpubkey_signature_verifies_by_identity_from_referrers(oci_registry: Registry, ws: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch,
+                                                                  keys: dict[str, tuple[Path, Path]]) -> None:
+    """Against the loopback stand-in for GitHub's OIDC (tests/oidc_issuer.py): no .sig, only referrer bundles."""
+    from tests import oidc_issuer
+
+    client = Client(oci_registry.host)
+    digest = push_image(client, "app/opk", "v1", "opk")
+    ref = f"{oci_registry.host}/app/opk@{digest}"
+    with oidc_issuer.running_issuer() as issuer:
+        for k, v in issuer.env().items():
+            monkeypatch.setenv(k, v)
+        assert cli.main(["sign-image", ref, "--backend", "openpubkey", "--verdict", str(ws / "verdict.json")]) == 0
+        (ws / "jwks.json").write_text(json.dumps(issuer.jwks()))
+        url = issuer.url
+    assert client.get_manifest("app/opk", digest.replace(":", "-") + ".sig", missing_ok=True) is None
+    identity = ["--identity", oidc_issuer.IDENTITY, "--issuer", url, "--repository", oidc_issuer.REPO,
+                "--jwks", str(ws / "jwks.json"), "--offline"]
+    code, report = _verify(ref, keys["a"][1], *identity, "--require-attestation", "gate", out=ws / "v.json")
+    assert code == 0, report
+    assert report["signers"] and "key" not in str(report["signers"])
+    # Another expected identity: the same evidence no longer counts.
+    code, report = _verify(ref, keys["a"][1], "--identity", oidc_issuer.IDENTITY.replace("release", "other"),
+                           "--issuer", url, "--jwks", str(ws / "jwks.json"), "--offline", out=ws / "o.json")
+    assert code == 1 and report["problems"][0] == f"no valid signature for {digest}"  # type: ignore[index]
+
+
+def _forge(client: Client, repo: str, digest: str, private: Path, statement: bytes) -> None:
+    """Push a key-signed bundle over `statement` as a referrer of `digest`, as a hostile pipeline could."""
+    from mlsec_actions.oci import cosign
+    from mlsec_actions.signing.bundle import key_hint, sign_statement
+
+    pem = serialization.load_pem_private_key(private.read_bytes(), None)
+    assert isinstance(pem, ec.EllipticCurvePrivateKey)
+    bundle = sign_statement(pem, key_hint(pem.public_key()), statement)  # below the typed-statement check
+    manifest = client.get_manifest(repo, digest)
+    assert manifest is not None
+    cosign.push_referrer(client, repo, cosign.Subject(digest, manifest.media_type, len(manifest.data)),
+                         json.dumps(bundle).encode(), "dsse-envelope", "forged")
+
+
+def _statement(predicate_type: str, name: str, digest: str, predicate: dict[str, object]) -> bytes:
+    return json.dumps({"_type": "https://in-toto.io/Statement/v1", "predicateType": predicate_type,
+                       "subject": [{"name": name, "digest": {"sha256": digest.removeprefix("sha256:")}}],
+                       "predicate": predicate}).encode()
+
+
+def test_forged_referrers_do_not_count(oci_registry: Registry, ws: Path, keys: dict[str, tuple[Path, Path]]) -> None:
+    client = Client(oci_registry.host)
+    digest = push_image(client, "app/forged", "v1", "forged")
+    other = push_image(client, "app/forged", "v2", "forged-other")
+    name = f"{oci_registry.host}/app/forged"
+    private = keys["a"][0]
+    _forge(client, "app/forged", digest, private,  # a file signature moved onto the image
+           _statement("https://mlsec-actions.dev/signed-file/v1", "x.bin", digest, {}))
+    _forge(client, "app/forged", digest, private,  # an image statement about another digest
+           _statement("https://mlsec-actions.dev/signed-image/v1", name, other, {}))
+    _forge(client, "app/forged", digest, private,  # about this digest, but another repository
+           _statement("https://mlsec-actions.dev/signed-image/v1", f"{oci_registry.host}/app/else", digest, {}))
+    _forge(client, "app/forged", digest, private,  # a gate attestation of a failed gate
+           _statement("https://mlsec-actions.dev/image-gate-verdict/v1", name, digest, {"verdict": "fail"}))
+    code, report = _verify(f"{name}@{digest}", keys["a"][1], "--require-attestation", "gate", out=ws / "v.json")
+    assert code == 1
+    assert report["problems"] == [
+        f"no valid signature for {digest}",
+        "no valid https://mlsec-actions.dev/image-gate-verdict/v1 attestation",
+        "referrer bundle 1: signed statement has predicate type 'https://mlsec-actions.dev/signed-file/v1', "
+        "not one of an image",
+        f"referrer bundle 2: signed for another image digest ({other}, the image is {digest})",
+        f"referrer bundle 3: signed for repository '{oci_registry.host}/app/else', not '{name}'",
+        "referrer bundle 4: the attested gate verdict is 'fail', not 'pass'",
+    ]
+    # The same valid image statement, signed by the right key, makes the image pass; a tampered one does not.
+    _forge(client, "app/forged", digest, private, _statement("https://mlsec-actions.dev/signed-image/v1", name,
+                                                             digest, {}))
+    code, report = _verify(f"{name}@{digest}", keys["a"][1], out=ws / "ok.json")
+    assert code == 0 and len(report["problems"]) == 4  # type: ignore[arg-type]

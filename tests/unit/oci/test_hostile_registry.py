@@ -183,3 +183,60 @@ def test_sign_image_refuses_a_lying_registry_before_writing(registry: Stand_in, 
     assert cli.main(["sign-image", f"{registry.host}/lie:v1", "--backend", "key", "--key", str(tmp_path / "k.pem"),
                      "--verdict", str(tmp_path / "v.json")]) == 1
     assert registry.seen == ["GET /v2/lie/manifests/v1"]  # nothing was uploaded
+
+
+def test_a_registry_with_the_referrers_api_gets_no_fallback_tag(registry: Stand_in) -> None:
+    from mlsec_actions.oci import cosign
+
+    bundle = b'{"bundle": 1}'
+    for blob in (b"{}", bundle):
+        registry.routes[f"/v2/api/blobs/sha256:{hashlib.sha256(blob).hexdigest()}"] = _send(200, blob)
+    subject = cosign.Subject(GOOD, OCI_MANIFEST, len(MANIFEST))
+    registry.seen.clear()
+
+    def put(h: BaseHTTPRequestHandler) -> None:
+        stored["manifest"] = h.rfile.read(int(h.headers["Content-Length"]))
+        _send(201, b"", {"OCI-Subject": GOOD})(h)
+
+    stored: dict[str, bytes] = {}
+    digest = "sha256:" + hashlib.sha256(_referrer_bytes(bundle, subject)).hexdigest()
+    registry.routes[f"/v2/api/manifests/{digest}"] = put
+    cosign_digest = _push_at_fixed_time(registry, subject, bundle)
+    assert cosign_digest == digest
+    assert [s for s in registry.seen if "manifests" in s] == [f"PUT /v2/api/manifests/{digest}"]  # no fallback tag
+    # Reading: the referrers API's index is used, and an entry about another manifest is named, not trusted.
+    registry.routes[f"/v2/api/manifests/{digest}"] = _send(200, stored["manifest"], {"Content-Type": OCI_MANIFEST})
+    index = {"schemaVersion": 2, "manifests": [{"digest": digest, "artifactType": cosign.BUNDLE_ARTIFACT}]}
+    registry.routes[f"/v2/api/referrers/{GOOD}"] = _send(200, json.dumps(index).encode())
+    assert cosign.read_referrers(Client(registry.host), "api", GOOD) == ([bundle], [])
+    registry.routes[f"/v2/api/referrers/{OTHER}"] = _send(200, json.dumps(index).encode())
+    assert cosign.read_referrers(Client(registry.host), "api", OTHER) == (
+        [], [f"referrer {digest} is about '{GOOD}', not {OTHER}"])
+
+
+FIXED_TIME = "2026-01-01T00:00:00Z"
+
+
+def _referrer_bytes(bundle: bytes, subject: object) -> bytes:
+    from mlsec_actions.oci import cosign
+
+    assert isinstance(subject, cosign.Subject)
+    return json.dumps({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": cosign.BUNDLE_ARTIFACT,
+        "config": {"mediaType": cosign.OCI_EMPTY, "size": 2, "digest": "sha256:" + hashlib.sha256(b"{}").hexdigest()},
+        "layers": [{"mediaType": cosign.BUNDLE_ARTIFACT, "size": len(bundle),
+                    "digest": "sha256:" + hashlib.sha256(bundle).hexdigest()}],
+        "subject": {"mediaType": subject.media_type, "size": subject.size, "digest": subject.digest},
+        "annotations": {cosign.BUNDLE_CONTENT: "dsse-envelope", cosign.BUNDLE_PREDICATE: "p",
+                        "org.opencontainers.image.created": FIXED_TIME}}, separators=(",", ":")).encode()
+
+
+def _push_at_fixed_time(registry: Stand_in, subject: object, bundle: bytes) -> str:
+    import time
+    from unittest import mock
+
+    from mlsec_actions.oci import cosign
+
+    assert isinstance(subject, cosign.Subject)
+    with mock.patch.object(time, "strftime", return_value=FIXED_TIME):
+        return cosign.push_referrer(Client(registry.host), "api", subject, bundle, "dsse-envelope", "p")
