@@ -240,3 +240,29 @@ def _push_at_fixed_time(registry: Stand_in, subject: object, bundle: bytes) -> s
     assert isinstance(subject, cosign.Subject)
     with mock.patch.object(time, "strftime", return_value=FIXED_TIME):
         return cosign.push_referrer(Client(registry.host), "api", subject, bundle, "dsse-envelope", "p")
+
+
+def test_hostile_inputs_are_refused_before_the_registry_is_contacted(registry: Stand_in, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from mlsec_actions.signing import key
+
+    key.generate(tmp_path / "k.pem", tmp_path / "k.pub")
+    (tmp_path / "v.json").write_text('{"verdict": "pass"}')
+    (tmp_path / "spdx.json").write_text('{"spdxVersion": "SPDX-2.3"}')
+    os.mkfifo(tmp_path / "fifo.json")
+    registry.seen.clear()
+    ref = f"{registry.host}/app@{GOOD}"
+    base = ["sign-image", ref, "--backend", "key", "--key", str(tmp_path / "k.pem"), "--verdict"]
+    assert cli.main([*base, str(tmp_path / "v.json"), "--sbom", str(tmp_path / "spdx.json")]) == 2
+    assert cli.main([*base, str(tmp_path / "v.json"), "--sbom", str(tmp_path / "fifo.json")]) == 2
+    assert cli.main([*base, str(tmp_path / "fifo.json")]) == 2
+    assert cli.main(["sign-image", ref, "--backend", "key", "--key", str(tmp_path / "k.pub"), "--verdict",
+                     str(tmp_path / "v.json")]) == 2  # a public key is not a signing key
+    for var in ("ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "SIGSTORE_ID_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    assert registry.seen == []
+    registry.routes[f"/v2/app/manifests/{GOOD}"] = _send(200, MANIFEST, {"Content-Type": OCI_MANIFEST})
+    assert cli.main(["sign-image", ref, "--backend", "sigstore", "--verdict", str(tmp_path / "v.json")]) == 1
+    assert all(s.startswith(("GET ", "HEAD ")) for s in registry.seen)  # no credential: nothing was pushed
