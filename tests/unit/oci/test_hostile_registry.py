@@ -266,3 +266,34 @@ def test_hostile_inputs_are_refused_before_the_registry_is_contacted(registry: S
     registry.routes[f"/v2/app/manifests/{GOOD}"] = _send(200, MANIFEST, {"Content-Type": OCI_MANIFEST})
     assert cli.main(["sign-image", ref, "--backend", "sigstore", "--verdict", str(tmp_path / "v.json")]) == 1
     assert all(s.startswith(("GET ", "HEAD ")) for s in registry.seen)  # no credential: nothing was pushed
+
+
+def test_bearer_challenge_is_answered_once_and_only_from_a_safe_realm(registry: Stand_in,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLSEC_REGISTRY_USERNAME", "bot")
+    monkeypatch.setenv("MLSEC_REGISTRY_PASSWORD", "pw")
+    asked: list[tuple[str, str | None]] = []
+
+    def guarded(h: BaseHTTPRequestHandler) -> None:
+        asked.append((h.path, h.headers.get("Authorization")))
+        if h.headers.get("Authorization") == "Bearer tok-1":
+            _send(200, MANIFEST, {"Content-Type": OCI_MANIFEST})(h)
+        else:
+            challenge = f'Bearer realm="http://{registry.host}/token",service="reg",scope="repository:auth:pull"'
+            _send(401, b"{}", {"WWW-Authenticate": challenge})(h)
+
+    def token(h: BaseHTTPRequestHandler) -> None:
+        asked.append((h.path, h.headers.get("Authorization")))
+        _send(200, b'{"token": "tok-1"}')(h)
+
+    registry.routes["/v2/auth/manifests/v1"] = guarded
+    registry.routes["/token?service=reg&scope=repository%3Aauth%3Apull"] = token
+    manifest = Client(registry.host).get_manifest("auth", "v1")
+    assert manifest is not None and manifest.digest == GOOD
+    assert asked == [("/v2/auth/manifests/v1", "Basic Ym90OnB3"),
+                     ("/token?service=reg&scope=repository%3Aauth%3Apull", "Basic Ym90OnB3"),
+                     ("/v2/auth/manifests/v1", "Bearer tok-1")]
+    # A challenge pointing the credentials at a plain-HTTP host elsewhere is refused, not followed.
+    registry.routes["/v2/auth/manifests/v2"] = _send(401, b"{}", {
+        "WWW-Authenticate": 'Bearer realm="http://192.0.2.1/token",service="reg"'})
+    _fails(registry, lambda c: c.get_manifest("auth", "v2"), "token realm 'http://192.0.2.1/token' is not HTTPS")
