@@ -136,21 +136,25 @@ def _existing_layers(client: Client, repo: str, tag: str) -> list[dict[str, Any]
     return layers
 
 
-def append_layer(client: Client, repo: str, tag: str, layer: Layer,
-                 same_signer: Callable[[Layer], bool] | None = None) -> str:
-    """Add one layer to the manifest at `tag` (made when absent), keeping every layer it had; the new digest.
-
-    A layer of the same payload that `same_signer` accepts (already signed by this key) is not added twice."""
+def append_layers(client: Client, repo: str, tag: str, new: list[Layer],
+                  same_signer: Callable[[Layer], bool] | None = None) -> str:
+    """Add layers to the manifest at `tag` (made when absent), keeping every layer it had, in one manifest update;
+    the new manifest digest. A layer of the same payload that `same_signer` accepts (already signed by this key)
+    is not added twice."""
     layers = _existing_layers(client, repo, tag)
-    digest = client.put_blob(repo, layer.data)
-    desc = {"mediaType": layer.media_type, "size": len(layer.data), "digest": digest,
-            "annotations": dict(layer.annotations)}
-    twins = [d for d in layers if d.get("digest") == digest and isinstance(d.get("annotations"), dict)]
-    if same_signer is not None and any(same_signer(Layer(layer.media_type, layer.data, d["annotations"]))
-                                       for d in twins):
+    before = len(layers)
+    for layer in new:
+        digest = client.put_blob(repo, layer.data)
+        desc = {"mediaType": layer.media_type, "size": len(layer.data), "digest": digest,
+                "annotations": dict(layer.annotations)}
+        twins = [d for d in layers if d.get("digest") == digest and isinstance(d.get("annotations"), dict)]
+        if same_signer is not None and any(same_signer(Layer(layer.media_type, layer.data, d["annotations"]))
+                                           for d in twins):
+            continue
+        if desc not in layers:
+            layers.append(desc)
+    if before and len(layers) == before:  # nothing new: the tag stays as it is
         return sha256(client.get_manifest(repo, tag).data)  # type: ignore[union-attr]
-    if desc not in layers:
-        layers.append(desc)
     # The config cosign writes: an empty image whose rootfs lists the layers (uncompressed = stored bytes).
     config = json.dumps({"architecture": "", "created": "0001-01-01T00:00:00Z",
                          "history": [{"created": "0001-01-01T00:00:00Z"}], "os": "",
@@ -198,37 +202,60 @@ class Subject:
     """Its size in bytes."""
 
 
-def push_referrer(client: Client, repo: str, subject: Subject, bundle: bytes, content: str,
-                  predicate_type: str) -> str:
-    """Push a Sigstore bundle as a referrer of `subject`; keep the fallback tag index when the registry has no
-    referrers API. Returns the referrer manifest's digest."""
+@dataclass(frozen=True)
+class Referrer:
+    """A Sigstore bundle to store as a referrer."""
+
+    bundle: bytes
+    """The bundle JSON."""
+    content: str
+    """`dsse-envelope` or `message-signature` (the `dev.sigstore.bundle.content` annotation)."""
+    predicate_type: str
+    """The statement's predicate type (the `dev.sigstore.bundle.predicateType` annotation)."""
+
+
+def push_referrers(client: Client, repo: str, subject: Subject, items: list[Referrer]) -> list[str]:
+    """Push Sigstore bundles as referrers of `subject`; when the registry has no referrers API, extend the fallback
+    tag's index once for all of them. Returns the referrer manifests' digests."""
     empty = b"{}"
     empty_digest = client.put_blob(repo, empty)
-    layer_digest = client.put_blob(repo, bundle)
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    annotations = {BUNDLE_CONTENT: content, BUNDLE_PREDICATE: predicate_type,
-                   "org.opencontainers.image.created": created}
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": BUNDLE_ARTIFACT,
-        "config": {"mediaType": OCI_EMPTY, "size": len(empty), "digest": empty_digest},
-        "layers": [{"mediaType": BUNDLE_ARTIFACT, "size": len(bundle), "digest": layer_digest}],
-        "subject": {"mediaType": subject.media_type, "size": subject.size, "digest": subject.digest},
-        "annotations": annotations}, separators=(",", ":")).encode("utf-8")
-    digest = sha256(manifest)
-    headers = client.put_manifest(repo, digest, manifest, OCI_MANIFEST)
-    if headers.get("OCI-Subject") != subject.digest:  # no referrers API: maintain the fallback tag ourselves
+    digests: list[str] = []
+    unindexed: list[dict[str, Any]] = []
+    for item in items:
+        annotations = {BUNDLE_CONTENT: item.content, BUNDLE_PREDICATE: item.predicate_type,
+                       "org.opencontainers.image.created": created}
+        manifest = json.dumps({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": BUNDLE_ARTIFACT,
+            "config": {"mediaType": OCI_EMPTY, "size": len(empty), "digest": empty_digest},
+            "layers": [{"mediaType": BUNDLE_ARTIFACT, "size": len(item.bundle),
+                        "digest": client.put_blob(repo, item.bundle)}],
+            "subject": {"mediaType": subject.media_type, "size": subject.size, "digest": subject.digest},
+            "annotations": annotations}, separators=(",", ":")).encode("utf-8")
+        digest = sha256(manifest)
+        headers = client.put_manifest(repo, digest, manifest, OCI_MANIFEST)
+        digests.append(digest)
+        if headers.get("OCI-Subject") != subject.digest:  # no referrers API: the fallback tag lists it
+            unindexed.append({"mediaType": OCI_MANIFEST, "digest": digest, "size": len(manifest),
+                              "artifactType": BUNDLE_ARTIFACT, "annotations": annotations})
+    if unindexed:
         tag = tag_for(subject.digest, "")
         index = client.get_manifest(repo, tag, missing_ok=True)
         entries = index.json().get("manifests", []) if index is not None else []
         if not isinstance(entries, list):
             raise RegistryError(f"{repo}:{tag}: the referrers fallback tag is not an image index")
-        entries = [e for e in entries if isinstance(e, dict) and e.get("digest") != digest]
-        entries.append({"mediaType": OCI_MANIFEST, "digest": digest, "size": len(manifest),
-                        "artifactType": BUNDLE_ARTIFACT, "annotations": annotations})
+        added = {e["digest"] for e in unindexed}
+        entries = [e for e in entries if isinstance(e, dict) and e.get("digest") not in added] + unindexed
         body = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries},
                           separators=(",", ":")).encode("utf-8")
         client.put_manifest(repo, tag, body, OCI_INDEX)
-    return digest
+    return digests
+
+
+def push_referrer(client: Client, repo: str, subject: Subject, bundle: bytes, content: str,
+                  predicate_type: str) -> str:
+    """One bundle as a referrer (`push_referrers` of one)."""
+    return push_referrers(client, repo, subject, [Referrer(bundle, content, predicate_type)])[0]
 
 
 def read_referrers(client: Client, repo: str, digest: str) -> tuple[list[bytes], list[str]]:

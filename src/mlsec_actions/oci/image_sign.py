@@ -112,27 +112,32 @@ def sign_image(client: Client, ref: Reference, signer: Signer, attestations: lis
     `cosign_key`, also cosign's `.sig` signature."""
     pinned, subject = resolve(client, ref)
     repo = pinned.repository
-    written: list[str] = []
-    bundle = signer.sign_statement(image_statement(Kind.IMAGE, pinned, {}))
-    data = json.dumps(bundle, separators=(",", ":")).encode("utf-8")
-    digest = cosign.push_referrer(client, repo, subject, data, "dsse-envelope", Kind.IMAGE.value)
-    written.append(f"signature referrer {pinned.name}@{digest}")
+    # Everything is signed before anything is pushed: a backend failing half-way leaves the registry untouched.
+    statements = [(Kind.IMAGE, image_statement(Kind.IMAGE, pinned, {}))]
+    statements += [(kind, image_statement(kind, pinned, predicate)) for kind, predicate in attestations]
+    bundles = [(kind, signer.sign_statement(statement)) for kind, statement in statements]
+    sig_layer = None
     if cosign_key is not None:
         payload = cosign.simple_signing_payload(pinned, pinned.digest)
-        tag = cosign.tag_for(pinned.digest, ".sig")
-        cosign.append_layer(client, repo, tag, cosign.signature_layer(payload, cosign_key.sign_payload(payload)),
-                            _signed_by(cosign_key.public_key))
-        written.append(f"cosign signature {pinned.name}:{tag}")
-    for kind, predicate in attestations:
-        bundle = signer.sign_statement(image_statement(kind, pinned, predicate))
-        data = json.dumps(bundle, separators=(",", ":")).encode("utf-8")
-        digest = cosign.push_referrer(client, repo, subject, data, "dsse-envelope", kind.value)
-        written.append(f"attestation referrer {pinned.name}@{digest} ({kind.value})")
+        sig_layer = cosign.signature_layer(payload, cosign_key.sign_payload(payload))
+    att_layers = []
+    for kind, bundle in bundles[1:]:
         layer = cosign.attestation_layer(_envelope(bundle), kind.value)
         cert = _certificate_pem(bundle)
-        if cert:
-            layer = cosign.Layer(layer.media_type, layer.data, {**layer.annotations, CERTIFICATE_ANNOTATION: cert})
+        att_layers.append(cosign.Layer(layer.media_type, layer.data, {**layer.annotations,
+                                                                      CERTIFICATE_ANNOTATION: cert})
+                          if cert else layer)
+    items = [cosign.Referrer(json.dumps(b, separators=(",", ":")).encode("utf-8"), "dsse-envelope", kind.value)
+             for kind, b in bundles]
+    written = [f"{'signature' if kind is Kind.IMAGE else 'attestation'} referrer {pinned.name}@{digest}"
+               f"{'' if kind is Kind.IMAGE else f' ({kind.value})'}"
+               for (kind, _), digest in zip(bundles, cosign.push_referrers(client, repo, subject, items), strict=True)]
+    if sig_layer is not None and cosign_key is not None:
+        tag = cosign.tag_for(pinned.digest, ".sig")
+        cosign.append_layers(client, repo, tag, [sig_layer], _signed_by(cosign_key.public_key))
+        written.append(f"cosign signature {pinned.name}:{tag}")
+    if att_layers:
         tag = cosign.tag_for(pinned.digest, ".att")
-        cosign.append_layer(client, repo, tag, layer)
-        written.append(f"cosign attestation {pinned.name}:{tag} ({kind.value})")
+        cosign.append_layers(client, repo, tag, att_layers)
+        written.append(f"cosign attestations {pinned.name}:{tag} ({len(att_layers)})")
     return Written(pinned, tuple(written))
