@@ -97,7 +97,7 @@ CATALOG: tuple[StageInfo, ...] = (
     StageInfo("dast", (), (6,), Kind.SCAN, "web application scan of the deployed service", ("zap", "wapiti"),
               needs=("build",)),
     StageInfo("sign-image", (), (8,), Kind.ACTION, "sign the image digest; signature, SBOM, provenance as referrers",
-              ("sigstore",), needs=("gate",), produces=("bundle",)),
+              ("sigstore", "cryptography"), needs=("gate",), produces=("bundle",), implemented=True),
     StageInfo("infra-scan", (), (10,), Kind.SCAN, "exposed ports, TLS, OS compliance, deployed signatures",
               ("nmap", "openscap")),
     StageInfo("runtime-probe", (), (12,), Kind.SCAN, "attack probes proving runtime protection works",

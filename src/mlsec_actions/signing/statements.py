@@ -32,6 +32,12 @@ class Kind(enum.Enum):
     TRAIN_PROVENANCE = "https://slsa.dev/provenance/v1"
     """A training run (`mlsec train`): SLSA v1 provenance whose build type is `TRAIN_BUILD_TYPE`; subjects are
     the files it wrote to its declared output folder."""
+    IMAGE = "https://mlsec-actions.dev/signed-image/v1"
+    """A container image: one subject, the repository (`HOST/REPO`) and its manifest's SHA-256 (`sign-image`)."""
+    IMAGE_GATE = "https://mlsec-actions.dev/image-gate-verdict/v1"
+    """The gate verdict an image was signed after: the image is the subject, the predicate the verdict summary."""
+    IMAGE_SBOM = "https://cyclonedx.org/bom"
+    """A CycloneDX SBOM of an image as the predicate, the image the subject (cosign's `--type cyclonedx` type)."""
 
 
 TRAIN_BUILD_TYPE = "https://mlsec-actions.dev/train/v1"

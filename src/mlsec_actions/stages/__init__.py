@@ -35,6 +35,7 @@ _IMPLEMENTATIONS: tuple[str, ...] = (
     "sign",
     "verify",
     "publish",
+    "sign_image",
 )
 
 # Sub-commands that are not stages of the map: (id, module, summary). Hidden from `mlsec stages`, never in a
@@ -42,6 +43,7 @@ _IMPLEMENTATIONS: tuple[str, ...] = (
 _COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("run", "run_cmd", "run a whole pipeline locally: the catalog's stage graph, independent stages in parallel"),
     ("policy", "policy_cmd", "validate gate policy files: mlsec policy validate FILE..."),
+    ("verify-image", "verify_image", "verify image signatures and attestations in the registry before deploy"),
 )
 
 

@@ -22,6 +22,23 @@ DEFAULT_MAX_TOKEN_AGE = 24 * 3600
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("artifacts", nargs="*", type=Path, metavar="ARTIFACT",
                         help="files and model folders whose ARTIFACT.sigstore.json bundles to check")
+    add_verifier_arguments(parser)
+    parser.add_argument("--attestation", type=Path, action="append", default=[],
+                        help="a gate attestation bundle; its subjects are checked against the files on disk")
+    parser.add_argument("--json", type=_json_out, default=None, metavar="FILE|-",
+                        help="also write the report as JSON (one entry per artifact and attestation); - for stdout")
+    parser.add_argument("--provenance", type=Path, action="append", default=[], metavar="BUNDLE",
+                        help="a training provenance bundle (mlsec sign --provenance); its outputs are checked "
+                             "against the files on disk")
+    parser.add_argument("--base", type=Path, default=Path(),
+                        help="folder attestation subject names are relative to (default: current folder)")
+
+
+_STDOUT = Path("-")
+
+
+def add_verifier_arguments(parser: argparse.ArgumentParser) -> None:
+    """The expected key or identity (`verify` and `verify-image` take the same)."""
     parser.add_argument("--public-key", type=Path, action="append", default=[],
                         help="key backend: a PEM public key to trust (repeatable: any one may have signed)")
     parser.add_argument("--trust-policy", type=Path, default=None, metavar="FILE",
@@ -42,18 +59,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--staging", action="store_true", help="sigstore: Sigstore's staging trust root")
     parser.add_argument("--offline", action="store_true",
                         help="sigstore: use the trust root sigstore-python ships, no TUF refresh")
-    parser.add_argument("--attestation", type=Path, action="append", default=[],
-                        help="a gate attestation bundle; its subjects are checked against the files on disk")
-    parser.add_argument("--json", type=_json_out, default=None, metavar="FILE|-",
-                        help="also write the report as JSON (one entry per artifact and attestation); - for stdout")
-    parser.add_argument("--provenance", type=Path, action="append", default=[], metavar="BUNDLE",
-                        help="a training provenance bundle (mlsec sign --provenance); its outputs are checked "
-                             "against the files on disk")
-    parser.add_argument("--base", type=Path, default=Path(),
-                        help="folder attestation subject names are relative to (default: current folder)")
-
-
-_STDOUT = Path("-")
 
 
 def _json_out(text: str) -> Path:

@@ -1,0 +1,105 @@
+"""sign-image (Dev stage 8): sign an image digest in its registry, with the SBOM and gate attestations.
+
+`mlsec sign-image HOST/REPO@sha256:... --verdict verdict.json [--sbom sbom.cdx.json]`: refuses to sign after a
+failing verdict, resolves a tag (when given one) to its digest once, and stores the signature and attestations
+beside the image (`oci.image_sign`): Sigstore bundles as OCI 1.1 referrers, DSSE envelopes in cosign's `.att`
+layout, and, with the key backend, cosign's `.sig` simple-signing signature. Nothing is ever deleted or replaced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from mlsec_actions import gha, outputs, sanitize
+from mlsec_actions.errors import ExitCode, InputError, UsageError
+from mlsec_actions.stages.base import Stage
+
+STAGE_ID = "sign-image"
+MAX_SBOM_BYTES = 32 * 1024 * 1024
+
+
+def _timeout(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r}: seconds, more than 0 and at most 3600")
+    return value
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    from mlsec_actions.signing import BACKENDS
+
+    parser.add_argument("image", nargs="?", default=None, metavar="HOST/REPO@sha256:DIGEST",
+                        help="the image to sign (default: $MLSEC_IMAGE); a :TAG is resolved to its digest once and "
+                             "the digest is signed")
+    parser.add_argument("--verdict", type=Path, default=None,
+                        help="gate verdict JSON: signing is refused unless it says pass; attested on the image")
+    parser.add_argument("--sbom", type=Path, default=None, help="CycloneDX JSON SBOM of the image to attest")
+    parser.add_argument("--backend", choices=BACKENDS, default="sigstore",
+                        help="sigstore (keyless, GitHub OIDC), openpubkey, key (PEM key; also writes cosign's .sig), "
+                             "kms or vault")
+    parser.add_argument("--key", type=Path, default=None,
+                        help="key backend: PEM private key file (default: $MLSEC_SIGNING_KEY)")
+    parser.add_argument("--key-source", default="", help="key backend: a secret store, as for `mlsec sign`")
+    parser.add_argument("--kms-key", default="", help="kms backend: the KMS key (default: $MLSEC_KMS_KEY)")
+    parser.add_argument("--vault-key", default="", help="vault backend: the transit key (default: $MLSEC_VAULT_KEY)")
+    parser.add_argument("--staging", action="store_true", help="sigstore backend: Sigstore's staging instance")
+    parser.add_argument("--timeout", type=_timeout, default=60.0, help="seconds per registry request (default 60)")
+    parser.add_argument("--json", type=outputs.output_file, default=None, help="also write what was stored as JSON")
+
+
+def _sbom(path: Path) -> dict[str, Any]:
+    from mlsec_actions.inputs import load_json
+
+    doc = load_json(path, "SBOM", MAX_SBOM_BYTES)
+    if not isinstance(doc, dict) or doc.get("bomFormat") != "CycloneDX":
+        raise InputError(path, "not a CycloneDX JSON SBOM (needs \"bomFormat\": \"CycloneDX\")")
+    return doc
+
+
+def _gate_predicate(doc: dict[str, Any]) -> dict[str, Any]:
+    return {"verdict": doc.get("verdict"), "policy": doc.get("policy"), "counts": doc.get("counts"),
+            "violations": len(doc.get("violations") or []), "runId": doc.get("run_id") or doc.get("runId")}
+
+
+def execute(args: argparse.Namespace) -> int:
+    from mlsec_actions.oci import reference
+    from mlsec_actions.oci.client import Client
+    from mlsec_actions.oci.image_sign import sign_image
+    from mlsec_actions.signing import attest, make_signer
+    from mlsec_actions.signing.statements import Kind
+
+    if not args.image or args.verdict is None:
+        raise UsageError("sign-image needs the image (HOST/REPO@sha256:...) and --verdict (the gate's verdict JSON)")
+    ref = reference.parse(args.image)
+    verdict = attest.load_verdict(args.verdict)
+    attest.require_pass(verdict)  # before any key is loaded, token requested or registry contacted
+    attestations = [(Kind.IMAGE_GATE, _gate_predicate(verdict.doc))]
+    if args.sbom is not None:
+        attestations.append((Kind.IMAGE_SBOM, _sbom(args.sbom)))
+    signer = make_signer(args.backend, key=args.key, staging=args.staging, kms_key=args.kms_key,
+                         vault_key=args.vault_key, key_source=args.key_source)
+    cosign_key = None
+    if args.backend == "key":  # the same key, loaded again for cosign's simple-signing layout only
+        from mlsec_actions.oci.image_sign import CosignKey
+        from mlsec_actions.signing.key import load_private_key
+
+        cosign_key = CosignKey(load_private_key(args.key, args.key_source))
+    written = sign_image(Client(ref.host, timeout=args.timeout), ref, signer, attestations, cosign_key)
+    for line in written.manifests:
+        print(sanitize.log_line(f"sign-image: wrote {line}"), file=sys.stderr)
+    if args.json is not None:
+        outputs.write_text(args.json, json.dumps({"image": str(written.reference), "digest": written.reference.digest,
+                                                  "written": list(written.manifests)}, indent=2) + "\n")
+    gha.set_output("digest", written.reference.digest)
+    gha.set_output("image", str(written.reference))
+    gha.append_summary(f"### mlsec sign-image\n\nSigned `{sanitize.md_text(str(written.reference))}` with the "
+                       f"`{args.backend}` backend: {len(written.manifests)} objects stored in the registry.")
+    return ExitCode.OK
+
+
+STAGE = Stage(id=STAGE_ID, summary="sign the image digest; signature, SBOM, provenance as referrers",
+              configure=configure, execute=execute)
