@@ -94,7 +94,7 @@ CATALOG: tuple[StageInfo, ...] = (
               "Dockerfile lint, then a daemonless image build: OCI layout, digest, push",
               ("in-house", "buildah"), needs=("gate",), produces=("sarif", "image"), implemented=True),
     StageInfo("image-scan", (), (6,), Kind.SCAN, "image vulnerabilities, secrets and misconfigurations",
-              ("trivy",), needs=("build",)),
+              ("trivy",), needs=("build",), implemented=True),
     StageInfo("dast", (), (6,), Kind.SCAN, "web application scan of the deployed service", ("zap", "wapiti"),
               needs=("build",)),
     StageInfo("sign-image", (), (8,), Kind.ACTION, "sign the image digest; signature, SBOM, provenance as referrers",
