@@ -75,3 +75,27 @@ def test_a_broken_import_is_bad_input(tmp_path: Path) -> None:
     report.write_text('{"matches": "nope"}')
     proc = mlsec("image-scan", "--import", f"grype:{report}", "--sarif", str(tmp_path / "s.sarif"))
     assert proc.returncode == 2 and "grype.json" in proc.stderr
+
+
+def test_recorded_vulnerability_report_lands_on_the_line_of_its_layer(tmp_path: Path) -> None:
+    # No vulnerability DB can be downloaded here: trivy's report with a vulnerability is the recorded one
+    # (tests/fixtures/image/trivy-vulns.json), printed by a stand-in through MLSEC_TRIVY_BIN; the rest is real.
+    fake = tmp_path / "trivy"
+    fake.write_text('#!/bin/sh\nif [ "$1" = "--version" ]; then echo "Version: 0.76.0"; exit 0; fi\n'
+                    f"cat '{FIXTURES / 'trivy-vulns.json'}'\n")
+    fake.chmod(0o755)
+    layout = tmp_path / "layout"
+    layout.mkdir()
+    (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    dockerfile = tmp_path / "Containerfile"
+    dockerfile.write_text('FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "true"]\n'
+                          'COPY config/ /etc/app/\nUSER 65532\nENTRYPOINT ["/bin/busybox"]\n')
+    sarif = tmp_path / "image-scan.sarif"
+    proc = mlsec("image-scan", str(layout), "--dockerfile", str(dockerfile), "--vuln-db", "skip", "--sarif",
+                 str(sarif), "--source-root", str(tmp_path),
+                 env={"PATH": "/usr/bin:/bin", "MLSEC_TRIVY_BIN": str(fake)})
+    assert proc.returncode == 0, proc.stderr
+    [result] = _results(sarif)
+    assert result["ruleId"] == "trivy/vuln/CVE-2022-48174"
+    assert _where(result) == ("Containerfile", 2)
+    assert result["properties"]["security-severity"] == "9.8"
