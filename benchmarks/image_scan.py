@@ -31,7 +31,8 @@ def _build(tmp: Path) -> tuple[Path, Path]:
     context = service_context(tmp / "ctx")
     layout = tmp / "layout"
     proc = subprocess.run([str(BIN / "mlsec"), "build", str(context), "--layout", str(layout), "--sarif",
-                           str(tmp / "build.sarif"), "--image-json", str(tmp / "image.json")],
+                           str(tmp / "build.sarif"), "--image-json", str(tmp / "image.json"),
+                           "--sbom", str(tmp / "sbom.json")],
                           capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"image_scan: the build failed: {proc.stderr.strip()[-400:]}")

@@ -90,6 +90,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="OCI layout folder to write (default: %(default)s)")
     parser.add_argument("--archive", type=outputs.output_file, default=None,
                         help="also write a docker-archive tarball here (docker load, trivy --input)")
+    parser.add_argument("--sbom", type=outputs.output_file, default=Path("mlsec-results") / "image.cdx.json",
+                        help="CycloneDX SBOM of the built image, made by trivy (default: %(default)s)")
     parser.add_argument("--push", type=push_target, action="append", default=[], metavar="REF",
                         help="push to HOST/REPO[:TAG] over HTTPS, or http://127.0.0.1:PORT/REPO[:TAG] (loopback only); "
                              "repeatable")
@@ -206,11 +208,17 @@ def scan(ctx: ScanContext) -> StageResult:
     tools = [lint_run]
     extra: dict[str, object] = {}
     if not ctx.args.lint_only:
+        from mlsec_actions.tools import trivy_image
+
         run, image = _build(ctx)
         tools.append(run)
         if run.status is ToolStatus.OK:
-            extra["mlsec-image"] = image
-            _publish(ctx.args, image)
+            sbom_run = trivy_image.sbom(Path(str(image["layout"])), Path(ctx.args.sbom).resolve(), ctx.args.timeout)
+            tools.append(sbom_run)
+            if sbom_run.status is ToolStatus.OK:
+                image["sbom"] = str(Path(ctx.args.sbom).resolve())
+                extra["mlsec-image"] = image
+                _publish(ctx.args, image)
     return StageResult(STAGE_ID, sort_findings(findings), tuple(tools), extra=extra)
 
 
@@ -221,7 +229,7 @@ def _publish(args: argparse.Namespace, image: dict[str, object]) -> None:
     pushed = image["pushed"]
     first = pushed[0]["pinned"] if isinstance(pushed, list) and pushed else ""
     for name, value in (("digest", image["digest"]), ("image-id", image["image-id"]), ("layout", image["layout"]),
-                        ("archive", image["archive"] or ""), ("reference", first),
+                        ("archive", image["archive"] or ""), ("reference", first), ("sbom", image["sbom"]),
                         ("image-json", str(args.image_json))):
         gha.set_output(name, str(value))
 
@@ -237,5 +245,5 @@ def execute(args: argparse.Namespace) -> int:
     return run_scan(args, STAGE_ID, scan)
 
 
-STAGE = Stage(id=STAGE_ID, summary="Dockerfile lint, then a daemonless image build: OCI layout, digest, push",
+STAGE = Stage(id=STAGE_ID, summary="Dockerfile lint, then a daemonless image build: OCI layout, digest, SBOM, push",
               configure=configure, execute=execute)

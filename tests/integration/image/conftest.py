@@ -38,6 +38,7 @@ def built_image(tmp_path_factory: pytest.TempPathFactory) -> Built:
     out = base / "out"
     proc = mlsec("build", str(context), "--sarif", str(out / "build.sarif"), "--layout", str(out / "layout"),
                  "--archive", str(out / "image.tar"), "--image-json", str(out / "image.json"),
+                 "--sbom", str(out / "image.cdx.json"),
                  "--tag", "mlsec-test/service:1")
     assert proc.returncode == 0, proc.stderr
     return Built(context, Layout(out / "layout"), out / "image.tar", json.loads((out / "image.json").read_text()),

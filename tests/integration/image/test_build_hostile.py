@@ -48,7 +48,7 @@ def test_the_tree_configures_nothing_and_injects_nothing(tmp_path: Path) -> None
            "CONTAINERS_REGISTRIES_CONF": str(ctx / "registries.conf"), "REGISTRY_AUTH_FILE": str(ctx / "auth.json"),
            "BUILDAH_ISOLATION": "rootless", "GITHUB_OUTPUT": str(gh_output), "GITHUB_ACTIONS": "true"}
     proc = mlsec("build", str(ctx), "--sarif", str(out / "build.sarif"), "--layout", str(out / "layout"),
-                 "--image-json", str(out / "image.json"), env=env, cwd=ctx)
+                 "--image-json", str(out / "image.json"), "--sbom", str(out / "sbom.json"), env=env, cwd=ctx)
     assert proc.returncode == 0, proc.stderr
     layout = Layout(out / "layout")
     config = layout.config()["config"]

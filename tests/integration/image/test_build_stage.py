@@ -31,6 +31,9 @@ def test_layout_archive_and_outputs_agree(built_image: Built) -> None:
     run = json.loads(built_image.sarif.read_text())["runs"][0]
     assert run["properties"]["mlsec-image"]["digest"] == built_image.image["digest"]
     assert all(i["executionSuccessful"] for i in run["invocations"])
+    assert {i["properties"]["tool"] for i in run["invocations"]} == {"mlsec-dockerfile", "buildah", "trivy"}
+    sbom = json.loads(Path(str(built_image.image["sbom"])).read_text())
+    assert sbom["bomFormat"] == "CycloneDX"
 
 
 def test_push_to_the_loopback_registry_gives_the_same_digest(tmp_path: Path, oci_registry: Registry) -> None:
@@ -41,7 +44,8 @@ def test_push_to_the_loopback_registry_gives_the_same_digest(tmp_path: Path, oci
     outputs.write_text("")
     env = {"PATH": "/usr/bin:/bin", "GITHUB_OUTPUT": str(outputs)}
     proc = mlsec("build", str(context), "--sarif", str(out / "build.sarif"), "--layout", str(out / "layout"),
-                 "--image-json", str(out / "image.json"), "--push", f"http://{oci_registry.host}/{repo}:v1", env=env)
+                 "--image-json", str(out / "image.json"), "--sbom", str(out / "sbom.json"),
+                 "--push", f"http://{oci_registry.host}/{repo}:v1", env=env)
     assert proc.returncode == 0, proc.stderr
     image = json.loads((out / "image.json").read_text())
     request = urllib.request.Request(f"{oci_registry.url}/v2/{repo}/manifests/v1",
