@@ -162,3 +162,21 @@ def test_data_scan_holds_on_the_hostile_tree(hostile: HostileRepo, work: Path) -
     assert obs.returncode == 0, obs.describe()
     gaps = _sarif(obs, "data-scan.sarif")["runs"][0]["properties"]["mlsec-coverage"]["gaps"]
     assert any(g["kind"] == "limit-reached" for g in gaps), gaps
+
+
+def test_build_lint_holds_on_the_hostile_tree(hostile: HostileRepo, work: Path) -> None:
+    # --lint-only: the hostile tree's Dockerfile is linted, never built (a build runs its RUN steps).
+    obs = observe.run(hostile, work, "build", str(hostile.root), "--lint-only", "--sarif", str(work / "build.sarif"))
+    _held(hostile, obs)
+    assert obs.returncode == 0, obs.describe()
+    rules = _rules(_sarif(obs, "build.sarif"))
+    assert {"dockerfile/secret-arg-env", "dockerfile/root-user"} <= rules, rules
+
+
+def test_image_scan_holds_on_the_hostile_tree(hostile: HostileRepo, work: Path) -> None:
+    # A folder that is not an OCI layout is scanned as a root filesystem (trivy rootfs), from a folder of ours.
+    obs = observe.run(hostile, work, "image-scan", str(hostile.root), "--vuln-db", "skip",
+                      "--sarif", str(work / "image-scan.sarif"))
+    _held(hostile, obs)
+    assert obs.returncode == 0, obs.describe()
+    assert "trivy/secret/github-pat" in _rules(_sarif(obs, "image-scan.sarif"))

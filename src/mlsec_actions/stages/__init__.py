@@ -36,6 +36,8 @@ _IMPLEMENTATIONS: tuple[str, ...] = (
     "verify",
     "publish",
     "sign_image",
+    "build",
+    "image_scan",
 )
 
 # Sub-commands that are not stages of the map: (id, module, summary). Hidden from `mlsec stages`, never in a
