@@ -73,3 +73,36 @@ def test_without_targets_nmap_is_skipped_and_said(tmp_path: Path) -> None:
     (nmap_run,) = [i for i in doc["invocations"] if i["properties"]["tool"] == "nmap"]
     assert nmap_run["executionSuccessful"]
     assert "no --target" in json.dumps(nmap_run)
+
+
+def _tls_policy(tmp_path: Path, tls: Services, extra: str = "") -> Path:
+    low, high = sorted(tls.ports.values())
+    return policy_file(tmp_path, f"  hosts:\n    - host: {tls.host}\n      allow:\n        - ports: \"{low},{high}\"\n"
+                                 f"          tls: true\n{extra}")
+
+
+def test_tls_1_0_expired_self_signed_endpoint_is_flagged_and_the_modern_one_is_clean(
+        tmp_path: Path, tls_services: Services) -> None:
+    modern, legacy = tls_services.ports["modern"], tls_services.ports["legacy"]
+    policy = _tls_policy(tmp_path, tls_services)
+    code, doc = run(tmp_path, "--policy", str(policy), "--tls-ca", str(tls_services.ca),
+                    "--target", f"{tls_services.host}:{modern},{legacy}")
+    assert code == 0
+    at = f"{tls_services.host}:{legacy}/tcp"
+    assert results(doc) == sorted((r, at) for r in ("tls/old-protocol", "tls/weak-cipher", "tls/cert-expired",
+                                                    "tls/self-signed", "tls/hostname-mismatch"))
+    old = next(r for r in doc["results"] if r["ruleId"] == "tls/old-protocol")
+    assert old["properties"]["versions"] == "TLSv1" and old["level"] == "error"
+    gaps = doc["properties"]["mlsec-coverage"]["gaps"]
+    assert any(g["tool"] == "tls" and "not tested" in g["detail"] for g in gaps), gaps
+
+
+def test_tls_chain_is_checked_against_the_trust_store(tmp_path: Path, tls_services: Services) -> None:
+    modern = tls_services.ports["modern"]
+    policy = _tls_policy(tmp_path, tls_services, "  tls:\n    min-version: TLSv1.3\n")
+    code, doc = run(tmp_path, "--policy", str(policy), "--target", f"{tls_services.host}:{modern}")
+    at = f"{tls_services.host}:{modern}/tcp"
+    # Without --tls-ca the test CA is unknown; TLS 1.2 is below this policy's minimum (medium, not high).
+    assert (code, results(doc)) == (0, [("tls/old-protocol", at), ("tls/untrusted", at)])
+    old = next(r for r in doc["results"] if r["ruleId"] == "tls/old-protocol")
+    assert old["level"] == "warning" and old["properties"]["versions"] == "TLSv1.2,TLSv1.3"

@@ -18,6 +18,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlsec_actions.errors import UsageError
 from mlsec_actions.findings import Finding, StageResult, ToolRun, ToolStatus, sort_findings
 from mlsec_actions.stages.base import ScanContext, Stage, add_scan_arguments, positive_float, processing, run_scan
 
@@ -37,6 +38,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="policy whose `infra-scan` section holds the host allowlist (default: %(default)s)")
     parser.add_argument("--tls-timeout", type=positive_float, default=5.0,
                         help="seconds per TLS handshake (default: %(default)s)")
+    parser.add_argument("--tls-ca", type=Path, default=None, metavar="PEM",
+                        help="CA certificates to verify TLS chains against (default: the system trust store)")
 
 
 def _where(path: Path, root: Path) -> str:
@@ -62,10 +65,17 @@ def scan(ctx: ScanContext) -> StageResult:
     tools: list[ToolRun] = []
     if not targets:
         tools.append(ToolRun("nmap", ToolStatus.SKIPPED, message="no --target given: no host was scanned"))
+    if args.tls_ca is not None and not Path(args.tls_ca).is_file():
+        raise UsageError(f"{args.tls_ca}: --tls-ca is not a file")
+    tls_ports: list[OpenPort] = []
     for target in targets:
         found, run = _nmap(target, policy, args.timeout)
         tools.append(run)
         findings += _judge_ports(found, policy, where)
+        tls_ports += [p for p in found if p.tls or _marked_tls(policy, p)]
+    tls_findings, tls_run = _tls(tls_ports, policy, args, where)
+    findings += tls_findings
+    tools.append(tls_run)
     return StageResult(STAGE_ID, sort_findings(findings), tuple(tools),
                        extra={"targets": [t.host for t in targets], "policy": {"path": label}})
 
@@ -74,6 +84,31 @@ def _nmap(target: Target, policy: InfraPolicy, timeout: float) -> tuple[list[Ope
     from mlsec_actions.tools import nmap
 
     return nmap.scan(target.host, target.port_spec, detect=policy.service_detection, timeout=timeout)
+
+
+def _marked_tls(policy: InfraPolicy, port: OpenPort) -> bool:
+    host = policy.host(port.host)
+    entry = host.entry_for(port.port) if host else None
+    return entry is not None and entry.tls
+
+
+def _tls(ports: list[OpenPort], policy: InfraPolicy, args: argparse.Namespace, where: str
+         ) -> tuple[list[Finding], ToolRun]:
+    """The in-house TLS checks on every TLS port found (analyzers/tls_config.py)."""
+    if not ports:
+        return [], ToolRun("tls", ToolStatus.SKIPPED, message="no TLS port: nmap saw none and the policy marks none")
+    import ssl
+
+    from mlsec_actions.analyzers import tls_config
+
+    findings: list[Finding] = []
+    gaps = [tls_config.untestable_gap()]
+    for p in ports:
+        probe = tls_config.probe(p.host, p.port, args.tls_timeout, args.tls_ca)
+        got, unread = tls_config.judge(probe, policy.tls_min_version, policy.expiry_days, where)
+        findings += got
+        gaps += [*probe.gaps, *unread]
+    return findings, ToolRun("tls", ToolStatus.OK, version=ssl.OPENSSL_VERSION, gaps=tuple(gaps))
 
 
 def _judge_ports(found: list[OpenPort], policy: InfraPolicy, where: str) -> list[Finding]:
