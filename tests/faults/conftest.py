@@ -92,6 +92,18 @@ def assert_names_stage_and_cause(verdict_file: Path, stage: str, causes: tuple[s
     assert any(c in text for c in causes), f"{stage}: no cause among {causes} in: {text}"
 
 
+def stage_inputs(stage_id: str, folder: Path) -> tuple[list[str], str]:
+    """What a stage needs besides the project so that each of its external tools runs: (command-line options,
+    lines of its `--config` section). Most scan the project and need nothing. infra-scan contacts only a host
+    that the caller and its policy both list: here a closed port on loopback, allowed by a policy of its own."""
+    if stage_id != "infra-scan":
+        return [], ""
+    policy = folder / "infra-policy.yml"
+    policy.write_text("version: 1\nthresholds: []\ninfra-scan:\n  hosts:\n    - host: 127.0.0.1\n"
+                      "      allow:\n        - ports: 1-65535\n")
+    return ["--target", "127.0.0.1:9", "--policy", str(policy)], f"  target: ['127.0.0.1:9']\n  policy: {policy}\n"
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A tiny clean project: every stage passes on it when its scanners behave, and every scanner has an input

@@ -4,5 +4,6 @@
 from __future__ import annotations
 
 from tests.supply_servers import clamav_db, http_server, mlflow_server, s3_server
+from tests.tls_services import plain_listeners, tls_services
 
-__all__ = ["clamav_db", "http_server", "mlflow_server", "s3_server"]
+__all__ = ["clamav_db", "http_server", "mlflow_server", "plain_listeners", "s3_server", "tls_services"]

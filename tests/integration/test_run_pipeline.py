@@ -32,7 +32,7 @@ def test_plan_comes_from_the_catalog() -> None:
     assert ml.unavailable == ()  # every ML stage is built; the Dev pipeline still has planned ones
     assert "dast" in pipeline.plan(Path("/p"), Path("/o"), "devsecops").unavailable
     assert ml.not_local == ("precommit", "fetch", "train", "verify", "publish")
-    assert pipeline.plan(Path("/p"), Path("/o"), "devsecops").scans == ("code-scan", "image-scan")
+    assert pipeline.plan(Path("/p"), Path("/o"), "devsecops").scans == ("code-scan", "image-scan", "infra-scan")
     # Every run gets its own id.
     assert ml.run_id != pipeline.plan(Path("/p"), Path("/o"), "mlsecops").run_id
 

@@ -38,6 +38,7 @@ _IMPLEMENTATIONS: tuple[str, ...] = (
     "sign_image",
     "build",
     "image_scan",
+    "infra_scan",
 )
 
 # Sub-commands that are not stages of the map: (id, module, summary). Hidden from `mlsec stages`, never in a

@@ -1,0 +1,108 @@
+"""infra-scan with the real nmap against listeners on 127.0.0.0/8 (tests/tls_services.py): the allowlist judges
+each open port, and a host the policy does not list is never contacted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlsec_actions import cli
+from tests.tls_services import Services  # its fixtures are registered in tests/integration/conftest.py
+
+pytestmark = pytest.mark.integration
+
+
+def policy_file(folder: Path, body: str) -> Path:
+    path = folder / "policy.yml"
+    path.write_text("version: 1\nthresholds: []\ninfra-scan:\n" + body)
+    return path
+
+
+def run(tmp_path: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    sarif = tmp_path / "out" / "infra-scan.sarif"
+    code = cli.main(["infra-scan", str(tmp_path), "--sarif", str(sarif), *args])
+    return code, (json.loads(sarif.read_text())["runs"][0] if sarif.is_file() else {})
+
+
+def results(run_doc: dict[str, Any]) -> list[tuple[str, str]]:
+    return sorted((r["ruleId"], r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"])
+                  for r in run_doc["results"])
+
+
+def test_open_port_outside_the_allowlist_is_a_finding(tmp_path: Path, plain_listeners: Services) -> None:
+    host, ports = plain_listeners.host, plain_listeners.ports
+    policy = policy_file(tmp_path, f"  hosts:\n    - host: {host}\n      allow:\n        - ports: {ports['allowed']}\n")
+    code, doc = run(tmp_path, "--policy", str(policy), "--target", f"{host}:{ports['allowed']},{ports['extra']},1")
+    assert code == 0
+    assert results(doc) == [("nmap/port-not-allowed", f"{host}:{ports['extra']}/tcp")]
+    nmap_runs = [i for i in doc["invocations"] if i["properties"]["tool"] == "nmap"]
+    assert len(nmap_runs) == 1 and nmap_runs[0]["executionSuccessful"]
+
+
+def test_every_open_port_allowed_is_clean(tmp_path: Path, plain_listeners: Services) -> None:
+    host, ports = plain_listeners.host, plain_listeners.ports
+    low, high = sorted(ports.values())
+    policy = policy_file(tmp_path, f"  hosts:\n    - host: {host}\n      allow:\n        - ports: \"{low}-{high}\"\n")
+    code, doc = run(tmp_path, "--policy", str(policy), "--target", f"{host}:{low},{high}")
+    assert (code, results(doc)) == (0, [])
+
+
+def test_a_target_missing_from_the_policy_is_refused_before_nmap_starts(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    canary = tmp_path / "nmap-started"
+    fake = tmp_path / "fake-nmap"
+    fake.write_text(f"#!/bin/sh\ntouch {canary}\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("MLSEC_NMAP_BIN", str(fake))
+    policy = policy_file(tmp_path, "  hosts:\n    - host: 127.0.0.21\n      allow: []\n")
+    for target in ("127.0.0.23", "127.0.0.21,127.0.0.23", "127.0.0.0/24", "-iL/etc/hosts", "127.0.0.21:0"):
+        code, _ = run(tmp_path, "--policy", str(policy), "--target", "127.0.0.21", "--target", target)
+        assert code == 2, target
+        err = capsys.readouterr().err
+        assert err.startswith("mlsec: error: ") and err.count("\n") == 1, err
+    assert not canary.exists()
+    assert not (tmp_path / "out" / "infra-scan.sarif").exists()
+
+
+def test_without_targets_nmap_is_skipped_and_said(tmp_path: Path) -> None:
+    code, doc = run(tmp_path)
+    assert code == 0
+    (nmap_run,) = [i for i in doc["invocations"] if i["properties"]["tool"] == "nmap"]
+    assert nmap_run["executionSuccessful"]
+    assert "no --target" in json.dumps(nmap_run)
+
+
+def _tls_policy(tmp_path: Path, tls: Services, extra: str = "") -> Path:
+    low, high = sorted(tls.ports.values())
+    return policy_file(tmp_path, f"  hosts:\n    - host: {tls.host}\n      allow:\n        - ports: \"{low},{high}\"\n"
+                                 f"          tls: true\n{extra}")
+
+
+def test_tls_1_0_expired_self_signed_endpoint_is_flagged_and_the_modern_one_is_clean(
+        tmp_path: Path, tls_services: Services) -> None:
+    modern, legacy = tls_services.ports["modern"], tls_services.ports["legacy"]
+    policy = _tls_policy(tmp_path, tls_services)
+    code, doc = run(tmp_path, "--policy", str(policy), "--tls-ca", str(tls_services.ca),
+                    "--target", f"{tls_services.host}:{modern},{legacy}")
+    assert code == 0
+    at = f"{tls_services.host}:{legacy}/tcp"
+    assert results(doc) == sorted((r, at) for r in ("tls/old-protocol", "tls/weak-cipher", "tls/cert-expired",
+                                                    "tls/self-signed", "tls/hostname-mismatch"))
+    old = next(r for r in doc["results"] if r["ruleId"] == "tls/old-protocol")
+    assert old["properties"]["versions"] == "TLSv1" and old["level"] == "error"
+    gaps = doc["properties"]["mlsec-coverage"]["gaps"]
+    assert any(g["tool"] == "tls" and "not tested" in g["detail"] for g in gaps), gaps
+
+
+def test_tls_chain_is_checked_against_the_trust_store(tmp_path: Path, tls_services: Services) -> None:
+    modern = tls_services.ports["modern"]
+    policy = _tls_policy(tmp_path, tls_services, "  tls:\n    min-version: TLSv1.3\n")
+    code, doc = run(tmp_path, "--policy", str(policy), "--target", f"{tls_services.host}:{modern}")
+    at = f"{tls_services.host}:{modern}/tcp"
+    # Without --tls-ca the test CA is unknown; TLS 1.2 is below this policy's minimum (medium, not high).
+    assert (code, results(doc)) == (0, [("tls/old-protocol", at), ("tls/untrusted", at)])
+    old = next(r for r in doc["results"] if r["ruleId"] == "tls/old-protocol")
+    assert old["level"] == "warning" and old["properties"]["versions"] == "TLSv1.2,TLSv1.3"
