@@ -101,7 +101,7 @@ CATALOG: tuple[StageInfo, ...] = (
     StageInfo("infra-scan", (), (10,), Kind.SCAN, "exposed ports, TLS, OS compliance, deployed signatures",
               ("nmap", "openscap")),
     StageInfo("runtime-probe", (), (12,), Kind.SCAN, "attack probes proving runtime protection works",
-              ("in-house",)),
+              ("in-house",), needs=("publish",), implemented=True),
     StageInfo("notify", (), (), Kind.ACTION, "Slack, Telegram, webhook, DefectDojo, Prometheus Pushgateway",
               ("in-house",), produces=()),
 )

@@ -35,6 +35,7 @@ _IMPLEMENTATIONS: tuple[str, ...] = (
     "sign",
     "verify",
     "publish",
+    "runtime_probe",
 )
 
 # Sub-commands that are not stages of the map: (id, module, summary). Hidden from `mlsec stages`, never in a
