@@ -35,6 +35,7 @@ _IMPLEMENTATIONS: tuple[str, ...] = (
     "sign",
     "verify",
     "publish",
+    "dast",
     "runtime_probe",
 )
 
