@@ -39,6 +39,8 @@ _IMPLEMENTATIONS: tuple[str, ...] = (
     "build",
     "image_scan",
     "infra_scan",
+    "dast",
+    "runtime_probe",
 )
 
 # Sub-commands that are not stages of the map: (id, module, summary). Hidden from `mlsec stages`, never in a

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlsec_actions.findings import ToolRun
-from mlsec_actions.tools import bandit, clamav, gitleaks, modelscan, trivy
+from mlsec_actions.tools import bandit, clamav, gitleaks, modelscan, trivy, wapiti
 from mlsec_actions.tools.base import ToolSpec
 
 
@@ -55,10 +55,18 @@ def _clamav(root: Path, timeout: float) -> ToolRun:
     return clamav.scan(files, timeout, clamav.database())[1]
 
 
+def _wapiti(root: Path, timeout: float) -> ToolRun:
+    from mlsec_actions.web_targets import parse_target
+
+    # A web scanner reads no tree: it is pointed at a URL (here one nothing listens on) from a folder of ours.
+    return wapiti.scan(parse_target("http://127.0.0.1:9/"), wapiti.DEFAULT_MODULES, 1, timeout)[1]
+
+
 ADAPTERS: tuple[Adapter, ...] = (
     Adapter(trivy.SPEC, _trivy),
     Adapter(modelscan.SPEC, _modelscan),
     Adapter(gitleaks.SPEC, _gitleaks),
     Adapter(bandit.SPEC, _bandit),
     Adapter(clamav.SPEC, _clamav),
+    Adapter(wapiti.SPEC, _wapiti),
 )
