@@ -42,6 +42,7 @@ _IMPLEMENTATIONS: tuple[str, ...] = (
 _COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("run", "run_cmd", "run a whole pipeline locally: the catalog's stage graph, independent stages in parallel"),
     ("policy", "policy_cmd", "validate gate policy files: mlsec policy validate FILE..."),
+    ("report", "report_cmd", "report.html from a SARIF folder and a verdict (what mlsec run writes at its end)"),
 )
 
 

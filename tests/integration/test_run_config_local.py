@@ -1,0 +1,67 @@
+"""`mlsec run` with the project's `.mlsec.yml`: the config sets the policy, the models and key signing, the verdict
+records where the config came from, `--only` narrows the scans, and a stage left out that the policy requires
+fails the gate (skipping never turns a gate green)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def configured(example_project: Path) -> Path:
+    (example_project / "policy.yml").write_text(
+        "version: 1\nrequired-stages: [model-scan]\ntool-errors: fail\n"
+        "thresholds:\n  - {id: no-high, stage: '*', severity: high, max: 0}\n")
+    (example_project / ".mlsec.yml").write_text(
+        "policy: policy.yml\nmodels: [models]\nmodel-card: model-card.yml\nsigning-backend: key\n"
+        "upload-sarif: false\nmodel-scan:\n  timeout: 120\n")
+    return example_project
+
+
+def test_project_config_signs_with_a_generated_key_and_is_recorded(configured: Path, tmp_path: Path,
+                                                                   run_mlsec) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "out"
+    proc = run_mlsec("run", str(configured), "--out", str(out), "--only", "model-scan,data-scan",
+                     "--log-format", "json")
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in proc.stderr.splitlines()]  # every line is one JSON event
+    messages = [e["message"] for e in events]
+    assert any("generated a signing key" in m for m in messages)
+    assert any(m.startswith("config upload-sarif: used by the workflows only") for m in messages)
+    assert [e["stage"] for e in events if e["event"] == "stage-end"][-2:] == ["sign", "verify"]
+    assert (out / "signing-key.pem").stat().st_mode & 0o077 == 0
+    assert (configured / "models.sigstore.json").is_file() and (out / "gate.intoto.sigstore.json").is_file()
+    digest = hashlib.sha256((configured / ".mlsec.yml").read_bytes()).hexdigest()
+    verdict = json.loads((out / "verdict.json").read_text())
+    assert verdict["run_config"] == {"source": "project", "path": str(configured / ".mlsec.yml"), "sha256": digest}
+    assert verdict["policy"]["path"].endswith("policy.yml") and verdict["verdict"] == "pass"
+    record = json.loads((out / "run.json").read_text())
+    assert record["config"]["sha256"] == digest
+    assert record["left-out"] == ["code-scan", "notebook-scan", "evaluate"]
+    html = (out / "report.html").read_text()
+    assert "left out (--only/--skip)" in html and "models.sigstore.json" in html
+    assert [s["status"] for s in record["signed"]] == ["verified"] * 3, record["signed"]  # models, SBOM, verdict
+    # The key the run made verifies what it signed.
+    verify = run_mlsec("verify", "--public-key", str(out / "signing-key.pub"), str(configured / "models"),
+                       "--attestation", str(out / "gate.intoto.sigstore.json"), "--base", str(tmp_path))
+    assert verify.returncode == 0, verify.stderr
+
+
+def test_skipping_a_required_stage_fails_the_gate(configured: Path, tmp_path: Path,
+                                                  run_mlsec) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "out"
+    proc = run_mlsec("run", str(configured), "--out", str(out), "--skip", "model-scan,code-scan,evaluate",
+                     "--skip", "notebook-scan", "--log-format", "plain")
+    assert proc.returncode == 3, proc.stderr
+    assert "[model-scan] left out by --only/--skip (not run, not counted as passed)" in proc.stderr
+    verdict = json.loads((out / "verdict.json").read_text())
+    assert verdict["verdict"] == "fail"
+    kinds = {(v["stage"], v["kind"]) for v in verdict["violations"]}
+    assert ("model-scan", "required-stage-missing") in kinds, verdict
+    assert not list(out.rglob("*.sigstore.json")) and not (configured / "models.sigstore.json").exists()
