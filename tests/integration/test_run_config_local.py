@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -65,3 +67,33 @@ def test_skipping_a_required_stage_fails_the_gate(configured: Path, tmp_path: Pa
     kinds = {(v["stage"], v["kind"]) for v in verdict["violations"]}
     assert ("model-scan", "required-stage-missing") in kinds, verdict
     assert not list(out.rglob("*.sigstore.json")) and not (configured / "models.sigstore.json").exists()
+
+
+def _one_core(mlsec_bin: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    # One core: stages run one at a time in catalog order, so which ones had not started is certain.
+    return subprocess.run(["taskset", "-c", "0", mlsec_bin, *args], env=env, capture_output=True, text=True,
+                          timeout=600, check=False)
+
+
+def test_a_failed_stage_stops_new_ones_unless_keep_going(example_project: Path, tmp_path: Path,
+                                                         mlsec_bin: str) -> None:
+    fake = tmp_path / "fake-trivy"
+    fake.write_text("#!/bin/sh\necho 'fake trivy: internal failure' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    (example_project / ".mlsec.yml").write_text("vuln-db: skip\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLSEC_", "GITHUB_"))} | {
+        "MLSEC_TRIVY_BIN": str(fake)}
+    out = tmp_path / "out"
+    first = _one_core(mlsec_bin, "run", str(example_project), "--out", str(out), "--log-format", "plain", env=env)
+    assert first.returncode == 3, first.stderr
+    record = json.loads((out / "run.json").read_text())
+    assert record["stages"][0]["stage"] == "code-scan" and record["stages"][0]["exit-code"] == 1
+    assert record["not-started"] == ["notebook-scan", "data-scan", "evaluate", "model-scan"]
+    assert "[model-scan] not started: code-scan failed" in first.stderr
+    missing = {v["stage"] for v in json.loads((out / "verdict.json").read_text())["violations"]
+               if v["kind"] == "stage-missing"}
+    assert missing == set(record["not-started"])
+    both = _one_core(mlsec_bin, "run", str(example_project), "--out", str(out), "--keep-going", env=env)
+    assert both.returncode == 3, both.stderr
+    record = json.loads((out / "run.json").read_text())
+    assert record["not-started"] == [] and len(record["stages"]) == 7  # five scans, gate, sbom

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mlsec_actions import catalog, outputs, pipeline, progress, run_config
 from mlsec_actions.errors import UsageError
-from mlsec_actions.stages import summary
+from mlsec_actions.stages import STAGE_IDS, summary
 from mlsec_actions.stages.base import Stage, positive_float
 
 
@@ -105,7 +105,7 @@ def _signing(args: argparse.Namespace, cfg: run_config.RunConfig, out: Path,
 def execute(args: argparse.Namespace) -> int:
     out = Path(args.out).resolve()
     first_root = Path(args.path) if args.path is not None else Path()
-    stage_ids = frozenset(catalog.stage_ids())
+    stage_ids = frozenset(catalog.stage_ids()) | frozenset(STAGE_IDS)  # `run:` sets this command's defaults
     cfg = run_config.find(first_root, Path(args.config) if args.config is not None else None, stage_ids,
                           discover=not args.no_project_config)
     if args.path is None and cfg.text("path") and cfg.path is not None:
