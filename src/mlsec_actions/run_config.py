@@ -153,7 +153,8 @@ def schema(stage_ids: frozenset[str]) -> dict[str, Any]:
     props: dict[str, Any] = {k.name: kinds[k.kind] for k in KEYS}
     props["signing-backend"] = {"enum": list(SIGNING_BACKENDS)}
     props["vuln-db"] = {"enum": ["auto", "download", "skip"]}
-    props.update({s: {"type": ["object", "null"]} for s in sorted(stage_ids)})
+    # A workflow input named like a command (`policy`) is the input: the inputs are what CI and laptops share.
+    props.update({s: {"type": ["object", "null"]} for s in sorted(stage_ids - RUN_KEYS)})
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": ["object", "null"],
             "properties": props, "additionalProperties": False}
 

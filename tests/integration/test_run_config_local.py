@@ -97,3 +97,20 @@ def test_a_failed_stage_stops_new_ones_unless_keep_going(example_project: Path, 
     assert both.returncode == 3, both.stderr
     record = json.loads((out / "run.json").read_text())
     assert record["not-started"] == [] and len(record["stages"]) == 7  # five scans, gate, sbom
+
+
+def test_a_given_config_brings_its_policy_never_the_trees(example_project: Path, tmp_path: Path,
+                                                          run_mlsec) -> None:  # type: ignore[no-untyped-def]
+    # As CI hands the base commit's config: `policy: team.yml` is the one beside it, not the tree's own.
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "team.yml").write_text("version: 1\nrequired-stages: [code-scan]\n")
+    (base / "mlsec.yml").write_text("policy: team.yml\n")
+    (example_project / "team.yml").write_text("version: 1\nrequired-stages: []\n")  # the tree's permissive copy
+    out = tmp_path / "out"
+    proc = run_mlsec("run", str(example_project), "--out", str(out), "--config", str(base / "mlsec.yml"),
+                     "--only", "data-scan", "--no-report")
+    assert proc.returncode == 3, proc.stderr  # code-scan is required by the base's policy and was left out
+    verdict = json.loads((out / "verdict.json").read_text())
+    assert verdict["policy"]["path"] == str(base / "team.yml")
+    assert verdict["run_config"]["source"] == "--config" and not (out / "report.html").exists()

@@ -7,7 +7,9 @@ policy (a builtin name or a file), the model, dataset, key and model-card paths,
 stage's section of the config, with the same checks as the stage itself applies.
 
 Precedence: the command line > the config's workflow-input keys > the defaults. Relative paths in the config
-are read from the project root, as the workflows read them from the repository root.
+are read from the project root, as the workflows read them from the repository root, except `path` and
+`policy`, which are read beside the config file (a config from the base commit brings its own policy; with
+`.mlsec.yml` at the root the two are the same folder).
 """
 
 from __future__ import annotations
@@ -129,7 +131,10 @@ def execute(args: argparse.Namespace) -> int:
                 raise UsageError(f"{path}: {kind} not found")
     policy_value = args.policy if args.policy is not None else cfg.text("policy")
     if args.policy is None and policy_value is not None and policy_value not in _builtin_policies():
-        policy_value = str(_in_root(root, policy_value))
+        # Beside the config, not in the scanned tree: a config from the base commit brings its policy along
+        # (the same folder as the project root when .mlsec.yml sits at the root).
+        assert cfg.path is not None  # a value came from a file
+        policy_value = str((cfg.path.parent / policy_value).resolve())
     policy = _policy(policy_value)
     sign_key, generate = _signing(args, cfg, out, notes)
     try:
