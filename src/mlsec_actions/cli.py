@@ -147,7 +147,9 @@ def config_defaults(sub: argparse.ArgumentParser, stage_id: str, path: Path) -> 
         return {}
     if not isinstance(doc, dict):
         raise InputError(path, "config must be a mapping of stage ids to options")
-    unknown = sorted(str(k) for k in doc if k not in catalog.stage_ids() | set(STAGE_IDS))
+    from mlsec_actions.run_config import RUN_KEYS  # `.mlsec.yml`'s workflow-input keys sit beside the sections
+
+    unknown = sorted(str(k) for k in doc if k not in catalog.stage_ids() | set(STAGE_IDS) | RUN_KEYS)
     if unknown:
         raise InputError(f"{path}:{line_of(lines, (unknown[0],))}", f"{unknown[0]}: not a stage id")
     section = doc.get(stage_id)

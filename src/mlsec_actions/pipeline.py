@@ -11,7 +11,11 @@ a passing run. It fails closed:
   emptied of the previous run's results first, so no stale SARIF is ever read;
 - a stage that crashed, was killed, timed out, or left no (or someone else's) SARIF gets a SARIF written on
   its behalf with `executionSuccessful: false` naming the cause, so the gate fails on it;
-- the run's exit code is never better than the worst stage's, and nothing is signed unless all passed.
+- the run's exit code is never better than the worst stage's, and nothing is signed unless all passed;
+- a stage left out (`--only`, `--skip`) or not started (a stage before it failed, without `--keep-going`) is
+  never counted as passed: the gate's policy (`required-stages`) and `--expect-stage` still see it missing.
+
+Progress goes out as `progress.Event`s (progress.py shows them); the run ends with `report.html` (report/).
 """
 
 from __future__ import annotations
@@ -27,12 +31,14 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-from mlsec_actions import catalog, dag, outputs
+from mlsec_actions import catalog, dag, outputs, run_outputs
 from mlsec_actions.catalog import Kind, StageInfo
 from mlsec_actions.errors import ExitCode, MlsecError
+from mlsec_actions.progress import Emit, Event
 from mlsec_actions.sanitize import log_line
 from mlsec_actions.sarif import RUN_ID_ENV
 
@@ -40,7 +46,8 @@ from mlsec_actions.sarif import RUN_ID_ENV
 # as this run's. Bundles written beside signed artifacts live elsewhere and are not touched.
 SARIF_DIR = "sarif"
 RESULT_FILES = ("verdict.json", "summary.md", "gate.sarif", "sbom.cdx.json", "gate.intoto.sigstore.json",
-                "gate.predicate.json", "run.json")
+                "gate.predicate.json", "run.json", "report.html")
+GENERATED_KEY = "signing-key.pem"
 DEFAULT_STAGE_TIMEOUT = 3600.0
 # A stage process gets this long after its group was killed before its pipes are abandoned.
 _REAP_SECONDS = 5.0
@@ -60,6 +67,10 @@ class StepResult:
     """What the stage printed (its summary line and errors)."""
     cause: str = ""
     """Why the runner counts it as failed (crashed, killed, timed out, no SARIF of this run); empty: it ran."""
+    started: float = 0.0
+    """Seconds after the run started that it started (the report's timeline)."""
+    findings: int | None = None
+    """Results in its SARIF (true count); None: not a scan or unreadable."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +109,22 @@ class PipelinePlan:
     """`--config` file handed to every stage (each reads its own section)."""
     stage_timeout: float = DEFAULT_STAGE_TIMEOUT
     """Seconds a stage process may take before its whole process group is killed."""
+    left_out: tuple[str, ...] = ()
+    """Scan stages of the pipeline left out by `--only`/`--skip` (listed, never counted as passed)."""
+    keep_going: bool = False
+    """Start every stage even after one failed (exit 1 or 2); without it, stages not started yet are not."""
+    datasets: tuple[Path, ...] = ()
+    """Dataset files or folders recorded in the SBOM."""
+    stage_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Extra options per stage (from the config's workflow-input keys, e.g. code-scan `--vuln-db`)."""
+    config_record: dict[str, str] = field(default_factory=dict)
+    """The config's source, path and SHA-256, written into run.json and the verdict."""
+    generate_key: bool = False
+    """Create `sign_key` (an ECDSA P-256 key) when it does not exist yet, and say so."""
+    notes: tuple[str, ...] = ()
+    """Lines to print at the start (config keys not used locally, ...)."""
+    report: bool = True
+    """Write OUT/report.html at the end."""
 
     @property
     def sarif_dir(self) -> Path:
@@ -110,20 +137,30 @@ def _first(rows: tuple[StageInfo, ...], test: Callable[[StageInfo], bool]) -> st
 
 def plan(root: Path, out: Path, pipeline: str, *, sign_key: Path | None = None, policy: str | None = None,
          models: tuple[Path, ...] = (), model_card: Path | None = None, config: Path | None = None,
-         stage_timeout: float = DEFAULT_STAGE_TIMEOUT, run_id: str | None = None) -> PipelinePlan:
-    """The run for one catalog pipeline: which stages run, in which role, which are not available."""
+         stage_timeout: float = DEFAULT_STAGE_TIMEOUT, run_id: str | None = None,
+         only: tuple[str, ...] = (), skip: tuple[str, ...] = (), **extra: Any) -> PipelinePlan:
+    """The run for one catalog pipeline: which stages run, in which role, which are not available.
+    `only`/`skip` choose among its scan stages (ValueError naming a stage that is not one); `extra`: the
+    plan's other fields (keep_going, datasets, stage_args, ...)."""
     rows = catalog.pipeline(pipeline)
-    scans = tuple(s.id for s in rows if s.implemented and s.kind is Kind.SCAN)
+    every_scan = tuple(s.id for s in rows if s.implemented and s.kind is Kind.SCAN)
+    for name in (*only, *skip):
+        if name not in every_scan:
+            raise ValueError(f"{name}: not a scan stage of the {pipeline} pipeline "
+                             f"(choose from {', '.join(every_scan)})")
+    scans = tuple(s for s in every_scan if (not only or s in only) and s not in skip)
     gate = _first(rows, lambda s: s.kind is Kind.GATE)
     sbom = _first(rows, lambda s: "sbom" in s.produces)
     sign = _first(rows, lambda s: "attestation" in s.produces)
-    used = {*scans, gate, sbom, sign}
-    return PipelinePlan(
+    used = {*every_scan, gate, sbom, sign}
+    made = PipelinePlan(
         root=root, out=out, pipeline=pipeline, scans=scans,
         unavailable=tuple(s.id for s in rows if not s.implemented), gate=gate, sbom=sbom, sign=sign,
         not_local=tuple(s.id for s in rows if s.implemented and s.id not in used),
         sign_key=sign_key if sign else None, policy=policy, models=tuple(models), model_card=model_card,
-        config=config, stage_timeout=stage_timeout, **({"run_id": run_id} if run_id else {}))
+        config=config, stage_timeout=stage_timeout, left_out=tuple(s for s in every_scan if s not in scans),
+        run_id=run_id or str(uuid.uuid4()))
+    return replace(made, **extra) if extra else made
 
 
 def _mlsec(p: PipelinePlan, stage: str, *args: str) -> list[str]:
@@ -213,7 +250,7 @@ def _settle(p: PipelinePlan, r: StepResult) -> StepResult:
     message = log_line(f"{r.stage}: {cause} (recorded by mlsec run)")
     if not write_crash_sarif(r.stage, path, message, run_id=p.run_id):
         message += "; and its SARIF could not be written"
-    return StepResult(r.stage, max(int(r.exit_code), ExitCode.ERROR), r.seconds, r.output, cause)
+    return replace(r, exit_code=max(int(r.exit_code), ExitCode.ERROR), cause=cause)
 
 
 def clear_previous(out: Path) -> None:
@@ -229,14 +266,16 @@ def clear_previous(out: Path) -> None:
             target.unlink()
 
 
-def run(p: PipelinePlan, progress: Callable[[str], None]) -> int:
+def run(p: PipelinePlan, emit: Emit) -> int:
     """Run the plan under OUT's lock; returns the exit code, never better than the worst stage's."""
     token = uuid.uuid4().hex
     with outputs.lock(p.out, token), tempfile.TemporaryDirectory(prefix="mlsec-run-") as workdir:
         costs = previous_seconds(p.out)
         clear_previous(p.out)
         p.sarif_dir.mkdir(parents=True)
-        return _run(p, Path(workdir), progress, {**stage_env(p.run_id), outputs.LOCK_TOKEN_ENV: token}, costs)
+        if p.generate_key and p.sign_key is not None:
+            run_outputs.generate_key(p.sign_key, emit)
+        return _run(p, Path(workdir), emit, {**stage_env(p.run_id), outputs.LOCK_TOKEN_ENV: token}, costs)
 
 
 def headline(p: PipelinePlan) -> str:
@@ -248,7 +287,7 @@ def headline(p: PipelinePlan) -> str:
 
 def _scan_policy(p: PipelinePlan, stage: str) -> tuple[str, ...]:
     """model-scan reads the gate's policy too (`model-scan.allow-globals`, docs/model-scan.md)."""
-    return ("--policy", p.policy) if stage == "model-scan" and p.policy is not None else ()
+    return ("--policy", p.policy) if stage in ("model-scan", "evaluate") and p.policy is not None else ()
 
 
 def previous_seconds(out: Path) -> dict[str, float]:
@@ -289,12 +328,17 @@ def _cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _run(p: PipelinePlan, cwd: Path, progress: Callable[[str], None], env: dict[str, str],
-         costs: dict[str, float] | None = None) -> int:
-    progress(headline(p))
+def _run(p: PipelinePlan, cwd: Path, emit: Emit, env: dict[str, str], costs: dict[str, float] | None = None) -> int:
+    t0 = time.monotonic()
+    emit(Event("run-start", headline(p)))
+    for line in p.notes:
+        emit(Event("note", log_line(line)))
     for stage in p.unavailable:
-        progress(f"[{stage}] not available in this version (not run, not counted as passed)")
+        emit(Event("stage-skipped", f"[{stage}] not available in this version (not run, not counted as passed)", stage))
+    for stage in p.left_out:
+        emit(Event("stage-skipped", f"[{stage}] left out by --only/--skip (not run, not counted as passed)", stage))
     steps: list[StepResult] = []
+    not_started: list[str] = []
     verdict = p.out / "verdict.json"
     cache = ["--digest-cache", str(p.out / "digests.json")]  # sbom and sign share it: each model file read once
 
@@ -308,37 +352,81 @@ def _run(p: PipelinePlan, cwd: Path, progress: Callable[[str], None], env: dict[
         if stage == p.sbom:
             out = [str(p.root), "--out", str(p.out / "sbom.cdx.json"), *cache]
             out += [a for m in p.models for a in ("--model", str(m))]
+            out += [a for d in p.datasets for a in ("--dataset", str(d))]
             out += ["--model-card", str(p.model_card)] if p.model_card is not None else []
             return out + (["--verdict", str(verdict)] if verdict.is_file() else [])
         if stage == p.sign:
-            if worst(steps) != ExitCode.OK:  # every other stage has finished: sign needs them all
-                progress(f"[{p.sign}] skipped: artifacts are only signed after a passing gate and clean stages")
+            if worst(steps) != ExitCode.OK or not_started:  # every other stage has finished: sign needs them all
+                emit(Event("stage-skipped", f"[{p.sign}] skipped: artifacts are only signed after a passing gate "
+                                            "and clean stages", stage))
                 return None
             artifacts = [str(m) for m in p.models] + [str(f) for f in (p.out / "sbom.cdx.json",) if f.is_file()]
             return ["--backend", "key", "--key", str(p.sign_key), "--verdict", str(verdict), "--attest",
                     "--sarif-dir", str(p.sarif_dir), "--attestation-out", str(p.out / "gate.intoto.sigstore.json"),
                     "--base", str(_common_base(p)), *cache, *artifacts]
-        return [str(p.root), "--sarif", str(p.sarif_dir / f"{stage}.sarif"), *_scan_policy(p, stage)]
+        failed = [r.stage for r in steps if r.stage in p.scans and r.exit_code in (ExitCode.ERROR, ExitCode.USAGE)]
+        if failed and not p.keep_going:
+            not_started.append(stage)
+            emit(Event("stage-skipped", f"[{stage}] not started: {failed[0]} failed (--keep-going runs every stage; "
+                                        "the gate counts this one as missing)", stage))
+            return None
+        return [str(p.root), "--sarif", str(p.sarif_dir / f"{stage}.sarif"), *_scan_policy(p, stage),
+                *p.stage_args.get(stage, ())]
 
     def execute(job: dag.Job) -> StepResult | None:
         chosen = args(job.name)
         if chosen is None:
             return None
+        started = time.monotonic() - t0
+        emit(Event("stage-start", f"[{job.name}] started", job.name))
         r = _step(job.name, _mlsec(p, job.name, *chosen), cwd, env, p.stage_timeout)
-        return _settle(p, r) if job.name in p.scans else r
+        r = _settle(p, r) if job.name in p.scans else r
+        if job.name == p.gate and p.config_record:
+            run_outputs.note_config(verdict, p.config_record)
+        found = run_outputs.result_total(p.sarif_dir / f"{job.name}.sarif") if job.name in p.scans else None
+        return replace(r, started=started, findings=found)
 
     def finished(job: dag.Job, r: StepResult | None) -> None:
         if r is not None:
             steps.append(r)
-            progress(describe(r))
+            emit(Event("stage-end", describe(r), r.stage, status=status_of(r), seconds=r.seconds, findings=r.findings))
 
     dag.run(jobs(p, costs), _cores(), execute, finished)
     for stage in p.not_local:
-        progress(f"[{stage}] not run by mlsec run (run `mlsec {stage}` yourself)")
-    code = worst(steps)
-    _record(p, steps, code)
-    progress(f"results in {p.out} (run {p.run_id}): exit {code}")
+        emit(Event("stage-skipped", f"[{stage}] not run by mlsec run (run `mlsec {stage}` yourself)", stage))
+    signed: list[dict[str, str]] = []
+    if any(r.stage == p.sign and r.exit_code == ExitCode.OK for r in steps):
+        check, signed = _verify_signed(p, cwd, env, time.monotonic() - t0)
+        steps.append(check)
+        emit(Event("stage-end", describe(check), check.stage, status=status_of(check), seconds=check.seconds))
+    code = max(worst(steps), ExitCode.ERROR if not_started else ExitCode.OK)
+    _record(p, steps, code, not_started, signed)
+    if p.report:
+        run_outputs.write_report(p.out, emit)
+    total = sum(r.findings or 0 for r in steps if r.stage in p.scans)
+    emit(Event("run-end", f"results in {p.out} (run {p.run_id}): exit {code}", status=str(code), findings=total))
     return code
+
+
+def _verify_signed(p: PipelinePlan, cwd: Path, env: dict[str, str],
+                   started: float) -> tuple[StepResult, list[dict[str, str]]]:
+    """Verify what was just signed, with the public key of the key used, as a consumer would (`mlsec verify`):
+    the report lists each artifact with the outcome, and a failure fails the run."""
+    from mlsec_actions.signing.verify import bundle_path
+
+    public = run_outputs.public_key(p.sign_key, cwd) if p.sign_key is not None else None
+    sbom = p.out / "sbom.cdx.json"
+    artifacts = [*p.models, *([sbom] if sbom.is_file() else [])]
+    attestation = p.out / "gate.intoto.sigstore.json"
+    answer = cwd / "verify.json"
+    r = _step("verify", _mlsec(p, "verify", "--public-key", str(public), *map(str, artifacts), "--attestation",
+                               str(attestation), "--base", str(_common_base(p)), "--json", str(answer)),
+              cwd, env, p.stage_timeout) if public else StepResult("verify", ExitCode.ERROR, 0.0, "", "no public key")
+    outcome = run_outputs.verify_outcomes(answer)
+    rows = [*((str(a), bundle_path(a)) for a in artifacts), ("gate verdict (attestation)", attestation)]
+    signed = [{"artifact": name, "bundle": str(bundle),
+               "status": outcome.get(name) or outcome.get(str(bundle)) or "not verified"} for name, bundle in rows]
+    return replace(r, started=started), signed
 
 
 def worst(steps: list[StepResult]) -> int:
@@ -346,9 +434,12 @@ def worst(steps: list[StepResult]) -> int:
     return max((int(r.exit_code) for r in steps), default=ExitCode.OK)
 
 
-def _record(p: PipelinePlan, steps: list[StepResult], code: int) -> None:
+def _record(p: PipelinePlan, steps: list[StepResult], code: int, not_started: list[str],
+            signed: list[dict[str, str]]) -> None:
     doc = {"run-id": p.run_id, "pipeline": p.pipeline, "exit-code": code, "unavailable": list(p.unavailable),
+           "left-out": list(p.left_out), "not-started": not_started, "config": p.config_record, "signed": signed,
            "stages": [{"stage": r.stage, "exit-code": r.exit_code, "seconds": round(r.seconds, 3),
+                       "started": round(r.started, 3), **({"findings": r.findings} if r.findings is not None else {}),
                        **({"cause": r.cause} if r.cause else {})} for r in steps]}
     outputs.write_text(p.out / "run.json", json.dumps(doc, indent=2, ensure_ascii=True) + "\n")
 
@@ -358,13 +449,17 @@ def _common_base(p: PipelinePlan) -> Path:
     return Path(os.path.commonpath([p.root, p.out, *p.models]))
 
 
+def status_of(r: StepResult) -> str:
+    """ok, TOOL ERROR, BAD INPUT, FAILED, or FAILED (cause)."""
+    status = {0: "ok", 1: "TOOL ERROR", 2: "BAD INPUT", 3: "FAILED"}.get(r.exit_code, f"exit {r.exit_code}")
+    return f"FAILED ({r.cause})" if r.cause else status
+
+
 def describe(r: StepResult) -> str:
     """The progress line(s) for one finished stage; stage output is hostile and sanitised."""
     lines_in = r.output.splitlines()
     summary = next((ln for ln in lines_in if ln.startswith(f"{r.stage}:")), lines_in[-1] if lines_in else "")
-    status = {0: "ok", 1: "TOOL ERROR", 2: "BAD INPUT", 3: "FAILED"}.get(r.exit_code, f"exit {r.exit_code}")
-    if r.cause:
-        status = f"FAILED ({r.cause})"
     errors = [ln for ln in lines_in if "error" in ln.lower() and ln != summary][:5]
-    lines = [log_line(f"[{r.stage}] {status} in {r.seconds:.1f}s: {summary}")] + [f"    {log_line(e)}" for e in errors]
+    lines = [log_line(f"[{r.stage}] {status_of(r)} in {r.seconds:.1f}s: {summary}")]
+    lines += [f"    {log_line(e)}" for e in errors]
     return "\n".join(lines)

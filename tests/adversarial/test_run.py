@@ -36,3 +36,8 @@ def test_run_on_the_hostile_tree_is_red_unsigned_and_contained(hostile: HostileR
         assert sarif, f"no {stage} SARIF\n{obs.describe()}"
         run = json.loads(sarif[0].read_text())["runs"][0]
         assert run.get("results"), f"{stage}: no results on a tree full of findings"
+    # The report of a hostile run: every name and message from the tree is text, nothing loads or runs.
+    reports = [p for p in obs.files if p.name == "report.html"]
+    assert reports, obs.describe()
+    body = reports[0].read_text().split("<body>", 1)[1]
+    assert body.count("<script") == 2 and "<img" not in body and "<iframe" not in body

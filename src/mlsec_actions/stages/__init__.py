@@ -49,6 +49,7 @@ _COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("run", "run_cmd", "run a whole pipeline locally: the catalog's stage graph, independent stages in parallel"),
     ("policy", "policy_cmd", "validate gate policy files: mlsec policy validate FILE..."),
     ("verify-image", "verify_image", "verify image signatures and attestations in the registry before deploy"),
+    ("report", "report_cmd", "report.html from a SARIF folder and a verdict (what mlsec run writes at its end)"),
 )
 
 
