@@ -64,7 +64,7 @@ CATALOG: tuple[StageInfo, ...] = (
               ("boto3", "clamav"), produces=("sarif", "artifacts")),
     StageInfo("code-scan", (3,), (3,), Kind.SCAN,
               "secrets, SAST, dependency vulnerabilities, IaC misconfiguration, commit signatures",
-              ("trivy",), implemented=True),
+              ("trivy", "gitleaks", "bandit", "checkov", "in-house"), implemented=True),
     StageInfo("notebook-scan", (3,), (), Kind.SCAN, "secrets and PII in notebook cells and outputs, risky magics",
               ("nbformat", "in-house")),
     StageInfo("data-scan", (3,), (), Kind.SCAN, "PII, licence, schema, poisoning and leakage signals in datasets",

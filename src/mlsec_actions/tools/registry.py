@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlsec_actions.findings import ToolRun
-from mlsec_actions.tools import bandit, gitleaks, modelscan, trivy
+from mlsec_actions.tools import bandit, checkov, gitleaks, modelscan, trivy
 from mlsec_actions.tools.base import ToolSpec
 
 
@@ -47,9 +47,14 @@ def _bandit(root: Path, timeout: float) -> ToolRun:
     return bandit.scan(root, timeout)[1]
 
 
+def _checkov(root: Path, timeout: float) -> ToolRun:
+    return checkov.scan(root, timeout)[1]
+
+
 ADAPTERS: tuple[Adapter, ...] = (
     Adapter(trivy.SPEC, _trivy),
     Adapter(modelscan.SPEC, _modelscan),
     Adapter(gitleaks.SPEC, _gitleaks),
     Adapter(bandit.SPEC, _bandit),
+    Adapter(checkov.SPEC, _checkov),
 )
