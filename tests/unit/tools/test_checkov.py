@@ -160,3 +160,11 @@ def test_older_trivy_ids_and_unrelated_checks_merge_correctly() -> None:
                     _finding("checkov/CKV_DOCKER_4", 2)])
     assert sorted(dict(f.properties)["mlsec-rule-ids"] for f in merged) == [
         "checkov/CKV_DOCKER_4", "trivy/misconfig/AVD-DS-0002, checkov/CKV_DOCKER_3"]
+
+
+@pytest.mark.parametrize("args", [["-d", "x", "--framework", "dockerfile"], ["--skip-download", "-d", "x"],
+                                  ["--skip-download", "--framework", "x", "--bc-api-key", "k"],
+                                  ["--skip-download", "--framework", "x", "--bc-api-key=k"]])
+def test_a_command_that_could_go_online_is_refused(args: list[str]) -> None:
+    with pytest.raises(ValueError, match="skip-download"):
+        checkov._check(args)
