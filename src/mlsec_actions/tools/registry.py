@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlsec_actions.findings import ToolRun
-from mlsec_actions.tools import bandit, clamav, gitleaks, modelscan, trivy
+from mlsec_actions.tools import bandit, checkov, clamav, gitleaks, modelscan, trivy
 from mlsec_actions.tools.base import ToolSpec
 
 
@@ -55,10 +55,15 @@ def _clamav(root: Path, timeout: float) -> ToolRun:
     return clamav.scan(files, timeout, clamav.database())[1]
 
 
+def _checkov(root: Path, timeout: float) -> ToolRun:
+    return checkov.scan(root, timeout)[1]
+
+
 ADAPTERS: tuple[Adapter, ...] = (
     Adapter(trivy.SPEC, _trivy),
     Adapter(modelscan.SPEC, _modelscan),
     Adapter(gitleaks.SPEC, _gitleaks),
     Adapter(bandit.SPEC, _bandit),
     Adapter(clamav.SPEC, _clamav),
+    Adapter(checkov.SPEC, _checkov),
 )
