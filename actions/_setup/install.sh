@@ -11,7 +11,8 @@
 #
 # Inputs (environment, set by the calling action or workflow, never by the scanned repository):
 #   MLSEC_SETUP_PYTHON     interpreter that creates the venv (default python3; needs 3.11+)
-#   MLSEC_SETUP_EXTRAS     comma-separated extras to install (default trivy; empty: none)
+#   MLSEC_SETUP_EXTRAS     comma-separated extras to install (default trivy; empty: none); `iac` (checkov)
+#                          goes into a venv of its own inside this one, its command linked into bin/
 #   MLSEC_SETUP_INDEX_URL  package index (default https://pypi.org/simple)
 #   MLSEC_SETUP_CACHE_DIR  uv and pip cache (default under $RUNNER_TEMP)
 set -euo pipefail
@@ -31,6 +32,15 @@ if ! [[ "$index" =~ ^(https|file)://[A-Za-z0-9._~:/?#@!$\&\'()*+,\;=%-]+$ ]]; th
   echo "::error title=mlsec setup::MLSEC_SETUP_INDEX_URL must be an https:// or file:// URL" >&2
   exit 2
 fi
+
+# checkov's pins conflict with the sbom extra's (cyclonedx-python-lib, packaging): the `iac` extra is never
+# installed with the package, but into a venv of its own (as scripts/install-checkov does for .venv).
+package_extras=""
+checkov=false
+IFS=, read -ra wanted <<< "$extras"
+for e in "${wanted[@]}"; do
+  if [[ "$e" == iac ]]; then checkov=true; elif [[ -n "$e" ]]; then package_extras+="${package_extras:+,}$e"; fi
+done
 
 tmp="${RUNNER_TEMP:-${TMPDIR:-/tmp}}"
 venv="$tmp/mlsec-venv"
@@ -89,9 +99,20 @@ else
     fi
   fi
   spec="$root"
-  [[ -n "$extras" ]] && spec="$root[$extras]"
+  [[ -n "$package_extras" ]] && spec="$root[$package_extras]"
   "${clean[@]}" "$uv" pip install --no-config --quiet --default-index "$index" \
     --python "$venv/bin/python" "$spec"
+  if $checkov; then
+    # The pin is the `iac` extra's in this checkout's pyproject.toml (read as data, never run).
+    pin="$("${clean[@]}" "$python_bin" -I -c 'import sys, tomllib
+deps = tomllib.load(open(sys.argv[1], "rb"))["project"]["optional-dependencies"]["iac"]
+print(next(d for d in deps if d.startswith("checkov==")))' "$root/pyproject.toml")"
+    "${clean[@]}" "$python_bin" -I -m venv --without-pip "$venv/opt/checkov"
+    "${clean[@]}" "$uv" pip install --no-config --quiet --default-index "$index" \
+      --python "$venv/opt/checkov/bin/python" "$pin"
+    # Beside the venv's interpreter, where code-scan looks for its tools first.
+    ln -sfn ../opt/checkov/bin/checkov "$venv/bin/checkov"
+  fi
   printf '%s' "$want" > "$marker"
 fi
 

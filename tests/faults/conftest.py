@@ -59,6 +59,17 @@ STAGE_KILLED = "kill -9 $PPID\nexit 0\n"
 STAGE_HANGS = "exec sleep 120\n"
 
 
+TOOL_INPUTS = {"checkov": ("Dockerfile", "FROM python:3.11-slim\n")}
+"""A file a tool needs before it starts at all (code-scan runs checkov only on a tree with IaC files); written
+into the project only for that tool's fault cases, so the other cases do not pay for starting it."""
+
+
+def give_input(project: Path, tool: str) -> None:
+    name, text = TOOL_INPUTS.get(tool, ("", ""))
+    if name:
+        (project / name).write_text(text)
+
+
 def make_fake(folder: Path, tool: str, body: str | None) -> Path:
     path = folder / f"fake-{tool}"
     if body is None:

@@ -21,6 +21,7 @@ from tests.faults.conftest import (
     assert_names_stage_and_cause,
     clean_env,
     external_tools,
+    give_input,
     make_fake,
     mlsec,
     stage_inputs,
@@ -75,6 +76,7 @@ def test_clean_run_passes_and_signs(tmp_path: Path, project: Path, lenient_polic
 @pytest.mark.parametrize(("stage", "tool", "fault"), CASES)
 def test_fault_makes_the_run_fail(tmp_path: Path, project: Path, lenient_policy: Path, stage: catalog.StageInfo,
                                   tool: str, fault: Fault) -> None:
+    give_input(project, tool)
     fake = make_fake(tmp_path, tool, fault.body)
     hangs_whole_stage = fault.name == "stage-hangs"
     # Only the faulted scanner's hang is meant to hit a timeout: the real tools keep a normal one.

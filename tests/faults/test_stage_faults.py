@@ -19,6 +19,7 @@ from tests.faults.conftest import (
     assert_names_stage_and_cause,
     clean_env,
     external_tools,
+    give_input,
     make_fake,
     mlsec,
     stage_inputs,
@@ -63,6 +64,7 @@ def test_scanner_fault_fails_the_gate(tmp_path: Path, project: Path, lenient_pol
                                       stage: catalog.StageInfo, tool: str, fault: Fault) -> None:
     run_id = str(uuid.uuid4())
     sarif_dir = tmp_path / "sarif"
+    give_input(project, tool)
     fake = make_fake(tmp_path, tool, fault.body)
     code = _stage(stage, project, sarif_dir / f"{stage.id}.sarif", run_id, **{tool_env(tool): str(fake)})
     assert code == 1  # a tool error, and the SARIF says so

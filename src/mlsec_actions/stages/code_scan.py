@@ -58,6 +58,24 @@ def _bandit(ctx: ScanContext) -> tuple[list[Finding], ToolRun]:
     return bandit.scan(ctx.root, ctx.args.timeout, bool(getattr(ctx.args, "repo_ignore_files", False)))
 
 
+def _checkov(ctx: ScanContext) -> tuple[list[Finding], ToolRun]:
+    from mlsec_actions.tools import checkov
+
+    return checkov.scan(ctx.root, ctx.args.timeout, bool(getattr(ctx.args, "repo_ignore_files", False)))
+
+
+def _history(ctx: ScanContext) -> tuple[list[Finding], ToolRun]:
+    from mlsec_actions.tools import git_history
+
+    return git_history.scan(ctx.root, ctx.args.since, ctx.args.timeout)
+
+
+def _signatures(ctx: ScanContext) -> tuple[list[Finding], ToolRun]:
+    from mlsec_actions.tools import git_signatures
+
+    return git_signatures.scan(ctx.root, ctx.args.since, ctx.args.timeout, ctx.args.allowed_signers)
+
+
 def _ml_sast(ctx: ScanContext) -> tuple[list[Finding], ToolRun]:
     from mlsec_actions.analyzers import ml_sast
 
@@ -70,8 +88,15 @@ PARTS: tuple[Part, ...] = (
     Part("bandit", _bandit),
     Part("mlsec-secrets", _secrets),
     Part("mlsec-ml-sast", _ml_sast),
+    Part("checkov", _checkov),
 )
-"""Every part, in the order their records appear in SARIF."""
+"""Every part run on every scan, in the order their records appear in SARIF."""
+HISTORY_PARTS: tuple[Part, ...] = (Part("gitleaks-history", _history),)
+"""With `--since REV`: the commits of REV..HEAD."""
+SIGNATURE_PARTS: tuple[Part, ...] = (Part("git-signatures", _signatures),)
+"""With `--since REV --commit-signatures`."""
+SLOWEST_FIRST = ("checkov", "trivy", "gitleaks", "bandit")
+"""Started first, so the slowest tool never waits for a free worker behind the quick ones."""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -84,9 +109,40 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="where trivy downloads its vulnerability DB from (a mirror; default: trivy's)")
     parser.add_argument("--repo-ignore-files", action="store_true",
                         help="honour the scanned repository's own scanner configuration (trivy.yaml, .trivyignore, "
-                             "trivy-secret.yaml, .gitleaks.toml, .gitleaksignore, bandit settings and # nosec) "
+                             "trivy-secret.yaml, .gitleaks.toml, .gitleaksignore, bandit settings and # nosec, "
+                             "#checkov:skip comments) "
                              "(off by default: the scanned tree does not configure the scan); each one applied "
                              "is listed as a coverage gap")
+    parser.add_argument("--since", type=rev, default=None, metavar="REV",
+                        help="also scan the commits REV..HEAD for secrets (gitleaks over the history: a secret "
+                             "added and deleted again is still found); on a pull request, its base commit. The clone "
+                             "must hold REV (actions/checkout with fetch-depth: 0)")
+    parser.add_argument("--commit-signatures", action="store_true",
+                        help="with --since: report commits of the range that are unsigned or whose signature cannot "
+                             "be verified (one finding each; every commit's status in the notes)")
+    parser.add_argument("--allowed-signers", type=_allowed_signers, default=None, metavar="FILE",
+                        help="SSH allowed-signers file that commit signatures are verified against (gpg signatures "
+                             "use the caller's keyring)")
+
+
+def rev(value: str) -> str:
+    from mlsec_actions.tools import git_history
+
+    return git_history.rev(value)
+
+
+def _allowed_signers(value: str) -> Path:
+    from mlsec_actions import inputs
+
+    path = Path(value)
+    inputs.read_regular(path, "allowed signers file", 1024 * 1024)  # a regular, bounded file, or exit 2
+    return path.resolve()
+
+
+def _parts(args: argparse.Namespace) -> tuple[Part, ...]:
+    since = bool(getattr(args, "since", None))
+    return (*PARTS, *(HISTORY_PARTS if since else ()),
+            *(SIGNATURE_PARTS if since and getattr(args, "commit_signatures", False) else ()))
 
 
 def _guarded(part: Part, ctx: ScanContext) -> tuple[list[Finding], ToolRun]:
@@ -102,9 +158,12 @@ def _guarded(part: Part, ctx: ScanContext) -> tuple[list[Finding], ToolRun]:
 def scan(ctx: ScanContext) -> StageResult:
     from mlsec_actions.stages.code_scan_merge import merge
 
-    workers = min(len(PARTS), (os.cpu_count() or 1) + 1)
+    parts = _parts(ctx.args)
+    workers = min(len(parts), (os.cpu_count() or 1) + 1)
+    order = sorted(parts, key=lambda p: SLOWEST_FIRST.index(p.name) if p.name in SLOWEST_FIRST else len(parts))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="code-scan") as pool:
-        results = list(pool.map(lambda p: _guarded(p, ctx), PARTS))
+        futures = {p.name: pool.submit(_guarded, p, ctx) for p in order}
+        results = [futures[p.name].result() for p in parts]
     findings = [f for found, _ in results for f in found]
     if ctx.target != ctx.root:
         rel = ctx.target.name
@@ -113,6 +172,10 @@ def scan(ctx: ScanContext) -> StageResult:
 
 
 def execute(args: argparse.Namespace) -> int:
+    if getattr(args, "commit_signatures", False) and not getattr(args, "since", None):
+        from mlsec_actions.errors import UsageError
+
+        raise UsageError("code-scan: --commit-signatures needs --since REV (the range whose commits are checked)")
     return run_scan(args, STAGE_ID, scan)
 
 

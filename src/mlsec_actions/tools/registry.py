@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlsec_actions.findings import ToolRun
-from mlsec_actions.tools import bandit, clamav, gitleaks, modelscan, trivy, wapiti
+from mlsec_actions.tools import bandit, checkov, clamav, gitleaks, modelscan, trivy, wapiti
 from mlsec_actions.tools.base import ToolSpec
 
 
@@ -62,6 +62,10 @@ def _wapiti(root: Path, timeout: float) -> ToolRun:
     return wapiti.scan(parse_target("http://127.0.0.1:9/"), wapiti.DEFAULT_MODULES, 1, timeout)[1]
 
 
+def _checkov(root: Path, timeout: float) -> ToolRun:
+    return checkov.scan(root, timeout)[1]
+
+
 ADAPTERS: tuple[Adapter, ...] = (
     Adapter(trivy.SPEC, _trivy),
     Adapter(modelscan.SPEC, _modelscan),
@@ -69,4 +73,5 @@ ADAPTERS: tuple[Adapter, ...] = (
     Adapter(bandit.SPEC, _bandit),
     Adapter(clamav.SPEC, _clamav),
     Adapter(wapiti.SPEC, _wapiti),
+    Adapter(checkov.SPEC, _checkov),
 )

@@ -45,6 +45,7 @@ def _hostile_root(tmp_path: Path, spec: base.ToolSpec) -> Path:
         (root / name).write_text("planted by the scanned repository\n")
     (root / "model.pkl").write_bytes(b"\x80\x02}q\x00.")
     (root / "app.py").write_text("x = 1\n")
+    (root / "Dockerfile").write_text("FROM scratch\n")  # checkov runs only on a tree with IaC files
     return root
 
 
