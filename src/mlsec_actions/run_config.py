@@ -71,6 +71,25 @@ KEYS: tuple[Key, ...] = (
     Key("eval-baseline-metrics", "list", "stage", "evaluate", "--baseline-metrics"),
     Key("eval-model", "text", "stage", "evaluate", "--model"),
     Key("eval-data", "text", "stage", "evaluate", "--data"),
+    # code-scan's history range comes from the push or pull request event: CI only (locally: --since REV).
+    Key("scan-history", "flag", "ci"),
+    Key("commit-signatures", "flag", "ci"),
+    Key("allowed-signers", "text", "ci"),
+    Key("build-context", "text", "job", "build"),
+    Key("build-file", "text", "job", "build"),
+    Key("build-push", "list", "job", "build"),
+    Key("builder", "text", "job", "build"),
+    Key("sign-image", "text", "job", "sign-image"),
+    Key("sign-image-backend", "text", "job", "sign-image"),
+    Key("infra-targets", "list", "stage", "infra-scan", "--target"),
+    Key("infra-oscap-root", "text", "job", "infra-scan"),
+    Key("infra-nessus", "list", "job", "infra-scan"),
+    Key("dast-targets", "list", "stage", "dast", "--target"),
+    Key("dast-allow-hosts", "list", "stage", "dast", "--allow-host"),
+    Key("dast-zap", "flag", "ci"),  # ZAP's official action runs on GitHub only
+    Key("runtime-probe-targets", "list", "stage", "runtime-probe", "--target"),
+    Key("runtime-probe-llm-targets", "list", "stage", "runtime-probe", "--llm-target"),
+    Key("runtime-probe-allow-hosts", "list", "stage", "runtime-probe", "--allow-host"),
 )
 
 RUN_KEYS: frozenset[str] = frozenset(k.name for k in KEYS)

@@ -213,9 +213,10 @@ def test_every_job_asks_for_its_own_permissions() -> None:
             assert "write-all" not in str(spec["permissions"]) and "read-all" not in str(spec["permissions"])
 
 
-def test_only_the_sign_job_may_mint_an_oidc_token() -> None:
+def test_only_the_signing_jobs_may_mint_an_oidc_token() -> None:
     holders = [(path.name, job) for path in ROOT.glob(".github/workflows/*.yml")
                for job, spec in _yaml(path)["jobs"].items()
                if (spec.get("permissions") or {}).get("id-token") == "write"]
-    assert sorted(holders) == [("ci.yml", "keyless-sign"), ("interop.yml", "gh-attestation"),
-                               ("interop.yml", "openpubkey-reference"), ("mlsecops.yml", "sign")]
+    assert sorted(holders) == [("ci.yml", "keyless-sign"), ("devsecops.yml", "sign-image"),
+                               ("interop.yml", "gh-attestation"), ("interop.yml", "openpubkey-reference"),
+                               ("mlsecops.yml", "sign")]

@@ -29,10 +29,11 @@ def test_plan_comes_from_the_catalog() -> None:
         assert p.gate == "gate" and p.sign_key == Path("/k.pem")
     ml = pipeline.plan(Path("/p"), Path("/o"), "mlsecops")
     assert ml.scans == ("code-scan", "notebook-scan", "data-scan", "evaluate", "model-scan")
-    assert ml.unavailable == ()  # every ML stage is built; the Dev pipeline still has planned ones
-    assert "dast" in pipeline.plan(Path("/p"), Path("/o"), "devsecops").unavailable
+    assert ml.unavailable == ()  # every stage of both pipelines is built (notify is in neither)
+    assert pipeline.plan(Path("/p"), Path("/o"), "devsecops").unavailable == ()
     assert ml.not_local == ("precommit", "fetch", "train", "verify", "publish")
-    assert pipeline.plan(Path("/p"), Path("/o"), "devsecops").scans == ("code-scan", "image-scan", "infra-scan")
+    assert pipeline.plan(Path("/p"), Path("/o"), "devsecops").scans == (
+        "code-scan", "image-scan", "dast", "infra-scan", "runtime-probe")
     # Every run gets its own id.
     assert ml.run_id != pipeline.plan(Path("/p"), Path("/o"), "mlsecops").run_id
 
@@ -172,7 +173,8 @@ def test_results_of_an_earlier_run_are_removed_before_this_one(tmp_path: Path, e
     (out / "keep.txt").write_text("not ours")
     proc = run_mlsec("run", str(example_project), "--pipeline", "devsecops", "--out", str(out))
     assert proc.returncode == 3, proc.stderr
-    assert sorted(p.name for p in (out / "sarif").iterdir()) == ["code-scan.sarif", "image-scan.sarif"]
+    assert sorted(p.name for p in (out / "sarif").iterdir()) == [
+        "code-scan.sarif", "dast.sarif", "image-scan.sarif", "infra-scan.sarif", "runtime-probe.sarif"]
     assert json.loads((out / "verdict.json").read_text())["verdict"] == "fail"
     assert (out / "keep.txt").read_text() == "not ours"
 
