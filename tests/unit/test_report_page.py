@@ -58,6 +58,13 @@ def test_input_text_is_escaped_everywhere(tmp_path: Path) -> None:
     assert body.count("<script") == 2
 
 
+def test_text_cannot_break_lines_or_reorder_the_page(tmp_path: Path) -> None:
+    _sarif(tmp_path / "sarif", message="a\n::error title=x::pwned \u202ereversed\u202c")
+    html = report.write(Sources(tmp_path / "sarif"), tmp_path / "r.html").read_text()
+    assert "\u202e" not in html and not any(line.startswith("::") for line in html.splitlines())
+    assert r"a\\x0a:\\:error title=x:\\:pwned \\u202ereversed" in html  # escaped, in the JSON data block
+
+
 def test_unreadable_sarif_and_missing_verdict_are_shown_as_problems(tmp_path: Path) -> None:
     # The broken file lives outside pytest's folder: the session hook validates every *.sarif in there.
     with tempfile.TemporaryDirectory() as outside:

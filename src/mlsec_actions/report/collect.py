@@ -16,10 +16,17 @@ import msgspec
 
 from mlsec_actions.errors import MlsecError
 from mlsec_actions.findings import Severity
-from mlsec_actions.sanitize import bounded
+from mlsec_actions.sanitize import log_line
 
 MAX_MESSAGE = 1000
 MAX_PATH = 400
+def bounded(text: str, limit: int) -> str:
+    """One bounded line (`sanitize.log_line`): control, bidi and invisible characters and the bytes of a file
+    name that is not UTF-8 shown as escapes, so the page cannot be spoofed (Trojan Source), always encodes,
+    and no line of the file can start a workflow command if it is ever printed."""
+    return log_line(text, limit)
+
+
 SEVERITIES = tuple(s.name.lower() for s in sorted(Severity, reverse=True))  # critical first
 
 
@@ -106,20 +113,23 @@ def findings(sarif_dir: Path) -> dict[str, Any]:
         if error is not None:
             problems.append(bounded(str(error), MAX_MESSAGE))
             continue
-        help_of.update(_help_links(Path(file.path)))
+        help_of.update((bounded(k, 200), v) for k, v in _help_links(Path(file.path)).items())
         for run in runs:
-            st = stages(run.stage)
-            counts = chart.setdefault(run.stage, dict.fromkeys(SEVERITIES, 0))
+            stage = bounded(run.stage, 80)
+            st = stages(stage)
+            counts = chart.setdefault(stage, dict.fromkeys(SEVERITIES, 0))
             for h in run.hits:
                 sev = h.severity.name.lower()
                 counts[sev] += 1
-                rows.append([st, SEVERITIES.index(sev), tools(h.tool), rules(h.rule), bounded(h.path, MAX_PATH),
+                rows.append([st, SEVERITIES.index(sev), tools(bounded(h.tool, 120)), rules(bounded(h.rule, 200)),
+                             bounded(h.path, MAX_PATH),
                              h.line, bounded(h.message, MAX_MESSAGE), h.fingerprint or ""])
             for sev_enum, n in run.dropped.items():
                 counts[sev_enum.name.lower()] += n
                 dropped += n
             gap_total += run.gap_total
-            gaps.extend({"stage": run.stage, "tool": g.tool, "kind": g.kind, "detail": bounded(g.detail, MAX_MESSAGE),
+            gaps.extend({"stage": stage, "tool": bounded(g.tool, 120), "kind": bounded(g.kind, 80),
+                         "detail": bounded(g.detail, MAX_MESSAGE),
                          "path": bounded(g.path, MAX_PATH)} for g in run.gaps[:200])
     rows.sort(key=lambda r: (r[1], r[0], r[4], r[5] or 0))
     return {"stages": stages.values, "tools": tools.values, "rules": rules.values,
