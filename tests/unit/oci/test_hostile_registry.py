@@ -297,3 +297,34 @@ def test_bearer_challenge_is_answered_once_and_only_from_a_safe_realm(registry: 
     registry.routes["/v2/auth/manifests/v2"] = _send(401, b"{}", {
         "WWW-Authenticate": 'Bearer realm="http://192.0.2.1/token",service="reg"'})
     _fails(registry, lambda c: c.get_manifest("auth", "v2"), "token realm 'http://192.0.2.1/token' is not HTTPS")
+
+
+def test_signature_layers_are_bounded_by_declared_size_and_a_total(registry: Stand_in,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlsec_actions.oci import cosign
+
+    blob = b"x" * 100
+    digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+    registry.routes[f"/v2/b/blobs/{digest}"] = _send(200, blob)
+
+    def tag(name: str, sizes: list[object]) -> None:
+        layers = [{"mediaType": cosign.SIMPLE_SIGNING, "digest": digest, "size": n} for n in sizes]
+        body = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "layers": layers}).encode()
+        registry.routes[f"/v2/b/manifests/{name}"] = _send(200, body, {"Content-Type": OCI_MANIFEST})
+
+    def read(name: str) -> list[cosign.Layer]:
+        return cosign.read_layers(Client(registry.host), "b", name, cosign.SIMPLE_SIGNING)
+
+    tag("ok", [100, 100])
+    assert [len(layer.data) for layer in read("ok")] == [100, 100]
+    tag("short", [50])  # the descriptor says less than the registry sends
+    _fails(registry, lambda c: read("short"), "more than the 50 allowed")
+    tag("long", [200])
+    _fails(registry, lambda c: read("long"), "the blob is 100 bytes, its descriptor says 200")
+    tag("huge", [cosign.MAX_LAYER_BYTES + 1])
+    _fails(registry, lambda c: read("huge"), f"declares size {cosign.MAX_LAYER_BYTES + 1}")
+    tag("bool", [True])
+    _fails(registry, lambda c: read("bool"), "declares size True")
+    monkeypatch.setattr(cosign, "MAX_TOTAL_BYTES", 250)
+    tag("many", [100, 100, 100])
+    _fails(registry, lambda c: read("many"), "add up to more than 250 bytes")
