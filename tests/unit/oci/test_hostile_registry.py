@@ -242,8 +242,7 @@ def _push_at_fixed_time(registry: Stand_in, subject: object, bundle: bytes) -> s
         return cosign.push_referrer(Client(registry.host), "api", subject, bundle, "dsse-envelope", "p")
 
 
-def test_hostile_inputs_are_refused_before_the_registry_is_contacted(registry: Stand_in, tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hostile_inputs_are_refused_before_the_registry_is_contacted(registry: Stand_in, tmp_path: Path) -> None:
     import os
 
     from mlsec_actions.signing import key
@@ -260,12 +259,7 @@ def test_hostile_inputs_are_refused_before_the_registry_is_contacted(registry: S
     assert cli.main([*base, str(tmp_path / "fifo.json")]) == 2
     assert cli.main(["sign-image", ref, "--backend", "key", "--key", str(tmp_path / "k.pub"), "--verdict",
                      str(tmp_path / "v.json")]) == 2  # a public key is not a signing key
-    for var in ("ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "SIGSTORE_ID_TOKEN"):
-        monkeypatch.delenv(var, raising=False)
     assert registry.seen == []
-    registry.routes[f"/v2/app/manifests/{GOOD}"] = _send(200, MANIFEST, {"Content-Type": OCI_MANIFEST})
-    assert cli.main(["sign-image", ref, "--backend", "sigstore", "--verdict", str(tmp_path / "v.json")]) == 1
-    assert all(s.startswith(("GET ", "HEAD ")) for s in registry.seen)  # no credential: nothing was pushed
 
 
 def test_bearer_challenge_is_answered_once_and_only_from_a_safe_realm(registry: Stand_in,
