@@ -17,7 +17,6 @@ import argparse
 import shutil
 import tempfile
 from pathlib import Path
-from types import SimpleNamespace
 
 from mlsec_actions import gha
 from mlsec_actions.errors import UsageError
@@ -56,9 +55,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def _verifiers(args: argparse.Namespace) -> list[object]:
     from mlsec_actions.stages import verify
 
-    options = SimpleNamespace(public_key=args.public_key, identity=args.identity, issuer=args.issuer,
-                              repository=None, ref=None, jwks=None, staging=False, offline=True)
-    return list(verify._verifiers(options))  # type: ignore[arg-type]
+    keys = [args.public_key] if args.public_key is not None else []
+    return list(verify.trusted_verifiers(public_keys=keys, identity=args.identity, issuer=args.issuer, offline=True))
 
 
 def _lock(ctx: ScanContext) -> Lock | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from mlsec_actions import gha, outputs, sanitize
@@ -14,6 +15,8 @@ from mlsec_actions.stages.base import Stage
 
 STAGE_ID = "verify"
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+DEFAULT_MAX_TOKEN_AGE = 24 * 3600
+"""OpenPubkey: the reference verifier's token age policy, in seconds."""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -35,8 +38,12 @@ _STDOUT = Path("-")
 
 
 def add_verifier_arguments(parser: argparse.ArgumentParser) -> None:
-    """The expected key or identity (`verify` and `verify-image` take the same)."""
-    parser.add_argument("--public-key", type=Path, default=None, help="key backend: PEM public key")
+    """Whom to trust: keys, identities, a trust policy (`verify` and `verify-image` take the same)."""
+    parser.add_argument("--public-key", type=Path, action="append", default=[],
+                        help="key backend: a PEM public key to trust (repeatable: any one may have signed)")
+    parser.add_argument("--trust-policy", type=Path, default=None, metavar="FILE",
+                        help="YAML list of trusted signers (keys and identities; docs/signing.md#trust-policy); "
+                             "adds to --public-key and --identity")
     parser.add_argument("--identity", default=None,
                         help="keyless/OpenPubkey: expected signer, e.g. "
                              "https://github.com/OWNER/REPO/.github/workflows/ci.yml@refs/heads/main")
@@ -44,7 +51,7 @@ def add_verifier_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repository", default=None, help="also require this GitHub OWNER/REPO")
     parser.add_argument("--ref", default=None, help="also require this git ref (refs/heads/main)")
     parser.add_argument("--event", default=None, help="openpubkey: also require this event_name (push, release)")
-    parser.add_argument("--max-token-age", type=_max_age, default=24 * 3600, metavar="SECONDS|none",
+    parser.add_argument("--max-token-age", type=_max_age, default=DEFAULT_MAX_TOKEN_AGE, metavar="SECONDS|none",
                         help="openpubkey: accept a PK token until this long after it was issued (default 86400, "
                              "the reference verifier's policy); 'none' for long-term checks with a pinned --jwks")
     parser.add_argument("--jwks", type=Path, default=None,
@@ -67,27 +74,47 @@ def _max_age(text: str) -> int | None:
     return value
 
 
-def _verifiers(args: argparse.Namespace) -> list[Verifier]:
+def trusted_verifiers(*, public_keys: Sequence[Path] = (), identity: str | None = None, issuer: str | None = None,
+                      repository: str | None = None, ref: str | None = None, event: str | None = None,
+                      max_token_age: int | None = DEFAULT_MAX_TOKEN_AGE, jwks: Path | None = None,
+                      staging: bool = False, offline: bool = False,
+                      trust_policy: Path | None = None) -> list[Verifier]:
+    """The verifiers of everyone the caller trusts (keys, identities, a trust policy file); used by verify,
+    fetch and publish. More than one signer of a kind is one `AnyOf`: any of them may have signed."""
+    from mlsec_actions.signing import trust
+
+    if (identity is None) != (issuer is None):
+        raise UsageError("--identity and --issuer go together")
+    policy = trust.load_trust_policy(trust_policy) if trust_policy is not None else None
+    keys = [*public_keys, *(policy.keys if policy else ())]
+    identities = [trust.Identity(identity, issuer, repository, ref, event)] \
+        if identity is not None and issuer is not None else []
+    identities += policy.identities if policy else ()
     out: list[Verifier] = []
-    if args.public_key is not None:
+    if keys:
         from mlsec_actions.signing.bundle import load_public_key
         from mlsec_actions.signing.key import KeyVerifier
 
-        out.append(KeyVerifier(load_public_key(args.public_key)))
-    if (args.identity is None) != (args.issuer is None):
-        raise UsageError("--identity and --issuer go together")
-    if args.identity is not None:
+        out += [KeyVerifier(load_public_key(k)) for k in keys]
+    if identities:
         from mlsec_actions.signing import openpubkey, sigstore
 
-        out.append(sigstore.SigstoreVerifier(
-            sigstore.Expected(args.identity, args.issuer, args.repository, args.ref),
-            staging=args.staging, offline=args.offline))
-        out.append(openpubkey.OpenPubkeyVerifier(
-            openpubkey.Expected(args.identity, args.issuer, args.repository, args.ref, args.event,
-                                args.max_token_age), args.jwks))
+        for who in identities:
+            out.append(sigstore.SigstoreVerifier(sigstore.Expected(who.identity, who.issuer, who.repository, who.ref),
+                                                 staging=staging, offline=offline))
+            out.append(openpubkey.OpenPubkeyVerifier(
+                openpubkey.Expected(who.identity, who.issuer, who.repository, who.ref, who.event, max_token_age),
+                jwks))
     if not out:
-        raise UsageError("say whom to trust: --public-key FILE, or --identity ID --issuer URL")
-    return out
+        raise UsageError("say whom to trust: --public-key FILE, --identity ID --issuer URL, or --trust-policy FILE")
+    return [trust.AnyOf(out)] if len(keys) > 1 or len(identities) > 1 else out
+
+
+def _verifiers(args: argparse.Namespace) -> list[Verifier]:
+    return trusted_verifiers(public_keys=args.public_key, identity=args.identity, issuer=args.issuer,
+                             repository=args.repository, ref=args.ref, event=args.event,
+                             max_token_age=args.max_token_age, jwks=args.jwks, staging=args.staging,
+                             offline=args.offline, trust_policy=args.trust_policy)
 
 
 def execute(args: argparse.Namespace) -> int:

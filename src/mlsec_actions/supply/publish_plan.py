@@ -11,7 +11,6 @@ import argparse
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 from mlsec_actions.digests import hash_files, scan_tree
 from mlsec_actions.errors import InputError
@@ -58,9 +57,9 @@ def verified(args: argparse.Namespace) -> Plan:
     verdict = attest.load_verdict(args.verdict)
     if not verdict.passed:
         _refuse(f"refusing to publish: the gate verdict in {verdict.path} is 'fail'")
-    options = SimpleNamespace(public_key=args.public_key, identity=args.identity, issuer=args.issuer,
-                              repository=None, ref=None, jwks=None, staging=False, offline=True)
-    verifiers = verify_stage._verifiers(options)  # type: ignore[arg-type]
+    keys = [args.public_key] if args.public_key is not None else []
+    verifiers = verify_stage.trusted_verifiers(public_keys=keys, identity=args.identity, issuer=args.issuer,
+                                               offline=True)
     artifacts = [Path(a) for a in args.artifacts]
     checks = verify_all(artifacts, [Path(args.attestation)], verifiers, Path(args.base))
     failed = [c for c in checks if not c.ok]
