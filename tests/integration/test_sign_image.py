@@ -183,7 +183,10 @@ def test_unsigned_wrong_key_and_other_repository_fail(oci_registry: Registry, ws
     assert _sign(ws, f"{oci_registry.host}/app/keyed@{signed}", keys["a"][0]) == 0
     code, report = _verify(f"{oci_registry.host}/app/keyed@{signed}", keys["b"][1], out=ws / "k.json")
     assert code == 1
-    assert "cosign signature 1: the signature does not verify with the public key" in report["problems"]
+    assert "cosign signature 1: the signature does not verify with any trusted public key" in report["problems"]
+    code, report = _verify(f"{oci_registry.host}/app/keyed@{signed}", keys["b"][1], "--public-key",
+                           str(keys["a"][1]), "--require-attestation", "gate", out=ws / "two.json")
+    assert code == 0 and not report["problems"], report  # any trusted key may have signed (.sig, .att, referrers)
     # The same image and signature served under another repository name: the signed identity differs.
     for ref in (signed, signed.replace(":", "-") + ".sig"):
         manifest = client.get_manifest("app/keyed", ref)

@@ -46,6 +46,26 @@ MAX_LAYER_BYTES = 4 * 1024 * 1024
 """A signature payload or envelope is kilobytes; an SBOM attestation a few MiB at most."""
 MAX_LAYERS = 256
 """Signatures kept on one tag; a registry serving more is refused (cosign has no limit; this bounds the reads)."""
+MAX_TOTAL_BYTES = 64 * 1024 * 1024
+"""All the layers (or referrer bundles) read for one tag together: a registry cannot make a check hold more."""
+
+
+def _sized(desc: dict[str, Any], where: str, budget: list[int]) -> int:
+    """A descriptor's declared size, checked against the per-blob limit and what is left of the budget."""
+    size = desc.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_LAYER_BYTES:
+        raise RegistryError(f"{where}: a layer declares size {size!r} (at most {MAX_LAYER_BYTES} bytes)")
+    budget[0] -= size
+    if budget[0] < 0:
+        raise RegistryError(f"{where}: the layers add up to more than {MAX_TOTAL_BYTES} bytes")
+    return size
+
+
+def _fetch(client: Client, repo: str, digest: str, size: int) -> bytes:
+    data = client.get_blob(repo, digest, limit=size)
+    if len(data) != size:
+        raise RegistryError(f"{repo}@{digest}: the blob is {len(data)} bytes, its descriptor says {size}")
+    return data
 
 
 @dataclass(frozen=True)
@@ -112,6 +132,7 @@ def read_layers(client: Client, repo: str, tag: str, media_type: str) -> list[La
     if not isinstance(layers, list) or len(layers) > MAX_LAYERS:
         raise RegistryError(f"{repo}:{tag}: not a signature manifest (layers missing or more than {MAX_LAYERS})")
     out: list[Layer] = []
+    budget = [MAX_TOTAL_BYTES]
     for desc in layers:
         if not isinstance(desc, dict) or desc.get("mediaType") != media_type:
             continue
@@ -121,7 +142,8 @@ def read_layers(client: Client, repo: str, tag: str, media_type: str) -> list[La
         digest = desc.get("digest")
         if not isinstance(digest, str):
             raise RegistryError(f"{repo}:{tag}: a layer has no digest")
-        out.append(Layer(media_type, client.get_blob(repo, digest, limit=MAX_LAYER_BYTES), annotations))
+        size = _sized(desc, f"{repo}:{tag}", budget)
+        out.append(Layer(media_type, _fetch(client, repo, digest, size), annotations))
     return out
 
 
@@ -271,6 +293,7 @@ def read_referrers(client: Client, repo: str, digest: str) -> tuple[list[bytes],
         raise RegistryError(f"{repo}: the referrers of {digest} are not an index of at most {MAX_LAYERS} entries")
     out: list[bytes] = []
     problems: list[str] = []
+    budget = [MAX_TOTAL_BYTES]
     for entry in entries:
         if not isinstance(entry, dict) or entry.get("artifactType") != BUNDLE_ARTIFACT:
             continue
@@ -289,5 +312,6 @@ def read_referrers(client: Client, repo: str, digest: str) -> tuple[list[bytes],
         if not isinstance(layers, list) or len(layers) != 1 or not isinstance(layers[0], dict) \
                 or not isinstance(layers[0].get("digest"), str):
             raise RegistryError(f"{repo}@{ref_digest}: a bundle referrer must have exactly one layer")
-        out.append(client.get_blob(repo, layers[0]["digest"], limit=MAX_LAYER_BYTES))
+        size = _sized(layers[0], f"{repo}@{ref_digest}", budget)
+        out.append(_fetch(client, repo, layers[0]["digest"], size))
     return out, problems

@@ -14,6 +14,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from mlsec_actions.errors import InputError, MlsecError
 from mlsec_actions.oci import cosign
 from mlsec_actions.oci.client import Client
@@ -106,32 +108,35 @@ def _key_bundle(envelope: bytes, public_key_hint: str, where: str) -> bytes:
                        "dsseEnvelope": env}).encode("utf-8")
 
 
-def verify_image(client: Client, ref: Reference, verifiers: Sequence[Verifier], *, public_key_hint: str = "",
-                 public_key: object = None, require: Sequence[Kind] = (), also_names: Sequence[str] = ()
-                 ) -> ImageCheck:
-    """Check one image reference; never raises for bad evidence (each piece is a problem), only for bad usage."""
+def verify_image(client: Client, ref: Reference, verifiers: Sequence[Verifier], *,
+                 public_keys: Sequence[ec.EllipticCurvePublicKey] = (), require: Sequence[Kind] = (),
+                 also_names: Sequence[str] = ()) -> ImageCheck:
+    """Check one image reference; never raises for bad evidence (each piece is a problem), only for bad usage.
+
+    `public_keys`: the trusted keys, for cosign's `.sig` and `.att` layers (which carry no key hint); `verifiers`
+    (built from the same keys and the trusted identities) check the referrer bundles."""
     pinned, _ = resolve(client, ref)
     names = {pinned.name, *also_names}
     signers: list[str] = []
     found: dict[Kind, list[str]] = {k: [] for k in IMAGE_KINDS}
     problems: list[str] = []
     repo = pinned.repository
-    if public_key is not None:
+    if public_keys:
         for i, layer in enumerate(cosign.read_layers(client, repo, cosign.tag_for(pinned.digest, ".sig"),
                                                      cosign.SIMPLE_SIGNING), 1):
             try:
-                signers.append(_simple_signing(layer, public_key, public_key_hint, pinned, names))
+                signers.append(_simple_signing(layer, public_keys, pinned, names))
             except (ValueError, VerificationError) as e:
                 problems.append(f"cosign signature {i}: {e}")
         for i, layer in enumerate(cosign.read_layers(client, repo, cosign.tag_for(pinned.digest, ".att"),
                                                      cosign.DSSE_LAYER), 1):
             where = f"cosign attestation {i}"
             try:
-                kind, who, doc = _bundle_evidence(_key_bundle(layer.data, public_key_hint, where), where, verifiers,
-                                                  pinned, names)
+                kind, who, doc = _key_evidence(layer.data, public_keys, where, pinned, names)
                 _record(kind, who, doc, found)
             except (VerificationError, InputError) as e:
-                problems.append(f"{where}: {e.diagnostics()}" if not str(e).startswith(where) else e.diagnostics())
+                text = e.diagnostics()
+                problems.append(text if text.startswith(where) else f"{where}: {text}")
     bundles, misplaced = cosign.read_referrers(client, repo, pinned.digest)
     problems += misplaced
     for i, data in enumerate(bundles, 1):
@@ -158,18 +163,34 @@ def _record(kind: Kind, who: str, doc: dict[str, object], found: dict[Kind, list
     found[kind].append(who)
 
 
-def _simple_signing(layer: cosign.Layer, public_key: object, hint: str, pinned: Reference, names: set[str]) -> str:
-    from cryptography.hazmat.primitives.asymmetric import ec
-
+def _simple_signing(layer: cosign.Layer, public_keys: Sequence[ec.EllipticCurvePublicKey], pinned: Reference,
+                    names: set[str]) -> str:
     name, digest = cosign.read_simple_signing(layer.data)
     if digest != pinned.digest:
         raise VerificationError(f"signed for another image digest ({digest}, the image is {pinned.digest})")
     if name not in names:
         raise VerificationError(f"signed for repository {name!r}, not {pinned.name!r}")
-    assert isinstance(public_key, ec.EllipticCurvePublicKey)
-    if not bl.verify_data(public_key, cosign.layer_signature(layer), layer.data):
-        raise VerificationError("the signature does not verify with the public key")
-    return f"key {hint[:16]}"
+    signature = cosign.layer_signature(layer)
+    for key in public_keys:
+        if bl.verify_data(key, signature, layer.data):
+            return f"key {bl.key_hint(key)[:16]}"
+    raise VerificationError("the signature does not verify with any trusted public key")
+
+
+def _key_evidence(envelope: bytes, public_keys: Sequence[ec.EllipticCurvePublicKey], where: str, pinned: Reference,
+                  names: set[str]) -> tuple[Kind, str, dict[str, object]]:
+    """A `.att` layer's DSSE envelope, checked with each trusted key in turn (it names none)."""
+    from mlsec_actions.signing.key import KeyVerifier
+
+    failure: VerificationError | None = None
+    for key in public_keys:
+        try:
+            return _bundle_evidence(_key_bundle(envelope, bl.key_hint(key), where), where, [KeyVerifier(key)],
+                                    pinned, names)
+        except VerificationError as e:
+            failure = e
+    assert failure is not None
+    raise failure
 
 
 def as_error(e: MlsecError, ref: str) -> ImageCheck:

@@ -38,7 +38,7 @@ _STDOUT = Path("-")
 
 
 def add_verifier_arguments(parser: argparse.ArgumentParser) -> None:
-    """The expected key or identity (`verify` and `verify-image` take the same)."""
+    """Whom to trust: keys, identities, a trust policy (`verify` and `verify-image` take the same)."""
     parser.add_argument("--public-key", type=Path, action="append", default=[],
                         help="key backend: a PEM public key to trust (repeatable: any one may have signed)")
     parser.add_argument("--trust-policy", type=Path, default=None, metavar="FILE",

@@ -46,17 +46,19 @@ def execute(args: argparse.Namespace) -> int:
             raise UsageError(f"--signed-repository {name!r}: HOST/REPO without a tag or digest")
     verifiers = _verifiers(args)
     if not verifiers:
-        raise UsageError("name the expected signer: --public-key, or --identity and --issuer")
-    if len(args.public_key) > 1 or args.trust_policy is not None:  # cosign's simple signing names one key
-        raise UsageError("verify-image takes one --public-key (several signers: mlsec verify --trust-policy)")
-    public_key = bl.load_public_key(args.public_key[0]) if args.public_key else None
-    hint = bl.key_hint(public_key) if public_key is not None else ""
+        raise UsageError("name the trusted signers: --public-key, --identity and --issuer, or --trust-policy")
+    key_files = list(args.public_key)
+    if args.trust_policy is not None:
+        from mlsec_actions.signing import trust
+
+        key_files += trust.load_trust_policy(args.trust_policy).keys
+    public_keys = [bl.load_public_key(k) for k in key_files]
     require = [ATTESTATION_NAMES[n] for n in args.require_attestation]
     checks: list[ImageCheck] = []
     for text, ref in zip(args.images, refs, strict=True):
         try:
-            checks.append(verify_image(Client(ref.host, timeout=args.timeout), ref, verifiers, public_key=public_key,
-                                       public_key_hint=hint, require=require, also_names=args.signed_repository))
+            checks.append(verify_image(Client(ref.host, timeout=args.timeout), ref, verifiers, public_keys=public_keys,
+                                       require=require, also_names=args.signed_repository))
         except UsageError:
             raise
         except MlsecError as e:  # the registry failed or lied: this image is not verified
