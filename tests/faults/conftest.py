@@ -15,6 +15,7 @@ import pickle
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +91,36 @@ def assert_names_stage_and_cause(verdict_file: Path, stage: str, causes: tuple[s
     assert found, f"no violation names {stage}: {verdict_file.read_text()}"
     text = " ".join(str(v.get("message", "")) for v in found)
     assert any(c in text for c in causes), f"{stage}: no cause among {causes} in: {text}"
+
+
+STAGE_OPTIONS: dict[str, dict[str, object]] = {}
+"""Options a stage needs to have anything to check, by stage id (dast scans a URL, not the tree); filled by
+`stage_targets` for the session. `stage_args` gives them as command-line arguments, `stage_config` as the
+stage's section of an mlsec config file."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stage_targets() -> Iterator[None]:
+    """The fixed web app on loopback, the target of dast's runs (a shallow, headers-only wapiti scan)."""
+    from tests.vulnerable_app import vulnerable_app
+
+    with vulnerable_app(fixed=True) as app:
+        STAGE_OPTIONS["dast"] = {"target": [app.url + "/"], "wapiti-modules": "http_headers", "depth": 0}
+        yield
+        STAGE_OPTIONS.clear()
+
+
+def stage_args(stage_id: str) -> list[str]:
+    out: list[str] = []
+    for key, value in STAGE_OPTIONS.get(stage_id, {}).items():
+        for v in value if isinstance(value, list) else [value]:
+            out += [f"--{key}", str(v)]
+    return out
+
+
+def stage_config(stage_id: str) -> str:
+    """YAML lines (indented) for the stage's config section."""
+    return "".join(f"  {k}: {json.dumps(v)}\n" for k, v in STAGE_OPTIONS.get(stage_id, {}).items())
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from tests.faults.conftest import (
     external_tools,
     make_fake,
     mlsec,
+    stage_config,
     tool_env,
 )
 
@@ -54,7 +55,7 @@ def _run(tmp_path: Path, project: Path, policy: Path, stage: catalog.StageInfo, 
          stage_timeout: str = "120", tool_timeout: str = "120") -> tuple[subprocess.CompletedProcess[str], Path]:
     out = tmp_path / "out"
     config = tmp_path / "mlsec.yml"
-    config.write_text(f"{stage.id}:\n  timeout: {tool_timeout}\n"
+    config.write_text(f"{stage.id}:\n  timeout: {tool_timeout}\n{stage_config(stage.id)}"
                       + ("code-scan:\n" if stage.id != "code-scan" else "") + "  vuln-db: skip\n")
     proc = mlsec("run", str(project), "--pipeline", _pipeline_for(stage), "--out", str(out), "--policy", str(policy),
                  "--config", str(config), "--stage-timeout", stage_timeout, "--sign-key", str(_key(tmp_path)),

@@ -21,6 +21,7 @@ from tests.faults.conftest import (
     external_tools,
     make_fake,
     mlsec,
+    stage_args,
     tool_env,
 )
 
@@ -43,7 +44,7 @@ def _gate(sarif_dir: Path, out: Path, run_id: str, stages: list[str], policy: Pa
 
 
 def _stage(stage: catalog.StageInfo, project: Path, sarif: Path, run_id: str, **env: str) -> int:
-    proc = mlsec(stage.id, str(project), "--sarif", str(sarif), "--timeout", "1.5",
+    proc = mlsec(stage.id, str(project), "--sarif", str(sarif), "--timeout", "1.5", *stage_args(stage.id),
                  env=clean_env(MLSEC_RUN_ID=run_id, **env))
     assert "Traceback" not in proc.stderr, proc.stderr
     assert "::error" not in proc.stderr.replace("::error title=", "")  # no raw command from a scanner's output
@@ -102,7 +103,7 @@ def fresh_sarifs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     (proj / "app.py").write_text("print('hello')\n")
     run_id = str(uuid.uuid4())
     for s in SCAN_STAGES:
-        proc = mlsec(s.id, str(proj), "--sarif", str(base / "sarif" / f"{s.id}.sarif"),
+        proc = mlsec(s.id, str(proj), "--sarif", str(base / "sarif" / f"{s.id}.sarif"), *stage_args(s.id),
                      env=clean_env(MLSEC_RUN_ID=run_id, MLSEC_VULN_DB="skip"))
         assert proc.returncode == 0, proc.stderr
     return base / "sarif", run_id
