@@ -3,8 +3,9 @@
 A stage only ever contacts the hosts its caller lists. `checked_targets` reads every `--target` URL and refuses
 (exit 2, before any packet is sent) a URL that is not plain `http(s)://host[:port]/path?query`, carries
 credentials or control characters, or names a host outside the allowlist (`--allow-host`, else the targets'
-own hosts). `send` makes one request with the standard library: redirects are never followed (a `Location`
-to another host is only reported), bodies are read up to a bound, and every request has a timeout.
+own hosts) or outside the trusted policy's `allow-hosts` for the stage. `send` makes one request with the
+standard library: redirects are never followed (a `Location` to another host is only reported), bodies are read
+up to a bound, and every request has a timeout.
 """
 
 from __future__ import annotations
@@ -94,16 +95,36 @@ def parse_target(url: str, what: str = "--target") -> Target:
     return Target(url, parts.scheme, host, port or (443 if parts.scheme == "https" else 80), parts.path or "/", query)
 
 
-def checked_targets(urls: Iterable[str], allow_hosts: Iterable[str], what: str = "--target") -> tuple[Target, ...]:
-    """Every target parsed and inside the allowlist (`allow_hosts`, else the targets' own hosts); exit 2 if not."""
+def checked_targets(urls: Iterable[str], allow_hosts: Iterable[str], what: str = "--target",
+                    policy_hosts: Iterable[str] | None = None) -> tuple[Target, ...]:
+    """Every target parsed and inside every allowlist given: `allow_hosts` (else the targets' own hosts) and the
+    policy's `allow-hosts` when it has one (an empty one allows nothing); exit 2 naming the first refused."""
     targets = tuple(parse_target(u, what) for u in urls)
+    lists: list[tuple[str, set[str]]] = []
     allowed = {normalise_host(h) for h in allow_hosts}
     if allowed:
-        for t in targets:
-            if t.host not in allowed:
-                raise UsageError(log_line(f"{what} {t.url!r}: host {t.host} is not in the allowlist "
-                                          f"({', '.join(sorted(allowed))}); nothing was sent"))
+        lists.append(("the allowlist", allowed))
+    if policy_hosts is not None:
+        lists.append(("the policy's allow-hosts", {normalise_host(h) for h in policy_hosts}))
+    for t in targets:
+        for label, hosts in lists:
+            if t.host not in hosts:
+                shown = ", ".join(sorted(hosts)) or "none"
+                raise UsageError(log_line(f"{what} {t.url!r}: host {t.host} is not in {label} ({shown}); "
+                                          "nothing was sent"))
     return targets
+
+
+def policy_hosts(policy: str | None, stage_id: str) -> tuple[str, ...] | None:
+    """The `allow-hosts` of the policy's `stage_id` section; None without a policy or without that key."""
+    if policy is None:
+        return None
+    from mlsec_actions.gate.policy import load_document
+
+    doc, _ = load_document(policy)
+    section = doc.get(stage_id)
+    hosts = section.get("allow-hosts") if isinstance(section, dict) else None
+    return tuple(str(h) for h in hosts) if isinstance(hosts, list) else None
 
 
 @dataclass(frozen=True)

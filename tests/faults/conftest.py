@@ -15,6 +15,7 @@ import pickle
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,12 +104,42 @@ def assert_names_stage_and_cause(verdict_file: Path, stage: str, causes: tuple[s
     assert any(c in text for c in causes), f"{stage}: no cause among {causes} in: {text}"
 
 
+STAGE_OPTIONS: dict[str, dict[str, object]] = {}
+"""Options a stage needs to have anything to check, by stage id (dast scans a URL, not the tree); filled by
+`stage_targets` for the session. `stage_args` gives them as command-line arguments, `stage_config` as the
+stage's section of an mlsec config file."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stage_targets() -> Iterator[None]:
+    """The fixed web app on loopback, the target of dast's runs (a shallow, headers-only wapiti scan)."""
+    from tests.vulnerable_app import vulnerable_app
+
+    with vulnerable_app(fixed=True) as app:
+        STAGE_OPTIONS["dast"] = {"target": [app.url + "/"], "wapiti-modules": "http_headers", "depth": 0}
+        yield
+        STAGE_OPTIONS.clear()
+
+
+def stage_args(stage_id: str) -> list[str]:
+    out: list[str] = []
+    for key, value in STAGE_OPTIONS.get(stage_id, {}).items():
+        for v in value if isinstance(value, list) else [value]:
+            out += [f"--{key}", str(v)]
+    return out
+
+
+def stage_config(stage_id: str) -> str:
+    """YAML lines (indented) for the stage's config section."""
+    return "".join(f"  {k}: {json.dumps(v)}\n" for k, v in STAGE_OPTIONS.get(stage_id, {}).items())
+
+
 def stage_inputs(stage_id: str, folder: Path) -> tuple[list[str], str]:
     """What a stage needs besides the project so that each of its external tools runs: (command-line options,
-    lines of its `--config` section). Most scan the project and need nothing. infra-scan contacts only a host
+    lines of its `--config` section). Most scan the project and need nothing; dast scans a URL (`STAGE_OPTIONS`). infra-scan contacts only a host
     that the caller and its policy both list: here a closed port on loopback, allowed by a policy of its own."""
     if stage_id != "infra-scan":
-        return [], ""
+        return stage_args(stage_id), stage_config(stage_id)
     policy = folder / "infra-policy.yml"
     policy.write_text("version: 1\nthresholds: []\ninfra-scan:\n  hosts:\n    - host: 127.0.0.1\n"
                       "      allow:\n        - ports: 1-65535\n")

@@ -131,3 +131,18 @@ def test_no_target_is_a_recorded_gap_not_a_silent_pass(tmp_path: Path) -> None:
     assert proc.returncode == 0
     assert run["results"] == []
     assert [g["kind"] for g in run["properties"]["mlsec-coverage"]["gaps"]] == ["exclusion"]
+
+
+def test_the_policys_allow_hosts_bound_the_targets(vulnerable: Running, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yml"
+    policy.write_text("version: 1\nthresholds: []\nruntime-probe:\n  allow-hosts: [127.0.0.2]\n")
+    proc, run = _probe(tmp_path, "--target", f"{vulnerable.url}/item?id=1", "--policy", str(policy))
+    assert proc.returncode == 2 and "policy's allow-hosts" in proc.stderr and run == {}
+    policy.write_text("version: 1\nthresholds: []\nruntime-probe:\n  allow-hosts: [127.0.0.1]\n")
+    proc, run = _probe(tmp_path, "--target", f"{vulnerable.url}/item?id=1", "--policy", str(policy),
+                       "--skip-family", "oversized-body")
+    assert proc.returncode == 0, proc.stderr
+    assert run["results"]  # allowed: probed, and the SQL injection let through
+    policy.write_text("version: 1\nthresholds: []\nruntime-probe:\n  allow-hosts: [127.0.0.1]\n  extra: 1\n")
+    proc, _ = _probe(tmp_path, "--target", f"{vulnerable.url}/item?id=1", "--policy", str(policy))
+    assert proc.returncode == 2  # a policy the schema refuses is bad input

@@ -58,3 +58,11 @@ def test_response_headers_are_found_by_any_case() -> None:
     r = Response(200, (("x-frame-options", "DENY"),), "")
     assert r.header("X-Frame-Options") == "DENY"
     assert r.header("Content-Security-Policy") is None
+
+
+def test_the_policys_allow_hosts_bound_every_target() -> None:
+    assert checked_targets(["http://127.0.0.1/"], [], policy_hosts=["127.0.0.1"])
+    with pytest.raises(UsageError, match="policy's allow-hosts"):
+        checked_targets(["http://127.0.0.1/"], ["127.0.0.1"], policy_hosts=["10.0.0.1"])
+    with pytest.raises(UsageError, match=r"policy's allow-hosts \(none\)"):
+        checked_targets(["http://127.0.0.1/"], [], policy_hosts=[])  # an empty list allows nothing

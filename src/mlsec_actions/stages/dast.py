@@ -36,6 +36,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="the deployed service's URL to scan (repeatable); the crawl stays under its folder")
     parser.add_argument("--allow-host", action="append", default=[], metavar="HOST",
                         help="hosts that may be scanned; a target elsewhere is refused (default: the targets' hosts)")
+    parser.add_argument("--policy", default=None, metavar="POLICY",
+                        help="trusted policy whose `dast.allow-hosts` also bounds the targets")
     parser.add_argument("--wapiti-modules", default=None, metavar="LIST",
                         help="comma-separated wapiti modules (default: injections and header checks)")
     parser.add_argument("--depth", type=non_negative_int, default=3, help="crawl depth (default: %(default)s)")
@@ -76,7 +78,7 @@ def scan(ctx: ScanContext) -> StageResult:
     from mlsec_actions.tools import wapiti
 
     args = ctx.args
-    targets = web_targets.checked_targets(args.target, args.allow_host)
+    targets = web_targets.checked_targets(args.target, args.allow_host, policy_hosts=args.policy_hosts)
     mods = wapiti.modules(args.wapiti_modules or wapiti.DEFAULT_MODULES)
     findings, tools = _imports(args)
     if not targets and not tools:
@@ -110,7 +112,8 @@ def execute(args: argparse.Namespace) -> int:
     from mlsec_actions.tools import wapiti
 
     # Refused before anything is sent: a target outside the allowlist, a module that would leave it.
-    web_targets.checked_targets(args.target, args.allow_host)
+    args.policy_hosts = web_targets.policy_hosts(args.policy, STAGE_ID)
+    web_targets.checked_targets(args.target, args.allow_host, policy_hosts=args.policy_hosts)
     wapiti.modules(args.wapiti_modules or wapiti.DEFAULT_MODULES)
     return run_scan(args, STAGE_ID, scan)
 

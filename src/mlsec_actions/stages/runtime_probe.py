@@ -36,6 +36,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="an OpenAI-style chat completions URL for the LLM probes (repeatable)")
     parser.add_argument("--allow-host", action="append", default=[], metavar="HOST",
                         help="hosts that may be probed; a target elsewhere is refused (default: the targets' hosts)")
+    parser.add_argument("--policy", default=None, metavar="POLICY",
+                        help="trusted policy whose `runtime-probe.allow-hosts` also bounds the targets")
     parser.add_argument("--skip-family", action="append", default=[], choices=_FAMILIES, metavar="FAMILY",
                         help=f"probe family not to send (repeatable; a coverage gap): {', '.join(_FAMILIES)}")
     parser.add_argument("--llm-canary", action="append", default=[], metavar="TOKEN",
@@ -73,8 +75,8 @@ def scan(ctx: ScanContext) -> StageResult:
     from mlsec_actions.analyzers import prober
 
     args = ctx.args
-    web = web_targets.checked_targets(args.target, args.allow_host)
-    chat = web_targets.checked_targets(args.llm_target, args.allow_host, "--llm-target")
+    web = web_targets.checked_targets(args.target, args.allow_host, policy_hosts=args.policy_hosts)
+    chat = web_targets.checked_targets(args.llm_target, args.allow_host, "--llm-target", args.policy_hosts)
     families = frozenset(aset.Family) - {aset.Family(f) for f in args.skip_family}
     gaps = [CoverageGap(GapKind.EXCLUSION, f"probe family {f} skipped (--skip-family)") for f in args.skip_family]
     notes: list[str] = []
@@ -121,8 +123,9 @@ def execute(args: argparse.Namespace) -> int:
     from mlsec_actions import web_targets
 
     # Refused before anything is sent (and before any file is written): a target outside the allowlist.
-    web_targets.checked_targets(args.target, args.allow_host)
-    web_targets.checked_targets(args.llm_target, args.allow_host, "--llm-target")
+    args.policy_hosts = web_targets.policy_hosts(args.policy, STAGE_ID)
+    web_targets.checked_targets(args.target, args.allow_host, policy_hosts=args.policy_hosts)
+    web_targets.checked_targets(args.llm_target, args.allow_host, "--llm-target", args.policy_hosts)
     return run_scan(args, STAGE_ID, scan)
 
 
