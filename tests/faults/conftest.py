@@ -136,7 +136,8 @@ def stage_config(stage_id: str) -> str:
 
 def stage_inputs(stage_id: str, folder: Path) -> tuple[list[str], str]:
     """What a stage needs besides the project so that each of its external tools runs: (command-line options,
-    lines of its `--config` section). Most scan the project and need nothing; dast scans a URL (`STAGE_OPTIONS`). infra-scan contacts only a host
+    lines of its `--config` section). Most scan the project and need nothing; dast scans a URL
+    (`STAGE_OPTIONS`). infra-scan contacts only a host
     that the caller and its policy both list: here a closed port on loopback, allowed by a policy of its own."""
     if stage_id != "infra-scan":
         return stage_args(stage_id), stage_config(stage_id)
