@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlsec_actions.findings import ToolRun
-from mlsec_actions.tools import bandit, clamav, gitleaks, modelscan, trivy
+from mlsec_actions.tools import bandit, buildah, clamav, gitleaks, modelscan, trivy
 from mlsec_actions.tools.base import ToolSpec
 
 
@@ -55,10 +55,21 @@ def _clamav(root: Path, timeout: float) -> ToolRun:
     return clamav.scan(files, timeout, clamav.database())[1]
 
 
+def _buildah(root: Path, timeout: float) -> ToolRun:
+    import tempfile
+
+    # The build stage's call: our sandbox (config, storage, auth) in a temporary folder, the tree as the context.
+    with tempfile.TemporaryDirectory(prefix="mlsec-buildah-") as tmp:
+        box = buildah.Sandbox(Path(tmp)).prepare()
+        request = buildah.BuildRequest(root, root / "Containerfile", "localhost/mlsec-isolation:1", timeout=timeout)
+        return buildah.build(box, request, Path(tmp) / "layout", None, ()).run
+
+
 ADAPTERS: tuple[Adapter, ...] = (
     Adapter(trivy.SPEC, _trivy),
     Adapter(modelscan.SPEC, _modelscan),
     Adapter(gitleaks.SPEC, _gitleaks),
     Adapter(bandit.SPEC, _bandit),
     Adapter(clamav.SPEC, _clamav),
+    Adapter(buildah.SPEC, _buildah),
 )
