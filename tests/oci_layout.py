@@ -42,7 +42,7 @@ class Layout:
         return doc
 
     def files(self) -> dict[str, bytes]:
-        """Every regular file of every layer (later layers win)."""
+        """The image's final filesystem: every regular file of every layer, later layers win, whiteouts delete."""
         out: dict[str, bytes] = {}
         for layer in self.manifest()["layers"]:
             data = self.blob(layer["digest"])
@@ -50,14 +50,19 @@ class Layout:
                 data = gzip.decompress(data)
             with tarfile.open(fileobj=io.BytesIO(data)) as tar:
                 for member in tar.getmembers():
-                    if member.isfile():
+                    name = member.name.lstrip("./")
+                    folder, _, base = name.rpartition("/")
+                    if base.startswith(".wh."):
+                        out.pop(f"{folder}/{base[4:]}".lstrip("/"), None)
+                    elif member.isfile():
                         f = tar.extractfile(member)
-                        out[member.name.lstrip("./")] = f.read() if f else b""
+                        out[name] = f.read() if f else b""
         return out
 
 
 def service_context(folder: Path, *, secret: bool = True) -> Path:
-    """A build context: busybox-static (Debian's, copied in), a RUN step, a config file with a baked-in key."""
+    """A build context: busybox-static (Debian's, copied in), a RUN step, a config file with a key that a later
+    layer deletes (so it is gone from the final filesystem and still in the image)."""
     folder.mkdir(parents=True, exist_ok=True)
     busybox = shutil.which("busybox")
     assert busybox, "busybox-static is not installed: run scripts/bootstrap dev as root"
@@ -73,7 +78,8 @@ def service_context(folder: Path, *, secret: bool = True) -> Path:
         "COPY busybox /bin/busybox\n"
         'RUN ["/bin/busybox", "sh", "-c", "echo built > /built.txt"]\n'
         "COPY config/ /etc/app/\n"
-        "USER 65532\n"
+        + ('RUN ["/bin/busybox", "rm", "/etc/app/aws.env"]\n' if secret else "")
+        + "USER 65532\n"
         'ENTRYPOINT ["/bin/busybox"]\n')
     return folder
 

@@ -27,7 +27,7 @@ DEFAULT_FILES = ("Containerfile", "Dockerfile")
 MAX_DOCKERFILES = 200
 """Dockerfiles linted per context; more are a coverage gap."""
 SKIP_DIRS = frozenset({".git", "node_modules", ".venv", "mlsec-results"})
-_REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*(?::[0-9]{1,5})?(?:/[a-z0-9._-]+)+"
+_REFERENCE = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*)(?::[0-9]{1,5})?(?:/[a-z0-9._-]+)+"
                         r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?")
 
 

@@ -37,7 +37,7 @@ def registry_target(value: str) -> tuple[str, bool]:
     text = value.strip()
     plain = text.startswith("http://")
     ref = text.removeprefix("http://").removeprefix("https://").removeprefix("docker://")
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.-]*(?::[0-9]{1,5})?(?:/[a-z0-9._-]+)+"
+    if not re.fullmatch(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*)(?::[0-9]{1,5})?(?:/[a-z0-9._-]+)+"
                         r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?", ref):
         raise argparse.ArgumentTypeError(f"{value!r}: not a registry reference HOST/REPOSITORY[:TAG][@DIGEST]")
     if plain and not _loopback(ref.split("/", 1)[0]):

@@ -27,7 +27,7 @@ SPEC = ToolSpec(
     ok_exit_codes=frozenset({0}),
     install_hint="install Debian's or Ubuntu's buildah package (apt-get install buildah)",
     isolation=Isolation(discovers=("containers.conf", "storage.conf", "registries.conf", "policy.json", "auth.json"),
-                        forced_flags=("--root", "--runroot", "--storage-driver", "--registries-conf"),
+                        forced_flags=("--root", "--runroot", "--registries-conf"),
                         env_prefixes=("CONTAINERS_", "BUILDAH_", "REGISTRY_AUTH", "DOCKER_", "XDG_", "STORAGE_",
                                       "TMPDIR", "HOME")),
 )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlsec_actions.findings import ToolRun
-from mlsec_actions.tools import bandit, checkov, clamav, gitleaks, modelscan, trivy, wapiti
+from mlsec_actions.tools import bandit, buildah, checkov, clamav, gitleaks, modelscan, trivy, wapiti
 from mlsec_actions.tools.base import ToolSpec
 
 
@@ -66,6 +66,16 @@ def _checkov(root: Path, timeout: float) -> ToolRun:
     return checkov.scan(root, timeout)[1]
 
 
+def _buildah(root: Path, timeout: float) -> ToolRun:
+    import tempfile
+
+    # The build stage's call: our sandbox (config, storage, auth) in a temporary folder, the tree as the context.
+    with tempfile.TemporaryDirectory(prefix="mlsec-buildah-") as tmp:
+        box = buildah.Sandbox(Path(tmp)).prepare()
+        request = buildah.BuildRequest(root, root / "Containerfile", "localhost/mlsec-isolation:1", timeout=timeout)
+        return buildah.build(box, request, Path(tmp) / "layout", None, ()).run
+
+
 ADAPTERS: tuple[Adapter, ...] = (
     Adapter(trivy.SPEC, _trivy),
     Adapter(modelscan.SPEC, _modelscan),
@@ -74,4 +84,5 @@ ADAPTERS: tuple[Adapter, ...] = (
     Adapter(clamav.SPEC, _clamav),
     Adapter(wapiti.SPEC, _wapiti),
     Adapter(checkov.SPEC, _checkov),
+    Adapter(buildah.SPEC, _buildah),
 )

@@ -26,7 +26,8 @@ def test_layout_archive_and_outputs_agree(built_image: Built) -> None:
     assert files["built.txt"] == b"built\n"  # the RUN step ran, in the image, not on the host
     assert not Path("/built.txt").exists()
     assert layout.config()["config"]["User"] == "65532"
-    assert len(layout.manifest()["layers"]) == 3  # --layers: one per COPY/RUN, so image-scan can map them
+    assert len(layout.manifest()["layers"]) == 4  # --layers: one per COPY/RUN, so image-scan can map them
+    assert "etc/app/aws.env" not in files  # deleted by the last RUN, yet still in the COPY's layer
     assert built_image.archive.stat().st_size > 100_000
     run = json.loads(built_image.sarif.read_text())["runs"][0]
     assert run["properties"]["mlsec-image"]["digest"] == built_image.image["digest"]
