@@ -24,6 +24,7 @@ from tests.faults.conftest import (
     give_input,
     make_fake,
     mlsec,
+    runner_tools,
     tool_env,
 )
 
@@ -36,7 +37,7 @@ RUN_FAULTS = (
     Fault("stage-hangs", STAGE_HANGS, ("did not finish",)),
 )
 CASES = [pytest.param(s, t, f, id=f"{s.id}-{t}-{f.name}")
-         for s in SCAN_STAGES for t in external_tools(s) for f in RUN_FAULTS]
+         for s in SCAN_STAGES for t in runner_tools(s) for f in RUN_FAULTS]
 
 
 def _pipeline_for(stage: catalog.StageInfo) -> str:
