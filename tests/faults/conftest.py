@@ -60,6 +60,32 @@ STAGE_KILLED = "kill -9 $PPID\nexit 0\n"
 STAGE_HANGS = "exec sleep 120\n"
 
 
+# What each fault proves, and so where it is needed (a stage with several external tools pays per case):
+# - missing, exits-1, garbage go through each adapter's own code: the exit codes it accepts (gitleaks, bandit
+#   and checkov take 1 as "findings"), the report it parses, and its early return on a status that is not OK
+#   (a MISSING left to the parser would turn into a FAILED "not a report"). So: every tool.
+# - hangs and killed are decided in `tools/base.execute` and `tools/process.run` alike for every adapter
+#   (the process group killed at the tool's own timeout; a death by signal read from the exit status) before
+#   the adapter sees anything, and the adapter's non-OK return is already proven by `missing`. So: once per
+#   stage, through its first tool.
+# - `mlsec run` sees a stage process, its exit code and its SARIF, never which tool inside failed: the runner's
+#   cases take one tool per stage; which tool failed is the stage matrix's business.
+SHARED_PATH_FAULTS = frozenset({"hangs", "killed"})
+"""Faults handled before any adapter code runs, the same for every tool (see above)."""
+
+
+def stage_cases(stage: catalog.StageInfo) -> list[tuple[str, Fault]]:
+    """(tool, fault) pairs of the stage matrix: every fault for the first tool, the adapter-specific ones for
+    the others."""
+    tools = external_tools(stage)
+    return [(t, f) for i, t in enumerate(tools) for f in SCANNER_FAULTS if i == 0 or f.name not in SHARED_PATH_FAULTS]
+
+
+def runner_tools(stage: catalog.StageInfo) -> tuple[str, ...]:
+    """The tools the `mlsec run` cases fault: the stage's first one (the runner cannot tell them apart)."""
+    return external_tools(stage)[:1]
+
+
 TOOL_INPUTS = {"checkov": ("Dockerfile", "FROM python:3.11-slim\n")}
 """A file a tool needs before it starts at all (code-scan runs checkov only on a tree with IaC files); written
 into the project only for that tool's fault cases, so the other cases do not pay for starting it."""

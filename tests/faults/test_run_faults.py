@@ -24,6 +24,7 @@ from tests.faults.conftest import (
     give_input,
     make_fake,
     mlsec,
+    runner_tools,
     stage_inputs,
     tool_env,
 )
@@ -37,7 +38,7 @@ RUN_FAULTS = (
     Fault("stage-hangs", STAGE_HANGS, ("did not finish",)),
 )
 CASES = [pytest.param(s, t, f, id=f"{s.id}-{t}-{f.name}")
-         for s in SCAN_STAGES for t in external_tools(s) for f in RUN_FAULTS]
+         for s in SCAN_STAGES for t in runner_tools(s) for f in RUN_FAULTS]
 
 
 def _pipeline_for(stage: catalog.StageInfo) -> str:

@@ -15,6 +15,7 @@ from mlsec_actions import catalog, cli
 from tests.faults.conftest import (
     SCAN_STAGES,
     SCANNER_FAULTS,
+    SHARED_PATH_FAULTS,
     Fault,
     assert_names_stage_and_cause,
     clean_env,
@@ -22,14 +23,14 @@ from tests.faults.conftest import (
     give_input,
     make_fake,
     mlsec,
+    stage_cases,
     stage_inputs,
     tool_env,
 )
 
 pytestmark = pytest.mark.integration
 
-SCANNER_CASES = [pytest.param(s, t, f, id=f"{s.id}-{t}-{f.name}")
-                 for s in SCAN_STAGES for t in external_tools(s) for f in SCANNER_FAULTS]
+SCANNER_CASES = [pytest.param(s, t, f, id=f"{s.id}-{t}-{f.name}") for s in SCAN_STAGES for t, f in stage_cases(s)]
 STAGE_IDS = [pytest.param(s, id=s.id) for s in SCAN_STAGES]
 
 
@@ -57,6 +58,16 @@ def test_matrix_covers_every_implemented_scan_stage() -> None:
     assert {s.id for s in SCAN_STAGES} == {s.id for s in catalog.implemented() if s.kind is catalog.Kind.SCAN}
     assert {"code-scan", "model-scan"} <= {s.id for s in SCAN_STAGES}
     assert all(external_tools(s) for s in SCAN_STAGES if s.id in ("code-scan", "model-scan"))
+
+
+def test_every_tool_meets_its_adapter_faults_and_every_stage_every_fault() -> None:
+    adapter_faults = {f.name for f in SCANNER_FAULTS} - SHARED_PATH_FAULTS
+    assert adapter_faults == {"missing", "exits-1", "garbage"}
+    for s in SCAN_STAGES:
+        pairs = {(t, f.name) for t, f in stage_cases(s)}
+        assert {f for _, f in pairs} == ({f.name for f in SCANNER_FAULTS} if external_tools(s) else set()), s.id
+        for t in external_tools(s):
+            assert adapter_faults <= {f for u, f in pairs if u == t}, (s.id, t)
 
 
 @pytest.mark.parametrize(("stage", "tool", "fault"), SCANNER_CASES)
