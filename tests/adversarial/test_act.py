@@ -27,7 +27,8 @@ import pytest
 
 from mlsec_actions.signing.key import generate
 from tests.adversarial import observe
-from tests.adversarial.hostile_repo import HostileRepo, _pickle_global
+from tests.adversarial.hostile_repo import MARKER, HostileRepo, _pickle_global
+from tests.adversarial.workflow_commands import commands_in
 from tests.e2e.act_harness import ROOT, ActRun, git_init, run_workflow
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(name="e2e-act")]
@@ -184,6 +185,7 @@ def hostile_act(hostile: HostileRepo, tmp_path_factory: pytest.TempPathFactory) 
             files[path] = path.read_bytes()
     obs = observe.Observed(["act", "push", str(WORKFLOW)], run.returncode, view.printed, "", view.file_commands,
                            view.summaries, files, observe._parse_strace(strace_log))
+    strace_log.unlink()  # ~100 MB; what the tests need is parsed
     print(f"hostile act run: {run.seconds:.1f} s, {len(obs.opened)} opens, {len(files)} files written")
     jobs = workspaces(run.log)
     written = [o.got for o in obs.opened if Path(o.got).name == "PWNED"]
@@ -255,9 +257,30 @@ def test_no_workflow_command_from_the_tree(hostile_act: HostileAct, monkeypatch:
     problems = [*observe.injected_commands(hostile_act.observed), *observe.active_markdown(hostile_act.observed),
                 *observe.sarif_links(hostile_act.observed)]
     assert problems == [], "\n".join(problems)
+    # Not vacuous: the tree's names reached the log and the summaries, and our own annotations were read back.
+    assert MARKER in hostile_act.observed.stdout and MARKER in hostile_act.observed.gh_summary
+    assert "error" in {cmd for _, cmd in commands_in(hostile_act.observed.stdout)}
     assert "pwned" not in hostile_act.observed.gh_output
 
 
 def test_no_planted_value_in_any_output(hostile_act: HostileAct) -> None:
     problems = observe.leaked_values(hostile_act.repo, hostile_act.observed)
     assert problems == [], "\n".join(problems)
+
+
+def test_runner_view_gives_back_what_the_steps_printed() -> None:
+    # No act run: act's log format for each kind of line, and the check seeing a command the tree injected.
+    log = ("[wf/job]   | p\n"
+           "[wf/job]   ❗  ::error title=pwned::X\n"
+           "[wf/job]   ❗  ::error title=mlsec gate%3A threshold::3 findings\n"
+           "[wf/job]   ⚙  ::set-output:: findings=3\n"
+           "[wf/job]   ⚙  Summary - ### mlsec gate\n"
+           "| a | b |\n"
+           "[wf/job]   ✅  Success - Main gate [1s]\n")
+    view = runner_view(log)
+    ours = "::error title=mlsec gate%3A threshold::3 findings"
+    assert view.printed.splitlines() == ["p", "::error title=pwned::X", ours, "### mlsec gate", "| a | b |"]
+    assert view.file_commands == "findings=3"
+    assert view.summaries == "### mlsec gate\n| a | b |"
+    obs = observe.Observed([], 0, view.printed, "", view.file_commands, view.summaries)
+    assert observe.injected_commands(obs) == ["stdout:2: '::error title=pwned::X'"]  # ours (line 3) passes
