@@ -31,3 +31,9 @@ def hostile() -> Iterator[HostileRepo]:
 def work(tmp_path: Path) -> Path:
     """Where a command's outputs go: outside the root, like a runner's temp folder."""
     return tmp_path / "work"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # test_act.py groups its act run with the other act tests on one xdist worker; with `-p no:xdist` (the
+    # documented way to run this folder) the mark must still be known to --strict-markers.
+    config.addinivalue_line("markers", "xdist_group(name): run in the named xdist group (pytest-xdist)")

@@ -131,13 +131,19 @@ def head_sha(repo: Path) -> str:
 def run_workflow(consumer: Path, workflow: Path, work: Path, *, event: str = "push",
                  variables: dict[str, str] | None = None, env: dict[str, str] | None = None,
                  secrets: dict[str, str] | None = None, event_payload: dict[str, Any] | None = None,
-                 timeout: float = 900, prepare_staged: Callable[[Path], None] | None = None) -> ActRun:
+                 timeout: float = 900, prepare_staged: Callable[[Path], None] | None = None,
+                 trace: Path | None = None, inspect: Callable[[Path], None] | None = None) -> ActRun:
     """Run `workflow` of the git repository `consumer` under act; everything it writes goes in `work`.
 
     `variables` become `vars.*` (`--var`), `env` extra environment for every step (`--env`), `secrets`
     the repository's `secrets.*` (written to a dotenv `--secret-file`, so values stay off act's command line),
     `event_payload` the event's payload (`github.event`, act's `-e`), `prepare_staged` a change to the staged copy
-    of this project before act installs it (the fault matrix's injection; never the working tree).
+    of this project before act installs it (the fault matrix's injection; never the working tree), `trace` a file
+    for an `strace -f` log of every file act and every process of every job opened, `inspect` a look at the jobs'
+    folders (workspaces, runner temp, step summaries: act's cache folder) before they are removed.
+
+    Nothing of the consumer's tree configures act: its env, secret, var and input files and its `.actrc` are
+    ours (empty when not given), so a hostile tree's `.env` never becomes the jobs' environment.
     """
     staged = stage_self(work / "mlsec-actions")
     if prepare_staged is not None:
@@ -145,7 +151,8 @@ def run_workflow(consumer: Path, workflow: Path, work: Path, *, event: str = "pu
     record = work / "record"
     record.mkdir()
     mappings = [f"{SELF_REPO}@{ref}={staged}" for ref in (SELF_REF, *_self_refs_in(workflow))]
-    for repo, sha in sorted(pinned_actions(staged) | pinned_actions(consumer)):
+    # The consumer's pins are in its workflows; its tree is not walked (it may be ~1,000 folders deep or link to /).
+    for repo, sha in sorted(pinned_actions(staged) | pinned_actions(consumer / ".github")):
         # Pins without a stand-in (setup-python in ci.yml) are not on the e2e path; if one ever is,
         # act fails offline on it, loudly.
         if repo in STANDIN_FOR:
@@ -169,24 +176,41 @@ def run_workflow(consumer: Path, workflow: Path, work: Path, *, event: str = "pu
         cmd += ["--var", f"{name}={value}"]
     for name, value in (env or {}).items():
         cmd += ["--env", f"{name}={value}"]
-    if secrets:
-        secret_file = work / "act.secrets"
-        secret_file.write_text("".join(f"{k}={json.dumps(v)}\n" for k, v in secrets.items()), encoding="utf-8")
-        secret_file.chmod(0o600)
-        cmd += ["--secret-file", str(secret_file)]
+    secret_file = work / "act.secrets"
+    secret_file.write_text("".join(f"{k}={json.dumps(v)}\n" for k, v in (secrets or {}).items()), encoding="utf-8")
+    secret_file.chmod(0o600)
+    # act's defaults are `.env`, `.vars`, `.input` and `.secrets` in the consumer's folder: files the tree controls.
+    for flag, name in (("--env-file", "act.env"), ("--var-file", "act.vars"), ("--input-file", "act.input")):
+        (work / name).write_text("", encoding="utf-8")
+        cmd += [flag, str(work / name)]
+    cmd += ["--secret-file", str(secret_file)]
+    if trace is not None:
+        cmd = [*strace_prefix(trace), *cmd]
     host_env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "MLSEC_", "RUNNER_"))}
     host_env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), XDG_CACHE_HOME=str(home / ".cache"),
                UV_CACHE_DIR=os.environ.get("UV_CACHE_DIR", str(Path.home() / ".cache" / "uv")),
                PIP_CACHE_DIR=os.environ.get("PIP_CACHE_DIR", str(Path.home() / ".cache" / "pip")))
     started = time.monotonic()
-    proc = subprocess.run(cmd, cwd=consumer, env=host_env, capture_output=True, text=True,
+    # Started in `work`, not in the consumer: act also reads an `.actrc` from its current folder.
+    proc = subprocess.run(cmd, cwd=work, env=host_env, capture_output=True, text=True,
                           timeout=timeout)
     seconds = time.monotonic() - started
     log = proc.stdout + proc.stderr
     (work / "act.log").write_text(log, encoding="utf-8")  # kept for debugging a failed run
+    if inspect is not None:
+        inspect(work / "act-cache")
     _discard(work / "act-cache")
     print(f"act run in {work}: exit {proc.returncode} after {seconds:.1f} s")  # shown with pytest -s / -rP
     return ActRun(proc.returncode, log, record, seconds)
+
+
+def strace_prefix(log: Path) -> list[str]:
+    """`strace -f` recording every successful open of every process, as `tests/adversarial/observe.py` parses it
+    (`-y`: the folder of a relative open and the file the kernel gave); seccomp-bpf stops only on those calls."""
+    found = shutil.which("strace")
+    assert found, "strace is not installed: run scripts/bootstrap dev (it installs strace with apt-get)"
+    return [found, "-f", "--seccomp-bpf", "-qq", "-y", "-e", "trace=open,openat,openat2", "-e", "status=successful",
+            "-o", str(log), "--"]
 
 
 def _discard(folder: Path) -> None:
