@@ -58,13 +58,12 @@ def _where(path: Path, root: Path) -> str:
 def scan(ctx: ScanContext) -> StageResult:
     if Path(ctx.args.paths[0]).resolve() != ctx.target:  # the inputs are options: judged once
         return StageResult(STAGE_ID)
-    from mlsec_actions.gate.policy import load_document
     from mlsec_actions.stages import infra_targets as it
 
     args = ctx.args
     processing(args.policy)
-    doc, label = load_document(args.policy)
-    policy = it.from_section(doc.get("infra-scan"), label)
+    section, label = it.read_policy(str(args.policy))
+    policy = it.from_section(section, label)
     targets = it.parse_targets(list(args.target))
     it.refuse_unlisted(targets, policy)  # exit 2: nothing contacted
     processing(None)
