@@ -34,7 +34,8 @@ SPEC = ToolSpec(
     ok_exit_codes=frozenset({0, 2}),
     install_hint="install OpenSCAP and the SCAP Security Guide (Debian: apt-get install openscap-scanner "
                  "ssg-debian; scripts/bootstrap does it as root)",
-    isolation=Isolation(discovers=(), env_prefixes=("OSCAP",)),
+    # It discovers no configuration; --results names our file, and OSCAP_* variables of the caller are removed.
+    isolation=Isolation(discovers=(), forced_flags=("--results",), env_prefixes=("OSCAP",)),
     version_in_output=True,
 )
 SSG_CONTENT = Path("/usr/share/xml/scap/ssg/content")
