@@ -18,6 +18,7 @@ import ipaddress
 import socket
 import ssl
 import threading
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,8 +126,10 @@ def legacy_context(cert: Path, key: Path) -> ssl.SSLContext:
     """TLS 1.0 only, with a static-RSA suite: OpenSSL 3 needs security level 0 for both."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.set_ciphers("AES128-SHA:ECDHE-RSA-AES128-SHA:@SECLEVEL=0")
-    ctx.minimum_version = ssl.TLSVersion.TLSv1
-    ctx.maximum_version = ssl.TLSVersion.TLSv1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # a deprecated version on purpose
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+        ctx.maximum_version = ssl.TLSVersion.TLSv1
     ctx.load_cert_chain(cert, key)
     return ctx
 

@@ -100,7 +100,7 @@ CATALOG: tuple[StageInfo, ...] = (
     StageInfo("sign-image", (), (8,), Kind.ACTION, "sign the image digest; signature, SBOM, provenance as referrers",
               ("sigstore", "cryptography"), needs=("gate",), produces=("bundle",), implemented=True),
     StageInfo("infra-scan", (), (10,), Kind.SCAN, "exposed ports, TLS, OS compliance, deployed signatures",
-              ("nmap", "in-house"), needs=("publish",), implemented=True),
+              ("nmap", "openscap", "in-house"), needs=("publish",), implemented=True),
     StageInfo("runtime-probe", (), (12,), Kind.SCAN, "attack probes proving runtime protection works",
               ("in-house",), needs=("publish",), implemented=True),
     StageInfo("notify", (), (), Kind.ACTION, "Slack, Telegram, webhook, DefectDojo, Prometheus Pushgateway",

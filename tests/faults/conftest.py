@@ -164,13 +164,22 @@ def stage_inputs(stage_id: str, folder: Path) -> tuple[list[str], str]:
     """What a stage needs besides the project so that each of its external tools runs: (command-line options,
     lines of its `--config` section). Most scan the project and need nothing; dast scans a URL
     (`STAGE_OPTIONS`). infra-scan contacts only a host
-    that the caller and its policy both list: here a closed port on loopback, allowed by a policy of its own."""
+    that the caller and its policy both list (here a closed port on loopback, allowed by a policy of its own)
+    and evaluates OpenSCAP only on a root it is given (here a tiny Debian 11 root, one file rule)."""
     if stage_id != "infra-scan":
         return stage_args(stage_id), stage_config(stage_id)
+    root = folder / "infra-root"
+    (root / "etc").mkdir(parents=True, exist_ok=True)
+    (root / "etc" / "os-release").write_text('ID=debian\nVERSION_ID="11"\n')
+    (root / "etc" / "debian_version").write_text("11.7\n")
+    (root / "etc" / "passwd").write_text("root:x:0:0::/root:/bin/sh\n")
     policy = folder / "infra-policy.yml"
     policy.write_text("version: 1\nthresholds: []\ninfra-scan:\n  hosts:\n    - host: 127.0.0.1\n"
-                      "      allow:\n        - ports: 1-65535\n")
-    return ["--target", "127.0.0.1:9", "--policy", str(policy)], f"  target: ['127.0.0.1:9']\n  policy: {policy}\n"
+                      "      allow:\n        - ports: 1-65535\n  openscap:\n"
+                      "    profile: xccdf_org.ssgproject.content_profile_anssi_np_nt28_minimal\n"
+                      "    rules: [xccdf_org.ssgproject.content_rule_file_permissions_etc_passwd]\n")
+    return (["--target", "127.0.0.1:9", "--policy", str(policy), "--oscap-root", str(root)],
+            f"  target: ['127.0.0.1:9']\n  policy: {policy}\n  oscap-root: {root}\n")
 
 
 @pytest.fixture

@@ -106,3 +106,57 @@ def test_tls_chain_is_checked_against_the_trust_store(tmp_path: Path, tls_servic
     assert (code, results(doc)) == (0, [("tls/old-protocol", at), ("tls/untrusted", at)])
     old = next(r for r in doc["results"] if r["ruleId"] == "tls/old-protocol")
     assert old["level"] == "warning" and old["properties"]["versions"] == "TLSv1.2,TLSv1.3"
+
+
+PROFILE = "xccdf_org.ssgproject.content_profile_anssi_np_nt28_minimal"
+RULE = "xccdf_org.ssgproject.content_rule_"
+
+
+def _debian11_root(tmp_path: Path) -> Path:
+    """A root folder OpenSCAP evaluates as Debian 11 (the SSG content ssg-debian ships): a readable shadow file."""
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "os-release").write_text('ID=debian\nVERSION_ID="11"\n')
+    (root / "etc" / "debian_version").write_text("11.7\n")
+    for name, line in (("passwd", "root:x:0:0::/root:/bin/sh"), ("shadow", "root:*:19000:0:99999:7:::")):
+        (root / "etc" / name).write_text(line + "\n")
+        (root / "etc" / name).chmod(0o644)
+    return root
+
+
+def test_openscap_failed_rules_are_findings_with_their_rule_id(tmp_path: Path) -> None:
+    root = _debian11_root(tmp_path)
+    policy = policy_file(tmp_path, f"  openscap:\n    profile: {PROFILE}\n"
+                                   f"    rules: [{RULE}file_permissions_etc_shadow,\n"
+                                   f"            {RULE}file_permissions_etc_passwd]\n")
+    code, doc = run(tmp_path, "--policy", str(policy), "--oscap-root", str(root))
+    assert code == 0
+    assert [(r["ruleId"], r["level"]) for r in doc["results"]] == [("openscap/file_permissions_etc_shadow", "warning")]
+    assert doc["results"][0]["properties"]["xccdf-rule"] == f"{RULE}file_permissions_etc_shadow"
+    assert "Verify Permissions on shadow File" in doc["results"][0]["message"]["text"]
+    (scap,) = [i for i in doc["invocations"] if i["properties"]["tool"] == "openscap"]
+    assert scap["executionSuccessful"] and doc["properties"]["mlsec-coverage"]["total"] == 0
+    (root / "etc" / "shadow").chmod(0o600)  # fixed: the same evaluation is clean
+    code, doc = run(tmp_path, "--policy", str(policy), "--oscap-root", str(root))
+    assert (code, doc["results"]) == (0, [])
+
+
+def test_openscap_content_for_another_os_is_a_gap_and_no_content_fails(tmp_path: Path) -> None:
+    root = _debian11_root(tmp_path)
+    (root / "etc" / "debian_version").write_text("12.1\n")  # the debian11 content's platform check fails
+    policy = policy_file(tmp_path, f"  openscap:\n    profile: {PROFILE}\n"
+                                   f"    rules: [{RULE}file_permissions_etc_shadow]\n")
+    code, doc = run(tmp_path, "--policy", str(policy), "--oscap-root", str(root))
+    assert (code, doc["results"]) == (0, [])
+    gaps = doc["properties"]["mlsec-coverage"]["gaps"]
+    assert any(g["tool"] == "openscap" and "no rule applies" in g["detail"] for g in gaps), gaps
+    (root / "etc" / "os-release").write_text('ID=debian\nVERSION_ID="12"\n')  # no ssg-debian12 content installed
+    code, doc = run(tmp_path, "--policy", str(policy), "--oscap-root", str(root))
+    assert code == 1
+    (scap,) = [i for i in doc["invocations"] if i["properties"]["tool"] == "openscap"]
+    assert not scap["executionSuccessful"] and "debian12" in json.dumps(scap)
+
+
+def test_openscap_needs_a_profile_and_a_root_folder(tmp_path: Path) -> None:
+    assert run(tmp_path, "--oscap-root", str(_debian11_root(tmp_path)))[0] == 2
+    assert run(tmp_path, "--oscap-root", str(tmp_path / "nowhere"), "--oscap-profile", PROFILE)[0] == 2

@@ -3,6 +3,8 @@ by the caller and allowed by the policy."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from mlsec_actions.errors import InputError, UsageError
@@ -97,3 +99,62 @@ def test_a_target_the_policy_does_not_list_is_refused() -> None:
         it.refuse_unlisted(it.parse_targets(["10.0.0.5", "10.0.0.6"]), pol)
     with pytest.raises(UsageError):
         it.refuse_unlisted(it.parse_targets(["10.0.0.5"]), it.from_section(None, "d"))
+
+
+SHAPES = [
+    ({}, True), ({"hosts": []}, True), (SECTION, True),
+    ({"hosts": [{"host": "a", "reason": "r", "allow": [{"ports": 1, "reason": "x", "tls": False}]}]}, True),
+    ({"service-detection": True, "hosts": [{"host": "a", "allow": [{"ports": "22", "service": "ssh"}]}]}, True),
+    ({"tls": {"min-version": "TLSv1", "expiry-days": 0}}, True), ({"tls": {"expiry-days": 3650}}, True),
+    ({"openscap": {"profile": "p", "content": "c", "rules": []}}, True),
+    ([], False), ("x", False), ({"other": 1}, False), ({"hosts": {}}, False), ({"hosts": [{}]}, False),
+    ({"hosts": ["a"]}, False), ({"hosts": [{"host": ""}]}, False), ({"hosts": [{"host": 1}]}, False),
+    ({"hosts": [{"host": "a", "port": 1}]}, False), ({"hosts": [{"host": "a", "allow": [{}]}]}, False),
+    ({"hosts": [{"host": "a", "allow": [{"ports": True}]}]}, False),
+    ({"hosts": [{"host": "a", "allow": [{"ports": 70000}]}]}, False),
+    ({"hosts": [{"host": "a", "allow": [{"ports": 0}]}]}, False),
+    ({"hosts": [{"host": "a", "allow": [{"ports": ""}]}]}, False),
+    ({"hosts": [{"host": "a", "allow": [{"ports": 1.5}]}]}, False),
+    ({"hosts": [{"host": "a", "allow": [{"ports": 1, "tls": "yes"}]}]}, False),
+    ({"hosts": [{"host": "a", "allow": "22"}]}, False), ({"hosts": [{"host": "a"}] * 65}, False),
+    ({"service-detection": "yes"}, False), ({"tls": {"min-version": "SSLv3"}}, False),
+    ({"tls": {"expiry-days": -1}}, False), ({"tls": {"expiry-days": 3651}}, False),
+    ({"tls": {"expiry-days": True}}, False), ({"tls": {"expiry-days": "30"}}, False), ({"tls": []}, False),
+    ({"openscap": {"profile": ""}}, False), ({"openscap": {"rules": "r"}}, False),
+    ({"openscap": {"rules": [1]}}, False), ({"openscap": {"extra": 1}}, False),
+]
+
+
+@pytest.mark.parametrize(("section", "valid"), SHAPES)
+def test_the_section_checks_agree_with_the_policy_schema(section: object, valid: bool) -> None:
+    import jsonschema
+
+    from mlsec_actions.gate.policy import schema
+
+    by_schema = jsonschema.Draft202012Validator(schema()).is_valid({"version": 1, "infra-scan": section})
+    try:
+        it.from_section(section, "p.yml")
+        by_stage = True
+    except InputError:
+        by_stage = False
+    assert (by_schema, by_stage) == (valid, valid)
+
+
+@pytest.mark.parametrize("name", it.BUILTIN)
+def test_the_builtin_policies_have_no_infra_scan_section(name: str) -> None:
+    from mlsec_actions.gate.policy import load_document
+
+    doc, _ = load_document(name)
+    assert "infra-scan" not in doc and it.read_policy(name) == (None, f"policies/{name}.yml")
+
+
+def test_a_policy_file_is_read_bounded(tmp_path: Path) -> None:
+    good = tmp_path / "p.yml"
+    good.write_text("version: 1\ninfra-scan:\n  hosts: [{host: a}]\n")
+    assert it.read_policy(str(good)) == ({"hosts": [{"host": "a"}]}, str(good))
+    laughs = "version: 1\na: &a [x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 8)}]\n" for i in range(8))
+    for body in ("version: 2\n", "- 1\n", laughs, "version: 1\nversion: 1\n", "version: 1\n" + "x" * 300_000):
+        good.write_text(body)
+        with pytest.raises(InputError):
+            it.read_policy(str(good))

@@ -40,6 +40,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="seconds per TLS handshake (default: %(default)s)")
     parser.add_argument("--tls-ca", type=Path, default=None, metavar="PEM",
                         help="CA certificates to verify TLS chains against (default: the system trust store)")
+    parser.add_argument("--nessus", action="append", type=Path, default=[], metavar="FILE",
+                        help="a Nessus .nessus (v2) report to import (repeatable)")
+    parser.add_argument("--oscap-root", type=Path, default=None, metavar="DIR",
+                        help="evaluate the policy's OpenSCAP profile against this root folder (/ for this machine)")
+    parser.add_argument("--oscap-profile", default=None, metavar="ID",
+                        help="XCCDF profile id (default: the policy's infra-scan.openscap.profile)")
+    parser.add_argument("--oscap-content", type=Path, default=None, metavar="DATASTREAM",
+                        help="SCAP source data stream (default: the policy's, else the SSG one for the root's OS)")
 
 
 def _where(path: Path, root: Path) -> str:
@@ -50,13 +58,12 @@ def _where(path: Path, root: Path) -> str:
 def scan(ctx: ScanContext) -> StageResult:
     if Path(ctx.args.paths[0]).resolve() != ctx.target:  # the inputs are options: judged once
         return StageResult(STAGE_ID)
-    from mlsec_actions.gate.policy import load_document
     from mlsec_actions.stages import infra_targets as it
 
     args = ctx.args
     processing(args.policy)
-    doc, label = load_document(args.policy)
-    policy = it.from_section(doc.get("infra-scan"), label)
+    section, label = it.read_policy(str(args.policy))
+    policy = it.from_section(section, label)
     targets = it.parse_targets(list(args.target))
     it.refuse_unlisted(targets, policy)  # exit 2: nothing contacted
     processing(None)
@@ -67,6 +74,8 @@ def scan(ctx: ScanContext) -> StageResult:
         tools.append(ToolRun("nmap", ToolStatus.SKIPPED, message="no --target given: no host was scanned"))
     if args.tls_ca is not None and not Path(args.tls_ca).is_file():
         raise UsageError(f"{args.tls_ca}: --tls-ca is not a file")
+    scap = _scap_inputs(args, policy)  # checked before any host is contacted
+    findings += _nessus(args, ctx.root, tools)
     tls_ports: list[OpenPort] = []
     for target in targets:
         found, run = _nmap(target, policy, args.timeout)
@@ -76,6 +85,7 @@ def scan(ctx: ScanContext) -> StageResult:
     tls_findings, tls_run = _tls(tls_ports, policy, args, where)
     findings += tls_findings
     tools.append(tls_run)
+    findings += _openscap(scap, policy, args.timeout, tools, where)
     return StageResult(STAGE_ID, sort_findings(findings), tuple(tools),
                        extra={"targets": [t.host for t in targets], "policy": {"path": label}})
 
@@ -84,6 +94,62 @@ def _nmap(target: Target, policy: InfraPolicy, timeout: float) -> tuple[list[Ope
     from mlsec_actions.tools import nmap
 
     return nmap.scan(target.host, target.port_spec, detect=policy.service_detection, timeout=timeout)
+
+
+def _nessus(args: argparse.Namespace, root: Path, tools: list[ToolRun]) -> list[Finding]:
+    """Every --nessus report imported (bad input: exit 2, before any host is contacted)."""
+    if not args.nessus:
+        return []
+    from mlsec_actions.analyzers import nessus_import
+
+    findings: list[Finding] = []
+    notes = []
+    for path in [Path(p) for p in args.nessus]:
+        processing(path)
+        got = nessus_import.load(path, _where(path, root))
+        findings += got.findings
+        notes.append(f"{path.name}: {got.hosts} host(s), {len(got.findings)} finding(s), {got.informational} "
+                     "informational item(s) not reported")
+    processing(None)
+    tools.append(ToolRun("nessus", ToolStatus.OK, notes=tuple(notes)))
+    return findings
+
+
+def _scap_inputs(args: argparse.Namespace, policy: InfraPolicy) -> tuple[Path, str, Path | None] | None:
+    """(root, profile, content or None for the default) when OpenSCAP is asked for; UsageError when unusable."""
+    if args.oscap_root is None:
+        return None
+    root = Path(args.oscap_root)
+    if not root.is_dir():
+        raise UsageError(f"{root}: --oscap-root is not a folder")
+    profile = args.oscap_profile or policy.openscap_profile
+    if not profile:
+        raise UsageError("infra-scan: --oscap-root needs a profile (--oscap-profile or the policy's "
+                         "infra-scan.openscap.profile)")
+    named = args.oscap_content or policy.openscap_content
+    content = Path(named) if named else None
+    if content is not None and not content.is_file():
+        raise UsageError(f"{content}: SCAP content is not a file")
+    return root, profile, content
+
+
+def _openscap(scap: tuple[Path, str, Path | None] | None, policy: InfraPolicy, timeout: float,
+              tools: list[ToolRun], where: str) -> list[Finding]:
+    from mlsec_actions.tools import openscap
+
+    if scap is None:
+        tools.append(ToolRun("openscap", ToolStatus.SKIPPED, message="no --oscap-root given: no OS was evaluated"))
+        return []
+    root, profile, content = scap
+    content = content or openscap.default_content(root)
+    if content is None:
+        tools.append(ToolRun("openscap", ToolStatus.FAILED, message=f"no SCAP Security Guide content for "
+                             f"{openscap.os_id(root) or 'an unknown OS'} in {openscap.SSG_CONTENT}; set "
+                             "infra-scan.openscap.content"))
+        return []
+    found, run = openscap.evaluate(root, content, profile, policy.openscap_rules, timeout)
+    tools.append(run)
+    return openscap.findings(found, root, where)
 
 
 def _marked_tls(policy: InfraPolicy, port: OpenPort) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from mlsec_actions.errors import InputError, UsageError
@@ -175,13 +176,98 @@ def _ports_value(value: Any, where: str) -> tuple[PortRange, ...]:
 
 
 def from_section(section: Any, label: str) -> InfraPolicy:
-    """The checked `infra-scan` section (the schema already held its shape); InputError naming the key."""
+    """The checked `infra-scan` section; InputError naming the key. Its shape is checked here as
+    policies/schema.json states it (a test holds the two together), so the stage need not import jsonschema."""
     if section is None:
         return InfraPolicy(label=label)
     try:
+        _shape(section)
         return _build(section, label)
     except (ValueError, TypeError) as e:
         raise InputError(label, str(e)) from None
+
+
+def _keys(value: Any, where: str, allowed: set[str], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: must be a mapping")
+    extra = sorted(str(k) for k in value if k not in allowed)
+    if extra:
+        raise ValueError(f"{where}: unknown key {extra[0][:40]!r}")
+    for key in required:
+        if key not in value:
+            raise ValueError(f"{where}: {key!r} is required")
+    return value
+
+
+def _text(value: Any, where: str, low: int, high: int) -> None:
+    if not isinstance(value, str) or not low <= len(value) <= high:
+        raise ValueError(f"{where}: must be text of {low} to {high} characters")
+
+
+def _items(value: Any, where: str, most: int) -> list[Any]:
+    if not isinstance(value, list) or len(value) > most:
+        raise ValueError(f"{where}: must be a list of at most {most} items")
+    return value
+
+
+def _flag(value: Any, where: str) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"{where}: must be true or false")
+
+
+def _shape(section: Any) -> None:
+    top = _keys(section, "infra-scan", {"hosts", "service-detection", "tls", "openscap"})
+    for i, entry in enumerate(_items(top.get("hosts", []), "infra-scan.hosts", MAX_TARGETS)):
+        where = f"infra-scan.hosts[{i}]"
+        host = _keys(entry, where, {"host", "reason", "allow"}, ("host",))
+        _text(host["host"], f"{where}.host", 1, 255)
+        if "reason" in host:
+            _text(host["reason"], f"{where}.reason", 0, 500)
+        for j, a in enumerate(_items(host.get("allow", []), f"{where}.allow", MAX_PORT_ITEMS)):
+            at = f"{where}.allow[{j}]"
+            allow = _keys(a, at, {"ports", "service", "tls", "reason"}, ("ports",))
+            ports = allow["ports"]
+            if isinstance(ports, bool) or not ((isinstance(ports, int) and 1 <= ports <= 65535)
+                                               or (isinstance(ports, str) and 1 <= len(ports) <= 2000)):
+                raise ValueError(f"{at}.ports: must be a port number or a port list such as \"22,8000-8010\"")
+            if "service" in allow:
+                _text(allow["service"], f"{at}.service", 1, 64)
+            if "tls" in allow:
+                _flag(allow["tls"], f"{at}.tls")
+            if "reason" in allow:
+                _text(allow["reason"], f"{at}.reason", 0, 500)
+    if "service-detection" in top:
+        _flag(top["service-detection"], "infra-scan.service-detection")
+    tls = _keys(top.get("tls", {}), "infra-scan.tls", {"min-version", "expiry-days"})
+    if "min-version" in tls and tls["min-version"] not in TLS_VERSIONS:
+        raise ValueError(f"infra-scan.tls.min-version: must be one of {', '.join(TLS_VERSIONS)}")
+    days = tls.get("expiry-days", 30)
+    if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= 3650:
+        raise ValueError("infra-scan.tls.expiry-days: must be a whole number from 0 to 3650")
+    scap = _keys(top.get("openscap", {}), "infra-scan.openscap", {"profile", "content", "rules"})
+    if "profile" in scap:
+        _text(scap["profile"], "infra-scan.openscap.profile", 1, 300)
+    if "content" in scap:
+        _text(scap["content"], "infra-scan.openscap.content", 1, 1000)
+    for k, rule in enumerate(_items(scap.get("rules", []), "infra-scan.openscap.rules", 2000)):
+        _text(rule, f"infra-scan.openscap.rules[{k}]", 1, 300)
+
+
+BUILTIN = ("default", "strict")
+MAX_POLICY_BYTES = 256 * 1024
+
+
+def read_policy(source: str) -> tuple[Any, str]:
+    """(the policy's `infra-scan` section or None, its label). The gate validates the whole policy; this stage
+    reads only its section, bounded (size, aliases, depth: `inputs.load_yaml`), and checks its shape itself."""
+    from mlsec_actions import inputs
+
+    if source in BUILTIN:  # the shipped policies have no infra-scan section (a test holds this)
+        return None, f"policies/{source}.yml"
+    doc = inputs.load_yaml(Path(source), "policy", MAX_POLICY_BYTES)
+    if not isinstance(doc, dict) or doc.get("version") != 1:
+        raise InputError(source, "a policy is a mapping with version: 1")
+    return doc.get("infra-scan"), source
 
 
 def _build(section: dict[str, Any], label: str) -> InfraPolicy:

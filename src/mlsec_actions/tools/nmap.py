@@ -29,7 +29,9 @@ SPEC = ToolSpec(
     version_pattern=r"[Nn]map version ([0-9][0-9.A-Za-z]*)",
     ok_exit_codes=frozenset({0}),
     install_hint="install nmap (Debian: apt-get install nmap; scripts/bootstrap does it as root)",
-    isolation=Isolation(discovers=("~/.nmap/", "$NMAPDIR"), forced_flags=("--datadir",), env_prefixes=("NMAP",)),
+    # Data files it looks up in ~/.nmap, $NMAPDIR and its working folder unless --datadir names the folder.
+    isolation=Isolation(discovers=("nmap-services", "nmap-service-probes", "nmap-payloads"),
+                        forced_flags=("--datadir",), env_prefixes=("NMAP",)),
     version_in_output=True,
 )
 MAX_REPORT = 32 * 1024 * 1024

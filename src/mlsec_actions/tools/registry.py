@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlsec_actions.findings import ToolRun
-from mlsec_actions.tools import bandit, buildah, checkov, clamav, gitleaks, modelscan, trivy, wapiti
+from mlsec_actions.tools import bandit, buildah, checkov, clamav, gitleaks, modelscan, nmap, openscap, trivy, wapiti
 from mlsec_actions.tools.base import ToolSpec
 
 
@@ -76,6 +76,17 @@ def _buildah(root: Path, timeout: float) -> ToolRun:
         return buildah.build(box, request, Path(tmp) / "layout", None, ()).run
 
 
+def _nmap(root: Path, timeout: float) -> ToolRun:
+    # infra-scan's nmap never reads the scanned tree: it scans a host (here a closed loopback port).
+    return nmap.scan("127.0.0.1", "9", detect=False, timeout=timeout)[1]
+
+
+def _openscap(root: Path, timeout: float) -> ToolRun:
+    # The folder is the root OpenSCAP's probes read (OSCAP_PROBE_ROOT); the content and results are ours.
+    content = openscap.SSG_CONTENT / "ssg-debian11-ds.xml"
+    return openscap.evaluate(root, content, "xccdf_org.ssgproject.content_profile_standard", (), timeout)[1]
+
+
 ADAPTERS: tuple[Adapter, ...] = (
     Adapter(trivy.SPEC, _trivy),
     Adapter(modelscan.SPEC, _modelscan),
@@ -85,4 +96,6 @@ ADAPTERS: tuple[Adapter, ...] = (
     Adapter(wapiti.SPEC, _wapiti),
     Adapter(checkov.SPEC, _checkov),
     Adapter(buildah.SPEC, _buildah),
+    Adapter(nmap.SPEC, _nmap),
+    Adapter(openscap.SPEC, _openscap),
 )
