@@ -73,6 +73,9 @@ def test_without_targets_nmap_is_skipped_and_said(tmp_path: Path) -> None:
     (nmap_run,) = [i for i in doc["invocations"] if i["properties"]["tool"] == "nmap"]
     assert nmap_run["executionSuccessful"]
     assert "no --target" in json.dumps(nmap_run)
+    # Scanning nothing is a coverage gap (a strict policy fails on it), as in dast and runtime-probe.
+    assert doc["properties"]["mlsec-coverage"]["gaps"] == [
+        {"tool": "nmap", "kind": "exclusion", "detail": "no --target given: no host was scanned"}]
 
 
 def _tls_policy(tmp_path: Path, tls: Services, extra: str = "") -> Path:

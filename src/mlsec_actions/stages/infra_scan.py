@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlsec_actions.errors import UsageError
-from mlsec_actions.findings import Finding, StageResult, ToolRun, ToolStatus, sort_findings
+from mlsec_actions.findings import CoverageGap, Finding, GapKind, StageResult, ToolRun, ToolStatus, sort_findings
 from mlsec_actions.stages.base import ScanContext, Stage, add_scan_arguments, positive_float, processing, run_scan
 
 if TYPE_CHECKING:
@@ -71,7 +71,10 @@ def scan(ctx: ScanContext) -> StageResult:
     findings: list[Finding] = []
     tools: list[ToolRun] = []
     if not targets:
-        tools.append(ToolRun("nmap", ToolStatus.SKIPPED, message="no --target given: no host was scanned"))
+        # As dast and runtime-probe: scanning nothing is a coverage gap (a strict policy fails on it), not silence.
+        gap = CoverageGap(GapKind.EXCLUSION, "no --target given: no host was scanned")
+        tools.append(ToolRun("nmap", ToolStatus.SKIPPED, message="no --target given: no host was scanned",
+                             gaps=(gap,)))
     if args.tls_ca is not None and not Path(args.tls_ca).is_file():
         raise UsageError(f"{args.tls_ca}: --tls-ca is not a file")
     scap = _scap_inputs(args, policy)  # checked before any host is contacted
