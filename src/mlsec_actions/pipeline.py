@@ -286,8 +286,12 @@ def headline(p: PipelinePlan) -> str:
 
 
 def _scan_policy(p: PipelinePlan, stage: str) -> tuple[str, ...]:
-    """model-scan reads the gate's policy too (`model-scan.allow-globals`, docs/model-scan.md)."""
-    return ("--policy", p.policy) if stage in ("model-scan", "evaluate") and p.policy is not None else ()
+    """The stages that read the gate's policy too: model-scan (`model-scan.allow-globals`), evaluate (its
+    thresholds) and the network stages (the hosts they may contact: `infra-scan.hosts`, `*.allow-hosts`)."""
+    return ("--policy", p.policy) if stage in _POLICY_READERS and p.policy is not None else ()
+
+
+_POLICY_READERS = frozenset({"model-scan", "evaluate", "infra-scan", "dast", "runtime-probe"})
 
 
 def previous_seconds(out: Path) -> dict[str, float]:

@@ -111,6 +111,24 @@ def test_builtin_policy_name_is_accepted(tmp_path: Path, example_project: Path,
     assert json.loads((out / "verdict.json").read_text())["policy"]["path"].endswith("strict.yml")
 
 
+def test_the_network_stages_get_the_runs_policy(tmp_path: Path, example_project: Path,
+                                                run_mlsec) -> None:  # type: ignore[no-untyped-def]
+    # infra-scan contacts only hosts its policy lists: mlsec run must hand it the run's policy, or every
+    # configured target is refused (exit 2) and the run fails although the policy allows the host.
+    policy = tmp_path / "policy.yml"
+    policy.write_text("version: 1\nthresholds: []\ninfra-scan:\n  hosts:\n    - host: 127.0.0.1\n"
+                      "      allow:\n        - ports: 1-65535\n")
+    config = tmp_path / "mlsec.yml"
+    config.write_text("infra-targets: ['127.0.0.1:9']\n")
+    out = tmp_path / "o"
+    proc = run_mlsec("run", str(example_project), "--pipeline", "devsecops", "--only", "infra-scan", "--no-report",
+                     "--out", str(out), "--policy", str(policy), "--config", str(config))
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((out / "sarif" / "infra-scan.sarif").read_text())
+    (nmap_run,) = [i for i in doc["runs"][0]["invocations"] if i["properties"]["tool"] == "nmap"]
+    assert nmap_run["executionSuccessful"] and "no --target" not in json.dumps(nmap_run)
+
+
 def test_scanned_project_is_never_imported(tmp_path: Path, run_mlsec) -> None:  # type: ignore[no-untyped-def]
     # Issue 9, seen 2: stages ran as `python -m mlsec_actions` with the project as cwd, importing proj/argparse.py.
     proj = tmp_path / "proj"
