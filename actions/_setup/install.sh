@@ -39,7 +39,9 @@ package_extras=""
 checkov=false
 IFS=, read -ra wanted <<< "$extras"
 for e in "${wanted[@]}"; do
-  if [[ "$e" == iac ]]; then checkov=true; elif [[ -n "$e" ]]; then package_extras+="${package_extras:+,}$e"; fi
+  # `all` means every tool, checkov too (it is not in the package's `all` extra, for the conflict above).
+  if [[ "$e" == iac || "$e" == all ]]; then checkov=true; fi
+  if [[ -n "$e" && "$e" != iac ]]; then package_extras+="${package_extras:+,}$e"; fi
 done
 
 tmp="${RUNNER_TEMP:-${TMPDIR:-/tmp}}"

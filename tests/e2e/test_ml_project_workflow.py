@@ -104,7 +104,7 @@ jobs:
         uses: mlsec-actions/mlsec-actions@v1
         with:
           stage: code-scan
-          extras: trivy,secrets,sast
+          extras: trivy,secrets,sast,iac
           path: |
             train.py
             infra

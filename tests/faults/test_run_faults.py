@@ -57,7 +57,10 @@ def _run(tmp_path: Path, project: Path, policy: Path, stage: catalog.StageInfo, 
          stage_timeout: str = "120", tool_timeout: str = "120") -> tuple[subprocess.CompletedProcess[str], Path]:
     out = tmp_path / "out"
     config = tmp_path / "mlsec.yml"
-    config.write_text(f"{stage.id}:\n  timeout: {tool_timeout}\n{stage_inputs(stage.id, tmp_path)[1]}"
+    extra, section = stage_inputs(stage.id, tmp_path)
+    if "--policy" in extra:  # a network stage's own policy (lenient too, plus its hosts) is the run's: mlsec run
+        policy = Path(extra[extra.index("--policy") + 1])  # hands the run's policy to the stage
+    config.write_text(f"{stage.id}:\n  timeout: {tool_timeout}\n{section}"
                       + ("code-scan:\n" if stage.id != "code-scan" else "") + "  vuln-db: skip\n")
     # Only the stage under test (its pipeline's other scans prove nothing here, and each costs seconds): the gate,
     # the SBOM and the signing still run after it.

@@ -32,12 +32,16 @@ def scanned(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out.parent
 
 
+WAIVED = (("secret", "trivy/secret/*"), ("misconfig", "trivy/misconfig/*"), ("iac", "checkov/*"))
+"""What the leaky tree's findings come from: trivy's secret and misconfiguration checks, and checkov's IaC checks."""
+
+
 def _policy(tmp_path: Path, expires: dt.date | None) -> Path:
     text = "version: 1\nrequired-stages: [code-scan]\nthresholds:\n  - id: no-high\n    severity: high\n"
     if expires is not None:
         text += "waivers:\n" + "".join(
-            f"  - id: {name}\n    rule: 'trivy/{name}/*'\n    reason: demo fixtures, not deployed\n"
-            f"    owner: '@platform'\n    expires: {expires.isoformat()}\n" for name in ("secret", "misconfig"))
+            f"  - id: {name}\n    rule: '{rule}'\n    reason: demo fixtures, not deployed\n"
+            f"    owner: '@platform'\n    expires: {expires.isoformat()}\n" for name, rule in WAIVED)
     path = tmp_path / "policy.yml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -76,7 +80,7 @@ def test_waiver_turns_it_green(scanned: Path, tmp_path: Path, run_mlsec) -> None
     assert proc.returncode == 0, proc.stderr
     verdict = json.loads((tmp_path / "out" / "verdict.json").read_text())
     assert verdict["verdict"] == "pass" and verdict["violations"] == []
-    assert {w["id"] for w in verdict["waivers"]["used"]} == {"secret", "misconfig"}
+    assert {w["id"] for w in verdict["waivers"]["used"]} == {name for name, _ in WAIVED}
     assert verdict["waived"] == sum(verdict["counts"]["code-scan"].values())
     assert "verdict=pass\n" in (tmp_path / "gh-output").read_text()
 
@@ -85,8 +89,8 @@ def test_expired_waiver_turns_it_red_again(scanned: Path, tmp_path: Path, run_ml
     proc = _gate(run_mlsec, tmp_path, scanned, "--policy", str(_policy(tmp_path, TODAY - dt.timedelta(days=1))))
     assert proc.returncode == 3, proc.stderr
     verdict = json.loads((tmp_path / "out" / "verdict.json").read_text())
-    assert sorted(v["kind"] for v in verdict["violations"]) == ["threshold", "waiver-expired", "waiver-expired"]
-    assert {w["id"] for w in verdict["waivers"]["expired"]} == {"secret", "misconfig"}
+    assert sorted(v["kind"] for v in verdict["violations"]) == ["threshold"] + ["waiver-expired"] * len(WAIVED)
+    assert {w["id"] for w in verdict["waivers"]["expired"]} == {name for name, _ in WAIVED}
 
 
 def test_baseline_of_the_same_run_is_green(scanned: Path, tmp_path: Path, run_mlsec) -> None:  # type: ignore[no-untyped-def]
