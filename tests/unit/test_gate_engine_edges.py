@@ -39,3 +39,117 @@ def test_a_score_that_is_not_a_number_is_as_if_absent(tmp_path: Path) -> None:
                      "properties": {"security-severity": "high"}}]}]}
     (run,) = gate_input.read_bytes("x.sarif", json.dumps(log).encode())
     assert [(h.severity, h.score) for h in run.hits] == [(Severity.LOW, 2.0), (Severity.LOW, 2.0)]
+
+
+def _log(run: dict) -> bytes:  # type: ignore[type-arg]
+    return json.dumps({"version": "2.1.0", "runs": [run]}).encode()
+
+
+def test_the_reader_resolves_rule_tool_severity_location_and_message_of_each_result() -> None:
+    from mlsec_actions.findings import ToolStatus
+    from mlsec_actions.gate.input import Hit
+
+    run = {
+        "tool": {"driver": {"name": "drv", "version": "9", "rules": [
+            {"id": "trivy/a", "defaultConfiguration": {"level": "note"}},
+            {"id": "drv/b", "properties": {"security-severity": "9.1"}}]}},
+        "invocations": [
+            {"executionSuccessful": True, "properties": {"tool": "trivy", "status": "ok", "version": "0.1"}},
+            {"executionSuccessful": False, "properties": {"tool": "grype", "status": "ok"},
+             "toolExecutionNotifications": [{"level": "error", "message": {"text": "boom"}},
+                                            {"level": "error", "message": {"text": ""}},
+                                            {"level": "warning", "message": {"text": "meh"}},
+                                            {"level": "error", "message": {"text": "bang"}}]},
+            {"executionSuccessful": True, "properties": {"status": "no-such-status"}}],
+        "automationDetails": {"id": "mlsec/code-scan/run-1"},
+        "results": [
+            {"ruleId": "trivy/a", "message": {"text": "t"}, "partialFingerprints": {"primaryLocationLineHash": "f:1"},
+             "locations": [{"physicalLocation": {"artifactLocation": {"uri": "a.py"}, "region": {"startLine": 4}}}]},
+            {"ruleIndex": 1, "message": {"markdown": "md"}, "locations": [{"physicalLocation": {}}]},
+            {"ruleIndex": 7, "level": "error"},
+            {"ruleId": "drv/b", "kind": "pass"},
+            {"ruleId": "drv/b", "kind": "fail", "properties": {"mlsec-severity": "low", "security-severity": "3.3"},
+             "message": {}},
+            {"ruleId": "grype/c", "properties": {"mlsec-severity": "bogus"}, "level": "none"}]}
+    (got,) = gate_input.read_bytes("r.sarif", _log(run))
+    assert got.source == "r.sarif" and got.stage == "code-scan"
+    assert [(t.name, t.status, t.version, t.message) for t in got.tools] == [
+        ("trivy", ToolStatus.OK, "0.1", ""), ("grype", ToolStatus.FAILED, "9", "boom; bang"),
+        ("drv", ToolStatus.OK, "9", "")]
+    assert got.hits == [
+        Hit("trivy/a", "trivy", Severity.LOW, Severity.LOW.default_score, "f:1", "a.py", 4, "t"),
+        Hit("drv/b", "drv", Severity.CRITICAL, 9.1, None, "", None, "md"),
+        Hit("drv/unknown", "drv", Severity.HIGH, Severity.HIGH.default_score, None, "", None, "drv/unknown"),
+        Hit("drv/b", "drv", Severity.LOW, 3.3, None, "", None, "drv/b"),
+        Hit("grype/c", "grype", Severity.INFO, Severity.INFO.default_score, None, "", None, "grype/c")]
+    assert got.dropped == {} and got.gaps == () and got.gap_total == 0
+
+
+def test_stage_name_falls_back_to_the_category_then_the_driver() -> None:
+    base = {"tool": {"driver": {"name": "drv"}}, "invocations": [{}]}
+    assert gate_input.read_bytes("s", _log({**base, "automationDetails": {"id": "mlsec/x/1"},
+                                            "properties": {"mlsec-stage": "given"}}))[0].stage == "given"
+    assert gate_input.read_bytes("s", _log({**base, "automationDetails": {"id": "other/cat/"}}))[0].stage == "other/cat"
+    assert gate_input.read_bytes("s", _log({**base, "automationDetails": {"id": "plain"}}))[0].stage == "plain"
+    assert gate_input.read_bytes("s", _log(base))[0].stage == "drv"
+
+
+def test_a_run_without_invocations_is_one_failed_driver_record() -> None:
+    from mlsec_actions.findings import ToolStatus
+
+    (got,) = gate_input.read_bytes("s", _log({"tool": {"driver": {"name": "drv", "version": "2"}}}))
+    assert [(t.name, t.status, t.version, t.message) for t in got.tools] == [
+        ("drv", ToolStatus.FAILED, "2", gate_input.NO_INVOCATIONS)]
+
+
+def test_true_counts_add_only_what_the_file_lacks_per_severity() -> None:
+    from mlsec_actions.sarif import to_sarif
+
+    log = to_sarif(stage("code-scan", hit(), hit(path="b.py"), hit(severity=Severity.LOW)))
+    log["runs"][0]["properties"]["mlsec-result-counts"] = {"total": 9, "high": 5, "low": 1, "critical": 3}
+    (got,) = gate_input.read_bytes("s", json.dumps(log).encode())
+    assert got.dropped == {Severity.HIGH: 3, Severity.CRITICAL: 3}
+
+
+def test_malformed_logs_name_the_file_and_the_problem() -> None:
+    import pytest
+
+    from mlsec_actions.errors import InputError
+
+    cases = [(b'{"version": "2.1.0", "runs": [{"tool": 3}]}',
+              "s.sarif: not a SARIF log we can read: Expected `object`"),
+             (b'{"version": "2.1.0", ', "s.sarif: not valid JSON ("),
+             (b'{"version": "2.0.0", "runs": []}', "s.sarif: unsupported SARIF version '2.0.0' (need 2.1.0)")]
+    for data, start in cases:
+        with pytest.raises(InputError) as err:
+            gate_input.read_bytes("s.sarif", data)
+        assert str(err.value).startswith(start), str(err.value)
+    with pytest.raises(InputError, match=r"^s\.sarif: not valid JSON \(.*\); truncated or corrupt SARIF$"):
+        gate_input.read_bytes("s.sarif", b"{")
+    with pytest.raises(InputError, match=r"^s\.sarif: SARIF is nested too deeply to be a SARIF log we write$"):
+        gate_input.read_bytes("s.sarif", b'{"version": "2.1.0", "runs": [{"tool": {"driver": {"x": '
+                              + b"[" * 100_000 + b"]" * 100_000 + b"}}}]}")
+
+
+def test_the_folder_reader_names_each_file_and_why_it_was_not_read(tmp_path: Path) -> None:
+    import pytest
+
+    from mlsec_actions.errors import InputError
+    from mlsec_actions.sarif import write_sarif
+
+    with pytest.raises(InputError, match=r"nope: no such folder$"):
+        next(gate_input.iter_dir(tmp_path / "nope"))
+    good = write_sarif(stage("code-scan", hit()), tmp_path / "sub" / "good.sarif")
+    (tmp_path / "bad.sarif").write_text("{")
+    (tmp_path / "link.sarif").symlink_to(good)
+    (tmp_path / "skip.sarif").write_text("{")
+    got = list(gate_input.iter_dir(tmp_path, frozenset({(tmp_path / "skip.sarif").resolve()})))
+    assert [(f.path, f.name, f.sha256 != "", len(runs), e is not None) for f, runs, e in got] == [
+        (str(tmp_path / "bad.sarif"), "bad.sarif", True, 0, True),
+        (str(tmp_path / "link.sarif"), "link.sarif", False, 0, True),
+        (str(good), "sub/good.sarif", True, 1, False)]
+    assert got[0][0].sha256 == hashlib.sha256(b"{").hexdigest()
+    assert str(got[1][2]).endswith("link.sarif: SARIF is a symbolic link, not a regular file")
+    assert got[2][1][0].stage == "code-scan"
+    big = list(gate_input.iter_dir(tmp_path / "sub", max_bytes=10))
+    assert big[0][0].sha256 == "" and big[0][2] is not None and "good.sarif" in str(big[0][2])

@@ -239,3 +239,21 @@ def test_write_sarif_passes_root_prefix_and_run_id(tmp_path: Path, monkeypatch: 
     # to_sarif reads the same root
     direct = _run(sarif.to_sarif(StageResult("s", found), root=tmp_path))["results"][0]
     assert direct["partialFingerprints"] == res["partialFingerprints"]
+
+
+def test_fingerprints_do_not_depend_on_the_locale(tmp_path: Path) -> None:
+    """A runner with a POSIX (ASCII) locale reads source lines as UTF-8 too: alerts do not churn between machines."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "a.py").write_text("clé = 'abc'\n", encoding="utf-8")
+    code = ("import sys; from pathlib import Path; from mlsec_actions import sarif; "
+            "from tests.unit.test_sarif_edges import RULE; "
+            "from mlsec_actions.findings import Finding, Location, Severity; "
+            "print(sarif.fingerprints([Finding(RULE, 'm', Severity.LOW, Location('a.py', 1))], Path(sys.argv[1]))[0])")
+    env = {**os.environ, "LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
+    got = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[2], timeout=120)
+    here = sarif.fingerprints([Finding(RULE, "m", Severity.LOW, Location("a.py", 1))], tmp_path)[0]
+    assert got.stdout.strip() == here
