@@ -243,17 +243,15 @@ def test_write_sarif_passes_root_prefix_and_run_id(tmp_path: Path, monkeypatch: 
 
 def test_fingerprints_do_not_depend_on_the_locale(tmp_path: Path) -> None:
     """A runner with a POSIX (ASCII) locale reads source lines as UTF-8 too: alerts do not churn between machines."""
-    import os
-    import subprocess
-    import sys
+    import locale
 
     (tmp_path / "a.py").write_text("clé = 'abc'\n", encoding="utf-8")
-    code = ("import sys; from pathlib import Path; from mlsec_actions import sarif; "
-            "from tests.unit.test_sarif_edges import RULE; "
-            "from mlsec_actions.findings import Finding, Location, Severity; "
-            "print(sarif.fingerprints([Finding(RULE, 'm', Severity.LOW, Location('a.py', 1))], Path(sys.argv[1]))[0])")
-    env = {**os.environ, "LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
-    got = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, text=True,
-                         check=True, cwd=Path(__file__).resolve().parents[2], timeout=120)
-    here = sarif.fingerprints([Finding(RULE, "m", Severity.LOW, Location("a.py", 1))], tmp_path)[0]
-    assert got.stdout.strip() == here
+    found = [Finding(RULE, "m", Severity.LOW, Location("a.py", 1))]
+    here = sarif.fingerprints(found, tmp_path)
+    before = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")  # the default text encoding is now ASCII
+    try:
+        assert locale.getencoding() != "UTF-8"
+        assert sarif.fingerprints(found, tmp_path) == here
+    finally:
+        locale.setlocale(locale.LC_CTYPE, before)
