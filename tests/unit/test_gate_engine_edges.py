@@ -153,3 +153,65 @@ def test_the_folder_reader_names_each_file_and_why_it_was_not_read(tmp_path: Pat
     assert got[2][1][0].stage == "code-scan"
     big = list(gate_input.iter_dir(tmp_path / "sub", max_bytes=10))
     assert big[0][0].sha256 == "" and big[0][2] is not None and "good.sarif" in str(big[0][2])
+
+
+def test_top_findings_are_the_most_severe_then_highest_scored_earlier_runs_first(tmp_path: Path) -> None:
+    def at(path: str, severity: Severity, score: float) -> object:
+        return hit(path=path, severity=severity, score=score)
+
+    code = stage("code-scan", at("a.py", Severity.HIGH, 7.0), at("b.py", Severity.HIGH, 8.9),
+                 at("c.py", Severity.LOW, 9.9), at("l.py", Severity.CRITICAL, 9.0),
+                 *(at(f"{c}.py", Severity.MEDIUM, 5.0) for c in "defghijk"))  # type: ignore[arg-type]
+    model = stage("model-scan", at("m.py", Severity.HIGH, 7.0))  # type: ignore[arg-type]
+    verdict = evaluate(tmp_path, "version: 1\n", code, model)
+    assert [(s, h.path) for s, h in verdict.top] == [
+        ("code-scan", "l.py"), ("code-scan", "b.py"), ("code-scan", "a.py"), ("model-scan", "m.py"),
+        *(("code-scan", f"{c}.py") for c in "defghi")]
+
+
+def test_waived_and_baseline_counts_add_up_over_runs(tmp_path: Path) -> None:
+    runs = (stage("code-scan", hit(path="w.py"), hit(path="x.py")), stage("model-scan", hit(path="w.py")))
+    verdict = evaluate(tmp_path, "version: 1\n" + waiver("path: w.py"), *runs)
+    assert verdict.waived == 2
+    (tmp_path / "b").mkdir()
+    verdict = evaluate(tmp_path / "b", "version: 1\n", *runs, baseline=runs)
+    assert verdict.in_baseline == 3 and verdict.waived == 0
+    (tmp_path / "n").mkdir()
+    assert evaluate(tmp_path / "n", "version: 1\n", *runs).waived == 0
+
+
+def test_dropped_findings_of_a_run_with_several_tools_belong_to_no_tool(tmp_path: Path) -> None:
+    from mlsec_actions.findings import ToolRun, ToolStatus
+    from mlsec_actions.sarif import to_sarif
+
+    tools = (ToolRun("trivy", ToolStatus.OK), ToolRun("grype", ToolStatus.OK))
+    log = to_sarif(stage("code-scan", hit(), tools=tools))
+    log["runs"][0]["properties"]["mlsec-result-counts"] = {"total": 4, "high": 4}
+    folder = tmp_path / "s"
+    folder.mkdir()
+    (folder / "c.sarif").write_text(json.dumps(log))
+    from mlsec_actions.gate import policy
+    from mlsec_actions.gate.engine import run_gate
+
+    pol = tmp_path / "p.yml"
+    pol.write_text("version: 1\nthresholds:\n  - tool: trivy\n    max: 1\n  - tool: unknown\n    max: 2\n")
+    verdict = run_gate(policy.load(pol), folder)
+    # trivy keeps its one finding (max 1 holds); the three dropped ones count for no tool (max 2 fails).
+    assert [v.message for v in verdict.violations if v.kind == "threshold"] == [
+        "3 findings at any severity (max 2; code-scan: 3)"]
+
+
+def test_no_inputs_and_a_missing_required_stage_point_at_the_policy(tmp_path: Path) -> None:
+    from mlsec_actions.gate import policy
+    from mlsec_actions.gate.engine import run_gate
+    from mlsec_actions.gate.rules import Violation
+
+    pol = tmp_path / "p.yml"
+    pol.write_text("version: 1\nrequired-stages:\n  - code-scan\n")
+    empty = tmp_path / "s"
+    empty.mkdir()
+    verdict = run_gate(policy.load(pol), empty)
+    assert verdict.violations == (
+        Violation("no-inputs", f"no *.sarif files under {empty}: nothing was checked", path=str(pol), line=1),
+        Violation("required-stage-missing", "required stage code-scan produced no SARIF", "required-stages",
+                  "code-scan", str(pol), 2))
