@@ -215,3 +215,22 @@ def test_no_inputs_and_a_missing_required_stage_point_at_the_policy(tmp_path: Pa
         Violation("no-inputs", f"no *.sarif files under {empty}: nothing was checked", path=str(pol), line=1),
         Violation("required-stage-missing", "required stage code-scan produced no SARIF", "required-stages",
                   "code-scan", str(pol), 2))
+
+
+def test_a_tool_that_did_not_succeed_fails_or_warns_naming_stage_tool_status_and_message(tmp_path: Path) -> None:
+    from mlsec_actions.findings import ToolRun, ToolStatus
+    from mlsec_actions.gate.rules import Violation
+
+    tools = (ToolRun("trivy", ToolStatus.TIMEOUT, message="after 60s"), ToolRun("grype", ToolStatus.MISSING),
+             ToolRun("ok", ToolStatus.OK))
+    verdict = evaluate(tmp_path, "version: 1\n", stage("code-scan", tools=tools))
+    source = str(tmp_path / "sarif" / "code-scan.sarif")
+    assert [v for v in verdict.violations if v.kind == "tool-failed"] == [
+        Violation("tool-failed", "code-scan: trivy timeout: trivy: after 60s; its findings are incomplete",
+                  "tool-errors", "code-scan", source),
+        Violation("tool-failed", "code-scan: grype missing: grype: missing; its findings are incomplete",
+                  "tool-errors", "code-scan", source)]
+    (tmp_path / "w").mkdir()
+    warned = evaluate(tmp_path / "w", "version: 1\ntool-errors: warn\n", stage("code-scan", tools=tools))
+    assert "tool-failed" not in [v.kind for v in warned.violations]
+    assert "code-scan: grype missing: grype: missing" in warned.warnings
