@@ -9,7 +9,9 @@ from pathlib import Path
 
 from mlsec_actions.findings import Severity
 from mlsec_actions.gate import input as gate_input
-from tests.unit.test_gate import evaluate, hit, stage, waiver
+from tests.unit.test_gate import evaluate, hit, outside_basetemp, stage, waiver
+
+__all__ = ["outside_basetemp"]  # a fixture: hand-made malformed SARIF stays out of the session hook's basetemp
 
 
 def test_findings_after_a_kept_one_still_count_when_waivers_are_on(tmp_path: Path) -> None:
@@ -131,7 +133,8 @@ def test_malformed_logs_name_the_file_and_the_problem() -> None:
                               + b"[" * 100_000 + b"]" * 100_000 + b"}}}]}")
 
 
-def test_the_folder_reader_names_each_file_and_why_it_was_not_read(tmp_path: Path) -> None:
+def test_the_folder_reader_names_each_file_and_why_it_was_not_read(outside_basetemp: Path) -> None:
+    tmp_path = outside_basetemp
     import pytest
 
     from mlsec_actions.errors import InputError
