@@ -170,6 +170,7 @@ def test_top_findings_are_the_most_severe_then_highest_scored_earlier_runs_first
     assert [(s, h.path) for s, h in verdict.top] == [
         ("code-scan", "l.py"), ("code-scan", "b.py"), ("code-scan", "a.py"), ("model-scan", "m.py"),
         *(("code-scan", f"{c}.py") for c in "defghi")]
+    assert verdict.counted["code-scan"][Severity.HIGH] == 2 and verdict.counted["code-scan"][Severity.MEDIUM] == 8
 
 
 def test_waived_and_baseline_counts_add_up_over_runs(tmp_path: Path) -> None:
@@ -237,3 +238,36 @@ def test_a_tool_that_did_not_succeed_fails_or_warns_naming_stage_tool_status_and
     warned = evaluate(tmp_path / "w", "version: 1\ntool-errors: warn\n", stage("code-scan", tools=tools))
     assert "tool-failed" not in [v.kind for v in warned.violations]
     assert "code-scan: grype missing: grype: missing" in warned.warnings
+
+
+def test_a_failed_tool_without_a_message_and_a_stale_required_stage(outside_basetemp: Path) -> None:
+    from mlsec_actions.gate import policy
+    from mlsec_actions.gate.engine import run_gate
+    from mlsec_actions.gate.provenance import Expectations
+
+    log = {"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "drv"}}, "invocations": [
+        {"executionSuccessful": False}], "properties": {"mlsec-stage": "code-scan", "mlsec-run-id": "old"}}]}
+    folder = outside_basetemp / "s"
+    folder.mkdir()
+    (folder / "c.sarif").write_text(json.dumps(log))
+    pol = outside_basetemp / "p.yml"
+    pol.write_text("version: 1\nrequired-stages: [code-scan]\n")
+    verdict = run_gate(policy.load(pol), folder, expect=Expectations(run_id="now", stages=("code-scan",)))
+    messages = {v.kind: v.message for v in verdict.violations}
+    assert messages["tool-failed"] == "code-scan: drv failed; its findings are incomplete"
+    assert messages["required-stage-missing"] == "required stage code-scan produced no SARIF in this run"
+    where = folder / "c.sarif"
+    assert messages["stage-missing"] == (f"expected stage code-scan: only SARIF from another run ({where}; "
+                                         "this run is 'now')")
+
+
+def test_a_bad_count_property_names_the_file() -> None:
+    import pytest
+
+    from mlsec_actions.errors import InputError
+
+    log = {"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "d"}}, "invocations": [{}],
+                                         "properties": {"mlsec-result-counts": {"high": 1.5}}}]}
+    with pytest.raises(InputError) as err:
+        gate_input.read_bytes("f.sarif", json.dumps(log).encode())
+    assert str(err.value) == "f.sarif: run.properties.mlsec-result-counts is not a map of severity to count"
