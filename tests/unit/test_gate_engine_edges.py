@@ -7,6 +7,8 @@ import hashlib
 import json
 from pathlib import Path
 
+import pytest
+
 from mlsec_actions.findings import Severity
 from mlsec_actions.gate import input as gate_input
 from tests.unit.test_gate import evaluate, hit, outside_basetemp, stage, waiver
@@ -114,7 +116,6 @@ def test_true_counts_add_only_what_the_file_lacks_per_severity() -> None:
 
 
 def test_malformed_logs_name_the_file_and_the_problem() -> None:
-    import pytest
 
     from mlsec_actions.errors import InputError
 
@@ -135,7 +136,6 @@ def test_malformed_logs_name_the_file_and_the_problem() -> None:
 
 def test_the_folder_reader_names_each_file_and_why_it_was_not_read(outside_basetemp: Path) -> None:
     tmp_path = outside_basetemp
-    import pytest
 
     from mlsec_actions.errors import InputError
     from mlsec_actions.sarif import write_sarif
@@ -262,7 +262,6 @@ def test_a_failed_tool_without_a_message_and_a_stale_required_stage(outside_base
 
 
 def test_a_bad_count_property_names_the_file() -> None:
-    import pytest
 
     from mlsec_actions.errors import InputError
 
@@ -271,3 +270,43 @@ def test_a_bad_count_property_names_the_file() -> None:
     with pytest.raises(InputError) as err:
         gate_input.read_bytes("f.sarif", json.dumps(log).encode())
     assert str(err.value) == "f.sarif: run.properties.mlsec-result-counts is not a map of severity to count"
+
+
+def test_the_reader_s_remaining_fallbacks() -> None:
+    from mlsec_actions.findings import ToolStatus
+
+    run = {"tool": {"driver": {"name": "drv", "rules": [{"id": "drv/r", "properties": {"security-severity": "9.1"}},
+                                                        {"id": "drv/s"}]}},
+           "invocations": [{}, {"toolExecutionNotifications": [
+               {"descriptor": {"id": "mlsec/coverage/file-skipped"}},
+               {"descriptor": {"id": "mlsec/coverage/file-unreadable"}, "message": {}}]}],
+           "results": [{"ruleId": "drv/r", "properties": {"mlsec-severity": "low"}},
+                       {"ruleId": "drv/r", "properties": {"security-severity": "3.0"}},
+                       {"ruleIndex": 2, "level": "bogus"}]}
+    (got,) = gate_input.read_bytes("s", _log(run))
+    assert [(h.rule, h.severity, h.score) for h in got.hits] == [
+        ("drv/r", Severity.LOW, 9.1), ("drv/r", Severity.LOW, 3.0), ("drv/unknown", Severity.MEDIUM, 5.5)]
+    assert [t.status for t in got.tools] == [ToolStatus.OK, ToolStatus.OK]
+    assert [(g.kind, g.detail) for g in got.gaps] == [("file-skipped", ""), ("file-unreadable", "")]
+
+
+def test_a_file_that_cannot_be_read_does_not_stop_the_others(outside_basetemp: Path) -> None:
+    (outside_basetemp / "a.sarif").write_text("{" * 50)
+    (outside_basetemp / "b.sarif").write_text("{}")
+    got = list(gate_input.iter_dir(outside_basetemp, max_bytes=10))
+    first, second = got
+    assert (first[0].path, first[0].sha256, first[0].name) == (str(outside_basetemp / "a.sarif"), "", "a.sarif")
+    assert str(first[2]) == f"{outside_basetemp / 'a.sarif'}: SARIF is 50 bytes; the limit is 10"
+    assert second[0].name == "b.sarif" and second[0].sha256 == hashlib.sha256(b"{}").hexdigest()
+
+
+def test_a_folder_too_deep_is_an_unread_input_naming_its_path(outside_basetemp: Path) -> None:
+    from mlsec_actions.analyzers import tree
+
+    deep = outside_basetemp.joinpath(*["d"] * (tree.MAX_DEPTH + 2))
+    deep.mkdir(parents=True)
+    (deep / "x.sarif").write_text("{}")
+    ((file, runs, error),) = list(gate_input.iter_dir(outside_basetemp))
+    assert runs == [] and file.sha256 == "" and error is not None
+    assert file.path == str(outside_basetemp / file.name) and file.name.startswith("d/d/")
+    assert str(error).startswith(f"{outside_basetemp / file.name}: ")
