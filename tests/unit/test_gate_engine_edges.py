@@ -310,3 +310,17 @@ def test_a_folder_too_deep_is_an_unread_input_naming_its_path(outside_basetemp: 
     assert runs == [] and file.sha256 == "" and error is not None
     assert file.path == str(outside_basetemp / file.name) and file.name.startswith("d/d/")
     assert str(error).startswith(f"{outside_basetemp / file.name}: ")
+
+
+def test_the_gate_s_own_output_is_not_read(tmp_path: Path) -> None:
+    from mlsec_actions.gate import policy
+    from mlsec_actions.gate.engine import run_gate
+    from mlsec_actions.sarif import write_sarif
+
+    folder = tmp_path / "s"
+    write_sarif(stage("code-scan"), folder / "code-scan.sarif")
+    own = write_sarif(stage("code-scan", hit()), folder / "gate.sarif")
+    pol = tmp_path / "p.yml"
+    pol.write_text("version: 1\n")
+    verdict = run_gate(policy.load(pol), folder, exclude=frozenset({own.resolve()}))
+    assert [f.name for f in verdict.inputs] == ["code-scan.sarif"]
