@@ -324,3 +324,18 @@ def test_the_gate_s_own_output_is_not_read(tmp_path: Path) -> None:
     pol.write_text("version: 1\n")
     verdict = run_gate(policy.load(pol), folder, exclude=frozenset({own.resolve()}))
     assert [f.name for f in verdict.inputs] == ["code-scan.sarif"]
+
+
+def test_each_run_s_top_ten_is_chosen_by_severity_then_score(tmp_path: Path) -> None:
+    low = stage("code-scan", *(hit(path=f"l{i}.py", severity=Severity.LOW, score=9.9) for i in range(10)),
+                hit(path="h.py", score=7.0))
+    high = stage("model-scan", *(hit(path=f"m{i}.py", score=7.0) for i in range(10)), hit(path="z.py", score=8.0))
+    verdict = evaluate(tmp_path, "version: 1\n", low, high)
+    assert [(s, h.path) for s, h in verdict.top] == [
+        ("model-scan", "z.py"), ("code-scan", "h.py"), *(("model-scan", f"m{i}.py") for i in range(8))]
+
+
+def test_an_expired_waiver_points_at_the_policy(tmp_path: Path) -> None:
+    verdict = evaluate(tmp_path, "version: 1\n" + waiver("path: a.py", expires="2026-01-01"), stage("code-scan"))
+    (expired,) = [v for v in verdict.violations if v.kind.startswith("waiver")]
+    assert expired.path == str(tmp_path / "policy.yml")
