@@ -339,3 +339,13 @@ def test_an_expired_waiver_points_at_the_policy(tmp_path: Path) -> None:
     verdict = evaluate(tmp_path, "version: 1\n" + waiver("path: a.py", expires="2026-01-01"), stage("code-scan"))
     (expired,) = [v for v in verdict.violations if v.kind.startswith("waiver")]
     assert expired.path == str(tmp_path / "policy.yml")
+
+
+def test_a_bad_coverage_property_names_the_file() -> None:
+    from mlsec_actions.errors import InputError
+
+    log = {"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "d"}}, "invocations": [{}],
+                                         "properties": {"mlsec-coverage": []}}]}
+    with pytest.raises(InputError) as err:
+        gate_input.read_bytes("f.sarif", json.dumps(log).encode())
+    assert str(err.value) == "f.sarif: run.properties.mlsec-coverage is not an object with a 'gaps' array"
