@@ -93,33 +93,44 @@ def many(n: int, severity: Severity = Severity.HIGH) -> tuple[Finding, ...]:
                  for i in range(n))
 
 
+@pytest.fixture
+def results_limit_250(monkeypatch: pytest.MonkeyPatch) -> None:
+    """GitHub's 25,000-result limit scaled down 100 times: the same truncation, a hundredth of the time."""
+    from mlsec_actions import sarif
+
+    monkeypatch.setattr(sarif, "MAX_RESULTS_PER_RUN", 250)
+
+
+@pytest.mark.usefixtures("results_limit_250")
 def test_a_truncated_run_counts_its_true_counts(outside_basetemp: Path) -> None:
-    """30,000 findings kept to 25,000 in the file: `max: 25000` fails, `max: 30000` passes (issue 9 seen 12)."""
+    """300 findings kept to 250 in the file (the limit scaled down from GitHub's 25,000): `max: 250` fails,
+    `max: 300` passes (issue 9 seen 12)."""
     folder = outside_basetemp / "s"
-    write_sarif(StageResult("code-scan", many(30_000), (ToolRun("trivy", ToolStatus.OK),)), folder / "c.sarif")
+    write_sarif(StageResult("code-scan", many(300), (ToolRun("trivy", ToolStatus.OK),)), folder / "c.sarif")
     (run,) = gate_input.read_bytes("c.sarif", (folder / "c.sarif").read_bytes())
-    assert len(run.hits) == 25_000 and run.properties["mlsec-truncated"] is True
-    assert run.dropped == {Severity.HIGH: 5_000}
-    over = gate_on(folder, "version: 1\nthresholds:\n  - severity: high\n    max: 25000\n", outside_basetemp)
+    assert len(run.hits) == 250 and run.properties["mlsec-truncated"] is True
+    assert run.dropped == {Severity.HIGH: 50}
+    over = gate_on(folder, "version: 1\nthresholds:\n  - severity: high\n    max: 250\n", outside_basetemp)
     (v,) = over.violations
-    assert v.kind == "threshold" and "30000 findings" in v.message
-    assert over.counts["code-scan"][Severity.HIGH] == 30_000
-    assert any("5000 finding(s) the stage counted are not in the file" in w for w in over.warnings)
-    at = gate_on(folder, "version: 1\nthresholds:\n  - severity: high\n    max: 30000\n", outside_basetemp)
+    assert v.kind == "threshold" and "300 findings" in v.message
+    assert over.counts["code-scan"][Severity.HIGH] == 300
+    assert any("50 finding(s) the stage counted are not in the file" in w for w in over.warnings)
+    at = gate_on(folder, "version: 1\nthresholds:\n  - severity: high\n    max: 300\n", outside_basetemp)
     assert at.passed
     # The dropped findings keep their tool (the run has one), so a per-tool threshold counts them too.
-    per_tool = gate_on(folder, "version: 1\nthresholds:\n  - tool: trivy\n    max: 29999\n", outside_basetemp)
+    per_tool = gate_on(folder, "version: 1\nthresholds:\n  - tool: trivy\n    max: 299\n", outside_basetemp)
     assert [x.kind for x in per_tool.violations] == ["threshold"]
 
 
+@pytest.mark.usefixtures("results_limit_250")
 def test_dropped_findings_cannot_be_waived(outside_basetemp: Path) -> None:
     folder = outside_basetemp / "s"
-    write_sarif(StageResult("code-scan", many(30_000), (ToolRun("trivy", ToolStatus.OK),)), folder / "c.sarif")
+    write_sarif(StageResult("code-scan", many(300), (ToolRun("trivy", ToolStatus.OK),)), folder / "c.sarif")
     text = ("version: 1\nthresholds:\n  - severity: high\nwaivers:\n  - rule: trivy/secret/x\n"
             "    reason: every one of them is test data\n    owner: '@sec'\n    expires: 2026-06-30\n")
     verdict = gate_on(folder, text, outside_basetemp)
-    assert verdict.waived == 25_000
-    assert "5000 findings" in verdict.violations[0].message
+    assert verdict.waived == 250
+    assert "50 findings" in verdict.violations[0].message
 
 
 def test_counts_below_what_the_file_holds_are_ignored(outside_basetemp: Path) -> None:
