@@ -113,7 +113,7 @@ def load_trust_policy(path: Path) -> TrustPolicy:
 
     doc, lines = load_yaml_lines(path, "trust policy", 256 * 1024)
     if not isinstance(doc, dict) or set(doc) != {"signers"}:
-        extra = sorted(set(doc) - {"signers"}) if isinstance(doc, dict) else []
+        extra = sorted(set(doc) - {"signers"}, key=str) if isinstance(doc, dict) else []
         what = f"unknown key {extra[0]!r}" if extra else "a mapping with one key, 'signers', is required"
         raise InputError(path, f"trust policy line {line_of(lines, (extra[0],) if extra else ())}: {what}")
     signers = doc["signers"]
@@ -130,9 +130,9 @@ def load_trust_policy(path: Path) -> TrustPolicy:
             raise InputError(path, f"trust policy line {line}: signers[{i}]: a mapping is required")
         fields = set(entry)
         if "public-key" in entry:
-            unknown = sorted(fields - _KEY_FIELDS)
+            unknown = sorted(fields - _KEY_FIELDS, key=str)
         elif "identity" in entry:
-            unknown = sorted(fields - _IDENTITY_FIELDS)
+            unknown = sorted(fields - _IDENTITY_FIELDS, key=str)
         else:
             raise InputError(path, f"trust policy line {line}: signers[{i}]: 'public-key' or 'identity' is required")
         if unknown:

@@ -87,6 +87,8 @@ def test_trust_policy_file_keys_are_relative_to_it(tmp_path: Path) -> None:
     ("signers:\n  - public-key: k.pub\n    event: push\n", "line 3: signers[0]: unknown key 'event'"),
     ("signers:\n  - 7\n", "line 2: signers[0]: a mapping is required"),
     ("signers:\n  - public-key: k.pub\n    name: 3\n", "line 2: name: a non-empty string is required"),
+    ("~: 1\n7: 2\n", "line 2: unknown key '7'"),  # keys of types that do not sort together
+    ("signers:\n  - public-key: k.pub\n    ~: 1\n    7: 2\n", "line 4: signers[0]: unknown key '7'"),
 ])
 def test_a_bad_trust_policy_is_one_line_naming_file_line_and_key(tmp_path: Path, text: str, problem: str,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
