@@ -14,7 +14,6 @@ that is not in the clone (a shallow checkout) is a failed tool that says to fetc
 
 from __future__ import annotations
 
-import json
 import re
 import tempfile
 import time
@@ -155,12 +154,9 @@ def scan(root: Path, since: str, timeout: float) -> tuple[list[Finding], ToolRun
         run = replace(got.run, name="gitleaks-history", gaps=(*got.run.gaps, *gaps), notes=notes)
         if run.status is not ToolStatus.OK:
             return [], run
-        try:
-            data = json.loads(report.read_bytes()) if report.is_file() else None
-        except (ValueError, RecursionError, OSError) as e:
-            return [], replace(run, status=ToolStatus.FAILED, message=safe(f"report is not JSON: {e}"))
-    if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
-        return [], replace(run, status=ToolStatus.FAILED, message="no gitleaks report (not a JSON list of objects)")
+        data, run = gitleaks.read_report(report, run)
+    if data is None:
+        return [], run
     findings, dropped = _parse(data, span)
     return findings, replace(run, gaps=(*run.gaps, *dropped))
 

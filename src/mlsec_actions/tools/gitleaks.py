@@ -112,6 +112,18 @@ def _config_args(root: Path, repo_config: bool, empty: Path) -> tuple[list[str],
     return ["--config", config, "--gitleaks-ignore-path", ignore, *allow], gaps
 
 
+
+def read_report(report: Path, run: ToolRun) -> tuple[list[dict[str, Any]] | None, ToolRun]:
+    """gitleaks' JSON report (a list of objects), or None and the run marked failed, naming why (dir and git
+    modes write the same report)."""
+    try:
+        data = json.loads(report.read_bytes()) if report.is_file() else None
+    except (ValueError, RecursionError, OSError) as e:
+        return None, replace(run, status=ToolStatus.FAILED, message=safe(f"report is not JSON: {e}"))
+    if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
+        return None, replace(run, status=ToolStatus.FAILED, message="no gitleaks report (not a JSON list of objects)")
+    return data, run
+
 def scan(root: Path, timeout: float, repo_config: bool = False) -> tuple[list[Finding], ToolRun]:
     """Run gitleaks on a link farm of `root` and turn its JSON report into findings."""
     spec = _spec()
@@ -131,12 +143,9 @@ def scan(root: Path, timeout: float, repo_config: bool = False) -> tuple[list[Fi
         run = replace(got.run, name="gitleaks", gaps=(*got.run.gaps, *config_gaps, *gaps))
         if run.status is not ToolStatus.OK:
             return [], run
-        try:
-            data = json.loads(report.read_bytes()) if report.is_file() else None
-        except (ValueError, RecursionError, OSError) as e:
-            return [], replace(run, status=ToolStatus.FAILED, message=safe(f"report is not JSON: {e}"))
-    if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
-        return [], replace(run, status=ToolStatus.FAILED, message="no gitleaks report (not a JSON list of objects)")
+        data, run = read_report(report, run)
+    if data is None:
+        return [], run
     findings, dropped = _parse(data, names, str(farm), root)
     return findings, replace(run, gaps=(*run.gaps, *dropped))
 
