@@ -9,7 +9,6 @@ plain HTTP only to a loopback registry.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import re
 import stat
@@ -19,6 +18,7 @@ from pathlib import Path
 from mlsec_actions import gha, outputs
 from mlsec_actions.errors import UsageError
 from mlsec_actions.findings import CoverageGap, Finding, GapKind, StageResult, ToolRun, ToolStatus, sort_findings
+from mlsec_actions.oci.reference import is_loopback
 from mlsec_actions.stages.base import ScanContext, Stage, add_scan_arguments, processing, run_scan
 
 STAGE_ID = "build"
@@ -38,16 +38,6 @@ def is_dockerfile(name: str) -> bool:
         or low.endswith((".dockerfile", ".containerfile"))
 
 
-def _loopback(host: str) -> bool:
-    name = host.rsplit(":", 1)[0] if not host.startswith("[") else host[1:].split("]", 1)[0]
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
 def push_target(value: str) -> tuple[str, bool]:
     """argparse type: `HOST/REPO[:TAG]` (HTTPS) or `http://HOST/REPO[:TAG]` (plain HTTP, loopback hosts only)."""
     text = value.strip()
@@ -58,7 +48,7 @@ def push_target(value: str) -> tuple[str, bool]:
     if not _REFERENCE.fullmatch(ref):
         raise argparse.ArgumentTypeError(f"{value!r}: not a registry reference HOST/REPOSITORY[:TAG]")
     host = ref.split("/", 1)[0]
-    if plain and not _loopback(host):
+    if plain and not is_loopback(host):
         raise argparse.ArgumentTypeError(f"{value!r}: plain HTTP is only allowed to a loopback registry "
                                          f"(127.0.0.0/8, ::1, localhost); use HTTPS for {host}")
     return ref, plain

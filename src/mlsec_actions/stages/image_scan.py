@@ -32,7 +32,7 @@ NO_FILE = "container-image"
 
 def registry_target(value: str) -> tuple[str, bool]:
     """argparse type: `HOST/REPO[:TAG|@DIGEST]` (HTTPS) or `http://HOST/...` (plain HTTP, loopback only)."""
-    from mlsec_actions.stages.build import _loopback
+    from mlsec_actions.oci.reference import is_loopback
 
     text = value.strip()
     plain = text.startswith("http://")
@@ -40,7 +40,7 @@ def registry_target(value: str) -> tuple[str, bool]:
     if not re.fullmatch(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*)(?::[0-9]{1,5})?(?:/[a-z0-9._-]+)+"
                         r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?", ref):
         raise argparse.ArgumentTypeError(f"{value!r}: not a registry reference HOST/REPOSITORY[:TAG][@DIGEST]")
-    if plain and not _loopback(ref.split("/", 1)[0]):
+    if plain and not is_loopback(ref.split("/", 1)[0]):
         raise argparse.ArgumentTypeError(f"{value!r}: plain HTTP is only allowed to a loopback registry")
     return ref, plain
 
