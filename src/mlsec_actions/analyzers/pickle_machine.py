@@ -72,6 +72,7 @@ class Machine(State):
                             check_at = pos + step
                             self.stack = stack
                             self._trim()
+                            self._release_behind(pos)
                             if max_ops and ops >= max_ops:
                                 report.ops += ops
                                 return pos, False

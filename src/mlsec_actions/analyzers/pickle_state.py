@@ -33,6 +33,7 @@ _MAX_MARKS = 10_000
 _MAX_SPARSE = 10_000
 _MAX_OVERRIDES = 10_000
 _MAX_LINE = 1 << 20            # a name or number argument (GLOBAL, INT...) longer than this is malformed
+_RELEASE_BYTES = 8 << 20       # a mapped file's pages behind the walk are given back every this many bytes
 
 
 class Truncated(Exception):
@@ -58,6 +59,16 @@ class State:
         self.truncated = False
         self.literal_budget = LITERAL_BUDGET
         self.item_budget = ITEM_BUDGET
+        self.released = pos // mmap.PAGESIZE * mmap.PAGESIZE  # pages before this are given back
+
+    def _release_behind(self, pos: int) -> None:
+        """Give back the mapped pages the walk has passed. Each jump over a skipped literal faults in the cached
+        pages around it as well, so without this RSS follows the file's size, not what the walk keeps."""
+        if pos - self.released < _RELEASE_BYTES or type(self.data) is not mmap.mmap:
+            return
+        last = pos // mmap.PAGESIZE * mmap.PAGESIZE
+        self.data.madvise(mmap.MADV_DONTNEED, self.released, last - self.released)
+        self.released = last
 
     def _line(self, pos: int) -> tuple[bytes, int]:
         nl = self.data.find(b"\n", pos, min(self.end, pos + _MAX_LINE))
