@@ -82,3 +82,20 @@ def pytest_configure(config: pytest.Config) -> None:
 
         assert Path(mlsec_actions.__file__).is_relative_to(mutated), (
             f"mutation run imports {mlsec_actions.__file__}, not the mutated copy in {mutated}")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # pytest-xdist 3.8 puts an item in its `xdist_group` by appending `@group` to `item._nodeid`, which pytest 9 no
+    # longer reads (the id lives in `_id`): `--dist loadgroup` then spread each group over both workers, and every
+    # module fixture of the act e2e modules (an act run of minutes each) ran once per worker. Same renaming, where
+    # pytest 9 reads it; tests/unit/test_xdist_groups.py checks that it takes effect.
+    if not getattr(config.option, "loadgroup", False):
+        return
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                        for m in item.iter_markers("xdist_group")})
+        if names and not item.nodeid.endswith("@" + "_".join(names)):
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(names)}")  # type: ignore[attr-defined]
