@@ -171,8 +171,10 @@ def _mlsec(p: PipelinePlan, stage: str, *args: str) -> list[str]:
 
 def stage_env(run_id: str) -> dict[str, str]:
     """The stages' environment: ours without `MLSEC_*` options meant for `mlsec run` itself (they would
-    become another stage's options), keeping tool overrides (`MLSEC_<TOOL>_BIN`), plus this run's id."""
+    become another stage's options), keeping tool overrides (`MLSEC_<TOOL>_BIN`), plus this run's id, and without
+    `GITHUB_OUTPUT`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLSEC_") or k.endswith("_BIN")}
+    env.pop("GITHUB_OUTPUT", None)  # the stages' outputs would overwrite each other; the run writes its own
     env[RUN_ID_ENV] = run_id
     return env
 
@@ -407,6 +409,7 @@ def _run(p: PipelinePlan, cwd: Path, emit: Emit, env: dict[str, str], costs: dic
     _record(p, steps, code, not_started, signed)
     if p.report:
         run_outputs.write_report(p.out, emit)
+    run_outputs.action_outputs(p.out, p.sarif_dir, p.scans, code)
     total = sum(r.findings or 0 for r in steps if r.stage in p.scans)
     emit(Event("run-end", f"results in {p.out} (run {p.run_id}): exit {code}", status=str(code), findings=total))
     return code

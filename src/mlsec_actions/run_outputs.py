@@ -61,24 +61,74 @@ def note_config(verdict: Path, record: dict[str, str]) -> None:
         outputs.write_text(verdict, json.dumps(doc, indent=2, ensure_ascii=True) + "\n")
 
 
-def result_total(sarif: Path) -> int | None:
-    """The results a SARIF's runs hold (their true `mlsec-result-counts.total` when stated); None if unreadable."""
+_SEVERITIES = ("critical", "high", "medium", "low", "info")
+
+
+def result_counts(sarif: Path) -> dict[str, int] | None:
+    """A SARIF's results (their true `mlsec-result-counts` when stated: total and per severity) and its failed tool
+    runs (`tool-errors`); None if unreadable."""
     from mlsec_actions import inputs
 
     try:
         doc = inputs.load_json(sarif, "SARIF", inputs.MAX_SARIF_BYTES)
     except MlsecError:
         return None
-    total = 0
+    got = dict.fromkeys(("total", *_SEVERITIES, "tool-errors"), 0)
     for r in doc.get("runs", []) if isinstance(doc, dict) and isinstance(doc.get("runs"), list) else []:
         if not isinstance(r, dict):
             continue
         props = r.get("properties") if isinstance(r.get("properties"), dict) else {}
         counts = props.get("mlsec-result-counts") if isinstance(props, dict) else None
-        stated = counts.get("total") if isinstance(counts, dict) else None
+        counts = counts if isinstance(counts, dict) else {}
         results = r.get("results")
-        total += stated if isinstance(stated, int) else len(results) if isinstance(results, list) else 0
-    return total
+        stated = counts.get("total")
+        got["total"] += stated if isinstance(stated, int) else len(results) if isinstance(results, list) else 0
+        for sev in _SEVERITIES:
+            n = counts.get(sev)
+            got[sev] += n if isinstance(n, int) else 0
+        invocations = r.get("invocations")
+        invocations = invocations if isinstance(invocations, list) else []
+        got["tool-errors"] += sum(1 for i in invocations
+                                  if isinstance(i, dict) and i.get("executionSuccessful") is False)
+    return got
+
+
+def result_total(sarif: Path) -> int | None:
+    """The results a SARIF's runs hold (their true `mlsec-result-counts.total` when stated); None if unreadable."""
+    counts = result_counts(sarif)
+    return None if counts is None else counts["total"]
+
+
+def action_outputs(out: Path, sarif_dir: Path, scans: tuple[str, ...], code: int) -> None:
+    """The step outputs of the root action's `stage: run` (no-ops outside Actions): the stages' SARIF folder for one
+    upload (each file names its own category), findings summed over the scan stages, the verdict and the report."""
+    from mlsec_actions import gha, inputs
+
+    totals = dict.fromkeys(("total", *_SEVERITIES, "tool-errors"), 0)
+    for stage in scans:
+        counts = result_counts(sarif_dir / f"{stage}.sarif")
+        if counts is None:
+            totals["tool-errors"] += 1  # no readable SARIF: the stage failed (its run says how)
+            continue
+        for key, n in counts.items():
+            totals[key] += n
+    if any(sarif_dir.glob("*.sarif")):
+        gha.set_output("sarif-file", str(sarif_dir))
+    gha.set_output("category", "")
+    gha.set_output("findings", str(totals["total"]))
+    for key in (*_SEVERITIES, "tool-errors"):
+        gha.set_output(key, str(totals[key]))
+    verdict = "missing"
+    try:
+        doc = inputs.load_json(out / "verdict.json", "verdict")
+        if isinstance(doc, dict) and doc.get("verdict") in ("pass", "fail"):
+            verdict = str(doc["verdict"])
+    except MlsecError:
+        pass
+    gha.set_output("verdict", verdict)
+    if (out / "report.html").is_file():
+        gha.set_output("report-file", str(out / "report.html"))
+    gha.set_output("run-exit-code", str(code))
 
 
 def public_key(private: Path, folder: Path) -> Path | None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from mlsec_actions import catalog
 from tests.e2e.act_harness import ROOT, ActRun, git_init, run_workflow, stage_self
 from tests.e2e.act_rewrite import self_refs
 from tests.e2e.conftest import EXAMPLE, WORKFLOW
@@ -116,6 +117,32 @@ jobs:
           CATEGORY: ${{ steps.stage.outputs.category }}
         run: |
           echo "root action outputs: findings=$FINDINGS category=$CATEGORY" | tee "$E2E_RECORD_DIR/outputs.txt"
+  whole-pipeline:
+    runs-on: ubuntu-latest
+    permissions:
+      contents: read
+      security-events: write
+    steps:
+      - uses: actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1
+        with:
+          persist-credentials: false
+      - id: run
+        continue-on-error: true
+        uses: mlsec-actions/mlsec-actions@v1
+        with:
+          stage: run
+      - name: outputs reach the caller
+        env:
+          VERDICT: ${{ steps.run.outputs.verdict }}
+          EXIT_CODE: ${{ steps.run.outputs.exit-code }}
+          FINDINGS: ${{ steps.run.outputs.findings }}
+          HIGH: ${{ steps.run.outputs.high }}
+          SARIF: ${{ steps.run.outputs.sarif-file }}
+          REPORT: ${{ steps.run.outputs.report-file }}
+        run: |
+          echo "verdict=$VERDICT exit-code=$EXIT_CODE findings=$FINDINGS high=$HIGH sarif=$SARIF" \
+            | tee "$E2E_RECORD_DIR/run-outputs.txt"
+          cp "$REPORT" "$E2E_RECORD_DIR/report.html"
 """
 
 
@@ -126,10 +153,25 @@ def test_root_action_runs_a_stage_by_id(tmp_path: Path) -> None:
     git_init(consumer)
     got = run_workflow(consumer, consumer / WORKFLOW, tmp_path)
     assert got.returncode == 0, got.log[-4000:]
-    (upload,) = got.uploads()
-    assert upload["category"] == "mlsec/code-scan" and upload["valid"] is True
+    uploads = got.uploads()
+    (upload,) = [u for u in uploads if u["category"] == "mlsec/code-scan"]
+    assert upload["valid"] is True
     doc = json.loads(Path(str(upload["copy"])).read_text(encoding="utf-8"))
     uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in doc["runs"][0]["results"]}
     assert uris == {"train.py", "infra/main.tf"}  # the Dockerfile was not among the paths
     outputs = (got.record_dir / "outputs.txt").read_text(encoding="utf-8")
     assert f"findings={len(doc['runs'][0]['results'])} category=mlsec/code-scan" in outputs
+    # `stage: run`: the whole pipeline in one job, every stage's SARIF in one upload (each file names its own
+    # category), the example's expected red verdict and exit 3 as outputs, and the report.
+    whole = [u for u in uploads if u["category"] == ""]
+    names = sorted(Path(str(u["sarif_file"])).name for u in whole)
+    scans = [s.id for s in catalog.pipeline("mlsecops") if s.implemented and s.kind is catalog.Kind.SCAN]
+    assert names == sorted(f"{stage}.sarif" for stage in scans), names
+    assert all(u["valid"] is True for u in whole), whole
+    ran = (got.record_dir / "run-outputs.txt").read_text(encoding="utf-8")
+    counted = 0
+    for u in whole:
+        run = json.loads(Path(str(u["copy"])).read_text(encoding="utf-8"))["runs"][0]
+        counted += run["properties"]["mlsec-result-counts"]["total"]
+    assert f"verdict=fail exit-code=3 findings={counted} " in ran, ran
+    assert "<html" in (got.record_dir / "report.html").read_text(encoding="utf-8")
