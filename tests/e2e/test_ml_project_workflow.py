@@ -9,8 +9,10 @@ sign job do with these stages is in test_gate_workflow.py.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -175,3 +177,38 @@ def test_root_action_runs_a_stage_by_id(tmp_path: Path) -> None:
         counted += run["properties"]["mlsec-result-counts"]["total"]
     assert f"verdict=fail exit-code=3 findings={counted} " in ran, ran
     assert "<html" in (got.record_dir / "report.html").read_text(encoding="utf-8")
+
+
+def _alerts(doc: dict[str, object]) -> set[tuple[str, str, int, str]]:
+    """What code scanning keys an alert on: rule, location and the partial fingerprints."""
+    runs = doc["runs"]
+    assert isinstance(runs, list)
+    return {(r["ruleId"], r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+             r["locations"][0]["physicalLocation"].get("region", {}).get("startLine", 0),
+             json.dumps(r.get("partialFingerprints", {}), sort_keys=True))
+            for run in runs for r in run["results"]}
+
+
+def test_mlsec_run_finds_what_the_workflow_finds(example_run: ActRun, tmp_path: Path) -> None:
+    # A laptop and CI agree (issue 15): the example under `mlsec run`, with the settings the act run's workflow
+    # gets, gives every scan stage the same alerts with the same fingerprints as the reusable workflow's jobs.
+    project = tmp_path / "ml-project"
+    shutil.copytree(EXAMPLE, project)
+    (project / ".mlsec.yml").write_text("vuln-db: skip\nmodels: [models/linear.safetensors]\n"
+                                        "model-card: model-card.yml\n", encoding="utf-8")
+    out = tmp_path / "results"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "MLSEC_"))}
+    proc = subprocess.run([str(ROOT / ".venv" / "bin" / "mlsec"), "run", str(project), "--out", str(out),
+                           "--no-report", "--log-format", "plain"], capture_output=True, text=True, env=env,
+                          timeout=900)
+    assert proc.returncode == 3, proc.stderr[-4000:]  # the example's deliberate findings: red, as in CI
+    compared = 0
+    for upload in example_run.uploads():
+        stage = str(upload["category"]).removeprefix("mlsec/")
+        local = out / "sarif" / f"{stage}.sarif"
+        if "/" in stage or not local.is_file():
+            continue  # the gate's own SARIF: its violations are per pipeline call
+        ci = json.loads(Path(str(upload["copy"])).read_text(encoding="utf-8"))
+        assert _alerts(json.loads(local.read_text(encoding="utf-8"))) == _alerts(ci), stage
+        compared += 1
+    assert compared >= 4, [u["category"] for u in example_run.uploads()]
