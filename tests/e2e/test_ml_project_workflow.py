@@ -63,6 +63,9 @@ def test_benign_model_is_scanned_clean(example_run: ActRun) -> None:
 
 def test_sarif_is_kept_as_an_artifact_for_the_gate(example_run: ActRun) -> None:
     verdict = json.loads((example_run.artifact("mlsec-gate-mlsecops-4") / "gate-verdict.json").read_text("utf-8"))
+    # The gate's report.html is kept beside the verdict, with the findings of the SARIF it judged.
+    report = (example_run.artifact("mlsec-gate-mlsecops-4") / "gate-report.html").read_text("utf-8")
+    assert "Content-Security-Policy" in report and "trivy/secret/" in report
     assert re.fullmatch(r"[0-9]+-[0-9]+-[0-9a-f]{24}", verdict["run_id"]), verdict["run_id"]
     for stage in ("code-scan", "model-scan"):
         kept = json.loads((example_run.artifact(f"mlsec-sarif-mlsecops-{stage}") / f"{stage}.sarif").read_text("utf-8"))

@@ -84,11 +84,15 @@ def test_action_starts_mlsec_only_through_the_isolated_venv_interpreter(path: Pa
     assert problems(doc) == [], path.relative_to(REPO).as_posix()
 
 
+# Besides its stage, an action may run these helper commands, which only read the stage's results.
+_HELPERS = {"gate": ["report"]}
+
+
 def test_every_stage_action_runs_its_own_stage() -> None:
     for stage in catalog.implemented():
         path = REPO / "actions" / stage.id / "action.yml"
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        assert stage_calls(doc) == [stage.id], path.relative_to(REPO).as_posix()
+        assert stage_calls(doc) == [stage.id, *_HELPERS.get(stage.id, [])], path.relative_to(REPO).as_posix()
     root = yaml.safe_load((REPO / "action.yml").read_text(encoding="utf-8"))
     assert stage_calls(root) == ["$STAGE"]
 

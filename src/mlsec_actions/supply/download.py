@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from mlsec_actions.supply.lock import Source, _loopback
+from mlsec_actions.oci.reference import is_loopback
+from mlsec_actions.supply.lock import Source
 
 CHUNK = 1024 * 1024
 MAX_REDIRECTS = 3
@@ -59,7 +60,7 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         target = urlsplit(newurl)
         scheme = target.scheme.lower()
         allowed = scheme == "https" or (scheme == "http" and self.origin.scheme == "http"
-                                        and target.hostname == self.origin.host and _loopback(self.origin.host))
+                                        and target.hostname == self.origin.host and is_loopback(self.origin.host))
         if not allowed:
             raise DownloadError(f"redirect to a {scheme or 'relative'!s} URL refused (only https:// is followed)")
         return super().redirect_request(req, fp, code, msg, headers, newurl)

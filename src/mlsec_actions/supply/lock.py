@@ -12,7 +12,6 @@ plain `http://` only to a loopback address (a local mirror; the digest still pro
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import unicodedata
@@ -25,6 +24,7 @@ from urllib.parse import urlsplit
 
 from mlsec_actions import inputs
 from mlsec_actions.errors import InputError
+from mlsec_actions.oci.reference import is_loopback
 
 LOCK_NAME = "mlsec.lock"
 MAX_LOCK_BYTES = 1024 * 1024
@@ -83,13 +83,6 @@ def schema() -> dict[str, Any]:
     return doc
 
 
-def _loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
 def parse_url(url: str, where: str, path: Path) -> Source:
     """A checked source URL; anything else is an InputError naming `where` in `path`."""
     if len(url) > MAX_URL or any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
@@ -112,7 +105,7 @@ def parse_url(url: str, where: str, path: Path) -> Source:
         parts.port  # noqa: B018 -- raises on a bad port
     except ValueError:
         raise InputError(path, f"{where}: URL has a bad port") from None
-    if scheme == "http" and not _loopback(host):
+    if scheme == "http" and not is_loopback(host):
         raise InputError(path, f"{where}: plain http:// is allowed only to a loopback address; use https://")
     if parts.fragment:
         raise InputError(path, f"{where}: URL has a fragment")

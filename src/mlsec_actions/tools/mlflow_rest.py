@@ -117,17 +117,12 @@ class Server:
 
 def check_uri(uri: str) -> str:
     """The server URI if it is https:// (or http:// to loopback) without credentials, else ValueError."""
-    import ipaddress
+    from mlsec_actions.oci.reference import is_loopback
 
     parts = urllib.parse.urlsplit(uri)
     if parts.username is not None or parts.password is not None:
         raise ValueError("credentials in the MLflow URI are not allowed (use MLFLOW_TRACKING_TOKEN)")
-    host = parts.hostname or ""
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = host == "localhost"
-    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+    if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback(parts.hostname or "")):
         raise ValueError("the MLflow URI must be https:// (http:// only to a loopback address)")
     if parts.query or parts.fragment or any(ord(c) < 0x21 for c in uri):
         raise ValueError("the MLflow URI has a query, fragment, space or control character")
