@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -69,8 +69,13 @@ class StepResult:
     """Why the runner counts it as failed (crashed, killed, timed out, no SARIF of this run); empty: it ran."""
     started: float = 0.0
     """Seconds after the run started that it started (the report's timeline)."""
-    findings: int | None = None
-    """Results in its SARIF (true count); None: not a scan or unreadable."""
+    counts: Mapping[str, int] | None = None
+    """Its SARIF's true result counts (`total`, per severity, `tool-errors`); None: not a scan or unreadable."""
+
+    @property
+    def findings(self) -> int | None:
+        """Results in its SARIF (true count); None: not a scan or unreadable."""
+        return None if self.counts is None else self.counts["total"]
 
 
 @dataclass(frozen=True)
@@ -389,8 +394,8 @@ def _run(p: PipelinePlan, cwd: Path, emit: Emit, env: dict[str, str], costs: dic
         r = _settle(p, r) if job.name in p.scans else r
         if job.name == p.gate and p.config_record:
             run_outputs.note_config(verdict, p.config_record)
-        found = run_outputs.result_total(p.sarif_dir / f"{job.name}.sarif") if job.name in p.scans else None
-        return replace(r, started=started, findings=found)
+        counts = run_outputs.result_counts(p.sarif_dir / f"{job.name}.sarif") if job.name in p.scans else None
+        return replace(r, started=started, counts=counts)
 
     def finished(job: dag.Job, r: StepResult | None) -> None:
         if r is not None:
@@ -409,7 +414,8 @@ def _run(p: PipelinePlan, cwd: Path, emit: Emit, env: dict[str, str], costs: dic
     _record(p, steps, code, not_started, signed)
     if p.report:
         run_outputs.write_report(p.out, emit)
-    run_outputs.action_outputs(p.out, p.sarif_dir, p.scans, code)
+    counted = {r.stage: r.counts for r in steps}
+    run_outputs.action_outputs(p.out, p.sarif_dir, {stage: counted.get(stage) for stage in p.scans}, code)
     total = sum(r.findings or 0 for r in steps if r.stage in p.scans)
     emit(Event("run-end", f"results in {p.out} (run {p.run_id}): exit {code}", status=str(code), findings=total))
     return code

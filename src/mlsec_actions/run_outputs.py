@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from mlsec_actions import outputs
@@ -93,20 +94,14 @@ def result_counts(sarif: Path) -> dict[str, int] | None:
     return got
 
 
-def result_total(sarif: Path) -> int | None:
-    """The results a SARIF's runs hold (their true `mlsec-result-counts.total` when stated); None if unreadable."""
-    counts = result_counts(sarif)
-    return None if counts is None else counts["total"]
-
-
-def action_outputs(out: Path, sarif_dir: Path, scans: tuple[str, ...], code: int) -> None:
+def action_outputs(out: Path, sarif_dir: Path, scans: Mapping[str, Mapping[str, int] | None], code: int) -> None:
     """The step outputs of the root action's `stage: run` (no-ops outside Actions): the stages' SARIF folder for one
-    upload (each file names its own category), findings summed over the scan stages, the verdict and the report."""
+    upload (each file names its own category), findings summed over the scan stages (`scans`: each one's
+    `result_counts`, None when it left no readable SARIF), the verdict and the report."""
     from mlsec_actions import gha, inputs
 
     totals = dict.fromkeys(("total", *_SEVERITIES, "tool-errors"), 0)
-    for stage in scans:
-        counts = result_counts(sarif_dir / f"{stage}.sarif")
+    for counts in scans.values():
         if counts is None:
             totals["tool-errors"] += 1  # no readable SARIF: the stage failed (its run says how)
             continue

@@ -40,7 +40,9 @@ def test_counts_are_summed_over_the_scans_and_a_missing_sarif_is_a_tool_error(
     gh = tmp_path / "gh-output"
     gh.touch()
     monkeypatch.setenv("GITHUB_OUTPUT", str(gh))
-    run_outputs.action_outputs(out, sarif, ("code-scan", "model-scan", "data-scan"), 3)
+    scans = {stage: run_outputs.result_counts(sarif / f"{stage}.sarif")
+             for stage in ("code-scan", "model-scan", "data-scan")}
+    run_outputs.action_outputs(out, sarif, scans, 3)
     got = _outputs(gh)
     assert got["findings"] == "10" and got["critical"] == "4" and got["high"] == "2" and got["medium"] == "4"
     assert got["tool-errors"] == "2"  # code-scan's failed tool + data-scan without SARIF
@@ -59,7 +61,7 @@ def test_no_or_a_strange_verdict_is_missing_never_pass(tmp_path: Path, monkeypat
     gh = tmp_path / "gh-output"
     gh.touch()
     monkeypatch.setenv("GITHUB_OUTPUT", str(gh))
-    run_outputs.action_outputs(out, out / "sarif", ("code-scan",), 1)
+    run_outputs.action_outputs(out, out / "sarif", {"code-scan": None}, 1)
     got = _outputs(gh)
     assert got["verdict"] == "missing" and got["tool-errors"] == "1"
     assert "sarif-file" not in got and "report-file" not in got
