@@ -134,8 +134,12 @@ def test_example_goes_red_at_the_gate(example_run: ActRun) -> None:
     assert verdict["policy"]["path"].endswith("default.yml")
     gate_sarif = example_run.upload("mlsec/gate/mlsecops-4")
     assert gate_sarif["valid"] is True and gate_sarif["rule_ids"] == ["gate/threshold"]
-    kept = sorted(p.name for p in example_run.artifact("mlsec-gate-mlsecops-4").iterdir())
-    assert kept == ["gate-summary.md", "gate-verdict.json", "gate.sarif"]
+    gate_dir = example_run.artifact("mlsec-gate-mlsecops-4")
+    kept = sorted(p.name for p in gate_dir.iterdir())
+    assert kept == ["gate-report.html", "gate-summary.md", "gate-verdict.json", "gate.sarif"]
+    # The report is the gate's own: it names the verdict it shows.
+    report = (gate_dir / "gate-report.html").read_text(encoding="utf-8")
+    assert report.lstrip().lower().startswith("<!doctype html") and "threshold" in report
 
 
 def test_gate_reads_every_stage_sarif_and_nothing_else(example_run: ActRun) -> None:
