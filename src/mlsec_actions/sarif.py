@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from mlsec_actions import __version__, outputs, sanitize
+from mlsec_actions import __version__, compliance, outputs, sanitize
 from mlsec_actions.findings import Finding, Rule, Severity, StageResult, ToolRun, ToolStatus, sort_findings
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -136,7 +136,8 @@ def fingerprints(findings: Sequence[Finding], root: Path | None) -> list[str]:
 def _rule_descriptor(rule: Rule, score: float, level: str) -> JSONDict:
     full = rule.full_description or rule.short_description
     help_text = rule.help_text or full
-    tags = list(dict.fromkeys(("security", *rule.tags)))[:MAX_TAGS_PER_RULE]
+    # The framework controls the rule bears on go last: GitHub filters alerts by tag (`tag:owasp-llm:LLM01`).
+    tags = list(dict.fromkeys(("security", *rule.tags, *compliance.controls_for(rule.id))))[:MAX_TAGS_PER_RULE]
     desc: JSONDict = {
         "id": rule.id,
         "name": rule.name,

@@ -132,7 +132,7 @@ def threshold(severity: Severity | None = Severity.HIGH, security: float | None 
 def tally(*rows: tuple[str, str, Severity, float, int]) -> rules.Tally:
     out: rules.Tally = Counter()
     for stage, tool, sev, score, n in rows:  # insertion order is the order threshold() meets them in
-        out[(stage, tool, sev, score)] = n
+        out[(stage, tool, f"{tool}/x", sev, score)] = n
     return out
 
 

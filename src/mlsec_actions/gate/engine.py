@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlsec_actions import compliance
 from mlsec_actions.errors import InputError
 from mlsec_actions.findings import Severity, ToolRun
 from mlsec_actions.gate import provenance as prov
@@ -28,6 +29,7 @@ from mlsec_actions.gate.model import Policy, Waiver
 from mlsec_actions.gate.provenance import NOTHING_EXPECTED, DigestCheck, Expectations
 from mlsec_actions.gate.rules import (
     KINDS,
+    UNKNOWN_RULE,
     Tally,
     Violation,
     Waivers,
@@ -93,6 +95,8 @@ class Verdict:
     """Each recorded digest and what was found."""
     coverage: tuple[StageCoverage, ...] = ()
     """Per stage with gaps: what its tools could not check."""
+    controls: dict[str, int] = field(default_factory=dict, hash=False)
+    """Counted findings by framework control (`owasp-llm:LLM01`), in the catalogue's order; docs/compliance.md."""
 
 
 @contextmanager
@@ -145,13 +149,13 @@ class _Evaluation:
         self.waived += waived
         self.in_baseline += len(run.hits) - len(keep) - waived
         # One pass over the findings: per-stage counts are derived from this tally at the end.
-        self.agg.update((run.stage, h.tool, h.severity, h.score) for h in keep)
+        self.agg.update((run.stage, h.tool, h.rule, h.severity, h.score) for h in keep)
         if run.dropped:
             # Counted by the stage, not in the file (truncated): they count with their severity, the run's
             # tool when it has one and that severity's default score; no waiver or baseline can match them.
             tool = run.tools[0].name if len(run.tools) == 1 else GATE_UNKNOWN_TOOL
             for sev, n in run.dropped.items():
-                self.agg[(run.stage, tool, sev, sev.default_score)] += n
+                self.agg[(run.stage, tool, UNKNOWN_RULE, sev, sev.default_score)] += n
             self.warnings.append(f"{run.source}: stage {run.stage}: {sum(run.dropped.values())} finding(s) the "
                                  "stage counted are not in the file (truncated); they count by severity")
         self.coverage.add(run.stage, run.gaps, run.gap_total)
@@ -218,9 +222,14 @@ class _Evaluation:
             uses.append(WaiverUse(w, "expired" if not active else "used" if matched else "unused", matched))
             violations.extend(waiver_violations(w, active, self.today, pol.waiver_max_days, pol.path))
         counted = {s: dict.fromkeys(Severity, 0) for s in sorted(self.stages)}
-        for (stage, _, sev, _), n in self.agg.items():
+        for (stage, _, _, sev, _), n in self.agg.items():
             counted[stage][sev] += n
         counts = {s: {sev: n + self.hidden[(s, sev)] for sev, n in c.items()} for s, c in counted.items()}
+        by_control: Counter[str] = Counter()
+        for (_, _, rule, _, _), n in self.agg.items():
+            for control in compliance.controls_for(rule):
+                by_control[control] += n
+        order = {c: i for i, c in enumerate(compliance.catalog().controls())}
         return Verdict(
             passed=not violations, violations=tuple(violations), policy=pol, inputs=files,
             baseline_inputs=baseline_files,
@@ -228,7 +237,8 @@ class _Evaluation:
             waived=self.waived, in_baseline=self.in_baseline, waivers=tuple(uses),
             tools=tuple((stage, tool) for stage, tool, _ in self.tools),
             top=tuple((e[3], e[4]) for e in self.top), warnings=tuple(self.warnings),
-            expectations=self.expect, digests=tuple(digests), coverage=coverage)
+            expectations=self.expect, digests=tuple(digests), coverage=coverage,
+            controls={c: by_control[c] for c in sorted(by_control, key=order.__getitem__)})
 
 
 def read_baseline(root: Path) -> tuple[Baseline, tuple[InputFile, ...], list[InputError]]:

@@ -85,6 +85,9 @@ class Threshold:
     """Most findings allowed."""
     line: int
     """Line in the policy file."""
+    control: Selector | None = None
+    """Count only findings whose rule maps to a matching framework control (`owasp-llm:LLM01`,
+    docs/compliance.md); None: every finding."""
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from mlsec_actions import catalog
+from mlsec_actions import catalog, compliance
 from mlsec_actions.errors import InputError
 from mlsec_actions.findings import Severity
 from mlsec_actions.gate.coverage import REQUIREMENTS
@@ -191,11 +191,18 @@ def _build(doc: dict[str, Any], lines: Lines, label: str, digest: str, known: fr
     thresholds = []
     for i, t in enumerate(doc.get("thresholds", ())):
         check_stages(t.get("stage"), ("thresholds", i, "stage"))
+        control = t.get("control")
+        if control is not None:
+            # A misspelt control would count nothing, and the threshold would always pass.
+            for bad in compliance.unknown_patterns([control] if isinstance(control, str) else control):
+                problem(("thresholds", i, "control"), f"'{bad}' names no framework control (see docs/compliance.md; "
+                        f"frameworks: {', '.join(compliance.catalog().frameworks)})")
         sev = t.get("severity")
         thresholds.append(Threshold(
             id=t.get("id", f"thresholds[{i}]"), stage=_selector(t.get("stage")), tool=_selector(t.get("tool")),
             severity=Severity.parse(sev) if sev else None, security_severity=t.get("security-severity"),
-            max=t.get("max", 0), line=line_of(lines, ("thresholds", i))))
+            max=t.get("max", 0), line=line_of(lines, ("thresholds", i)),
+            control=_selector(control) if control is not None else None))
     metrics = []
     for i, m in enumerate(doc.get("metrics", ())):
         at = ("metrics", i)

@@ -12,7 +12,7 @@ import os
 from typing import Any
 from urllib.parse import quote
 
-from mlsec_actions import __version__, sanitize
+from mlsec_actions import __version__, compliance, sanitize
 from mlsec_actions.findings import Severity
 from mlsec_actions.gate import coverage as cov
 from mlsec_actions.gate.engine import Verdict
@@ -20,6 +20,7 @@ from mlsec_actions.gate.input import Hit
 from mlsec_actions.gate.rules import normal_path
 
 DOCS = "https://github.com/mlsec-actions/mlsec-actions/blob/main/docs/gate.md"
+COMPLIANCE_DOCS = DOCS.replace("gate.md", "compliance.md")
 _ORDER = sorted(Severity, reverse=True)
 _MAX_ROWS = 50  # GitHub caps a job summary at 1 MiB; the verdict JSON has everything
 
@@ -52,7 +53,34 @@ def to_json(v: Verdict, now: dt.datetime | None = None) -> dict[str, Any]:
         "expected_stages": list(v.expectations.stages),
         "sarif_digests": [{"name": d.name, "expected": d.expected, "actual": d.actual, "status": d.status}
                           for d in v.digests],
+        "compliance": _compliance_json(v.controls),
     }
+
+
+def _compliance_json(controls: dict[str, int]) -> dict[str, Any]:
+    """Counted findings by framework and control: `{framework: {title, version, controls: {id: {title, open}}}}`."""
+    cat = compliance.catalog()
+    out: dict[str, Any] = {}
+    for control, n in controls.items():
+        fid, _, cid = control.partition(compliance.SEPARATOR)
+        f = cat.frameworks[fid]
+        entry = out.setdefault(fid, {"title": f.title, "version": f.version, "controls": {}})
+        entry["controls"][cid] = {"title": f.controls[cid], "open": n}
+    return out
+
+
+def _compliance(controls: dict[str, int]) -> list[str]:
+    """The counted findings by framework control (only controls with findings)."""
+    if not controls:
+        return []
+    cat = compliance.catalog()
+    out = ["### Findings by framework control", "",
+           f"Counted findings whose rules map to each control ([mappings]({COMPLIANCE_DOCS})).",
+           "", "| framework | control | open |", "|---|---|---:|"]
+    rows = [(control.partition(compliance.SEPARATOR)[0], control, n) for control, n in controls.items()]
+    out += [f"| {_cell(cat.frameworks[fid].title)} | `{control}` {_cell(cat.title(control))} | {n} |"
+            for fid, control, n in rows[:_MAX_ROWS]]
+    return [*out, "", *_more(_MAX_ROWS, len(rows))]
 
 
 def _hit_json(stage: str, h: Hit) -> dict[str, Any]:
@@ -152,6 +180,7 @@ def markdown(v: Verdict) -> str:
         out += [f"| {_cell(u.waiver.id)} | {u.status} | {u.matched} | {_cell(u.waiver.owner)} | "
                 f"{u.waiver.expires.isoformat()} | {_cell(u.waiver.reason)} |" for u in v.waivers[:_MAX_ROWS]]
         out += ["", *_more(_MAX_ROWS, len(v.waivers))]
+    out += _compliance(v.controls)
     out += _coverage(v.coverage, v.policy.coverage_gaps_fail)
     if v.tools:
         out += ["### Tools", "", "| stage | tool | version | status |", "|---|---|---|---|"]

@@ -15,16 +15,17 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
+from mlsec_actions import compliance
 from mlsec_actions.findings import Severity
 from mlsec_actions.gate import coverage as cov
 from mlsec_actions.gate.input import Hit
-from mlsec_actions.gate.model import MetricRule, Threshold, Waiver, path_glob
+from mlsec_actions.gate.model import MetricRule, Selector, Threshold, Waiver, path_glob
 
 KINDS = ("threshold", "required-stage-missing", "tool-failed", "metric", "metric-missing",
          "waiver-expired", "waiver-too-long", "sarif-malformed", "no-inputs", "sarif-stale", "stage-missing",
          "sarif-tampered", "coverage-gap", "coverage-required")
-# (stage, tool, severity, score) -> findings: what thresholds are evaluated over.
-Tally = Counter[tuple[str, str, Severity, float]]
+# (stage, tool, rule, severity, score) -> findings: what thresholds are evaluated over.
+Tally = Counter[tuple[str, str, str, Severity, float]]
 
 
 @dataclass(frozen=True)
@@ -96,12 +97,24 @@ def normal_path(uri: str) -> str:
     return path.removeprefix("./")
 
 
+UNKNOWN_RULE = ""
+"""The rule of findings a stage counted but its truncated SARIF does not hold."""
+
+
+def _in_controls(selector: Selector, rule: str) -> bool:
+    """Whether any control the rule maps to is selected (a finding counts once, however many match).
+    A finding of unknown rule could be mapped to any: it counts (fail closed)."""
+    return rule == UNKNOWN_RULE or any(selector.matches(c) for c in compliance.controls_for(rule))
+
+
 def threshold(t: Threshold, agg: Tally, policy_path: str) -> Violation | None:
     by_stage: Counter[str] = Counter()
-    for (stage, tool, sev, score), n in agg.items():
+    for (stage, tool, rule, sev, score), n in agg.items():
         if t.severity is not None and sev < t.severity:
             continue
         if t.security_severity is not None and score < t.security_severity:
+            continue
+        if t.control is not None and not _in_controls(t.control, rule):
             continue
         if t.stage.matches(stage) and t.tool.matches(tool):
             by_stage[stage] += n
@@ -111,6 +124,8 @@ def threshold(t: Threshold, agg: Tally, policy_path: str) -> Violation | None:
     bar = " and ".join(filter(None, (f"severity {t.severity.name.lower()} or above" if t.severity is not None else "",
                                      f"security-severity >= {t.security_severity}"
                                      if t.security_severity is not None else ""))) or "any severity"
+    if t.control is not None:
+        bar += " mapped to " + ", ".join(t.control.patterns)
     where = ", ".join(f"{s}: {n}" for s, n in sorted(by_stage.items()))
     return Violation("threshold", f"{total} findings at {bar} (max {t.max}; {where})", t.id,
                      next(iter(by_stage)) if len(by_stage) == 1 else None, policy_path, t.line)

@@ -8,12 +8,14 @@ bounded, and only page.py decides how they are escaped. Unreadable inputs are li
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from mlsec_actions import compliance
 from mlsec_actions.errors import MlsecError
 from mlsec_actions.findings import Severity
 from mlsec_actions.sanitize import log_line
@@ -134,7 +136,19 @@ def findings(sarif_dir: Path) -> dict[str, Any]:
     rows.sort(key=lambda r: (r[1], r[0], r[4], r[5] or 0))
     return {"stages": stages.values, "tools": tools.values, "rules": rules.values,
             "help": [help_of.get(r, "") for r in rules.values], "rows": rows, "chart": chart,
-            "gaps": gaps, "gap_total": gap_total, "problems": problems, "dropped": dropped}
+            "gaps": gaps, "gap_total": gap_total, "problems": problems, "dropped": dropped,
+            "controls": controls(Counter(rules.values[r[3]] for r in rows))}
+
+
+def controls(per_rule: Counter[str]) -> list[dict[str, Any]]:
+    """Findings by framework control (docs/compliance.md), in the catalogue's order; only controls with findings."""
+    cat = compliance.catalog()
+    by_control: Counter[str] = Counter()
+    for rule, n in per_rule.items():
+        for control in compliance.controls_for(rule):
+            by_control[control] += n
+    return [{"framework": cat.frameworks[c.partition(compliance.SEPARATOR)[0]].title, "control": c,
+             "title": cat.title(c), "findings": by_control[c]} for c in cat.controls() if by_control[c]]
 
 
 def _load(path: Path | None, what: str, problems: list[str]) -> Any:
@@ -210,7 +224,7 @@ def collect(src: Sources) -> dict[str, Any]:
                    for x in _list(rec, "signed") if isinstance(x, dict)][:500],
         "sbom": sbom_parts(sbom),
         "findings": found or {"stages": [], "tools": [], "rules": [], "help": [], "rows": [], "chart": {},
-                              "gaps": [], "gap_total": 0, "problems": [], "dropped": 0},
+                              "gaps": [], "gap_total": 0, "problems": [], "dropped": 0, "controls": []},
         "problems": problems + ((found or {}).get("problems") or []),
     }
 

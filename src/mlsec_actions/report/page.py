@@ -110,6 +110,7 @@ def render(doc: dict[str, Any]) -> str:
     sbom = [(p["type"], (p["parent"] + "/" if p["parent"] else "") + p["name"], p["version"], " ".join(p["hashes"]))
             for p in doc["sbom"]]
     signed = [(s["artifact"], s["bundle"], s["status"]) for s in doc["signed"]]
+    controls = [(c["framework"], c["control"], c["title"], c["findings"]) for c in f["controls"]]
     config = doc["config"]
     config_line = (f"config {_e(config.get('path'))} ({_e(config.get('source'))}, sha256 "
                    f"<code>{_e(config.get('sha256'))}</code>)" if config.get("path") else "no config file")
@@ -133,6 +134,9 @@ def render(doc: dict[str, Any]) -> str:
 <section id="chart"><h2>Findings by stage and severity</h2>{_chart(f["chart"])}
 {f'<p class="muted">{f["dropped"]} findings were counted by their stage but not kept in its SARIF '
  "(GitHub's limit); they are in the counts, not in the table.</p>" if f["dropped"] else ""}</section>
+<section id="compliance"><h2>Findings by framework control</h2>
+{_table(("framework", "control", "title", "findings"), controls, "No finding maps to a framework control.")}
+<p class="muted">Mappings: docs/compliance.md. A finding can map to several controls.</p></section>
 <section id="coverage"><h2>Coverage gaps ({f["gap_total"]})</h2>
 {_table(("stage", "tool", "kind", "path", "what was not checked"), gaps, "No coverage gap recorded.")}</section>
 <section id="findings"><h2>Findings ({len(f["rows"])})</h2>
