@@ -253,3 +253,17 @@ def test_schemas_accept_what_the_specs_allow(why: str, edit: Edit, monkeypatch: 
     assert errors(doc, STATEMENT) == [], why
     if "predicate" in doc:
         assert errors(doc, PROVENANCE) == [], why
+
+
+def test_names_made_equal_by_escaping_are_refused_before_signing() -> None:
+    # A non-UTF-8 byte and the literal text `\xff` escape to one name: which file was signed would be ambiguous.
+    doc = provenance.statement(_record(outputs={"model/\udcff": "a" * 64, "model/\\xff": "b" * 64}))
+    assert [s["name"] for s in doc["subject"]] == ["model/\\xff", "model/\\xff"]
+    assert provenance.check(doc) == ["two subjects have the same name"]
+
+
+@pytest.mark.parametrize("digest", ["A" * 64, "g" * 64, "a" * 63])
+def test_check_wants_what_the_schema_wants_of_a_subject_digest(digest: str) -> None:
+    doc = provenance.statement(_record(outputs={"model/m.bin": digest}))
+    assert errors(doc, STATEMENT)
+    assert provenance.check(doc) == ["a subject is not {name, digest: {sha256: 64 lowercase hex digits}}"]

@@ -24,6 +24,7 @@ from mlsec_actions import __version__
 from mlsec_actions.signing.statements import STATEMENT_TYPE, TRAIN_BUILD_TYPE, Kind
 from mlsec_actions.training.environment import Interpreter
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 BUILDER_ID = "https://github.com/mlsec-actions/mlsec-actions/train"
 """`runDetails.builder.id` outside GitHub Actions (there, the workflow's ref)."""
 
@@ -206,10 +207,16 @@ def check(doc: Any) -> list[str]:
             digest = s.get("digest") if isinstance(s, dict) else None
             ok = (isinstance(s, dict) and isinstance(s.get("name"), str) and isinstance(digest, dict)
                   and set(digest) == {"sha256"} and isinstance(digest["sha256"], str)
-                  and len(digest["sha256"]) == 64)
+                  and _SHA256.fullmatch(digest["sha256"]) is not None)
             if not ok:
-                problems.append("a subject is not {name, digest: {sha256: 64 hex digits}}")
+                problems.append("a subject is not {name, digest: {sha256: 64 lowercase hex digits}}")
                 break
+        else:
+            # in-toto: names SHOULD be unique. Escaping can make two files one name (a non-UTF-8 byte and the
+            # text `\xNN`): which one a signature covered would be ambiguous, so such a statement is not ours.
+            seen = [s["name"] for s in subs]
+            if len(set(seen)) != len(seen):
+                problems.append("two subjects have the same name")
     return problems
 
 
