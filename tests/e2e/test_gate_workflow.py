@@ -25,6 +25,7 @@ import pytest
 from mlsec_actions.signing.key import generate
 from tests.e2e.act_harness import ROOT, ActRun
 from tests.e2e.conftest import POLICY_PATH, WORKFLOW, day, run_example, waiver_policy
+from tests.provenance_schemas import PROVENANCE, errors
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(name="e2e-act")]
 
@@ -219,6 +220,7 @@ def test_the_signed_provenance_is_the_train_jobs_statement(green: ActRun) -> Non
     bundle = green.artifact("mlsec-signatures-mlsecops") / "mlsec-results" / "train.provenance.json.sigstore.json"
     assert _signed_payload(bundle) == written  # signed as it is, never rebuilt
     statement = json.loads(written)
+    assert errors(statement, PROVENANCE) == []  # in-toto Statement v1 + SLSA v1, as written under act
     # Exactly the files the script wrote, with their digests as the train job kept them.
     assert {s["name"]: s["digest"]["sha256"] for s in statement["subject"]} == {
         name: hashlib.sha256((trained / name).read_bytes()).hexdigest() for name in TRAINED}
