@@ -59,7 +59,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="pagerduty: the repository's default branch; only a failure there pages")
 
 
-def _channels(names: list[str]) -> list[str]:
+def channel_ids(names: list[str]) -> list[str]:
+    """The channel names given (comma-separated or one per item), checked, in order, once each."""
     from mlsec_actions.notify.registry import CHANNEL_IDS
 
     chosen: list[str] = []
@@ -80,7 +81,7 @@ def execute(args: argparse.Namespace) -> int:
     from mlsec_actions.notify.http import Client
     from mlsec_actions.notify.model import NotifyFailed, Settings, read_secrets
 
-    chosen = [registry.by_id(c) for c in _channels(args.channel)]
+    chosen = [registry.by_id(c) for c in channel_ids(args.channel)]
     channels = [c for c in chosen if c is not None]
     if not channels:
         print("notify: no channel configured; nothing sent", file=sys.stderr)
