@@ -23,6 +23,7 @@ from mlsec_actions.notify.http import Client, check_url, host_of
 from mlsec_actions.notify.model import Channel, NotifyFailed, Settings, Summary
 
 CREDENTIAL_ENV = "MLSEC_DEFECTDOJO_TOKEN"
+_PROPERTIES_KEEP = frozenset({"security-severity", "mlsec-severity", "mlsec-stage", "mlsec-run-id"})
 _RESULT_KEEP = ("ruleId", "ruleIndex", "rule", "level", "kind", "partialFingerprints", "fingerprints", "properties")
 
 
@@ -55,10 +56,17 @@ def reduced(doc: dict[str, Any]) -> dict[str, Any]:
         for res in run.get("results") or []:
             if not isinstance(res, dict):
                 continue
-            kept = {k: res[k] for k in _RESULT_KEEP if k in res}
+            kept = {k: res[k] for k in _RESULT_KEEP if k in res and k != "properties"}
+            props = res.get("properties") if isinstance(res.get("properties"), dict) else {}
+            kept["properties"] = {k: v for k, v in (props or {}).items() if k in _PROPERTIES_KEEP}
             kept["message"] = {"text": str(titles.get(res.get("ruleId")) or res.get("ruleId") or "finding")}
             results.append(kept)
-        runs.append({**{k: run[k] for k in ("tool", "automationDetails", "invocations", "properties") if k in run},
+        invocations = [{"executionSuccessful": inv.get("executionSuccessful", True) is not False}
+                       for inv in run.get("invocations") or [] if isinstance(inv, dict)]
+        props = run.get("properties") if isinstance(run.get("properties"), dict) else {}
+        runs.append({**{k: run[k] for k in ("tool", "automationDetails") if k in run},
+                     "invocations": invocations or [{"executionSuccessful": True}],
+                     "properties": {k: v for k, v in (props or {}).items() if k in _PROPERTIES_KEEP},
                      "results": results})
     return {"version": doc.get("version", "2.1.0"), "$schema": doc.get("$schema", ""), "runs": runs}
 

@@ -41,6 +41,8 @@ def check_url(value: str, what: str) -> str:
         raise UsageError(f"{what}: not an absolute http(s) URL")
     if any(c in value for c in "\r\n\t \\") or parts.fragment:
         raise UsageError(f"{what}: not a valid URL (whitespace, backslash or fragment)")
+    if parts.username is not None or parts.password is not None:
+        raise UsageError(f"{what}: a user or password in the URL; credentials come from the environment only")
     host = parts.hostname
     if parts.scheme == "http" and not is_loopback(f"[{host}]" if ":" in host else host):
         raise UsageError(f"{what}: http:// only to a loopback host; use https:// for {host}")

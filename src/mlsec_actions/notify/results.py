@@ -9,6 +9,7 @@ anyway); a verdict that cannot be read is bad input (exit 2), a missing one is v
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
@@ -50,9 +51,9 @@ def _seconds(path: Path | None) -> tuple[dict[str, float], str]:
     doc = inputs.load_json(path, "run record", 1024 * 1024)
     rows = doc.get("stages") if isinstance(doc, dict) else None
     pipeline = str(doc.get("pipeline", "")) if isinstance(doc, dict) else ""
-    out = {stage_name(r["stage"]): float(r["seconds"]) for r in rows or []
+    out = {stage_name(r["stage"]): float(r["seconds"]) for r in (rows if isinstance(rows, list) else [])
            if isinstance(r, dict) and isinstance(r.get("stage"), str) and isinstance(r.get("seconds"), int | float)
-           and not isinstance(r.get("seconds"), bool)}
+           and not isinstance(r.get("seconds"), bool) and math.isfinite(r["seconds"]) and r["seconds"] >= 0}
     return out, stage_name(pipeline) if pipeline else ""
 
 

@@ -8,6 +8,7 @@ formatting; Slack's limits (header 150 characters, 10 fields, 3000 per section) 
 from __future__ import annotations
 
 import json
+import re
 
 from mlsec_actions import sanitize
 from mlsec_actions.errors import UsageError
@@ -20,6 +21,13 @@ CREDENTIAL_ENV = "MLSEC_SLACK_WEBHOOK_URL"
 
 def _plain(text: str, limit: int) -> dict[str, object]:
     return {"type": "plain_text", "text": sanitize.bounded(text, limit), "emoji": False}
+
+
+def fallback(text: str) -> str:
+    """The top-level `text` (notifications, old clients), which Slack reads as mrkdwn: `&`, `<`, `>` escaped as
+    Slack documents, so a branch named `<!channel>` is text; no `*`, `_`, `~` or backtick formatting either."""
+    out = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return sanitize.bounded(re.sub(r"([*_~`])", "\u200b\\1", out), 3000)
 
 
 def blocks(summary: Summary) -> list[dict[str, object]]:
@@ -49,7 +57,7 @@ def check(s: Settings) -> None:
 
 def send(s: Settings, summary: Summary, client: Client) -> str:
     url = check_url(s.secret(CREDENTIAL_ENV) or "", CREDENTIAL_ENV)
-    body = json.dumps({"text": sanitize.bounded(summary.headline(), 3000), "blocks": blocks(summary)},
+    body = json.dumps({"text": fallback(summary.headline()), "blocks": blocks(summary)},
                       ensure_ascii=True).encode("ascii")
     client.request("slack", "POST", url, body, {"Content-Type": "application/json"})
     return "slack: posted"
