@@ -248,3 +248,17 @@ def test_no_channel_is_exit_0_and_nothing_read(tmp_path: Path, capsys: pytest.Ca
     assert cli.main(["notify", str(tmp_path / "absent")]) == 0
     assert "no channel configured" in capsys.readouterr().err
 
+
+
+def test_the_time_budget_bounds_every_retry() -> None:
+    from mlsec_actions.notify.http import Client
+    from mlsec_actions.notify.model import NotifyFailed
+
+    pauses: list[float] = []
+    with recorder(status=503) as rec:
+        with pytest.raises(NotifyFailed, match=r"HTTP 503 after 4 attempt\(s\)"):
+            Client(budget=60, retries=3, sleep=pauses.append).request("webhook", "POST", rec.url, b"{}")
+        assert len(rec.seen) == 4 and pauses == [0.5, 1.0, 2.0]  # exponential backoff between attempts
+        with pytest.raises(NotifyFailed, match="the time budget ran out after 0 attempt"):
+            Client(budget=0.05, retries=3, sleep=pauses.append).request("webhook", "POST", rec.url, b"{}")
+        assert len(rec.seen) == 4  # nothing more was sent

@@ -106,7 +106,7 @@ class Client:
         except UsageError as e:
             raise NotifyFailed(str(e)) from None
         host = host_of(url)
-        last = "not sent"
+        last, sent = "not sent: the time budget ran out", 0
         for attempt in range(self.retries + 1):
             if attempt:
                 pause = min(0.5 * 2 ** (attempt - 1), 8.0)
@@ -116,6 +116,7 @@ class Client:
             left = self.remaining()
             if left <= 0.1:
                 break
+            sent += 1
             outcome = self._once(method, url, body, headers or {}, min(PER_REQUEST_SECONDS, left))
             if isinstance(outcome, Response):
                 if outcome.status in accepted:
@@ -128,7 +129,7 @@ class Client:
                                               f"{outcome.host}: refused (redirects are never followed)"))
             else:
                 last = outcome
-        raise NotifyFailed(self.scrub(f"{channel}: {host}: {last} after {attempt + 1} attempt(s) "
+        raise NotifyFailed(self.scrub(f"{channel}: {host}: {last} after {sent} attempt(s) "
                                       f"(time budget {self.budget:g}s)"))
 
     def _once(self, method: str, url: str, body: bytes | None, headers: Mapping[str, str],
