@@ -103,8 +103,11 @@ CATALOG: tuple[StageInfo, ...] = (
               ("nmap", "openscap", "in-house"), needs=("publish",), implemented=True),
     StageInfo("runtime-probe", (), (12,), Kind.SCAN, "attack probes proving runtime protection works",
               ("in-house",), needs=("publish",), implemented=True),
-    StageInfo("notify", (), (), Kind.ACTION, "Slack, Telegram, webhook, DefectDojo, Prometheus Pushgateway",
-              ("in-house",), produces=()),
+    # An action after the gate (both pipelines' workflows, `mlsec run` with `notify-channels`); in neither
+    # pipeline's stage numbers: it never changes a verdict.
+    StageInfo("notify", (), (), Kind.ACTION,
+              "post the run's summary: Slack, Telegram, webhook, DefectDojo, Pushgateway, PagerDuty",
+              ("in-house",), needs=("gate",), produces=(), implemented=True),
 )
 
 PIPELINES: tuple[str, ...] = ("mlsecops", "devsecops")

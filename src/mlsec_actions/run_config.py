@@ -90,6 +90,9 @@ KEYS: tuple[Key, ...] = (
     Key("runtime-probe-targets", "list", "stage", "runtime-probe", "--target"),
     Key("runtime-probe-llm-targets", "list", "stage", "runtime-probe", "--llm-target"),
     Key("runtime-probe-allow-hosts", "list", "stage", "runtime-probe", "--allow-host"),
+    # The channels `mlsec run` (and the workflows' notify job) posts to at the end; their settings are the
+    # config's `notify:` section, their credentials MLSEC_* environment variables (docs/notify.md).
+    Key("notify-channels", "list", "run"),
 )
 
 RUN_KEYS: frozenset[str] = frozenset(k.name for k in KEYS)

@@ -98,6 +98,9 @@ def test_readme_stage_table_is_the_catalog() -> None:
                 assert tool.lower() in row[3].lower(), (info.id, tool, row[3])
     text = (REPO / "README.md").read_text(encoding="utf-8")
     listed = re.search(r"not listed here \(([^)]*)\)", text)
+    if not PLANNED:  # every stage built: the README says so instead of listing none
+        assert listed is None and "Every stage of the design's stage map is built" in text
+        return
     assert listed is not None
     assert [p.strip() for p in listed.group(1).split(",")] == list(PLANNED)
 
@@ -160,7 +163,9 @@ def test_workflow_jobs_map_to_catalog_stages(name: str) -> None:
         for stage in stages:
             info = catalog.by_id(stage)
             assert info is not None and info.implemented, f"{name}.yml {job_id}: {stage} is not a built stage"
-            assert stage in in_pipeline, f"{name}.yml {job_id}: {stage} is not in the {name} pipeline"
+            # A stage of every pipeline (notify: "all" in the stage map) has no stage numbers and may run in any.
+            assert stage in in_pipeline or not (info.ml or info.dev), \
+                f"{name}.yml {job_id}: {stage} is not in the {name} pipeline"
             ran.setdefault(stage, job_id)
         assert any(job_id == s or job_id.startswith(f"{s}-") for s in stages), (name, job_id, stages)
     implemented = {s.id for s in catalog.pipeline(name) if s.implemented}

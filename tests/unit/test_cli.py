@@ -50,8 +50,10 @@ def test_a_command_imports_only_its_own_stage(argv: list[str], modules: list[str
         assert all(s in done.stdout for s in ("code-scan", "model-scan", "run", "policy"))
 
 
-def test_planned_stage_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
-    planned = PLANNED[0]
+def test_planned_stage_is_a_clear_error(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every stage of the map is built now; a row added before its module stands in for the next one.
+    planned = PLANNED[0] if PLANNED else "future-stage"
+    monkeypatch.setattr(cli, "PLANNED", (*PLANNED, planned))
     assert cli.main([planned, "."]) == 2
     err = capsys.readouterr().err
     assert f"stage '{planned}' is not implemented yet" in err

@@ -41,6 +41,7 @@ _IMPLEMENTATIONS: tuple[str, ...] = (
     "infra_scan",
     "dast",
     "runtime_probe",
+    "notify",
 )
 
 # Sub-commands that are not stages of the map: (id, module, summary). Hidden from `mlsec stages`, never in a

@@ -153,13 +153,31 @@ def execute(args: argparse.Namespace) -> int:
         raise UsageError(f"the {args.pipeline} pipeline has no signing stage built")
     if not plan.scans:
         raise UsageError("--only/--skip leave no scan stage to run")
+    from mlsec_actions.stages.notify import channel_ids
+
+    try:
+        channels = channel_ids(cfg.items("notify-channels"))
+    except UsageError as e:
+        raise UsageError(f"{cfg.path}: notify-channels: {e}") from None
     if cfg.path is not None:
-        _check_config(cfg.path, [s for s in (*plan.scans, plan.gate, plan.sbom, plan.sign) if s])
+        _check_config(cfg.path, [s for s in (*plan.scans, plan.gate, plan.sbom, plan.sign) if s]
+                      + (["notify"] if channels else []))
     emit, close = progress.choose(args.log_format)
     try:
-        return pipeline.run(plan, emit)
+        code = pipeline.run(plan, emit)
     finally:
         close()
+    if channels:
+        _notify(out, channels, cfg.path)
+    return code
+
+
+def _notify(out: Path, channels: list[str], config: Path | None) -> None:
+    """The config's `notify-channels`, after the run: its own warnings and errors, never the run's exit code."""
+    from mlsec_actions import cli
+
+    args = ["notify", str(out), *(a for c in channels for a in ("--channel", c))]
+    cli.main([*args, *(("--config", str(config)) if config is not None else ())])
 
 
 def _builtin_policies() -> tuple[str, ...]:
