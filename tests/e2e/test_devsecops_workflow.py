@@ -186,7 +186,7 @@ def test_the_signed_image_verifies_from_the_registry(pipeline: ActRun, oci_regis
 
 def test_the_service_repository_section_of_the_docs_is_the_fixtures_caller() -> None:
     docs = (Path(__file__).resolve().parents[2] / "docs" / "workflows.md").read_text(encoding="utf-8")
-    section = docs.split('<a id="service-repository"></a>', 1)[1]
+    section = docs.split("\n## service-repository\n", 1)[1]
     snippet = section.split("```yaml\n", 1)[1].split("```", 1)[0]
     fixture = yaml.safe_load((FIXTURE / CALLER).read_text(encoding="utf-8"))["jobs"]["devsecops"]
     documented = yaml.safe_load(snippet)["jobs"]["devsecops"]
