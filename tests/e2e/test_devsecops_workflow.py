@@ -46,12 +46,15 @@ CALLS = ("before", "after")
 GATE_7 = "gate after build and DAST"
 GATE_11 = "gate on the deployment"
 SIGN = "sign-image (Dev stage 8)"
+# The modules that find the vulnerable app's holes (as tests/integration/test_dast.py): a shorter dast job.
+DAST_MODULES = "xss,sql,file,http_headers,csp"
 STAGE_JOBS = ("code-scan", "gate before build", "build", "image-scan", "dast", "infra-scan", "runtime-probe")
 
 
 def two_calls(caller: str) -> str:
-    """The fixture's one-job caller as two jobs, `before` and `after`: each its own instance, and each reading
-    its own deployment's variables (vars.X -> vars.BEFORE_X / vars.AFTER_X; the MLSEC_* ones are shared)."""
+    """The fixture's one-job caller as two jobs, `before` and `after`: each its own instance and the short wapiti
+    module list, and each reading its own deployment's variables (vars.X -> vars.BEFORE_X / vars.AFTER_X; the
+    MLSEC_* ones are shared)."""
     doc = yaml.safe_load(caller)
     (job,) = doc["jobs"].values()
     text = yaml.safe_dump(job, sort_keys=False)
@@ -60,6 +63,7 @@ def two_calls(caller: str) -> str:
         one = yaml.safe_load(text.replace("vars.", f"vars.{call.upper()}_").replace(f"vars.{call.upper()}_MLSEC_",
                                                                                       "vars.MLSEC_"))
         one["with"]["instance"] = call
+        one["with"]["dast-wapiti-modules"] = DAST_MODULES
         jobs[call] = one
     doc["jobs"] = jobs
     # PyYAML reads the key `on` as True; written back it must be `on:` again.
