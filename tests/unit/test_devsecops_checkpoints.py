@@ -70,7 +70,8 @@ def test_default_policy_passes_the_pre_build_gate_on_code_scan_alone() -> None:
 
 
 def test_gate_7_requires_the_build_and_its_image_scan() -> None:
-    # Not an empty list: a build job that left no SARIF must still fail gate 7 when the caller forgot build-context.
+    # Gate 7 is the image's gate: with the builtins, a call with dast-targets but no build-context fails there
+    # (required-stage-missing); a DAST-only pipeline sets its own checkpoints."7" in its policy.
     for builtin in policy.BUILTIN:
         assert policy.load(builtin, checkpoint=7).required_stages == ("build", "image-scan")
 
