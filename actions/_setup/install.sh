@@ -12,7 +12,8 @@
 # Inputs (environment, set by the calling action or workflow, never by the scanned repository):
 #   MLSEC_SETUP_PYTHON     interpreter that creates the venv (default python3; needs 3.11+)
 #   MLSEC_SETUP_EXTRAS     comma-separated extras to install (default trivy; empty: none); `iac` (checkov)
-#                          goes into a venv of its own inside this one, its command linked into bin/
+#                          and `wapiti` (dast's web scanner) each go into a venv of their own inside this one,
+#                          their command linked into bin/
 #   MLSEC_SETUP_INDEX_URL  package index (default https://pypi.org/simple)
 #   MLSEC_SETUP_CACHE_DIR  uv and pip cache (default under $RUNNER_TEMP)
 set -euo pipefail
@@ -23,6 +24,9 @@ extras="${MLSEC_SETUP_EXTRAS-trivy}"
 index="${MLSEC_SETUP_INDEX_URL:-https://pypi.org/simple}"
 # uv resolves and installs in a few seconds where pip takes a minute; pinned like every other tool.
 uv_version="0.13.9"
+# dast's web scanner, as scripts/install-wapiti pins it for the dev venv (not a package extra: its pins on httpx,
+# mitmproxy, sqlalchemy and aiohttp fight ours).
+wapiti_pin="wapiti3==3.2.3"
 
 if ! [[ "$extras" =~ ^[a-z0-9,-]*$ ]]; then
   echo "::error title=mlsec setup::extras must be comma-separated names" >&2
@@ -37,11 +41,13 @@ fi
 # installed with the package, but into a venv of its own (as scripts/install-checkov does for .venv).
 package_extras=""
 checkov=false
+wapiti=false
 IFS=, read -ra wanted <<< "$extras"
 for e in "${wanted[@]}"; do
-  # `all` means every tool, checkov too (it is not in the package's `all` extra, for the conflict above).
+  # `all` means every tool, checkov and wapiti too (neither is in the package's `all` extra, for their conflicts).
   if [[ "$e" == iac || "$e" == all ]]; then checkov=true; fi
-  if [[ -n "$e" && "$e" != iac ]]; then package_extras+="${package_extras:+,}$e"; fi
+  if [[ "$e" == wapiti || "$e" == all ]]; then wapiti=true; fi
+  if [[ -n "$e" && "$e" != iac && "$e" != wapiti ]]; then package_extras+="${package_extras:+,}$e"; fi
 done
 
 tmp="${RUNNER_TEMP:-${TMPDIR:-/tmp}}"
@@ -114,6 +120,13 @@ print(next(d for d in deps if d.startswith("checkov==")))' "$root/pyproject.toml
       --python "$venv/opt/checkov/bin/python" "$pin"
     # Beside the venv's interpreter, where code-scan looks for its tools first.
     ln -sfn ../opt/checkov/bin/checkov "$venv/bin/checkov"
+  fi
+  if $wapiti; then
+    "${clean[@]}" "$python_bin" -I -m venv --without-pip "$venv/opt/wapiti"
+    "${clean[@]}" "$uv" pip install --no-config --quiet --default-index "$index" \
+      --python "$venv/opt/wapiti/bin/python" "$wapiti_pin"
+    # Where dast looks for it (MLSEC_WAPITI_BIN, else beside the venv's interpreter).
+    ln -sfn ../opt/wapiti/bin/wapiti "$venv/bin/wapiti"
   fi
   printf '%s' "$want" > "$marker"
 fi

@@ -87,6 +87,7 @@ KEYS: tuple[Key, ...] = (
     Key("dast-targets", "list", "stage", "dast", "--target"),
     Key("dast-allow-hosts", "list", "stage", "dast", "--allow-host"),
     Key("dast-zap", "flag", "ci"),  # ZAP's official action runs on GitHub only
+    Key("dast-wapiti-modules", "text", "stage", "dast", "--wapiti-modules"),
     Key("runtime-probe-targets", "list", "stage", "runtime-probe", "--target"),
     Key("runtime-probe-llm-targets", "list", "stage", "runtime-probe", "--llm-target"),
     Key("runtime-probe-allow-hosts", "list", "stage", "runtime-probe", "--allow-host"),

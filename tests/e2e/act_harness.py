@@ -38,6 +38,11 @@ STANDIN_FOR = {
     "github/codeql-action": STANDINS / "codeql-action",
     "actions/upload-artifact": STANDINS / "upload-artifact",
     "actions/download-artifact": STANDINS / "download-artifact",
+    # Steps the e2e runs never take (builder: buildx, dast-zap: true): mapped so act resolves their pins; they fail
+    # loudly if run (no Docker engine here).
+    "zaproxy/action-baseline": STANDINS / "zap-baseline",
+    "docker/setup-buildx-action": STANDINS / "setup-buildx",
+    "docker/build-push-action": STANDINS / "build-push",
 }
 
 

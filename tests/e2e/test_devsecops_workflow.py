@@ -1,0 +1,206 @@
+"""devsecops.yml end to end under act (issue 18 acceptance): a service repository's caller workflow, twice in one run.
+
+The caller is tests/e2e/fixtures/devsecops-service/.github/workflows/service.yml, the copy-paste workflow of
+docs/workflows.md#service-repository, called here as two jobs of one act run (one act start-up, both pipelines
+side by side, each with its own `instance`):
+- `before`: the deployment before its fixes - the vulnerable app (tests/vulnerable_app.py), a TLS 1.0 endpoint
+  with an expired self-signed certificate and a port outside the allowlist (tests/tls_services.py). gate-7 fails on
+  dast's findings and gate-11 on infra-scan's and runtime-probe's, so nothing is signed;
+- `after`: the same repository and policy against the fixed deployment - the fixed app, the TLS 1.2+ endpoint, only
+  the service port open; the policy's waiver covers the private CA. Every gate passes and sign-image signs the
+  pushed image (key backend, a key made here), which `mlsec verify-image` then verifies from the registry.
+
+Real here: buildah, the distribution registry (tests/oci_registry.py), trivy, nmap, OpenSCAP with ssg-debian,
+wapiti, the apps and TLS services, all on loopback. The deployed service is the loopback app, not the image
+(no container runtime here). Stand-ins: GitHub's own actions (tests/e2e/standins); the ZAP and buildx steps are
+never taken (dast-zap off, builder buildah).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mlsec_actions.signing.key import generate
+from tests.e2e.act_harness import ActRun, git_init, run_workflow
+from tests.e2e.conftest import day
+from tests.oci_registry import Registry, oci_registry
+from tests.tls_services import Services, plain_listeners, tls_services
+from tests.vulnerable_app import Running, fixed, vulnerable
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(name="e2e-act")]
+__all__ = ["fixed", "oci_registry", "plain_listeners", "tls_services", "vulnerable"]  # fixtures used by name
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "devsecops-service"
+CALLER = Path(".github") / "workflows" / "service.yml"
+POLICY = Path(".mlsec") / "policy.yml"
+CALLS = ("before", "after")
+GATE_7 = "gate after build and DAST"
+GATE_11 = "gate on the deployment"
+SIGN = "sign-image (Dev stage 8)"
+# The modules that find the vulnerable app's holes (as tests/integration/test_dast.py): a shorter dast job.
+DAST_MODULES = "xss,sql,file,http_headers,csp"
+STAGE_JOBS = ("code-scan", "gate before build", "build", "image-scan", "dast", "infra-scan", "runtime-probe")
+
+
+def two_calls(caller: str) -> str:
+    """The fixture's one-job caller as two jobs, `before` and `after`: each its own instance and the short wapiti
+    module list, and each reading its own deployment's variables (vars.X -> vars.BEFORE_X / vars.AFTER_X; the
+    MLSEC_* ones are shared)."""
+    doc = yaml.safe_load(caller)
+    (job,) = doc["jobs"].values()
+    text = yaml.safe_dump(job, sort_keys=False)
+    jobs = {}
+    for call in CALLS:
+        one = yaml.safe_load(text.replace("vars.", f"vars.{call.upper()}_").replace(f"vars.{call.upper()}_MLSEC_",
+                                                                                      "vars.MLSEC_"))
+        one["with"]["instance"] = call
+        one["with"]["dast-wapiti-modules"] = DAST_MODULES
+        jobs[call] = one
+    doc["jobs"] = jobs
+    # PyYAML reads the key `on` as True; written back it must be `on:` again.
+    doc = {("on" if key is True else key): value for key, value in doc.items()}
+    return yaml.safe_dump(doc, sort_keys=False, width=200)
+
+
+def service_repo(work: Path, plain: Services, tls: Services) -> Path:
+    """The fixture, committed, with the policy's placeholder ports set to the listeners' (and an expiry date)."""
+    repo = work / "service"
+    shutil.copytree(FIXTURE, repo)
+    policy = (repo / POLICY).read_text(encoding="utf-8")
+    policy = (policy.replace("@SERVICE_PORT@", str(plain.ports["allowed"]))
+              .replace("@TLS_PORTS@", f"{tls.ports['modern']},{tls.ports['legacy']}")
+              .replace("@EXPIRES@", day(30)))
+    (repo / POLICY).write_text(policy, encoding="utf-8")
+    (repo / CALLER).write_text(two_calls((FIXTURE / CALLER).read_text(encoding="utf-8")), encoding="utf-8")
+    git_init(repo)
+    return repo
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("e2e-devsecops-key")
+    generate(folder / "signing.pem", folder / "signing.pub")
+    return folder / "signing.pem", folder / "signing.pub"
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory, oci_registry: Registry, vulnerable: Running, fixed: Running,
+             plain_listeners: Services, tls_services: Services, keys: tuple[Path, Path]) -> ActRun:
+    work = tmp_path_factory.mktemp("e2e-devsecops")
+    repo = service_repo(work, plain_listeners, tls_services)
+    plain, tls = plain_listeners, tls_services
+    deployments = {
+        "BEFORE": {"SERVICE_URL": vulnerable.url,
+                   "SERVICE_HOST": f"{plain.host}:{plain.ports['allowed']},{plain.ports['extra']}",
+                   "TLS_HOST": f"{tls.host}:{tls.ports['legacy']}"},
+        "AFTER": {"SERVICE_URL": fixed.url, "SERVICE_HOST": f"{plain.host}:{plain.ports['allowed']}",
+                  "TLS_HOST": f"{tls.host}:{tls.ports['modern']}"},
+    }
+    variables = {"MLSEC_VULN_DB": "skip", "MLSEC_SIGNING_BACKEND": "key"}
+    for call, values in deployments.items():
+        values["IMAGE"] = f"http://{oci_registry.host}/service:{call.lower()}"
+        variables.update({f"{call}_{name}": value for name, value in values.items()})
+    run = run_workflow(repo, repo / CALLER, work, variables=variables,
+                       secrets={"MLSEC_SIGNING_KEY": keys[0].read_text(encoding="utf-8")}, timeout=1800)
+    print(f"devsecops e2e: two pipeline calls in one act run, {run.seconds:.1f} s")
+    return run
+
+
+def _job(run: ActRun, call: str, name: str) -> str | None:
+    """'succeeded' or 'failed' for the job of the `call` job's pipeline whose name starts with `name` (act names
+    it `<call>/devsecops/<name>`); None when it never ran."""
+    found = re.findall(rf"^\[{call}/devsecops/{re.escape(name)}[^\]]*\]\s+\S+\s+Job (succeeded|failed)", run.log, re.M)
+    return found[-1] if found else None
+
+
+def _gate(run: ActRun, call: str, checkpoint: int) -> dict[str, Any]:
+    path = run.artifact(f"mlsec-gate-devsecops-{call}-{checkpoint}") / "gate-verdict.json"
+    assert path.is_file(), run.log[-6000:]
+    doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return doc
+
+
+def _rules(run: ActRun, call: str, stage: str) -> set[str]:
+    upload = run.upload(f"mlsec/{stage}/{call}")
+    assert upload["valid"] is True, upload
+    return set(upload["rule_ids"])
+
+
+def _image(run: ActRun, call: str) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((run.artifact(f"mlsec-image-devsecops-{call}") / "image.json")
+                                     .read_text(encoding="utf-8"))
+    return doc
+
+
+def test_every_stage_job_runs_in_both_calls(pipeline: ActRun) -> None:
+    for call in CALLS:
+        for job in STAGE_JOBS:
+            assert _job(pipeline, call, job) == "succeeded", (call, job, pipeline.log[-6000:])
+        assert _gate(pipeline, call, 4)["verdict"] == "pass"
+
+
+def test_before_the_fixes_gates_7_and_11_are_red_and_nothing_is_signed(pipeline: ActRun) -> None:
+    assert pipeline.returncode != 0
+    assert _job(pipeline, "before", GATE_7) == "failed"
+    assert _job(pipeline, "before", GATE_11) == "failed"
+    assert _job(pipeline, "before", SIGN) is None
+    assert {"wapiti/sql-injection", "wapiti/reflected-cross-site-scripting",
+            "dast/directory-listing"} <= _rules(pipeline, "before", "dast")
+    assert {"nmap/port-not-allowed", "tls/old-protocol", "tls/cert-expired"} <= _rules(pipeline, "before",
+                                                                                       "infra-scan")
+    assert {"runtime-probe/sql-injection", "runtime-probe/path-traversal"} <= _rules(pipeline, "before",
+                                                                                     "runtime-probe")
+    late = _gate(pipeline, "before", 7)
+    assert late["verdict"] == "fail" and late["policy"]["checkpoint"] == 7
+    assert {v["kind"] for v in late["violations"]} == {"threshold"}
+    deploy = _gate(pipeline, "before", 11)
+    assert deploy["verdict"] == "fail" and sorted(deploy["expected_stages"]) == ["infra-scan", "runtime-probe"]
+
+
+def test_after_the_fixes_and_waivers_every_gate_passes_and_the_image_is_signed(pipeline: ActRun) -> None:
+    for job in (GATE_7, GATE_11, SIGN):
+        assert _job(pipeline, "after", job) == "succeeded", (job, pipeline.log[-6000:])
+    late = _gate(pipeline, "after", 7)
+    assert late["verdict"] == "pass" and sorted(late["expected_stages"]) == ["build", "dast", "image-scan"]
+    deploy = _gate(pipeline, "after", 11)
+    assert deploy["verdict"] == "pass" and deploy["violations"] == []
+    assert {w["id"]: w["matched"] for w in deploy["waivers"]["used"]} == {"tls-test-ca": 1}
+    # The fixed deployment still shows what is below the bar (OpenSCAP's shadow permissions: medium).
+    assert "openscap/file_permissions_etc_shadow" in _rules(pipeline, "after", "infra-scan")
+    assert not {"wapiti/sql-injection", "dast/directory-listing"} & _rules(pipeline, "after", "dast")
+
+
+def test_the_signed_image_verifies_from_the_registry(pipeline: ActRun, oci_registry: Registry,
+                                                     keys: tuple[Path, Path]) -> None:
+    image = _image(pipeline, "after")
+    (pushed,) = image["pushed"]
+    assert pushed["pinned"] == f"{oci_registry.host}/service@{image['digest']}"
+    verify = [sys.executable, "-I", "-m", "mlsec_actions", "verify-image", pushed["pinned"], "--public-key",
+              str(keys[1]), "--require-attestation", "gate"]
+    proc = subprocess.run(verify, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # The image built before the fixes was pushed too, and never signed.
+    before = _image(pipeline, "before")["pushed"][0]["pinned"]
+    if before != pushed["pinned"]:  # buildah's timestamps usually make the two digests differ
+        proc = subprocess.run([*verify[:5], before, *verify[6:]], capture_output=True, text=True, timeout=120,
+                              check=False)
+        assert proc.returncode != 0, proc.stdout
+
+
+def test_the_service_repository_section_of_the_docs_is_the_fixtures_caller() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "workflows.md").read_text(encoding="utf-8")
+    section = docs.split("\n## service-repository\n", 1)[1]
+    snippet = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    fixture = yaml.safe_load((FIXTURE / CALLER).read_text(encoding="utf-8"))["jobs"]["devsecops"]
+    documented = yaml.safe_load(snippet)["jobs"]["devsecops"]
+    assert documented["with"] == fixture["with"] and documented["permissions"] == fixture["permissions"]
+    assert documented["secrets"] == fixture["secrets"]
