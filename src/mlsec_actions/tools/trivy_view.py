@@ -83,8 +83,9 @@ class _Builder:
                 with os.scandir(self.source / rel if rel else self.source) as listing:
                     entries = sorted((e.name for e in listing), reverse=True)
             except OSError as e:
-                self.gap(GapKind.FILE_UNREADABLE, f"folder not listed, so not given to trivy: {e.strerror or e}",
-                         rel or ".")
+                if not rel:
+                    raise ViewError(f"cannot list the tree {self.source}: {e.strerror or e}") from e
+                self.gap(GapKind.FILE_UNREADABLE, f"folder not listed, so not given to trivy: {e.strerror or e}", rel)
                 continue
             for name in entries:
                 if not rel and name in skip_top:
@@ -143,7 +144,7 @@ class _Builder:
         if self.dropped:
             gaps.append(CoverageGap(GapKind.FILE_SKIPPED, f"{self.dropped} more entries not given to trivy "
                                     "(not listed one by one)"))
-        return View(self.dest, tuple(gaps), tuple(self.left_out), self.copied)
+        return View(self.dest, tuple(gaps), tuple(sorted(self.left_out)), self.copied)
 
 
 def _parent(root: Path) -> Path:
