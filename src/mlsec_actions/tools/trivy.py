@@ -172,6 +172,7 @@ class _Job:
 def _scan_tree(job: _Job, options: TrivyOptions, survey: trivy_inline.Survey, refused: bool,
                gaps: list[CoverageGap], db_gap: CoverageGap | None) -> tuple[list[Finding], ToolRun]:
     """trivy on the view, and with refused inline comments on a copy of its IaC files without them."""
+    from mlsec_actions.tools import trivy_inline
     root, remaining = job.root, job.remaining
     if not refused:
         got = execute(SPEC, [*job.full, str(job.view)], timeout=remaining, scanned=root)
