@@ -78,3 +78,20 @@ def test_a_git_file_whose_gitdir_holds_a_fifo_does_not_block(repo: Path, tmp_pat
     assert run.status is ToolStatus.OK, run.message
     assert [(f.rule.id, f.location.path) for f in findings] == [("trivy/secret/github-pat", "settings.py")]
     assert any(n.startswith("1 FIFO(s)") and "requirements-dev.txt" in n for n in run.notes), run.notes
+
+
+def test_rootfs_of_a_folder_whose_gitdir_holds_a_fifo_does_not_block(repo: Path, tmp_path: Path) -> None:
+    """image-scan's `trivy rootfs` of a folder blocks on the same `.git` file as `fs` does."""
+    from mlsec_actions.tools import trivy_image
+
+    gitdir = tmp_path / "gitdir"
+    gitdir.mkdir()
+    os.mkfifo(gitdir / "HEAD")
+    (repo / ".git").write_text(f"gitdir: {gitdir}\n")
+    (repo / "etc").mkdir()
+    (repo / "etc" / "app.env").write_text(f'GITHUB_TOKEN="{GH_TOKEN}"\n')
+    done = trivy_image.scan(trivy_image.ImageTarget("rootfs", str(repo)),
+                            trivy.TrivyOptions(vuln_db="skip", timeout=120), repo)
+    assert done.run.status is ToolStatus.OK, done.run.message
+    found = {(f.finding.rule.id, f.finding.location.path) for f in done.findings}
+    assert found == {("trivy/secret/github-pat", "etc/app.env")}, found
