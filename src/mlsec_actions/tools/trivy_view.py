@@ -13,6 +13,8 @@ relative to the view's root, so they, the fingerprints and the SARIF locations a
 The walk and the removal are iterative (a tree deeper than Python's recursion limit is normal here).
 """
 
+# str paths on purpose, not pathlib (see _Builder):
+# ruff: noqa: PTH102, PTH106, PTH108, PTH115, PTH123, PTH211
 from __future__ import annotations
 
 import os
@@ -59,8 +61,11 @@ class View:
 
 
 class _Builder:
+    # Paths are strings joined by hand, not Path objects: pathlib re-parses every part of a path per call,
+    # which made a 1,000-deep tree take seconds (quadratic in the depth).
     def __init__(self, source: Path, dest: Path, copy_budget: int, deadline: float | None) -> None:
-        self.source, self.dest, self.budget, self.total = source, dest, copy_budget, copy_budget
+        self.source, self.dest = str(source), str(dest)
+        self.budget, self.total = copy_budget, copy_budget
         self.deadline = deadline
         self.gaps: list[CoverageGap] = []
         self.dropped = 0
@@ -80,55 +85,55 @@ class _Builder:
                 raise ViewError("timed out making the view of the tree trivy scans", ToolStatus.TIMEOUT)
             rel = stack.pop()
             try:
-                with os.scandir(self.source / rel if rel else self.source) as listing:
-                    entries = sorted((e.name for e in listing), reverse=True)
+                with os.scandir(f"{self.source}/{rel}" if rel else self.source) as listing:
+                    entries = sorted(((e.name, _kind(e)) for e in listing), reverse=True)
             except OSError as e:
                 if not rel:
                     raise ViewError(f"cannot list the tree {self.source}: {e.strerror or e}") from e
                 self.gap(GapKind.FILE_UNREADABLE, f"folder not listed, so not given to trivy: {e.strerror or e}", rel)
                 continue
-            for name in entries:
+            for name, kind in entries:
                 if not rel and name in skip_top:
                     continue
                 child = f"{rel}/{name}" if rel else name
-                if self.add(child):
+                if self.add(child, kind):
                     stack.append(child)
 
-    def add(self, rel: str) -> bool:
+    def add(self, rel: str, kind: str) -> bool:
         """Put one entry in the view; True when it is a folder to walk."""
-        src, dst = self.source / rel, self.dest / rel
+        src, dst = f"{self.source}/{rel}", f"{self.dest}/{rel}"
         try:
-            info = src.lstat()
-            if stat.S_ISDIR(info.st_mode):
-                dst.mkdir(mode=0o700)
+            if kind == "dir":
+                os.mkdir(dst, 0o700)
                 return True
-            if stat.S_ISLNK(info.st_mode):
-                os.symlink(os.readlink(src), dst)  # noqa: PTH211, PTH115 -- the exact target text, not a Path of it
-            elif stat.S_ISREG(info.st_mode):
-                self.link(src, dst, rel, info.st_size)
+            if kind == "symlink":
+                os.symlink(os.readlink(src), dst)  # the exact target text (a trailing slash means something)
+            elif kind == "file":
+                self.link(src, dst, rel)
             else:
                 self.left_out.append(rel)
         except OSError as e:
             self.gap(GapKind.FILE_UNREADABLE, f"not given to trivy: {e.strerror or e}", rel)
         return False
 
-    def link(self, src: Path, dst: Path, rel: str, size: int) -> None:
+    def link(self, src: str, dst: str, rel: str) -> None:
         try:
             os.link(src, dst, follow_symlinks=False)
             return
         except OSError as e:
             refused = e.strerror or str(e)
         spent = f"hard link refused ({refused}) and the copy budget ({self.total} bytes in all) is spent"
-        if size > self.budget:
-            self.gap(GapKind.FILE_SKIPPED, f"not given to trivy: {spent}", rel)
-            return
         # O_NOFOLLOW and a regular-file check on what was opened: the entry may have been swapped meanwhile.
         fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         with os.fdopen(fd, "rb") as reader:
-            if not stat.S_ISREG(os.fstat(reader.fileno()).st_mode):
+            info = os.fstat(reader.fileno())
+            if not stat.S_ISREG(info.st_mode):
                 self.left_out.append(rel)
                 return
-            with dst.open("xb") as writer:
+            if info.st_size > self.budget:
+                self.gap(GapKind.FILE_SKIPPED, f"not given to trivy: {spent}", rel)
+                return
+            with open(dst, "xb") as writer:
                 while chunk := reader.read(min(CHUNK, self.budget + 1)):
                     if len(chunk) > self.budget:  # grew since the lstat: what was copied is not a true view
                         writer.truncate(0)
@@ -144,7 +149,16 @@ class _Builder:
         if self.dropped:
             gaps.append(CoverageGap(GapKind.FILE_SKIPPED, f"{self.dropped} more entries not given to trivy "
                                     "(not listed one by one)"))
-        return View(self.dest, tuple(gaps), tuple(sorted(self.left_out)), self.copied)
+        return View(Path(self.dest), tuple(gaps), tuple(sorted(self.left_out)), self.copied)
+
+
+def _kind(entry: os.DirEntry[str]) -> str:
+    """dir, symlink, file or special, from the listing (no stat call where the file system gives the type)."""
+    if entry.is_symlink():
+        return "symlink"
+    if entry.is_dir(follow_symlinks=False):
+        return "dir"
+    return "file" if entry.is_file(follow_symlinks=False) else "special"
 
 
 def _parent(root: Path) -> Path:
@@ -165,20 +179,20 @@ def _parent(root: Path) -> Path:
 def remove(folder: Path) -> None:
     """Remove `folder` and everything under it, iteratively and without following a symlink. Best effort:
     what cannot be removed stays (in a private temp folder) rather than hide the error being handled."""
-    stack = [(folder, False)]
+    stack = [(str(folder), False)]
     while stack:
         path, listed = stack.pop()
         try:
             if listed:
-                path.rmdir()
+                os.rmdir(path)
                 continue
             stack.append((path, True))
             with os.scandir(path) as listing:
                 for entry in listing:
                     if entry.is_dir(follow_symlinks=False):
-                        stack.append((Path(entry.path), False))
+                        stack.append((entry.path, False))
                     else:
-                        Path(entry.path).unlink()
+                        os.unlink(entry.path)
         except OSError:
             continue
 
