@@ -6,6 +6,7 @@ from `TRIVY_*` variables. It runs from a folder of ours with every `TRIVY_*` var
 (`mlsec_actions/data/trivy/`), whose secret config turns trivy's built-in path allow rules off. The
 scanned repository's own files are used only with `repo_config` (`--trivy-repo-config`), and each one
 used is then a coverage gap. No vulnerability DB is a `vulnerabilities-not-scanned` gap, never silence.
+trivy is given a view of the tree without its `.git` (tools/trivy_view.py), never the checkout itself.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ def _prepare_db(options: TrivyOptions, cache: Path, common: list[str], deadline:
 
 
 def scan(root: Path, options: TrivyOptions) -> tuple[list[Finding], ToolRun]:
-    """Run `trivy fs` on `root` and turn its JSON into findings."""
+    """Run `trivy fs` on a view of `root` (without its `.git`) and turn its JSON into findings."""
     # Imported here: every `mlsec` command imports this module, only code-scan needs these.
     from mlsec_actions.tools import trivy_inline, trivy_view
 
@@ -145,7 +146,7 @@ def scan(root: Path, options: TrivyOptions) -> tuple[list[Finding], ToolRun]:
             for d in options.skip_dirs:
                 base += ["--skip-dirs", d]
             gaps += tree.gaps
-            job = _Job(tree.root, root, [*base, "--scanners", scanners, *listing], base, remaining)
+            job = _Job(tree.root, root, (*base, "--scanners", scanners, *listing), tuple(base), remaining)
             findings, run = _scan_tree(job, options, survey, refused, gaps, db_gap)
             notes = trivy_view.notes(tree)
     except trivy_view.ViewError as e:
@@ -161,9 +162,9 @@ class _Job:
     """What trivy scans."""
     root: Path
     """The tree it is a view of (findings' files are read from here)."""
-    full: list[str]
-    """trivy's arguments but the target, for the scan with every scanner."""
-    base: list[str]
+    full: tuple[str, ...]
+    """trivy's arguments, all but the target, for the scan with every scanner."""
+    base: tuple[str, ...]
     """trivy's arguments without `--scanners`."""
     remaining: float
     """Seconds left."""
@@ -178,7 +179,7 @@ def _scan_tree(job: _Job, options: TrivyOptions, survey: trivy_inline.Survey, re
         got = execute(SPEC, [*job.full, str(job.view)], timeout=remaining, scanned=root)
         return _finish(got, root, options, gaps, db_gap)
     # The tree's ignore comments are refused: misconfigurations of its IaC files are judged on a copy of them
-    # without the comments (a folder of ours), everything else on the tree itself.
+    # without the comments (a folder of ours), everything else on the view of the tree.
     with tempfile.TemporaryDirectory(prefix="mlsec-trivy-view-") as tmp:
         view = Path(tmp) / "view"
         trivy_inline.write_view(root, survey.candidates, view)
