@@ -6,6 +6,7 @@ from `TRIVY_*` variables. It runs from a folder of ours with every `TRIVY_*` var
 (`mlsec_actions/data/trivy/`), whose secret config turns trivy's built-in path allow rules off. The
 scanned repository's own files are used only with `repo_config` (`--trivy-repo-config`), and each one
 used is then a coverage gap. No vulnerability DB is a `vulnerabilities-not-scanned` gap, never silence.
+trivy is given a view of the tree without its `.git` (tools/trivy_view.py), never the checkout itself.
 """
 
 from __future__ import annotations
@@ -17,9 +18,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlsec_actions.findings import CoverageGap, Finding, GapKind, ToolRun, ToolStatus, sort_findings
 from mlsec_actions.tools.base import Execution, Isolation, ToolSpec, execute, safe, version
+
+if TYPE_CHECKING:
+    from mlsec_actions.tools import trivy_inline
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "trivy"
 CONFIG, IGNOREFILE, SECRET_CONFIG = DATA / "trivy.yaml", DATA / "ignore", DATA / "secret.yaml"
@@ -111,9 +116,9 @@ def _prepare_db(options: TrivyOptions, cache: Path, common: list[str], deadline:
 
 
 def scan(root: Path, options: TrivyOptions) -> tuple[list[Finding], ToolRun]:
-    """Run `trivy fs` on `root` and turn its JSON into findings."""
-    # Imported here: every `mlsec` command imports this module, only code-scan needs the parsing.
-    from mlsec_actions.tools import trivy_inline
+    """Run `trivy fs` on a view of `root` (without its `.git`) and turn its JSON into findings."""
+    # Imported here: every `mlsec` command imports this module, only code-scan needs these.
+    from mlsec_actions.tools import trivy_inline, trivy_view
 
     deadline = time.monotonic() + options.timeout
     cache = _cache_dir(options)
@@ -131,24 +136,57 @@ def scan(root: Path, options: TrivyOptions) -> tuple[list[Finding], ToolRun]:
         gaps += survey.honoured()
     scanners = "secret,misconfig" + (",vuln" if scan_vulns else "")
     listing = ["--list-all-pkgs"] if scan_vulns else []  # packages carry the manifest line of each vuln
-    remaining = deadline - time.monotonic()
-    base = ["fs", "--format", "json", "--quiet", "--skip-check-update", "--skip-db-update", *common,
-            "--timeout", f"{max(1, int(remaining))}s"]
-    for d in options.skip_dirs:
-        base += ["--skip-dirs", d]
+    # trivy scans a view of the tree without its `.git` (tools/trivy_view.py): same relative paths, so the same
+    # findings, without go-git's work on the repository at the scan root (which a hostile commit stalls).
+    try:
+        with trivy_view.view(root, deadline=deadline) as tree:
+            remaining = deadline - time.monotonic()
+            base = ["fs", "--format", "json", "--quiet", "--skip-check-update", "--skip-db-update", *common,
+                    "--timeout", f"{max(1, int(remaining))}s"]
+            for d in options.skip_dirs:
+                base += ["--skip-dirs", d]
+            gaps += tree.gaps
+            job = _Job(tree.root, root, (*base, "--scanners", scanners, *listing), tuple(base), remaining)
+            findings, run = _scan_tree(job, options, survey, refused, gaps, db_gap)
+            notes = trivy_view.notes(tree)
+    except trivy_view.ViewError as e:
+        return [], ToolRun(SPEC.name, e.status, version(SPEC), safe(str(e)), gaps=tuple(gaps))
+    return findings, replace(run, notes=(*run.notes, *notes))
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One `trivy fs` of a view of the tree."""
+
+    view: Path
+    """What trivy scans."""
+    root: Path
+    """The tree it is a view of (findings' files are read from here)."""
+    full: tuple[str, ...]
+    """trivy's arguments, all but the target, for the scan with every scanner."""
+    base: tuple[str, ...]
+    """trivy's arguments without `--scanners`."""
+    remaining: float
+    """Seconds left."""
+
+
+def _scan_tree(job: _Job, options: TrivyOptions, survey: trivy_inline.Survey, refused: bool,
+               gaps: list[CoverageGap], db_gap: CoverageGap | None) -> tuple[list[Finding], ToolRun]:
+    """trivy on the view, and with refused inline comments on a copy of its IaC files without them."""
+    from mlsec_actions.tools import trivy_inline
+    root, remaining = job.root, job.remaining
     if not refused:
-        got = execute(SPEC, [*base, "--scanners", scanners, *listing, str(root)], timeout=remaining, scanned=root)
+        got = execute(SPEC, [*job.full, str(job.view)], timeout=remaining, scanned=root)
         return _finish(got, root, options, gaps, db_gap)
     # The tree's ignore comments are refused: misconfigurations of its IaC files are judged on a copy of them
-    # without the comments (a folder of ours), everything else on the tree itself.
+    # without the comments (a folder of ours), everything else on the view of the tree.
     with tempfile.TemporaryDirectory(prefix="mlsec-trivy-view-") as tmp:
         view = Path(tmp) / "view"
         trivy_inline.write_view(root, survey.candidates, view)
         with ThreadPoolExecutor(max_workers=1) as pool:
-            on_view = pool.submit(execute, SPEC, [*base, "--scanners", "misconfig", str(view)], timeout=remaining,
-                                  scanned=root)
-            got = execute(SPEC, [*base, "--scanners", scanners, *listing, str(root)], timeout=remaining,
-                          scanned=root)
+            on_view = pool.submit(execute, SPEC, [*job.base, "--scanners", "misconfig", str(view)],
+                                  timeout=remaining, scanned=root)
+            got = execute(SPEC, [*job.full, str(job.view)], timeout=remaining, scanned=root)
             viewed = on_view.result()
     note = (f"{len(survey.comments)} inline ignore comment(s) in the tree refused: misconfigurations of its "
             f"{len(survey.candidates)} IaC file(s) judged on a copy without them (--repo-ignore-files honours them)")

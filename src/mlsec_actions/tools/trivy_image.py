@@ -17,7 +17,7 @@ from typing import Any
 
 from mlsec_actions.findings import CoverageGap, Finding, ToolRun, ToolStatus
 from mlsec_actions.tools import trivy
-from mlsec_actions.tools.base import execute, safe, version
+from mlsec_actions.tools.base import Execution, execute, safe, version
 
 
 @dataclass(frozen=True)
@@ -115,8 +115,29 @@ def scan(target: ImageTarget, options: trivy.TrivyOptions, scanned: Path | None)
     elif target.kind == "registry":
         args += ["--image-src", "remote", *(["--insecure"] if target.plain_http else []), target.value]
     else:
-        args += [target.value]
+        return _scan_rootfs(Path(target.value), args, deadline, scanned, gaps, db_gap, options)
     got = execute(trivy.SPEC, args, timeout=remaining, scanned=scanned)
+    return _finish(got, gaps, db_gap, options)
+
+
+def _scan_rootfs(folder: Path, args: list[str], deadline: float, scanned: Path | None, gaps: list[CoverageGap],
+                 db_gap: CoverageGap | None, options: trivy.TrivyOptions) -> ImageScan:
+    """`trivy rootfs` on a view of `folder` without its `.git` (tools/trivy_view.py: trivy's git handling at
+    the scan root is stalled by a hostile repository); the paths it reports are the folder's."""
+    from mlsec_actions.tools import trivy_view
+
+    try:
+        with trivy_view.view(folder, deadline=deadline) as tree:
+            got = execute(trivy.SPEC, [*args, str(tree.root)], timeout=deadline - time.monotonic(), scanned=scanned)
+            done = _finish(got, [*gaps, *tree.gaps], db_gap, options)
+            notes = trivy_view.notes(tree)
+    except trivy_view.ViewError as e:
+        return ImageScan((), ToolRun(trivy.SPEC.name, e.status, message=safe(str(e)), gaps=tuple(gaps)), {})
+    return replace(done, run=replace(done.run, notes=(*done.run.notes, *notes)))
+
+
+def _finish(got: Execution, gaps: list[CoverageGap], db_gap: CoverageGap | None,
+            options: trivy.TrivyOptions) -> ImageScan:
     run = replace(got.run, gaps=(*got.run.gaps, *gaps))
     if db_gap is not None and options.vuln_db == "auto":
         run = replace(run, notes=(*run.notes, db_gap.detail))
