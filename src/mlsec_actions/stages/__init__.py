@@ -51,6 +51,8 @@ _COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("policy", "policy_cmd", "validate gate policy files: mlsec policy validate FILE..."),
     ("verify-image", "verify_image", "verify image signatures and attestations in the registry before deploy"),
     ("report", "report_cmd", "report.html from a SARIF folder and a verdict (what mlsec run writes at its end)"),
+    ("audit-plan", "audit_plan", "an org-wide audit's repository list as a matrix (docs/audit.md)"),
+    ("audit-merge", "audit_merge", "one verdict, summary and report over an audit's repositories"),
 )
 
 

@@ -1,0 +1,82 @@
+"""The org-wide audit workflow (.github/workflows/audit.yml) under act over three repositories: a clean one (passes),
+the bundled example (its deliberate mistakes fail its gate) and one the checkout cannot fetch (no results: the
+audit fails closed and names it). The checkout stand-in serves the first two from local git repositories
+(E2E_CHECKOUT_REPOS); GitHub's own checkout of other repositories cannot exist offline."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.act_harness import ActRun, git_init, run_workflow
+from tests.e2e.conftest import EXAMPLE
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(name="e2e-act")]
+
+FIXTURE = Path(__file__).parent / "fixtures" / "audit-clean"
+CALLER = """\
+name: audit-caller
+on: push
+permissions: {}
+jobs:
+  audit:
+    uses: mlsec-actions/mlsec-actions/.github/workflows/audit.yml@e2e-self
+    permissions:
+      contents: read
+    with:
+      repositories: |
+        acme/clean, acme/example
+        acme/absent
+      max-parallel: 2
+"""
+
+
+@pytest.fixture(scope="module")
+def audit_run(tmp_path_factory: pytest.TempPathFactory) -> ActRun:
+    work = tmp_path_factory.mktemp("e2e-audit")
+    repos = work / "repos"
+    for name, source in (("clean", FIXTURE), ("example", EXAMPLE)):
+        shutil.copytree(source, repos / "acme" / name)
+        git_init(repos / "acme" / name)
+    caller = work / "caller"
+    (caller / ".github" / "workflows").mkdir(parents=True)
+    (caller / ".github" / "workflows" / "audit.yml").write_text(CALLER, encoding="utf-8")
+    (caller / "README.md").write_text("the organisation's audit repository\n", encoding="utf-8")
+    git_init(caller)
+    return run_workflow(caller, caller / ".github" / "workflows" / "audit.yml", work / "act",
+                        env={"E2E_CHECKOUT_REPOS": str(repos), "MLSEC_VULN_DB": "skip"}, timeout=1500)
+
+
+def test_the_audit_has_a_row_per_repository_and_fails_closed(audit_run: ActRun) -> None:
+    run = audit_run
+    assert run.returncode != 0, run.log[-4000:]  # the example and the absent repository fail the audit
+    assert run.job_result("plan") == "succeeded", run.log[-4000:]
+    assert run.job_result("merge") == "failed", run.log[-4000:]
+    merged = run.artifact("mlsec-audit")
+    verdict = json.loads((merged / "audit-verdict.json").read_text(encoding="utf-8"))
+    assert verdict["verdict"] == "fail"
+    rows = {r["repository"]: r for r in verdict["repositories"]}
+    assert list(rows) == ["acme/clean", "acme/example", "acme/absent"]
+    assert rows["acme/clean"]["verdict"] == "pass" and rows["acme/clean"]["violations"] == 0
+    assert rows["acme/example"]["verdict"] == "fail" and rows["acme/example"]["violations"] > 0
+    assert sum(rows["acme/example"]["counts"].values()) > 0
+    assert rows["acme/absent"]["verdict"] == "missing" and "no results" in rows["acme/absent"]["problem"]
+    summary = (merged / "audit-summary.md").read_text(encoding="utf-8")
+    assert "❌ **FAIL** (2 of 3 repositories)" in summary and "| `acme/clean` | pass |" in summary
+    page = (merged / "audit-report.html").read_text(encoding="utf-8")
+    assert page.count("<tr class=") == 3 and "Content-Security-Policy" in page
+
+
+def test_each_repository_was_scanned_alone_and_kept_apart(audit_run: ActRun) -> None:
+    run = audit_run
+    checkouts = [json.loads(line) for line in (run.record_dir / "checkout.jsonl").read_text("utf-8").splitlines()]
+    assert sorted(c["repository"] for c in checkouts) == ["acme/clean", "acme/example"]
+    assert {c["persist_credentials"] for c in checkouts} == {"false"} and {c["path"] for c in checkouts} == {"target"}
+    for slot, verdict in (("acme--clean", "pass"), ("acme--example", "fail")):
+        kept = run.artifact(f"mlsec-audit-{slot}")
+        assert json.loads((kept / "verdict.json").read_text(encoding="utf-8"))["verdict"] == verdict
+        assert (kept / "report.html").is_file() and (kept / "sarif" / "code-scan.sarif").is_file()
+    assert not run.artifact("mlsec-audit-acme--absent").exists()
