@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 SEPARATOR = ":"
@@ -63,7 +63,7 @@ def catalog() -> Catalog:
     return Catalog(frameworks, mappings)
 
 
-@cache
+@lru_cache(maxsize=8192)  # bounded: rule ids come from SARIF files, and a hostile one may hold millions
 def controls_for(rule_id: str) -> tuple[str, ...]:
     """The controls a rule maps to, in the catalogue's order, each once. Case matters: rule ids are lowercase."""
     out: dict[str, None] = {}

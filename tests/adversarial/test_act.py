@@ -31,7 +31,7 @@ from tests.adversarial.hostile_repo import MARKER, HostileRepo, _pickle_global
 from tests.adversarial.workflow_commands import commands_in
 from tests.e2e.act_harness import ROOT, ActRun, git_init, run_workflow
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(name="e2e-act")]
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(name="e2e-act-b")]
 
 TWO = ROOT / "examples" / "two-pipelines" / ".github" / "workflows" / "mlsec.yml"
 WORKFLOW = Path(".github") / "workflows" / "mlsec.yml"

@@ -14,7 +14,7 @@ import pytest
 from tests.e2e.act_harness import ActRun, git_init, run_workflow
 from tests.e2e.conftest import EXAMPLE
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(name="e2e-act")]
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(name="e2e-act-b")]
 
 FIXTURE = Path(__file__).parent / "fixtures" / "audit-clean"
 CALLER = """\

@@ -36,7 +36,7 @@ from tests.oci_registry import Registry, oci_registry
 from tests.tls_services import Services, plain_listeners, tls_services
 from tests.vulnerable_app import Running, fixed, vulnerable
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(name="e2e-act")]
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(name="e2e-act-b")]
 __all__ = ["fixed", "oci_registry", "plain_listeners", "tls_services", "vulnerable"]  # fixtures used by name
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "devsecops-service"

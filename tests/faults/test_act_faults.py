@@ -18,7 +18,7 @@ from tests.e2e.act_harness import ActRun, git_init, run_workflow
 from tests.faults import act_matrix
 from tests.faults.act_matrix import FAULTS, Assignment
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(name="e2e-act")]
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(name="e2e-act-b")]
 
 ASSIGNMENTS = act_matrix.plan()
 WORKFLOW = Path(".github") / "workflows" / "mlsec-faults.yml"
