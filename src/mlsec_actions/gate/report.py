@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -23,6 +24,7 @@ DOCS = "https://github.com/mlsec-actions/mlsec-actions/blob/main/docs/gate.md"
 COMPLIANCE_DOCS = DOCS.replace("gate.md", "compliance.md")
 _ORDER = sorted(Severity, reverse=True)
 _MAX_ROWS = 50  # GitHub caps a job summary at 1 MiB; the verdict JSON has everything
+_SERVICE = re.compile(r"[^/]*:[0-9]{1,5}(?:/|\Z)")
 
 
 def to_json(v: Verdict, now: dt.datetime | None = None) -> dict[str, Any]:
@@ -103,7 +105,8 @@ def _link(path: str, line: int | None) -> str:
     """A link to the file at the commit when running in Actions, else the plain path."""
     shown = f"{path}:{line}" if line else path
     repo, sha = os.environ.get("GITHUB_REPOSITORY"), os.environ.get("GITHUB_SHA")
-    if not (repo and sha and path):
+    # dast, runtime-probe and infra-scan locate findings at `host:port/path` of a service: not a repository file.
+    if not (repo and sha and path) or _SERVICE.match(path):
         return _code(shown)
     server = os.environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
     anchor = f"#L{line}" if line else ""
