@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import importlib
 import io
+import itertools
 import json
 import os
 import stat
@@ -34,6 +35,10 @@ class Unreadable(ValueError):
 
 
 Row = tuple[int, list[str]]
+Block = tuple[list[int], list[list[str]]]
+"""Rows as their line numbers and one list of values per header column."""
+BLOCK_ROWS = 4096
+"""Rows per block handed to the profile."""
 
 
 def format_of(name: str) -> str | None:
@@ -49,6 +54,24 @@ def rows(path: Path, kind: str) -> tuple[list[str], Iterator[Row]]:
     if kind == "jsonl":
         return _jsonl(path)
     return _arrow(path, kind)
+
+
+def blocks(header: list[str], stream: Iterator[Row], limit: int) -> Iterator[Block]:
+    """The first `limit` rows of `stream` in blocks, each row padded or cut to the header's width."""
+    width = len(header)
+    taken = 0
+    while taken < limit:
+        chunk = list(itertools.islice(stream, min(BLOCK_ROWS, limit - taken)))
+        if not chunk:
+            return
+        taken += len(chunk)
+        fitted = [v if len(v) == width else (v + [""] * width)[:width] for _, v in chunk]
+        yield [line for line, _ in chunk], [list(c) for c in zip(*fitted, strict=True)] if width else []
+
+
+def more_rows(stream: Iterator[Row]) -> bool:
+    """Whether the stream holds another row (it is consumed)."""
+    return next(stream, None) is not None
 
 
 def open_regular(path: Path) -> BinaryIO:

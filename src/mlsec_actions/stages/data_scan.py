@@ -82,16 +82,14 @@ def _scan_file(root: Path, rel: str, kind: str, args: argparse.Namespace, deadli
     limit = int(getattr(args, "max_rows", 500_000))
     problem = None
     try:
-        for line, values in rows:
-            if profile.rows >= limit:
-                profile.truncated = True
-                break
-            if profile.rows % 65536 == 0 and time.monotonic() > deadline:
+        for lines, columns in dataset_read.blocks(header, rows, limit):
+            if time.monotonic() > deadline:
                 raise TimeoutError
             if profile.rows < _TYPED_ROWS:
-                seen = [dataset_schema.type_of(v, t) for v, t in zip(values, types, strict=False)]
-                types = seen + types[len(seen):]
-            dataset_profile.add_row(profile, line, values)
+                typed = _TYPED_ROWS - profile.rows
+                types = [dataset_schema.type_of_all(c[:typed], t) for c, t in zip(columns, types, strict=True)]
+            dataset_profile.add_columns(profile, lines, columns)
+        profile.truncated = dataset_read.more_rows(rows)
     except dataset_read.Unreadable as e:
         problem = str(e)
     finally:
@@ -105,6 +103,9 @@ def _scan_file(root: Path, rel: str, kind: str, args: argparse.Namespace, deadli
         gaps.append(CoverageGap(GapKind.FORMAT_UNKNOWN, f"read stopped after {profile.rows} rows: {problem}", path=rel))
         found.append(Finding(R.UNREADABLE.rule, f"{rel} was read only up to row {profile.rows}: {problem}",
                              R.UNREADABLE.severity, Location(rel)))
+    if profile.rows > profile.hashed_rows:
+        gaps.append(CoverageGap(GapKind.LIMIT_REACHED, f"sampled: the duplicate, label-flip and split-leakage "
+                                f"checks covered the first {profile.hashed_rows} rows", path=rel))
     if profile.truncated:
         gaps.append(CoverageGap(GapKind.LIMIT_REACHED, f"sampled: the first {limit} rows were checked, not the rest",
                                 path=rel))
