@@ -36,16 +36,19 @@ _IBAN_LENGTH = {"AD": 24, "AT": 20, "BE": 16, "BG": 22, "CH": 21, "CY": 28, "CZ"
                 "RO": 24, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "TR": 26, "UA": 29, "BR": 29, "SA": 24, "AE": 23}
 _RESERVED_DOMAINS = ("example.com", "example.org", "example.net", "localhost")
 _RESERVED_TLDS = ("test", "example", "invalid", "localhost", "local", "png", "jpg", "jpeg", "gif", "svg", "webp")
+_RESERVED_SUFFIXES = tuple("." + d for d in _RESERVED_DOMAINS)
 _NEVER_ISSUED_SSN = frozenset({"078-05-1120", "219-09-9999", "123-45-6789"})
 _DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
 
-EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}\b")
-PHONE = re.compile(r"(?<![\w+])\+[1-9]\d{0,2}(?:[ .-]?\(?\d{1,4}\)?){2,5}(?!\w)|\(\d{3}\) ?\d{3}-\d{4}\b")
-CARD = re.compile(r"(?<![\d.-])(?:\d[ -]?){12,18}\d(?![\d.-])")
-IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
-SSN = re.compile(r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])")
-DNI = re.compile(r"\b\d{8}-?[A-Z]\b")
-IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
+# Each pattern starts with its first character's class and checks the character before it afterwards (a
+# look-behind first would make the engine try every position): the same matches, found several times faster.
+EMAIL = re.compile(r"[A-Za-z0-9](?<![\w.+-].)[A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}\b")
+PHONE = re.compile(r"\+(?<![\w+]\+)[1-9]\d{0,2}(?:[ .-]?\(?\d{1,4}\)?){2,5}(?!\w)|\(\d{3}\) ?\d{3}-\d{4}\b")
+CARD = re.compile(r"\d(?<![\d.-]\d)(?:[ -]?\d){12,18}(?![\d.-])")
+IBAN = re.compile(r"[A-Z](?<!\w.)[A-Z]\d{2}(?: ?[A-Z0-9]){11,30}\b")
+SSN = re.compile(r"\d(?<![\d-]\d)\d{2}-\d{2}-\d{4}(?![\d-])")
+DNI = re.compile(r"\d(?<!\w\d)\d{7}-?[A-Z]\b")
+IPV4 = re.compile(r"\d(?<![\d.]\d)\d{0,2}\.(?:\d{1,3}\.){2}\d{1,3}(?![\d.])")
 
 
 @dataclass(frozen=True)
@@ -151,7 +154,7 @@ def dni_ok(text: str) -> bool:
 def email_ok(text: str) -> bool:
     """Not a reserved domain (RFC 2606 / 6761) nor an image name (`logo@2x.png`)."""
     domain = text.rsplit("@", 1)[1].lower()
-    return not (domain in _RESERVED_DOMAINS or domain.endswith(tuple("." + d for d in _RESERVED_DOMAINS))
+    return not (domain in _RESERVED_DOMAINS or domain.endswith(_RESERVED_SUFFIXES)
                 or domain.rsplit(".", 1)[-1] in _RESERVED_TLDS)
 
 

@@ -39,6 +39,9 @@ HASHED_ROWS = 500_000
 """Rows whose hashes are kept for the duplicate, label-flip and split-leakage checks (memory stays flat:
 past it these checks cover only the first rows, a coverage gap)."""
 _BLOCK = 8192
+_NUMBER_START = re.compile(r"[\d+\-.]").match
+_THREE_DIGITS = "{:.3g}".format
+_SEVEN = 7
 _TOKEN = re.compile(r"[a-z0-9_]{2,30}")
 
 
@@ -104,8 +107,8 @@ class Profile:
     """Normalised hash of every row (all columns), for the split-leakage check."""
     tokens: dict[str, Counter[str]] = field(default_factory=dict)
     """Token -> label counts of the rows holding it (text columns)."""
-    pending: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
-    """Per column, values (with their line) waiting for the block-wise personal-data check."""
+    pending: dict[int, tuple[list[int], list[str]]] = field(default_factory=dict)
+    """Per column, values and their lines waiting for the block-wise personal-data check."""
     pending_values: int = 0
     """How many values are pending."""
     label_names: dict[str, str] = field(default_factory=dict)
@@ -143,7 +146,7 @@ def numbers(values: list[str]) -> list[float | None]:
     try:
         parsed = list(map(float, values))
     except ValueError:
-        return list(map(_number, values))
+        return [None if m is None else _number(v) for m, v in zip(map(_NUMBER_START, values), values, strict=True)]
     return [n if math.isfinite(n) and len(v) <= 40 else None for v, n in zip(values, parsed, strict=True)]
 
 
@@ -151,6 +154,12 @@ def _near(value: str, number: float | None) -> str:
     if number is not None:
         return f"{number:.3g}"
     return " ".join(value.lower().split()).strip(" .,;:!?\"'")
+
+
+def _near_all(values: list[str], nums: list[float | None]) -> list[str]:
+    if None not in nums:
+        return list(map(_THREE_DIGITS, nums))
+    return list(map(_near, values, nums))
 
 
 def add_row(p: Profile, line: int, values: list[str]) -> None:
@@ -179,14 +188,14 @@ def add_columns(p: Profile, lines: list[int], columns: list[list[str]]) -> None:
     stripped = [list(map(str.strip, c)) for c in columns]
     labels = _labels(p, stripped[p.label]) if p.label is not None else None
     near: list[list[str]] = []
+    hashed = max(0, min(n, HASHED_ROWS - p.hashed_rows))
     for index, values in enumerate(stripped):
         if index == p.label:
             continue
         nums = numbers(values)
-        if labels is not None:
-            near.append(list(map(_near, values, nums)))
+        if labels is not None and hashed:
+            near.append(_near_all(values[:hashed], nums[:hashed]))
         _column(p, index, lines, values, nums, labels, max(0, min(n, TOKEN_ROWS - before)))
-    hashed = max(0, min(n, HASHED_ROWS - p.hashed_rows))
     if hashed:
         p.hashed_rows += hashed
         lowered = [list(map(str.lower, c[:hashed])) for c in stripped]
@@ -200,8 +209,7 @@ def add_columns(p: Profile, lines: list[int], columns: list[list[str]]) -> None:
         features = [c[:hashed] for i, c in enumerate(stripped) if i != p.label]
         head = labels[:hashed]
         p.exact_conflict_rows += _conflicts(p.exact_first, p.exact_conflicts, _keys(features, hashed), head)
-        p.near_conflict_rows += _conflicts(p.near_first, p.near_conflicts, _keys([c[:hashed] for c in near], hashed),
-                                           head)
+        p.near_conflict_rows += _conflicts(p.near_first, p.near_conflicts, _keys(near, hashed), head)
 
 
 def _labels(p: Profile, values: list[str]) -> list[str | None]:
@@ -249,15 +257,18 @@ def _flush(p: Profile) -> None:
     """Personal data of the pending values, one regex pass per column over the block joined by line breaks
     (no pattern crosses a line break), each match mapped back to its row."""
     for index, pending in p.pending.items():
-        if not pending:
+        if not pending[1]:
             continue
         col = p.columns[index]
-        text = "\n".join(v for _, v in pending)
-        starts = list(itertools.accumulate((len(v) + 1 for _, v in pending[:-1]), initial=0))
+        lines, values = pending
+        text = "\n".join(values)
+        starts: list[int] | None = None
         for match in dataset_pii.find(text):
             col.pii[match.kind] += 1
             if match.kind not in col.first_pii:
-                line = pending[bisect.bisect_right(starts, match.start) - 1][0]
+                if starts is None:
+                    starts = list(itertools.accumulate(map(len, values[:-1]), lambda a, b: a + b + 1, initial=0))
+                line = lines[bisect.bisect_right(starts, match.start) - 1]
                 col.first_pii[match.kind] = (line, dataset_pii.redact(text[match.start:match.end]))
     p.pending.clear()
     p.pending_values = 0
@@ -277,12 +288,17 @@ def _column(p: Profile, index: int, lines: list[int], values: list[str], nums: l
     found = [x for x in nums if x is not None]
     if found:
         _sample(col, found)
-    # a short number is neither a card, an IBAN nor a phone number
-    pending = [(line, v) for line, v, x in zip(lines, values, nums, strict=True)
-               if len(v) >= 7 and (x is None or len(v) >= 13)]
-    if pending:
-        p.pending.setdefault(index, []).extend(pending)
-        p.pending_values += len(pending)
+    # personal data is at least 7 characters long; a short number is neither a card, an IBAN nor a phone number
+    lengths = list(map(len, values))
+    if found:
+        wanted = [size >= 13 or (size >= 7 and x is None) for size, x in zip(lengths, nums, strict=True)]
+    else:
+        wanted = list(map(_SEVEN.__le__, lengths))
+    if any(wanted):
+        pending = p.pending.setdefault(index, ([], []))
+        pending[0].extend(itertools.compress(lines, wanted))
+        pending[1].extend(itertools.compress(values, wanted))
+        p.pending_values += len(pending[1])
     if labels is not None and token_rows:
         for v, x, label in zip(values[:token_rows], nums, labels, strict=False):
             if label is not None and x is None and len(v) > 12:

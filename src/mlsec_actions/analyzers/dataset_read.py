@@ -61,12 +61,18 @@ def blocks(header: list[str], stream: Iterator[Row], limit: int) -> Iterator[Blo
     width = len(header)
     taken = 0
     while taken < limit:
-        chunk = list(itertools.islice(stream, min(BLOCK_ROWS, limit - taken)))
-        if not chunk:
+        want = min(BLOCK_ROWS, limit - taken)
+        if isinstance(stream, CsvRows):
+            lines, rows = stream.take(want)
+        else:
+            chunk = list(itertools.islice(stream, want))
+            lines, rows = [line for line, _ in chunk], [values for _, values in chunk]
+        if not rows:
             return
-        taken += len(chunk)
-        fitted = [v if len(v) == width else (v + [""] * width)[:width] for _, v in chunk]
-        yield [line for line, _ in chunk], [list(c) for c in zip(*fitted, strict=True)] if width else []
+        taken += len(rows)
+        if set(map(len, rows)) != {width}:
+            rows = [v if len(v) == width else (v + [""] * width)[:width] for v in rows]
+        yield lines, [list(c) for c in zip(*rows, strict=True)] if width else []
 
 
 def more_rows(stream: Iterator[Row]) -> bool:
@@ -100,16 +106,52 @@ def _csv(path: Path, delimiter: str) -> tuple[list[str], Iterator[Row]]:
     if not header:
         handle.close()
         return [], iter(())
+    return header[:MAX_COLUMNS], CsvRows(handle, reader)
 
-    def stream() -> Iterator[Row]:
-        with handle:
-            try:
-                for values in reader:
-                    yield reader.line_num, values[:MAX_COLUMNS]
-            except (csv.Error, UnicodeDecodeError) as e:
-                raise Unreadable(f"{_why(e)} near line {reader.line_num}") from None
 
-    return header[:MAX_COLUMNS], stream()
+class CsvRows:
+    """The rows of a CSV file after its header: one at a time, or many at once with `take` (the reader's
+    own loop in C; line numbers are worked out per block, per row only when a value spans lines)."""
+
+    def __init__(self, handle: IO[str], reader: Any) -> None:
+        self._handle = handle
+        self._reader = reader
+        self._error: Unreadable | None = None
+
+    def __iter__(self) -> CsvRows:
+        return self
+
+    def __next__(self) -> Row:
+        lines, rows = self.take(1)
+        if not rows:
+            raise StopIteration
+        return lines[0], rows[0]
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def take(self, n: int) -> tuple[list[int], list[list[str]]]:
+        """Up to `n` rows and their line numbers (the line each row ends on, as `csv` counts them); after
+        the rows before a malformed one, `Unreadable`."""
+        if self._error is not None:
+            raise self._error
+        before = self._reader.line_num
+        chunk: list[list[str]] = []
+        try:
+            chunk.extend(itertools.islice(self._reader, n))  # the rows before a bad one are kept
+        except (csv.Error, UnicodeDecodeError) as e:
+            self._error = Unreadable(f"{_why(e)} near line {self._reader.line_num}")
+            if not chunk:
+                raise self._error from None
+        if chunk and max(map(len, chunk)) > MAX_COLUMNS:
+            chunk = [v[:MAX_COLUMNS] for v in chunk]
+        if self._reader.line_num - before == len(chunk):
+            return list(range(before + 1, before + 1 + len(chunk))), chunk
+        lines, at = [], before  # a quoted value held line breaks: count them row by row
+        for values in chunk:
+            at += 1 + sum(v.count("\n") + v.count("\r") - v.count("\r\n") for v in values)
+            lines.append(at)
+        return lines, chunk
 
 
 def _why(e: Exception) -> str:
