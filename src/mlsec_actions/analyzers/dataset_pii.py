@@ -15,6 +15,7 @@ import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from mlsec_actions.analyzers.base import DOCS
 from mlsec_actions.findings import Rule, Severity
@@ -91,9 +92,8 @@ NOTEBOOK_KINDS = frozenset(KINDS) - {"ip-address"}
 """What notebook-scan looks for (addresses in notebooks are mostly servers, not people)."""
 
 
-@dataclass(frozen=True)
-class Match:
-    """One piece of personal data in a text."""
+class Match(NamedTuple):
+    """One piece of personal data in a text (a named tuple: datasets make millions of them)."""
 
     kind: str
     """Its kind (a `KINDS` key)."""

@@ -300,9 +300,7 @@ def _column(p: Profile, index: int, lines: list[int], values: list[str], nums: l
         pending[1].extend(itertools.compress(values, wanted))
         p.pending_values += len(pending[1])
     if labels is not None and token_rows:
-        for v, x, label in zip(values[:token_rows], nums, labels, strict=False):
-            if label is not None and x is None and len(v) > 12:
-                _tokens(p, v, label)
+        _tokens(p, values[:token_rows], nums, labels)
 
 
 def _to_label(col: ColumnStats, values: list[str], labels: list[str | None]) -> None:
@@ -341,11 +339,18 @@ def _skip(col: ColumnStats) -> int:
     return int(math.log(1.0 - col.rng.random()) / math.log1p(-col.weight))
 
 
-def _tokens(p: Profile, value: str, label: str) -> None:
-    for token in set(_TOKEN.findall(value.lower())):
-        counts = p.tokens.get(token)
-        if counts is None:
-            if len(p.tokens) >= MAX_VOCABULARY:
-                continue
-            counts = p.tokens[token] = Counter()
-        counts[label] += 1
+def _tokens(p: Profile, values: list[str], nums: list[float | None], labels: list[str | None]) -> None:
+    """Count, per label, the rows of this block holding each token (of text values over 12 characters)."""
+    by_label: dict[str, list[str]] = {}
+    for v, x, label in zip(values, nums, labels, strict=False):
+        if label is not None and x is None and len(v) > 12:
+            by_label.setdefault(label, []).append(v)
+    for label, texts in by_label.items():
+        found = Counter(itertools.chain.from_iterable(map(set, map(_TOKEN.findall, map(str.lower, texts)))))
+        for token, n in found.items():
+            counts = p.tokens.get(token)
+            if counts is None:
+                if len(p.tokens) >= MAX_VOCABULARY:
+                    continue
+                counts = p.tokens[token] = Counter()
+            counts[label] += n
