@@ -1,6 +1,7 @@
 """Dataset files read as rows, streaming: CSV and TSV with the `csv` module, JSON Lines one object per
-line, Parquet and Arrow through pyarrow by record batch when it is installed. Memory stays flat: one
-row (or one batch) at a time, a bounded field size, a bounded number of columns.
+line, a JSON array of records one element at a time (`dataset_json`), Parquet and Arrow through pyarrow
+by record batch when it is installed. Memory stays flat: one row (or one block, or one batch) at a time,
+a bounded field size, a bounded number of columns.
 
 A reader yields the header once and then `(line, values)` rows; a malformed file raises `Unreadable`
 with a short reason (the caller turns it into a finding and a gap).
@@ -19,19 +20,25 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
+from mlsec_actions.analyzers import dataset_json
 from mlsec_actions.inputs import json_depth_over
 
 MAX_FIELD = 1024 * 1024
 """Characters of one CSV field or one JSON line."""
 MAX_COLUMNS = 2000
 """Columns kept per file."""
-TABULAR = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
+TABULAR = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet",
            ".arrow": "arrow", ".feather": "arrow"}
 """File suffix -> format."""
 
 
 class Unreadable(ValueError):
     """The file is not a dataset of its format we can read."""
+
+
+class NotDataset(ValueError):
+    """The file is not a dataset at all (a `.json` file that is not an array of records): not scanned, no
+    finding."""
 
 
 Row = tuple[int, list[str]]
@@ -53,6 +60,8 @@ def rows(path: Path, kind: str) -> tuple[list[str], Iterator[Row]]:
         return _csv(path, "\t" if kind == "tsv" else ",")
     if kind == "jsonl":
         return _jsonl(path)
+    if kind == "json":
+        return _json_array(path)
     return _arrow(path, kind)
 
 
@@ -158,10 +167,31 @@ def _why(e: Exception) -> str:
     return "not UTF-8 text" if isinstance(e, UnicodeDecodeError) else f"CSV error: {str(e)[:80]}"
 
 
+class _Records:
+    """JSON objects as rows: a column per key, in the order keys first appear (at most `MAX_COLUMNS`)."""
+
+    def __init__(self) -> None:
+        self.columns: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def values(self, obj: Any, where: str) -> list[str]:
+        if not isinstance(obj, dict):
+            raise Unreadable(f"{where} is not a JSON object")
+        values = [""] * len(self.columns)
+        for key, value in obj.items():
+            if key not in self._index:
+                if len(self.columns) >= MAX_COLUMNS:
+                    continue
+                self._index[key] = len(self.columns)
+                self.columns.append(key)
+                values.append("")
+            values[self._index[key]] = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        return values
+
+
 def _jsonl(path: Path) -> tuple[list[str], Iterator[Row]]:
     handle = open_regular(path)
-    columns: list[str] = []
-    index: dict[str, int] = {}
+    records = _Records()
 
     def parse(number: int, line: bytes) -> list[str]:
         if len(line) > MAX_FIELD or json_depth_over(line, 32):
@@ -170,18 +200,7 @@ def _jsonl(path: Path) -> tuple[list[str], Iterator[Row]]:
             obj = json.loads(line)
         except ValueError:
             raise Unreadable(f"line {number} is not JSON") from None
-        if not isinstance(obj, dict):
-            raise Unreadable(f"line {number} is not a JSON object")
-        values = [""] * len(columns)
-        for key, value in obj.items():
-            if key not in index:
-                if len(columns) >= MAX_COLUMNS:
-                    continue
-                index[key] = len(columns)
-                columns.append(key)
-                values.append("")
-            values[index[key]] = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        return values
+        return records.values(obj, f"line {number}")
 
     first: list[str] | None = None
     number = 0
@@ -189,7 +208,7 @@ def _jsonl(path: Path) -> tuple[list[str], Iterator[Row]]:
         if line.strip():
             first = parse(number, line)
             break
-    header = list(columns)
+    header = list(records.columns)
 
     def stream() -> Iterator[Row]:
         with handle:
@@ -198,6 +217,47 @@ def _jsonl(path: Path) -> tuple[list[str], Iterator[Row]]:
             for n, line in enumerate(handle, start=number + 1):
                 if line.strip():
                     yield n, parse(n, line)
+
+    return header, stream()
+
+
+def _json_array(path: Path) -> tuple[list[str], Iterator[Row]]:
+    """A top-level array of records, one element at a time (`dataset_json`); the header is the first
+    record's keys, as for JSON Lines."""
+    handle = open_regular(path)
+    try:
+        if not dataset_json.is_array(handle):
+            raise NotDataset("not a JSON array of records")
+        handle.seek(0)
+    except BaseException:
+        handle.close()
+        raise
+    records = _Records()
+    elements = iter(dataset_json.Elements(handle))
+
+    def take() -> Row | None:
+        try:
+            item = next(elements, None)
+        except dataset_json.JsonBroken as e:
+            raise Unreadable(str(e)) from None
+        if item is None:
+            return None
+        line, obj = item
+        return line, records.values(obj, f"element at line {line}")
+
+    try:
+        first = take()
+    except Unreadable:
+        handle.close()
+        raise
+    header = list(records.columns)
+
+    def stream() -> Iterator[Row]:
+        with handle:
+            row = first
+            while row is not None:
+                yield row
+                row = take()
 
     return header, stream()
 

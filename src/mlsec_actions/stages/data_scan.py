@@ -2,8 +2,9 @@
 provenance from the dataset card, schema drift against a schema the user names, poisoning and quality
 signals, and train/test leakage (`analyzers/dataset_*.py`).
 
-CSV, TSV and JSON Lines are read with the standard library; Parquet and Arrow need pyarrow (without it
-such a file is a finding and a coverage gap). At most `--max-rows` rows of a file are read: the rest is
+CSV, TSV, JSON Lines and JSON arrays of records are read with the standard library (a `.json` file that
+is not an array is no dataset and is passed over); Parquet and Arrow need pyarrow (without it such a file
+is a finding and a coverage gap). At most `--max-rows` rows of a file are read: the rest is
 a gap (sampled, not full). Past `--timeout` the scan stops and the run is a timeout (fail closed).
 """
 
@@ -72,6 +73,8 @@ def _scan_file(root: Path, rel: str, kind: str, args: argparse.Namespace, deadli
                gaps: list[CoverageGap]) -> tuple[list[Finding], dataset_profile.Profile | None, list[tuple[str, str]]]:
     try:
         header, rows = dataset_read.rows(root / rel, kind)
+    except dataset_read.NotDataset:
+        raise
     except (dataset_read.Unreadable, OSError) as e:
         why = str(e) if isinstance(e, dataset_read.Unreadable) else (e.strerror or str(e))
         gaps.append(CoverageGap(GapKind.FORMAT_UNKNOWN, f"dataset not read: {why}", path=rel))
@@ -166,6 +169,8 @@ def scan(ctx: ScanContext) -> StageResult:
         processing(entry.rel)  # a crash below names this file
         try:
             found, profile, columns = _scan_file(ctx.root, entry.rel, kind, args, deadline, gaps)
+        except dataset_read.NotDataset:
+            continue  # a .json file that is no array of records: configuration, a card, not data
         except TimeoutError:
             status, message = ToolStatus.TIMEOUT, f"timed out after {args.timeout:g}s in {entry.rel}"
             break
