@@ -5,9 +5,11 @@ values span lines, and memory-bounding caps are coverage gaps, not silent."""
 
 from __future__ import annotations
 
+import importlib
 import random
 import re
 from pathlib import Path
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -110,3 +112,29 @@ def test_hash_checks_past_their_cap_are_a_sample(monkeypatch) -> None:  # type: 
     p = dataset_profile.new_profile(["x", "label"], None)
     dataset_profile.add_rows(p, list(range(2, 302)), [[str(i), "ab"[i % 2]] for i in range(300)])
     assert (p.rows, p.hashed_rows, len(p.row_hashes), len(p.exact_first)) == (300, 100, 100, 100)
+
+
+def test_the_same_table_as_csv_and_as_parquet_gives_the_same_findings(tmp_path: Path) -> None:
+    """The standard library's CSV path and pyarrow's Parquet path end in the same profile code."""
+    pa: Any = importlib.import_module("pyarrow")  # the data extra, in dev: a missing install fails here
+    pq: Any = importlib.import_module("pyarrow.parquet")
+
+    rows = _corpus(random.Random(9), 6000)  # noqa: S311
+    header = ["f", "n", "text", "contact", "label"]
+    (tmp_path / "t.csv").write_text(",".join(header) + "\n" + "".join(",".join(r) + "\n" for r in rows))
+    pq.write_table(pa.table({h: [r[i] for r in rows] for i, h in enumerate(header)}), tmp_path / "t.parquet")
+
+    def findings(name: str, kind: str) -> list[tuple[str, str, str]]:
+        names, stream = dataset_read.rows(tmp_path / name, kind)
+        p = dataset_profile.new_profile(names, None)
+        for lines, columns in dataset_read.blocks(names, stream, 10**9):
+            dataset_profile.add_columns(p, lines, columns)
+        dataset_profile.finish(p)
+        return sorted((f.rule.id, f.message, str(f.location.logical))
+                      for f in dataset_checks.findings("t", p, dataset_checks.Thresholds()))
+
+    csv_found = findings("t.csv", "csv")
+    assert csv_found and {"pii/email", "pii/phone"} <= {r for r, _, _ in csv_found}
+    # Parquet rows have no line numbers of their own: row N is "line" N, one less than the CSV's line
+    assert [(r, re.sub(r"line \d+", "line", m), w) for r, m, w in findings("t.parquet", "parquet")] == \
+        [(r, re.sub(r"line \d+", "line", m), w) for r, m, w in csv_found]
