@@ -21,7 +21,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from mlsec_actions.analyzers import dataset_gates, dataset_pii
+from mlsec_actions.analyzers import dataset_pii
 
 LABEL_NAMES = ("label", "labels", "target", "class", "y", "category", "sentiment", "is_spam", "outcome")
 """Column names taken as the label when --label is not given (case-insensitive)."""
@@ -38,8 +38,6 @@ TOKEN_ROWS = 200_000
 HASHED_ROWS = 500_000
 """Rows whose hashes are kept for the duplicate, label-flip and split-leakage checks (memory stays flat:
 past it these checks cover only the first rows, a coverage gap)."""
-GATED = True
-"""Prefilter personal-data candidates with pyarrow when it is installed (`dataset_gates`)."""
 _BLOCK = 8192
 _NUMBER_START = re.compile(r"[\d+\-.]").match
 _THREE_DIGITS = "{:.3g}".format
@@ -263,11 +261,6 @@ def _flush(p: Profile) -> None:
             continue
         col = p.columns[index]
         lines, values = pending
-        picked = dataset_gates.candidates(values) if GATED else None
-        if picked is not None:
-            if not picked:
-                continue
-            lines, values = [lines[i] for i in picked], [values[i] for i in picked]
         text = "\n".join(values)
         starts: list[int] | None = None
         for match in dataset_pii.find(text):
