@@ -100,9 +100,10 @@ def _labels(rel: str, p: Profile, limits: Thresholds) -> list[Finding]:
     flipped = p.near_conflict_rows
     # Near-duplicates only mean something when the rounded features still tell rows apart: in a set of few
     # coarse features most rows collide with another, whatever their labels.
-    informative = len(p.near_first) >= 0.9 * p.rows
-    if p.rows and informative and flipped / p.rows >= limits.label_flip_share:
-        out.append(Finding(R.LABEL_FLIP.rule, f"{flipped} of {p.rows} rows of {rel} ({flipped / p.rows:.1%}) are "
+    hashed = p.hashed_rows  # the rows the duplicate checks covered (all, up to HASHED_ROWS)
+    informative = len(p.near_first) >= 0.9 * hashed
+    if hashed and informative and flipped / hashed >= limits.label_flip_share:
+        out.append(Finding(R.LABEL_FLIP.rule, f"{flipped} of {hashed} rows of {rel} ({flipped / hashed:.1%}) are "
                            f"near-duplicates of a row with another label '{label}'", R.LABEL_FLIP.severity,
                            _at(rel, f"column[{label}]"), properties=(("count", str(flipped)),)))
     (_, most), (_, least) = p.labels.most_common(1)[0], p.labels.most_common()[-1]

@@ -2,6 +2,10 @@
 constant and leaked columns, duplicates with conflicting labels, label-flip suspects, class balance,
 robust outliers, trigger-like tokens, and the normalised row hashes the split-leakage check compares.
 
+Rows are folded a block at a time, column by column (`add_columns`): each step is one C-level pass
+(`map`, set and dict updates, one regex pass per column) instead of Python work per value. Both readers
+(the standard library's rows, pyarrow's record batches) end here, so they give the same profile.
+
 Every structure is bounded: hashes are 8-byte integers, distinct values and vocabularies stop growing at
 a cap, numeric columns keep a fixed-size reservoir sample. Values are never kept in findings: personal
 data is counted and shown redacted.
@@ -10,8 +14,8 @@ data is counted and shown redacted.
 from __future__ import annotations
 
 import bisect
-import hashlib
 import itertools
+import math
 import random
 import re
 from collections import Counter
@@ -31,9 +35,14 @@ SAMPLE = 5000
 """Numeric values sampled per column for the outlier check."""
 TOKEN_ROWS = 200_000
 """Rows whose text is tokenised for the trigger-token check (the signal needs a share, not every row)."""
+HASHED_ROWS = 500_000
+"""Rows whose hashes are kept for the duplicate, label-flip and split-leakage checks (memory stays flat:
+past it these checks cover only the first rows, a coverage gap)."""
 _BLOCK = 8192
+_NUMBER_START = re.compile(r"[\d+\-.]").match
+_THREE_DIGITS = "{:.3g}".format
+_SEVEN = 7
 _TOKEN = re.compile(r"[a-z0-9_]{2,30}")
-_SPACE = re.compile(r"\s+")
 
 
 @dataclass
@@ -54,6 +63,12 @@ class ColumnStats:
     """Reservoir sample of its numeric values."""
     numeric_seen: int = 0
     """Numeric values seen."""
+    rng: random.Random = field(default_factory=random.Random)
+    """Reservoir sampling source (seeded with the column's index: the same file gives the same sample)."""
+    next_replace: int = 0
+    """Index of the numeric value that next enters the full reservoir (Algorithm L)."""
+    weight: float = 1.0
+    """Algorithm L's running weight."""
     filled: int = 0
     """Non-empty values seen."""
 
@@ -70,6 +85,8 @@ class Profile:
     """Per-column stats."""
     rows: int = 0
     """Rows read."""
+    hashed_rows: int = 0
+    """Rows in the duplicate, label-flip and leakage checks (at most `HASHED_ROWS`)."""
     truncated: bool = False
     """Stopped at the row limit."""
     labels: Counter[str] = field(default_factory=Counter)
@@ -90,12 +107,12 @@ class Profile:
     """Normalised hash of every row (all columns), for the split-leakage check."""
     tokens: dict[str, Counter[str]] = field(default_factory=dict)
     """Token -> label counts of the rows holding it (text columns)."""
-    pending: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
-    """Per column, values (with their line) waiting for the block-wise personal-data check."""
+    pending: dict[int, tuple[list[int], list[str]]] = field(default_factory=dict)
+    """Per column, values and their lines waiting for the block-wise personal-data check."""
     pending_values: int = 0
     """How many values are pending."""
-    rng: random.Random = field(default_factory=lambda: random.Random(0))  # noqa: S311 -- sampling, not secrecy
-    """Reservoir sampling source (fixed seed: the same file gives the same result)."""
+    label_names: dict[str, str] = field(default_factory=dict)
+    """One string object per label (the conflict maps hold many references to few labels)."""
 
 
 def label_index(header: list[str], wanted: str | None) -> int | None:
@@ -107,12 +124,9 @@ def label_index(header: list[str], wanted: str | None) -> int | None:
 
 
 def new_profile(header: list[str], label: str | None) -> Profile:
-    return Profile(header, label_index(header, label), [ColumnStats(h) for h in header])
+    columns = [ColumnStats(h, rng=random.Random(i)) for i, h in enumerate(header)]  # noqa: S311 -- sampling
+    return Profile(header, label_index(header, label), columns)
 
-
-def _hash(parts: list[str]) -> int:
-    return int.from_bytes(hashlib.blake2b("\x1f".join(parts).encode("utf-8", "replace"), digest_size=8).digest(),
-                          "big")
 
 
 def _number(value: str) -> float | None:
@@ -122,44 +136,116 @@ def _number(value: str) -> float | None:
         number = float(value)
     except ValueError:
         return None
-    return number if number == number and abs(number) != float("inf") else None
+    return number if math.isfinite(number) else None
+
+
+def numbers(values: list[str]) -> list[float | None]:
+    """`_number` of every (stripped) value; a column that is all numbers goes through `float` in one pass.
+    Whatever `float` accepts starts with a digit, a sign or a point, or is a spelling of inf or nan (not
+    finite): the same answer as `_number`."""
+    try:
+        parsed = list(map(float, values))
+    except ValueError:
+        return [None if m is None else _number(v) for m, v in zip(map(_NUMBER_START, values), values, strict=True)]
+    return [n if math.isfinite(n) and len(v) <= 40 else None for v, n in zip(values, parsed, strict=True)]
 
 
 def _near(value: str, number: float | None) -> str:
     if number is not None:
         return f"{number:.3g}"
-    return _SPACE.sub(" ", value.lower()).strip(" .,;:!?\"'")
+    return " ".join(value.lower().split()).strip(" .,;:!?\"'")
+
+
+def _near_all(values: list[str], nums: list[float | None]) -> list[str]:
+    if None not in nums:
+        return list(map(_THREE_DIGITS, nums))
+    return list(map(_near, values, nums))
 
 
 def add_row(p: Profile, line: int, values: list[str]) -> None:
-    """Fold one row into the profile (personal data is checked in blocks: call `finish` at the end)."""
-    p.rows += 1
+    """Fold one row into the profile (call `finish` at the end)."""
+    add_rows(p, [line], [values])
+
+
+def add_rows(p: Profile, lines: list[int], rows: list[list[str]]) -> None:
+    """Fold rows (each padded or cut to the header's width) into the profile."""
     width = len(p.header)
-    if len(values) != width:
-        values = (values + [""] * width)[:width]
-    label = values[p.label].strip() if p.label is not None else None
-    if label is not None and len(p.labels) > MAX_LABELS:
-        label = None
-    stripped: list[str] = []
-    near: list[str] = []
-    for index, raw in enumerate(values):
-        value = raw.strip()
-        stripped.append(value)
+    fitted = [r if len(r) == width else (r + [""] * width)[:width] for r in rows]
+    add_columns(p, lines, [list(c) for c in zip(*fitted, strict=True)] if width else [])
+
+
+def add_columns(p: Profile, lines: list[int], columns: list[list[str]]) -> None:
+    """Fold a block of rows, given as one list of raw values per header column, into the profile."""
+    n = len(lines)
+    if not columns:  # a JSON Lines file whose first object is {}: rows without columns
+        p.rows += n
+        if n and p.hashed_rows < HASHED_ROWS:
+            p.row_hashes.add(hash(()))
+            p.hashed_rows = min(HASHED_ROWS, p.hashed_rows + n)
+        return
+    before = p.rows
+    p.rows += n
+    stripped = [list(map(str.strip, c)) for c in columns]
+    labels = _labels(p, stripped[p.label]) if p.label is not None else None
+    near: list[list[str]] = []
+    hashed = max(0, min(n, HASHED_ROWS - p.hashed_rows))
+    for index, values in enumerate(stripped):
         if index == p.label:
             continue
-        number = _number(value) if value else None
-        near.append(_near(value, number))
-        if value:
-            _column(p, index, line, value, number, label)
-    p.row_hashes.add(_hash([v.lower() for v in stripped]))
+        nums = numbers(values)
+        if labels is not None and hashed:
+            near.append(_near_all(values[:hashed], nums[:hashed]))
+        _column(p, index, lines, values, nums, labels, max(0, min(n, TOKEN_ROWS - before)))
+    if hashed:
+        p.hashed_rows += hashed
+        lowered = [list(map(str.lower, c[:hashed])) for c in stripped]
+        p.row_hashes.update(map(hash, zip(*lowered, strict=True)))
     if p.pending_values >= _BLOCK:
         _flush(p)
-    if label is None:
+    if labels is None:
         return
-    p.labels[label] += 1
-    features = [v for i, v in enumerate(stripped) if i != p.label]
-    p.exact_conflict_rows += _conflict(p.exact_first, p.exact_conflicts, _hash(features), label)
-    p.near_conflict_rows += _conflict(p.near_first, p.near_conflicts, _hash(near), label)
+    p.labels.update(x for x in labels if x is not None)
+    if hashed:
+        features = [c[:hashed] for i, c in enumerate(stripped) if i != p.label]
+        head = labels[:hashed]
+        p.exact_conflict_rows += _conflicts(p.exact_first, p.exact_conflicts, _keys(features, hashed), head)
+        p.near_conflict_rows += _conflicts(p.near_first, p.near_conflicts, _keys(near, hashed), head)
+
+
+def _labels(p: Profile, values: list[str]) -> list[str | None]:
+    """The label of each row: one shared string per label; None once more than `MAX_LABELS` were seen (from
+    the row after that on, as a row at a time would)."""
+    names = p.label_names
+    if len(p.labels) > MAX_LABELS:
+        return [None] * len(values)
+    fresh = set(values) - p.labels.keys()
+    if len(p.labels) + len(fresh) <= MAX_LABELS:
+        return [names.setdefault(v, v) for v in values]
+    out: list[str | None] = []
+    known = set(p.labels)
+    for v in values:
+        out.append(names.setdefault(v, v) if len(known) <= MAX_LABELS else None)
+        known.add(v)
+    return out
+
+
+def _keys(columns: list[list[str]], n: int) -> list[int]:
+    return list(map(hash, zip(*columns, strict=True))) if columns else [hash(())] * n
+
+
+def _conflicts(first: dict[int, str], conflicts: set[int], keys: list[int], labels: list[str | None]) -> int:
+    """Rows newly known to be in a group with two labels."""
+    found = 0
+    for key, label in zip(keys, labels, strict=True):
+        if label is None:
+            continue
+        seen = first.setdefault(key, label)
+        if key in conflicts:
+            found += 1
+        elif seen != label:
+            conflicts.add(key)
+            found += 2
+    return found
 
 
 def finish(p: Profile) -> None:
@@ -171,62 +257,100 @@ def _flush(p: Profile) -> None:
     """Personal data of the pending values, one regex pass per column over the block joined by line breaks
     (no pattern crosses a line break), each match mapped back to its row."""
     for index, pending in p.pending.items():
-        if not pending:
+        if not pending[1]:
             continue
         col = p.columns[index]
-        text = "\n".join(v for _, v in pending)
-        starts = list(itertools.accumulate((len(v) + 1 for _, v in pending[:-1]), initial=0))
+        lines, values = pending
+        text = "\n".join(values)
+        starts: list[int] | None = None
         for match in dataset_pii.find(text):
-            line = pending[bisect.bisect_right(starts, match.start) - 1][0]
             col.pii[match.kind] += 1
-            col.first_pii.setdefault(match.kind, (line, dataset_pii.redact(text[match.start:match.end])))
+            if match.kind not in col.first_pii:
+                if starts is None:
+                    starts = list(itertools.accumulate(map(len, values[:-1]), lambda a, b: a + b + 1, initial=0))
+                line = lines[bisect.bisect_right(starts, match.start) - 1]
+                col.first_pii[match.kind] = (line, dataset_pii.redact(text[match.start:match.end]))
     p.pending.clear()
     p.pending_values = 0
 
 
-def _conflict(first: dict[int, str], conflicts: set[int], key: int, label: str) -> int:
-    """Rows newly known to be in a group with two labels."""
-    seen = first.setdefault(key, label)
-    if key in conflicts:
-        return 1
-    if seen != label:
-        conflicts.add(key)
-        return 2
-    return 0
-
-
-def _column(p: Profile, index: int, line: int, value: str, number: float | None, label: str | None) -> None:
+def _column(p: Profile, index: int, lines: list[int], values: list[str], nums: list[float | None],
+            labels: list[str | None] | None, token_rows: int) -> None:
     col = p.columns[index]
-    col.filled += 1
+    filled = [v for v in values if v]
+    col.filled += len(filled)
     if col.distinct is not None:
-        col.distinct.add(value)
+        col.distinct.update(filled)
         if len(col.distinct) > MAX_DISTINCT:
             col.distinct = None
-    if col.to_label is not None and label is not None and (
-            col.to_label.setdefault(value, label) != label or len(col.to_label) > MAX_DISTINCT):
+    if col.to_label is not None and labels is not None:
+        _to_label(col, values, labels)
+    found = [x for x in nums if x is not None]
+    if found:
+        _sample(col, found)
+    # personal data is at least 7 characters long; a short number is neither a card, an IBAN nor a phone number
+    lengths = list(map(len, values))
+    if found:
+        wanted = [size >= 13 or (size >= 7 and x is None) for size, x in zip(lengths, nums, strict=True)]
+    else:
+        wanted = list(map(_SEVEN.__le__, lengths))
+    if any(wanted):
+        pending = p.pending.setdefault(index, ([], []))
+        pending[0].extend(itertools.compress(lines, wanted))
+        pending[1].extend(itertools.compress(values, wanted))
+        p.pending_values += len(pending[1])
+    if labels is not None and token_rows:
+        _tokens(p, values[:token_rows], nums, labels)
+
+
+def _to_label(col: ColumnStats, values: list[str], labels: list[str | None]) -> None:
+    """Value -> its one label; None once a value came with two labels or there were too many values."""
+    mapping = col.to_label
+    assert mapping is not None
+    for value, label in set(zip(values, labels, strict=True)):
+        if value and label is not None and mapping.setdefault(value, label) != label:
+            col.to_label = None
+            return
+    if len(mapping) > MAX_DISTINCT:
         col.to_label = None
-    if number is not None:
-        col.numeric_seen += 1
-        if len(col.numbers) < SAMPLE:
-            col.numbers.append(number)
-        else:
-            slot = p.rng.randrange(col.numeric_seen)
-            if slot < SAMPLE:
-                col.numbers[slot] = number
-        if len(value) < 13:
-            return  # a short number is neither a card, an IBAN nor a phone number
-    if len(value) >= 7:
-        p.pending.setdefault(index, []).append((line, value))
-        p.pending_values += 1
-    if label is not None and number is None and len(value) > 12 and p.rows <= TOKEN_ROWS:
-        _tokens(p, value, label)
 
 
-def _tokens(p: Profile, value: str, label: str) -> None:
-    for token in set(_TOKEN.findall(value.lower())):
-        counts = p.tokens.get(token)
-        if counts is None:
-            if len(p.tokens) >= MAX_VOCABULARY:
-                continue
-            counts = p.tokens[token] = Counter()
-        counts[label] += 1
+def _sample(col: ColumnStats, found: list[float]) -> None:
+    """Reservoir sample of the column's numbers (Algorithm L: a random draw per replacement, not per value)."""
+    room = SAMPLE - len(col.numbers)
+    if room > 0:
+        col.numbers.extend(found[:room])
+        col.numeric_seen += min(room, len(found))
+        found = found[room:]
+        if len(col.numbers) == SAMPLE:
+            col.weight = math.exp(math.log(1.0 - col.rng.random()) / SAMPLE)
+            col.next_replace = SAMPLE + _skip(col)
+    start, end = col.numeric_seen, col.numeric_seen + len(found)
+    while col.next_replace < end and len(col.numbers) == SAMPLE:
+        col.numbers[col.rng.randrange(SAMPLE)] = found[col.next_replace - start]
+        col.weight *= math.exp(math.log(1.0 - col.rng.random()) / SAMPLE)
+        col.next_replace += 1 + _skip(col)
+    col.numeric_seen = end
+
+
+def _skip(col: ColumnStats) -> int:
+    if col.weight >= 1.0:
+        return 0
+    return int(math.log(1.0 - col.rng.random()) / math.log1p(-col.weight))
+
+
+def _tokens(p: Profile, values: list[str], nums: list[float | None], labels: list[str | None]) -> None:
+    """Count, per label, the rows of this block holding each token (of text values over 12 characters)."""
+    by_label: dict[str, list[str]] = {}
+    for v, x, label in zip(values, nums, labels, strict=False):
+        if label is not None and x is None and len(v) > 12:
+            by_label.setdefault(label, []).append(v)
+    for label, texts in by_label.items():
+        found = Counter(itertools.chain.from_iterable(map(set, map(_TOKEN.findall, map(str.lower, texts)))))
+        for token, n in found.items():
+            counts = p.tokens.get(token)
+            if counts is None:
+                if len(p.tokens) >= MAX_VOCABULARY:
+                    continue
+                counts = p.tokens[token] = Counter()
+            counts[label] += n

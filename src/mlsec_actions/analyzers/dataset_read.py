@@ -1,6 +1,7 @@
 """Dataset files read as rows, streaming: CSV and TSV with the `csv` module, JSON Lines one object per
-line, Parquet and Arrow through pyarrow by record batch when it is installed. Memory stays flat: one
-row (or one batch) at a time, a bounded field size, a bounded number of columns.
+line, a JSON array of records one element at a time (`dataset_json`), Parquet and Arrow through pyarrow
+by record batch when it is installed. Memory stays flat: one row (or one block, or one batch) at a time,
+a bounded field size, a bounded number of columns.
 
 A reader yields the header once and then `(line, values)` rows; a malformed file raises `Unreadable`
 with a short reason (the caller turns it into a finding and a gap).
@@ -11,6 +12,7 @@ from __future__ import annotations
 import csv
 import importlib
 import io
+import itertools
 import json
 import os
 import stat
@@ -18,13 +20,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
+from mlsec_actions.analyzers import dataset_json
 from mlsec_actions.inputs import json_depth_over
 
 MAX_FIELD = 1024 * 1024
 """Characters of one CSV field or one JSON line."""
 MAX_COLUMNS = 2000
 """Columns kept per file."""
-TABULAR = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
+TABULAR = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet",
            ".arrow": "arrow", ".feather": "arrow"}
 """File suffix -> format."""
 
@@ -33,7 +36,16 @@ class Unreadable(ValueError):
     """The file is not a dataset of its format we can read."""
 
 
+class NotDataset(ValueError):
+    """The file is not a dataset at all (a `.json` file that is not an array of records): not scanned, no
+    finding."""
+
+
 Row = tuple[int, list[str]]
+Block = tuple[list[int], list[list[str]]]
+"""Rows as their line numbers and one list of values per header column."""
+BLOCK_ROWS = 4096
+"""Rows per block handed to the profile."""
 
 
 def format_of(name: str) -> str | None:
@@ -48,7 +60,33 @@ def rows(path: Path, kind: str) -> tuple[list[str], Iterator[Row]]:
         return _csv(path, "\t" if kind == "tsv" else ",")
     if kind == "jsonl":
         return _jsonl(path)
+    if kind == "json":
+        return _json_array(path)
     return _arrow(path, kind)
+
+
+def blocks(header: list[str], stream: Iterator[Row], limit: int) -> Iterator[Block]:
+    """The first `limit` rows of `stream` in blocks, each row padded or cut to the header's width."""
+    width = len(header)
+    taken = 0
+    while taken < limit:
+        want = min(BLOCK_ROWS, limit - taken)
+        if isinstance(stream, CsvRows):
+            lines, rows = stream.take(want)
+        else:
+            chunk = list(itertools.islice(stream, want))
+            lines, rows = [line for line, _ in chunk], [values for _, values in chunk]
+        if not rows:
+            return
+        taken += len(rows)
+        if set(map(len, rows)) != {width}:
+            rows = [v if len(v) == width else (v + [""] * width)[:width] for v in rows]
+        yield lines, [list(c) for c in zip(*rows, strict=True)] if width else []
+
+
+def more_rows(stream: Iterator[Row]) -> bool:
+    """Whether the stream holds another row (it is consumed)."""
+    return next(stream, None) is not None
 
 
 def open_regular(path: Path) -> BinaryIO:
@@ -77,26 +115,83 @@ def _csv(path: Path, delimiter: str) -> tuple[list[str], Iterator[Row]]:
     if not header:
         handle.close()
         return [], iter(())
+    return header[:MAX_COLUMNS], CsvRows(handle, reader)
 
-    def stream() -> Iterator[Row]:
-        with handle:
-            try:
-                for values in reader:
-                    yield reader.line_num, values[:MAX_COLUMNS]
-            except (csv.Error, UnicodeDecodeError) as e:
-                raise Unreadable(f"{_why(e)} near line {reader.line_num}") from None
 
-    return header[:MAX_COLUMNS], stream()
+class CsvRows:
+    """The rows of a CSV file after its header: one at a time, or many at once with `take` (the reader's
+    own loop in C; line numbers are worked out per block, per row only when a value spans lines)."""
+
+    def __init__(self, handle: IO[str], reader: Any) -> None:
+        self._handle = handle
+        self._reader = reader
+        self._error: Unreadable | None = None
+
+    def __iter__(self) -> CsvRows:
+        return self
+
+    def __next__(self) -> Row:
+        lines, rows = self.take(1)
+        if not rows:
+            raise StopIteration
+        return lines[0], rows[0]
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def take(self, n: int) -> tuple[list[int], list[list[str]]]:
+        """Up to `n` rows and their line numbers (the line each row ends on, as `csv` counts them); after
+        the rows before a malformed one, `Unreadable`."""
+        if self._error is not None:
+            raise self._error
+        before = self._reader.line_num
+        chunk: list[list[str]] = []
+        try:
+            chunk.extend(itertools.islice(self._reader, n))  # the rows before a bad one are kept
+        except (csv.Error, UnicodeDecodeError) as e:
+            self._error = Unreadable(f"{_why(e)} near line {self._reader.line_num}")
+            if not chunk:
+                raise self._error from None
+        if chunk and max(map(len, chunk)) > MAX_COLUMNS:
+            chunk = [v[:MAX_COLUMNS] for v in chunk]
+        if self._reader.line_num - before == len(chunk):
+            return list(range(before + 1, before + 1 + len(chunk))), chunk
+        lines, at = [], before  # a quoted value held line breaks: count them row by row
+        for values in chunk:
+            at += 1 + sum(v.count("\n") + v.count("\r") - v.count("\r\n") for v in values)
+            lines.append(at)
+        return lines, chunk
 
 
 def _why(e: Exception) -> str:
     return "not UTF-8 text" if isinstance(e, UnicodeDecodeError) else f"CSV error: {str(e)[:80]}"
 
 
+class _Records:
+    """JSON objects as rows: a column per key, in the order keys first appear (at most `MAX_COLUMNS`)."""
+
+    def __init__(self) -> None:
+        self.columns: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def values(self, obj: Any, where: str) -> list[str]:
+        if not isinstance(obj, dict):
+            raise Unreadable(f"{where} is not a JSON object")
+        values = [""] * len(self.columns)
+        for key, value in obj.items():
+            if key not in self._index:
+                if len(self.columns) >= MAX_COLUMNS:
+                    continue
+                self._index[key] = len(self.columns)
+                self.columns.append(key)
+                values.append("")
+            values[self._index[key]] = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        return values
+
+
 def _jsonl(path: Path) -> tuple[list[str], Iterator[Row]]:
     handle = open_regular(path)
-    columns: list[str] = []
-    index: dict[str, int] = {}
+    records = _Records()
 
     def parse(number: int, line: bytes) -> list[str]:
         if len(line) > MAX_FIELD or json_depth_over(line, 32):
@@ -105,18 +200,7 @@ def _jsonl(path: Path) -> tuple[list[str], Iterator[Row]]:
             obj = json.loads(line)
         except ValueError:
             raise Unreadable(f"line {number} is not JSON") from None
-        if not isinstance(obj, dict):
-            raise Unreadable(f"line {number} is not a JSON object")
-        values = [""] * len(columns)
-        for key, value in obj.items():
-            if key not in index:
-                if len(columns) >= MAX_COLUMNS:
-                    continue
-                index[key] = len(columns)
-                columns.append(key)
-                values.append("")
-            values[index[key]] = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        return values
+        return records.values(obj, f"line {number}")
 
     first: list[str] | None = None
     number = 0
@@ -124,7 +208,7 @@ def _jsonl(path: Path) -> tuple[list[str], Iterator[Row]]:
         if line.strip():
             first = parse(number, line)
             break
-    header = list(columns)
+    header = list(records.columns)
 
     def stream() -> Iterator[Row]:
         with handle:
@@ -133,6 +217,47 @@ def _jsonl(path: Path) -> tuple[list[str], Iterator[Row]]:
             for n, line in enumerate(handle, start=number + 1):
                 if line.strip():
                     yield n, parse(n, line)
+
+    return header, stream()
+
+
+def _json_array(path: Path) -> tuple[list[str], Iterator[Row]]:
+    """A top-level array of records, one element at a time (`dataset_json`); the header is the first
+    record's keys, as for JSON Lines."""
+    handle = open_regular(path)
+    try:
+        if not dataset_json.is_array(handle):
+            raise NotDataset("not a JSON array of records")
+        handle.seek(0)
+    except BaseException:
+        handle.close()
+        raise
+    records = _Records()
+    elements = iter(dataset_json.Elements(handle))
+
+    def take() -> Row | None:
+        try:
+            item = next(elements, None)
+        except dataset_json.JsonBroken as e:
+            raise Unreadable(str(e)) from None
+        if item is None:
+            return None
+        line, obj = item
+        return line, records.values(obj, f"element at line {line}")
+
+    try:
+        first = take()
+    except Unreadable:
+        handle.close()
+        raise
+    header = list(records.columns)
+
+    def stream() -> Iterator[Row]:
+        with handle:
+            row = first
+            while row is not None:
+                yield row
+                row = take()
 
     return header, stream()
 

@@ -44,6 +44,15 @@ def type_of(value: str, current: str) -> str:
     return "number" if {current, kind} == {"integer", "number"} else "string"
 
 
+def type_of_all(values: list[str], current: str) -> str:
+    """The column type after seeing every value of `values`, in order."""
+    for value in values:
+        if current == "string":
+            break
+        current = type_of(value, current)
+    return current
+
+
 def load(path: Path) -> dict[str, list[tuple[str, str]]]:
     """The schema file: file -> [(column, type)]. A malformed one is an InputError (exit 2)."""
     from mlsec_actions import inputs

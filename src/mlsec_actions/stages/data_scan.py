@@ -2,8 +2,9 @@
 provenance from the dataset card, schema drift against a schema the user names, poisoning and quality
 signals, and train/test leakage (`analyzers/dataset_*.py`).
 
-CSV, TSV and JSON Lines are read with the standard library; Parquet and Arrow need pyarrow (without it
-such a file is a finding and a coverage gap). At most `--max-rows` rows of a file are read: the rest is
+CSV, TSV, JSON Lines and JSON arrays of records are read with the standard library (a `.json` file that
+is not an array is no dataset and is passed over); Parquet and Arrow need pyarrow (without it such a file
+is a finding and a coverage gap). At most `--max-rows` rows of a file are read: the rest is
 a gap (sampled, not full). Past `--timeout` the scan stops and the run is a timeout (fail closed).
 """
 
@@ -72,6 +73,8 @@ def _scan_file(root: Path, rel: str, kind: str, args: argparse.Namespace, deadli
                gaps: list[CoverageGap]) -> tuple[list[Finding], dataset_profile.Profile | None, list[tuple[str, str]]]:
     try:
         header, rows = dataset_read.rows(root / rel, kind)
+    except dataset_read.NotDataset:
+        raise
     except (dataset_read.Unreadable, OSError) as e:
         why = str(e) if isinstance(e, dataset_read.Unreadable) else (e.strerror or str(e))
         gaps.append(CoverageGap(GapKind.FORMAT_UNKNOWN, f"dataset not read: {why}", path=rel))
@@ -82,16 +85,14 @@ def _scan_file(root: Path, rel: str, kind: str, args: argparse.Namespace, deadli
     limit = int(getattr(args, "max_rows", 500_000))
     problem = None
     try:
-        for line, values in rows:
-            if profile.rows >= limit:
-                profile.truncated = True
-                break
-            if profile.rows % 65536 == 0 and time.monotonic() > deadline:
+        for lines, columns in dataset_read.blocks(header, rows, limit):
+            if time.monotonic() > deadline:
                 raise TimeoutError
             if profile.rows < _TYPED_ROWS:
-                seen = [dataset_schema.type_of(v, t) for v, t in zip(values, types, strict=False)]
-                types = seen + types[len(seen):]
-            dataset_profile.add_row(profile, line, values)
+                typed = _TYPED_ROWS - profile.rows
+                types = [dataset_schema.type_of_all(c[:typed], t) for c, t in zip(columns, types, strict=True)]
+            dataset_profile.add_columns(profile, lines, columns)
+        profile.truncated = dataset_read.more_rows(rows)
     except dataset_read.Unreadable as e:
         problem = str(e)
     finally:
@@ -105,6 +106,9 @@ def _scan_file(root: Path, rel: str, kind: str, args: argparse.Namespace, deadli
         gaps.append(CoverageGap(GapKind.FORMAT_UNKNOWN, f"read stopped after {profile.rows} rows: {problem}", path=rel))
         found.append(Finding(R.UNREADABLE.rule, f"{rel} was read only up to row {profile.rows}: {problem}",
                              R.UNREADABLE.severity, Location(rel)))
+    if profile.rows > profile.hashed_rows:
+        gaps.append(CoverageGap(GapKind.LIMIT_REACHED, f"sampled: the duplicate, label-flip and split-leakage "
+                                f"checks covered the first {profile.hashed_rows} rows", path=rel))
     if profile.truncated:
         gaps.append(CoverageGap(GapKind.LIMIT_REACHED, f"sampled: the first {limit} rows were checked, not the rest",
                                 path=rel))
@@ -165,6 +169,8 @@ def scan(ctx: ScanContext) -> StageResult:
         processing(entry.rel)  # a crash below names this file
         try:
             found, profile, columns = _scan_file(ctx.root, entry.rel, kind, args, deadline, gaps)
+        except dataset_read.NotDataset:
+            continue  # a .json file that is no array of records: configuration, a card, not data
         except TimeoutError:
             status, message = ToolStatus.TIMEOUT, f"timed out after {args.timeout:g}s in {entry.rel}"
             break
