@@ -121,3 +121,14 @@ def test_every_violation_kind_has_a_title_and_a_docs_section() -> None:
     assert set(alerts._TITLES) == set(KINDS)
     for kind in KINDS:
         assert f"\n## {kind}\n" in docs, kind
+
+
+@pytest.mark.parametrize(("path", "linked"), [("127.0.0.1:8080/admin", False), ("svc.internal:443", False),
+                                              ("[::1]:80/x", False), ("app.py", True), ("docs/a:b.md", True),
+                                              ("src/port:80.txt", True)])
+def test_service_locations_are_not_linked_as_files(path: str, linked: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/models")
+    monkeypatch.setenv("GITHUB_SHA", "0123abc")
+    got = gate_report._link(path, 3)
+    assert ("](https://github.com/acme/models/blob/0123abc/" in got) is linked, got
+    assert got.endswith(":3`" if not linked else "#L3)")
