@@ -12,7 +12,8 @@
 # Inputs (environment, set by the calling action or workflow, never by the scanned repository):
 #   MLSEC_SETUP_PYTHON     interpreter that creates the venv (default python3; needs 3.11+)
 #   MLSEC_SETUP_EXTRAS     comma-separated extras to install (default trivy; empty: none); `iac` (checkov)
-#                          goes into a venv of its own inside this one, its command linked into bin/
+#                          goes into a venv of its own inside this one, its command linked into bin/;
+#                          `semgrep` likewise (its pins conflict with ours too)
 #   MLSEC_SETUP_INDEX_URL  package index (default https://pypi.org/simple)
 #   MLSEC_SETUP_CACHE_DIR  uv and pip cache (default under $RUNNER_TEMP)
 set -euo pipefail
@@ -41,7 +42,13 @@ IFS=, read -ra wanted <<< "$extras"
 for e in "${wanted[@]}"; do
   # `all` means every tool, checkov too (it is not in the package's `all` extra, for the conflict above).
   if [[ "$e" == iac || "$e" == all ]]; then checkov=true; fi
-  if [[ -n "$e" && "$e" != iac ]]; then package_extras+="${package_extras:+,}$e"; fi
+  if [[ -n "$e" && "$e" != iac && "$e" != semgrep ]]; then package_extras+="${package_extras:+,}$e"; fi
+done
+# semgrep: the same for its pins (jsonschema, click, opentelemetry): the `semgrep` extra, or `all`, installs it
+# into a venv of its own (as scripts/install-semgrep does for .venv).
+semgrep=false
+for e in "${wanted[@]}"; do
+  if [[ "$e" == semgrep || "$e" == all ]]; then semgrep=true; fi
 done
 
 tmp="${RUNNER_TEMP:-${TMPDIR:-/tmp}}"
@@ -114,6 +121,16 @@ print(next(d for d in deps if d.startswith("checkov==")))' "$root/pyproject.toml
       --python "$venv/opt/checkov/bin/python" "$pin"
     # Beside the venv's interpreter, where code-scan looks for its tools first.
     ln -sfn ../opt/checkov/bin/checkov "$venv/bin/checkov"
+  fi
+  if $semgrep; then
+    # The pin is the `semgrep` extra's in this checkout's pyproject.toml (read as data, never run).
+    pin="$("${clean[@]}" "$python_bin" -I -c 'import sys, tomllib
+deps = tomllib.load(open(sys.argv[1], "rb"))["project"]["optional-dependencies"]["semgrep"]
+print(next(d for d in deps if d.startswith("semgrep==")))' "$root/pyproject.toml")"
+    "${clean[@]}" "$python_bin" -I -m venv --without-pip "$venv/opt/semgrep"
+    "${clean[@]}" "$uv" pip install --no-config --quiet --default-index "$index" \
+      --python "$venv/opt/semgrep/bin/python" "$pin"
+    ln -sfn ../opt/semgrep/bin/semgrep "$venv/bin/semgrep"
   fi
   printf '%s' "$want" > "$marker"
 fi
