@@ -7,14 +7,13 @@ from its registry for `--config auto` or `p/...`, honours `.semgrepignore` files
 `HOME` pointing at an empty folder and every `SEMGREP_*` variable removed, with `--config` naming only the
 file shipped in the package, `--metrics=off`, no version check, `--no-git-ignore` (git is never called),
 `--x-ignore-semgrepignore-files` and `--disable-nosem`, on the list of the tree's regular `.py` files
-(so no folder is searched and no link is followed). With `repo_config`, `.semgrepignore` files and
-`# nosemgrep` comments apply, each a coverage gap; the tree's rules never do. A file semgrep cannot parse
+(so no folder is searched and no link is followed). With `repo_config`, `# nosemgrep` comments apply (a
+coverage gap); the tree's rules and ignore files never do. A file semgrep cannot parse
 or gives up on is a `tool-error` gap; a crash, a timeout or a report that is not semgrep's is a failed tool.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import tempfile
 from dataclasses import dataclass, replace
@@ -43,7 +42,8 @@ SPEC = ToolSpec(
     install_hint="install the pinned semgrep with scripts/install-semgrep (a venv of its own; "
                  "the `semgrep` extra on GitHub)",
     isolation=Isolation(discovers=(".semgrep.yml", ".semgrep.yaml", ".semgrep", ".semgrepignore", ".gitignore"),
-                        forced_flags=("--config", "--metrics=off", "--disable-version-check", "--no-git-ignore"),
+                        forced_flags=("--config", "--metrics=off", "--disable-version-check", "--no-git-ignore",
+                                      "--x-ignore-semgrepignore-files"),
                         env_prefixes=("SEMGREP_",)),
 )
 
@@ -59,22 +59,28 @@ class OwnRule:
     severity: Severity
 
 
-@functools.cache
-def own_rules() -> dict[str, OwnRule]:
+def _load_rules() -> dict[str, OwnRule]:
     """The shipped rules by id."""
     data = yaml.safe_load(RULES.read_text(encoding="utf-8"))
     out: dict[str, OwnRule] = {}
     for r in data["rules"]:
         rid, message = str(r["id"]), " ".join(str(r["message"]).split())
-        cwe = str(r.get("metadata", {}).get("cwe", ""))
+        meta = r.get("metadata", {})
+        cwe, title = str(meta.get("cwe", "")), str(meta.get("title") or rid)
         tags = ("sast", "python", "semgrep", *([f"external/cwe/{cwe.lower()}"] if cwe else []),
                 *(["taint"] if r.get("mode") == "taint" else []))
         rule = Rule(id=f"semgrep/{rid}", name="Semgrep" + "".join(w.title() for w in rid.split("-")),
-                    short_description=f"semgrep {rid}: {message.split(',')[0]}"[:200], full_description=message,
+                    short_description=f"semgrep {rid}: {title}", full_description=message,
                     help_text=f"{message}. See docs/code-scan.md#semgrep{rid} for what each rule follows.",
                     help_uri=f"{CODE_SCAN_DOCS}#semgrep{rid}", tags=tags, precision="high")
         out[rid] = OwnRule(rule, _SEVERITY[str(r["severity"]).upper()])
     return out
+
+
+OWN_RULES = _load_rules()
+"""The shipped rules by their id in the file (`pickle-untrusted`)."""
+SARIF_RULES: tuple[Rule, ...] = tuple(r.rule for r in OWN_RULES.values())
+"""Their SARIF descriptions (`semgrep/pickle-untrusted`)."""
 
 
 def _targets(root: Path, gaps: list[CoverageGap]) -> list[Path]:
@@ -92,9 +98,8 @@ def _targets(root: Path, gaps: list[CoverageGap]) -> list[Path]:
 
 def _flags(repo_config: bool) -> tuple[list[str], list[CoverageGap]]:
     if not repo_config:
-        return ["--x-ignore-semgrepignore-files", "--disable-nosem"], []
-    return [], [CoverageGap(GapKind.ALLOW_RULE, "# nosemgrep comments and .semgrepignore files honoured by semgrep "
-                            "(--repo-ignore-files)")]
+        return ["--disable-nosem"], []
+    return [], [CoverageGap(GapKind.ALLOW_RULE, "# nosemgrep comments honoured by semgrep (--repo-ignore-files)")]
 
 
 def scan(root: Path, timeout: float, repo_config: bool = False) -> tuple[list[Finding], ToolRun]:
@@ -110,8 +115,8 @@ def scan(root: Path, timeout: float, repo_config: bool = False) -> tuple[list[Fi
         work.mkdir()
         home.mkdir()
         args = ["scan", "--config", str(RULES), "--metrics=off", "--disable-version-check", "--no-git-ignore",
-                *flags, "--max-target-bytes", str(MAX_FILE_BYTES), "--json", "--quiet", "--output", str(report),
-                *(str(f) for f in files)]
+                "--x-ignore-semgrepignore-files", *flags, "--max-target-bytes", str(MAX_FILE_BYTES), "--json",
+                "--quiet", "--output", str(report), *(str(f) for f in files)]
         got = execute(SPEC, args, timeout=timeout, workdir=work, scanned=root,
                       env={**SETTINGS, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"),
                            "XDG_CACHE_HOME": str(home / ".cache")})
@@ -161,7 +166,7 @@ def _error_gap(e: dict[str, Any], base: str) -> CoverageGap:
 def _finding(r: dict[str, Any], base: str) -> Finding | None:
     path = _rel(str(r.get("path", "")), base)
     # semgrep prefixes a rule id with the folders of its config file (`data.semgrep.pickle-untrusted`).
-    own = own_rules().get(str(r.get("check_id", "")).rsplit(".", 1)[-1])
+    own = OWN_RULES.get(str(r.get("check_id", "")).rsplit(".", 1)[-1])
     start, end = r.get("start"), r.get("end")
     line = start.get("line") if isinstance(start, dict) else None
     last = end.get("line") if isinstance(end, dict) else None
