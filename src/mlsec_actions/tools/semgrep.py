@@ -42,10 +42,11 @@ SPEC = ToolSpec(
     install_hint="install the pinned semgrep with scripts/install-semgrep (a venv of its own; "
                  "the `semgrep` extra on GitHub)",
     isolation=Isolation(discovers=(".semgrep.yml", ".semgrep.yaml", ".semgrep", ".semgrepignore", ".gitignore"),
-                        forced_flags=("--config", "--metrics=off", "--disable-version-check", "--no-git-ignore",
-                                      "--x-ignore-semgrepignore-files"),
-                        env_prefixes=("SEMGREP_",)),
+                        forced_flags=("--config",), env_prefixes=("SEMGREP_",)),
 )
+
+ALWAYS = ("--metrics=off", "--disable-version-check", "--no-git-ignore", "--x-ignore-semgrepignore-files")
+"""Flags every scan carries (checked before it starts): no metrics, no version check, no git, no ignore files."""
 
 _SEVERITY = {"CRITICAL": Severity.CRITICAL, "ERROR": Severity.HIGH, "HIGH": Severity.HIGH,
              "WARNING": Severity.MEDIUM, "MEDIUM": Severity.MEDIUM, "INFO": Severity.LOW, "LOW": Severity.LOW}
@@ -102,6 +103,14 @@ def _flags(repo_config: bool) -> tuple[list[str], list[CoverageGap]]:
     return [], [CoverageGap(GapKind.ALLOW_RULE, "# nosemgrep comments honoured by semgrep (--repo-ignore-files)")]
 
 
+def _check(args: list[str]) -> list[str]:
+    """The isolation flags that take no value, and our rules only (a bug here fails loudly, not silently)."""
+    missing = [f for f in ALWAYS if f not in args]
+    if missing or args.count("--config") != 1 or args[args.index("--config") + 1] != str(RULES):
+        raise ValueError(f"semgrep command lacks {missing} or names rules other than ours")
+    return args
+
+
 def scan(root: Path, timeout: float, repo_config: bool = False) -> tuple[list[Finding], ToolRun]:
     """Run semgrep with the shipped rules on the tree's Python files and turn its JSON report into findings."""
     gaps: list[CoverageGap] = []
@@ -114,9 +123,8 @@ def scan(root: Path, timeout: float, repo_config: bool = False) -> tuple[list[Fi
         work, home, report = Path(tmp) / "cwd", Path(tmp) / "home", Path(tmp) / "report.json"
         work.mkdir()
         home.mkdir()
-        args = ["scan", "--config", str(RULES), "--metrics=off", "--disable-version-check", "--no-git-ignore",
-                "--x-ignore-semgrepignore-files", *flags, "--max-target-bytes", str(MAX_FILE_BYTES), "--json",
-                "--quiet", "--output", str(report), *(str(f) for f in files)]
+        args = _check(["scan", "--config", str(RULES), *ALWAYS, *flags, "--max-target-bytes", str(MAX_FILE_BYTES),
+                       "--json", "--quiet", "--output", str(report), *(str(f) for f in files)])
         got = execute(SPEC, args, timeout=timeout, workdir=work, scanned=root,
                       env={**SETTINGS, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"),
                            "XDG_CACHE_HOME": str(home / ".cache")})
