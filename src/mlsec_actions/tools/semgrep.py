@@ -138,19 +138,13 @@ def scan(root: Path, timeout: float, repo_config: bool = False) -> tuple[list[Fi
     if not isinstance(data, dict) or not isinstance(data.get("results"), list) \
             or not isinstance(data.get("errors", []), list):
         return [], replace(run, status=ToolStatus.FAILED, message="output is not a semgrep report")
-    base = str(root)
-    findings = [f for f in (_finding(r, base) for r in data["results"] if isinstance(r, dict)) if f is not None]
-    errors = [_error_gap(e, base) for e in data.get("errors", []) if isinstance(e, dict)]
+    given = {str(f): str(f.relative_to(root)) for f in files}
+    findings = [f for f in (_finding(r, given) for r in data["results"] if isinstance(r, dict)) if f is not None]
+    errors = [_error_gap(e, given) for e in data.get("errors", []) if isinstance(e, dict)]
     errors += _unscanned(files, data.get("paths"), root)
     found = data.get("version")
     return findings, replace(run, version=str(found)[:40] if isinstance(found, str) and found else run.version,
                              gaps=(*run.gaps, *errors))
-
-
-def _rel(name: str, base: str) -> str | None:
-    if not name.startswith(base + "/"):
-        return None
-    return name[len(base) + 1:]
 
 
 def _unscanned(files: list[Path], paths: Any, root: Path) -> list[CoverageGap]:
@@ -163,16 +157,16 @@ def _unscanned(files: list[Path], paths: Any, root: Path) -> list[CoverageGap]:
             for f in files if str(f) not in seen]
 
 
-def _error_gap(e: dict[str, Any], base: str) -> CoverageGap:
+def _error_gap(e: dict[str, Any], given: dict[str, str]) -> CoverageGap:
     what = str(e.get("type", "error"))
     if isinstance(e.get("type"), list) and e["type"]:
         what = str(e["type"][0])
-    path = _rel(str(e.get("path", "")), base) or ""
+    path = given.get(str(e.get("path", "")), "")
     return CoverageGap(GapKind.TOOL_ERROR, safe(f"semgrep could not check this file: {what}"), path=path)
 
 
-def _finding(r: dict[str, Any], base: str) -> Finding | None:
-    path = _rel(str(r.get("path", "")), base)
+def _finding(r: dict[str, Any], given: dict[str, str]) -> Finding | None:
+    path = given.get(str(r.get("path", "")))  # only a file we gave it: never a path the report made up
     # semgrep prefixes a rule id with the folders of its config file (`data.semgrep.pickle-untrusted`).
     own = OWN_RULES.get(str(r.get("check_id", "")).rsplit(".", 1)[-1])
     start, end = r.get("start"), r.get("end")
