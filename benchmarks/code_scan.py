@@ -4,9 +4,10 @@ same tree, all in one round; and its default invocation against the bare `trivy 
 Fair because every contender is a whole process, the rounds alternate all contenders (so drift of a shared
 machine hits each alike) and each round gives its own ratio (full stage / slowest tool of that round), a
 run with an unexpected exit code fails and voids its round, and the bare tools get the configuration the
-stage gives them (trivy's shipped files, gitleaks' shipped config, bandit's shipped settings, checkov's
-frameworks with `--skip-download` and no update check). Bare checkov is given what the stage gives it: a
-folder of links to the tree's IaC files, and only when the tree has any (the stage skips it otherwise).
+stage gives them (trivy's shipped files, gitleaks' shipped config, bandit's shipped settings, semgrep's shipped
+rules and flags, checkov's frameworks with `--skip-download` and no update check). Bare checkov is given
+what the stage gives it: a folder of links to the tree's IaC files, and only when the tree has any (the
+stage skips it otherwise).
 `--vuln-db skip` matches trivy's `--skip-db-update`; the default-options pair is what a user runs.
 
 Targets: issue 11, at most 1.15x the slowest tool and `mlsec code-scan --help` under 0.3 s; issue 13, the
@@ -26,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import _harness as h  # run as a script from anywhere
 
-from mlsec_actions.tools import bandit, checkov, checkov_files, gitleaks, trivy
+from mlsec_actions.tools import bandit, checkov, checkov_files, gitleaks, semgrep, trivy
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -38,7 +39,8 @@ def contenders(target: Path, tmp: str) -> list[h.Contender]:
     skips = [a for d in (".git", ".venv", "node_modules", "mlsec-results") for a in ("--skip-dirs", d)]
     files = [str(p) for p in bandit.python_files(target.resolve(), [])]
     found = [
-        h.Contender("trivy fs", [str(BIN / "trivy"), "fs", "--scanners", "secret,misconfig", "--format", "json",
+        h.Contender("trivy fs", [str(BIN / "trivy"), "fs", "--scanners", "secret,misconfig,license", "--list-all-pkgs",
+                                 "--format", "json",
                                  "--quiet", "--skip-check-update", "--skip-db-update", *skips, "--output",
                                  f"{tmp}/t.json", "--config", str(trivy.CONFIG), "--ignorefile",
                                  str(trivy.IGNOREFILE), "--secret-config", str(trivy.SECRET_CONFIG), root]),
@@ -51,6 +53,14 @@ def contenders(target: Path, tmp: str) -> list[h.Contender]:
                                             "--configfile", str(bandit.CONFIG), "--ignore-nosec", "--format",
                                             "json", "--output", f"{tmp}/b.json", "--quiet", *files],
                                  frozenset({0, 1})))
+    small = [f for f in files if Path(f).stat().st_size <= semgrep.MAX_FILE_BYTES]
+    if small:  # semgrep too, with the stage's flags, rules and environment (HOME an empty folder of ours)
+        (Path(tmp) / "home").mkdir()
+        found.append(h.Contender("semgrep", [str(BIN / "semgrep"), "scan", "--config", str(semgrep.RULES),
+                                             *semgrep.ALWAYS, "--disable-nosem", "--max-target-bytes",
+                                             str(semgrep.MAX_FILE_BYTES), "--json", "--quiet", "--output",
+                                             f"{tmp}/s.json", *small],
+                                 env={**semgrep.SETTINGS, "HOME": f"{tmp}/home"}))
     iac = checkov_files.iac_files(target.resolve(), [])
     if iac:  # the stage starts checkov only then, on links to these files only: so does the bare run
         checkov_files.link_farm(iac, Path(tmp) / "farm")

@@ -12,8 +12,8 @@
 # Inputs (environment, set by the calling action or workflow, never by the scanned repository):
 #   MLSEC_SETUP_PYTHON     interpreter that creates the venv (default python3; needs 3.11+)
 #   MLSEC_SETUP_EXTRAS     comma-separated extras to install (default trivy; empty: none); `iac` (checkov)
-#                          and `wapiti` (dast's web scanner) each go into a venv of their own inside this one,
-#                          their command linked into bin/
+#                          `wapiti` (dast's web scanner) and `semgrep` each go into a venv of their own inside
+#                          this one, their command linked into bin/
 #   MLSEC_SETUP_INDEX_URL  package index (default https://pypi.org/simple)
 #   MLSEC_SETUP_CACHE_DIR  uv and pip cache (default under $RUNNER_TEMP)
 set -euo pipefail
@@ -47,7 +47,15 @@ for e in "${wanted[@]}"; do
   # `all` means every tool, checkov and wapiti too (neither is in the package's `all` extra, for their conflicts).
   if [[ "$e" == iac || "$e" == all ]]; then checkov=true; fi
   if [[ "$e" == wapiti || "$e" == all ]]; then wapiti=true; fi
-  if [[ -n "$e" && "$e" != iac && "$e" != wapiti ]]; then package_extras+="${package_extras:+,}$e"; fi
+  if [[ -n "$e" && "$e" != iac && "$e" != wapiti && "$e" != semgrep ]]; then
+    package_extras+="${package_extras:+,}$e"
+  fi
+done
+# semgrep: the same for its pins (jsonschema, click, opentelemetry): the `semgrep` extra, or `all`, installs it
+# into a venv of its own (as scripts/install-semgrep does for .venv).
+semgrep=false
+for e in "${wanted[@]}"; do
+  if [[ "$e" == semgrep || "$e" == all ]]; then semgrep=true; fi
 done
 
 tmp="${RUNNER_TEMP:-${TMPDIR:-/tmp}}"
@@ -127,6 +135,16 @@ print(next(d for d in deps if d.startswith("checkov==")))' "$root/pyproject.toml
       --python "$venv/opt/wapiti/bin/python" "$wapiti_pin"
     # Where dast looks for it (MLSEC_WAPITI_BIN, else beside the venv's interpreter).
     ln -sfn ../opt/wapiti/bin/wapiti "$venv/bin/wapiti"
+  fi
+  if $semgrep; then
+    # The pin is the `semgrep` extra's in this checkout's pyproject.toml (read as data, never run).
+    pin="$("${clean[@]}" "$python_bin" -I -c 'import sys, tomllib
+deps = tomllib.load(open(sys.argv[1], "rb"))["project"]["optional-dependencies"]["semgrep"]
+print(next(d for d in deps if d.startswith("semgrep==")))' "$root/pyproject.toml")"
+    "${clean[@]}" "$python_bin" -I -m venv --without-pip "$venv/opt/semgrep"
+    "${clean[@]}" "$uv" pip install --no-config --quiet --default-index "$index" \
+      --python "$venv/opt/semgrep/bin/python" "$pin"
+    ln -sfn ../opt/semgrep/bin/semgrep "$venv/bin/semgrep"
   fi
   printf '%s' "$want" > "$marker"
 fi

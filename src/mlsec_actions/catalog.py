@@ -66,7 +66,7 @@ CATALOG: tuple[StageInfo, ...] = (
               ("clamav", "boto3", "in-house"), produces=("sarif", "artifacts"), implemented=True),
     StageInfo("code-scan", (3,), (3,), Kind.SCAN,
               "secrets, SAST, dependency vulnerabilities, IaC misconfiguration, commit signatures",
-              ("trivy", "gitleaks", "bandit", "checkov", "in-house"), implemented=True),
+              ("trivy", "gitleaks", "bandit", "checkov", "semgrep", "in-house"), implemented=True),
     StageInfo("notebook-scan", (3,), (), Kind.SCAN, "secrets and PII in notebook cells and outputs, risky magics",
               ("in-house",), implemented=True),
     StageInfo("data-scan", (3,), (), Kind.SCAN, "PII, licence, schema, poisoning and leakage signals in datasets",

@@ -138,6 +138,10 @@ def _scanner_config(root: Path) -> None:
     (root / ".checkov.yaml").write_text("skip-check:\n  - CKV_*\n")
     (root / ".gitleaks.toml").write_text("[allowlist]\npaths = ['''.*''']\n")
     (root / ".bandit").write_text("[bandit]\nskips = B101,B102,B301,B602\n")
+    (root / ".semgrepignore").write_text("*\n")
+    (root / ".semgrep.yml").write_text("rules: []\n")
+    (root / ".semgrep").mkdir(exist_ok=True)
+    (root / ".semgrep" / "settings.yml").write_text("has_shown_metrics_notification: true\n")
     (root / ".pre-commit-config.yaml").write_text(
         "repos:\n- repo: local\n  hooks:\n  - id: pwn\n    name: pwn\n    entry: sh -c 'touch PWNED'\n"
         "    language: system\n")

@@ -110,7 +110,7 @@ jobs:
         uses: mlsec-actions/mlsec-actions@v1
         with:
           stage: code-scan
-          extras: trivy,secrets,sast,iac
+          extras: trivy,secrets,sast,iac,semgrep
           path: |
             train.py
             infra

@@ -1,6 +1,6 @@
-"""code-scan end to end on a Flask handler: bandit and the in-house ML rules report the unsafe loads (one
-result each, naming both tools), the safe forms are not reported, and a missing bandit is a failed tool
-while the ML rules still report."""
+"""code-scan end to end on a Flask handler: bandit, semgrep's taint rules and the in-house ML rules report the
+unsafe loads (one result each, naming every tool), the safe forms are not reported, and a missing bandit is a
+failed tool while the ML rules still report."""
 
 from __future__ import annotations
 
@@ -43,8 +43,11 @@ def test_flask_handler_unsafe_loads_are_one_result_each_from_both_tools(tmp_path
     proc, run = _scan(tmp_path, run_mlsec)
     assert proc.returncode == 0, proc.stderr
     lines = _by_line(run)
-    assert lines[7]["ruleId"] == "ml/pickle-load" and lines[7]["properties"]["mlsec-tools"] == "mlsec-ml-sast, bandit"
+    assert lines[7]["ruleId"] == "ml/pickle-load"
+    assert lines[7]["properties"]["mlsec-tools"] == "mlsec-ml-sast, bandit, semgrep"
     assert "bandit/B301" in lines[7]["properties"]["mlsec-rule-ids"]
+    assert "semgrep/pickle-untrusted" in lines[7]["properties"]["mlsec-rule-ids"]
+    assert lines[7]["properties"]["mlsec-severity"] == "critical"  # semgrep saw the request reach it
     assert lines[11]["ruleId"] == "ml/yaml-unsafe-load" and "bandit/B506" in lines[11]["properties"]["mlsec-rule-ids"]
     assert not {14, 15, 16} & set(lines)  # safe_load, weights_only=True, SafeLoader
     assert [r["ruleId"] for r in run["results"]].count("ml/pickle-load") == 1

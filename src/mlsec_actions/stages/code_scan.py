@@ -58,6 +58,12 @@ def _bandit(ctx: ScanContext) -> tuple[list[Finding], ToolRun]:
     return bandit.scan(ctx.root, ctx.args.timeout, bool(getattr(ctx.args, "repo_ignore_files", False)))
 
 
+def _semgrep(ctx: ScanContext) -> tuple[list[Finding], ToolRun]:
+    from mlsec_actions.tools import semgrep
+
+    return semgrep.scan(ctx.root, ctx.args.timeout, bool(getattr(ctx.args, "repo_ignore_files", False)))
+
+
 def _checkov(ctx: ScanContext) -> tuple[list[Finding], ToolRun]:
     from mlsec_actions.tools import checkov
 
@@ -89,13 +95,14 @@ PARTS: tuple[Part, ...] = (
     Part("mlsec-secrets", _secrets),
     Part("mlsec-ml-sast", _ml_sast),
     Part("checkov", _checkov),
+    Part("semgrep", _semgrep),
 )
 """Every part run on every scan, in the order their records appear in SARIF."""
 HISTORY_PARTS: tuple[Part, ...] = (Part("gitleaks-history", _history),)
 """With `--since REV`: the commits of REV..HEAD."""
 SIGNATURE_PARTS: tuple[Part, ...] = (Part("git-signatures", _signatures),)
 """With `--since REV --commit-signatures`."""
-SLOWEST_FIRST = ("checkov", "trivy", "gitleaks", "bandit")
+SLOWEST_FIRST = ("semgrep", "checkov", "trivy", "gitleaks", "bandit")
 """Started first, so the slowest tool never waits for a free worker behind the quick ones."""
 
 
@@ -110,7 +117,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repo-ignore-files", action="store_true",
                         help="honour the scanned repository's own scanner configuration (trivy.yaml, .trivyignore, "
                              "trivy-secret.yaml, .gitleaks.toml, .gitleaksignore, bandit settings and # nosec, "
-                             "#checkov:skip comments) "
+                             "#checkov:skip comments, .semgrepignore and # nosemgrep; never the tree's semgrep "
+                             "rules) "
                              "(off by default: the scanned tree does not configure the scan); each one applied "
                              "is listed as a coverage gap")
     parser.add_argument("--since", type=rev, default=None, metavar="REV",

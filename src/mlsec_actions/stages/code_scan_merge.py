@@ -1,10 +1,10 @@
 """One result per issue across code-scan's tools: same file, same line, same issue -> one finding.
 
-Three secret scanners (trivy, gitleaks, the in-house rules), two Python checkers (bandit, the in-house
-ML rules) and two IaC checkers (trivy, checkov) see many of the same things. Findings are grouped by file,
-issue and overlapping lines, where the issue is `secret` for every secret rule, for SAST a shared name from
-`EQUIVALENT` (bandit's `B301` and ours `ml/pickle-load` are both `pickle-load`), and for IaC one from
-`IAC_EQUIVALENT`. The kept finding is the one of the first tool in `TOOL_ORDER`, at the highest severity of
+Three secret scanners (trivy, gitleaks, the in-house rules), three Python checkers (bandit, semgrep's taint
+rules, the in-house ML rules) and two IaC checkers (trivy, checkov) see many of the same things. Findings are
+grouped by file, issue and overlapping lines, where the issue is `secret` for every secret rule, for SAST a
+shared name from `EQUIVALENT` (bandit's `B301` and ours `ml/pickle-load` are both `pickle-load`), and for IaC
+one from `IAC_EQUIVALENT`. The kept finding is the one of the first tool in `TOOL_ORDER`, at the highest severity of
 the group (at the first line any of them names); its properties list every tool that saw it
 (`mlsec-tools`) and every rule id (`mlsec-rule-ids`), so no tool's id is lost.
 """
@@ -16,7 +16,7 @@ from dataclasses import replace
 
 from mlsec_actions.findings import Finding
 
-TOOL_ORDER = ("trivy", "mlsec-secrets", "gitleaks", "mlsec-ml-sast", "bandit", "checkov")
+TOOL_ORDER = ("trivy", "mlsec-secrets", "gitleaks", "mlsec-ml-sast", "bandit", "semgrep", "checkov")
 """Whose finding is kept when several saw the same issue: trivy first, so the rule ids (and so the GitHub
 alerts) of earlier releases stay; then ours, whose names are the most specific for ML code."""
 
@@ -30,6 +30,9 @@ EQUIVALENT = {
     "bandit/B614": "torch-load", "ml/torch-load": "torch-load",
     "bandit/B615": "hf-revision", "ml/hf-unpinned-revision": "hf-revision",
     "bandit/B104": "bind-all", "ml/app-public-no-auth": "bind-all",
+    "semgrep/pickle-untrusted": "pickle-load", "semgrep/torch-load-untrusted": "torch-load",
+    "semgrep/yaml-load-untrusted": "yaml-load", "semgrep/eval-untrusted": "eval", "semgrep/shell-injection": "shell",
+    "semgrep/tar-extract-untrusted": "tar-extract", "semgrep/requests-no-verify": "tls-verify",
     "bandit/B105": "secret", "bandit/B106": "secret", "bandit/B107": "secret",  # hard-coded passwords
 }
 """Rule ids of different tools that name one issue."""

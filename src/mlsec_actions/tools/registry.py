@@ -15,6 +15,7 @@ from pathlib import Path
 
 from mlsec_actions.findings import ToolRun
 from mlsec_actions.tools import bandit, buildah, checkov, clamav, gitleaks, modelscan, nmap, openscap, trivy, wapiti
+from mlsec_actions.tools import semgrep as semgrep_tool
 from mlsec_actions.tools.base import ToolSpec
 
 
@@ -66,6 +67,10 @@ def _checkov(root: Path, timeout: float) -> ToolRun:
     return checkov.scan(root, timeout)[1]
 
 
+def _semgrep(root: Path, timeout: float) -> ToolRun:
+    return semgrep_tool.scan(root, timeout)[1]
+
+
 def _buildah(root: Path, timeout: float) -> ToolRun:
     import tempfile
 
@@ -95,6 +100,7 @@ ADAPTERS: tuple[Adapter, ...] = (
     Adapter(clamav.SPEC, _clamav),
     Adapter(wapiti.SPEC, _wapiti),
     Adapter(checkov.SPEC, _checkov),
+    Adapter(semgrep_tool.SPEC, _semgrep),
     Adapter(buildah.SPEC, _buildah),
     Adapter(nmap.SPEC, _nmap),
     Adapter(openscap.SPEC, _openscap),

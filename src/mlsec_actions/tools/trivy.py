@@ -1,4 +1,4 @@
-"""trivy `fs`: secrets, misconfigurations and (with a vulnerability DB) dependency vulnerabilities.
+"""trivy `fs`: secrets, misconfigurations, dependency licences and (with a vulnerability DB) vulnerabilities.
 
 trivy configures itself from its current folder (`trivy.yaml`, `.trivyignore`, `trivy-secret.yaml`) and
 from `TRIVY_*` variables. It runs from a folder of ours with every `TRIVY_*` variable removed and with
@@ -134,8 +134,8 @@ def scan(root: Path, options: TrivyOptions) -> tuple[list[Finding], ToolRun]:
     refused = bool(survey.comments) and not options.repo_config
     if survey.comments and options.repo_config:
         gaps += survey.honoured()
-    scanners = "secret,misconfig" + (",vuln" if scan_vulns else "")
-    listing = ["--list-all-pkgs"] if scan_vulns else []  # packages carry the manifest line of each vuln
+    scanners = "secret,misconfig,license" + (",vuln" if scan_vulns else "")
+    listing = ["--list-all-pkgs"]  # packages carry the manifest line of each vuln and licence
     # trivy scans a view of the tree without its `.git` (tools/trivy_view.py): same relative paths, so the same
     # findings, without go-git's work on the repository at the scan root (which a hostile commit stalls).
     try:
@@ -212,7 +212,7 @@ def _is_misconfig(finding: Finding) -> bool:
 def _parse(stdout: bytes, root: Path, run: ToolRun) -> tuple[list[Finding], ToolRun]:
     """Findings of one trivy report and `run` with its version and the gaps for dropped placeholders; no
     findings and a failed run when the output is not a trivy report."""
-    from mlsec_actions.tools.trivy_report import ReportError, parse_report, validate
+    from mlsec_actions.tools.trivy_report import ReportError, license_counts, parse_report, validate
 
     try:
         report = validate(json.loads(stdout))
@@ -221,7 +221,11 @@ def _parse(stdout: bytes, root: Path, run: ToolRun) -> tuple[list[Finding], Tool
         what = "output is not a trivy report" if isinstance(e, ReportError) else "output is not JSON"
         return [], replace(run, status=ToolStatus.FAILED, message=safe(f"{what}: {e}"))
     found = report["Trivy"].get("Version") if isinstance(report.get("Trivy"), dict) else None
-    return findings, replace(run, version=str(found) if found else version(SPEC), gaps=(*run.gaps, *dropped))
+    counts = license_counts(report)
+    notes = (f"dependency licences: {sum(counts.values())} ("
+             + ", ".join(f"{n} {c}" for c, n in sorted(counts.items())) + ")",) if counts else ()
+    return findings, replace(run, version=str(found) if found else version(SPEC), gaps=(*run.gaps, *dropped),
+                             notes=(*run.notes, *notes))
 
 
 def _finish(got: Execution, root: Path, options: TrivyOptions, gaps: list[CoverageGap],

@@ -1,5 +1,8 @@
 """trivy's JSON report (schema v2) -> findings, with values redacted and placeholder secrets accounted for.
 
+Dependency licences (the `license` scanner) are findings only in the categories trivy calls `forbidden` and
+`restricted` (`trivy/license/<category>`, at trivy's severity); the others are counted (`license_counts`).
+
 A report that is not trivy's (`{}`, another schema, wrong types) is a `ReportError`: the run fails closed.
 Secrets whose value is a documented placeholder (`decoys.py`) are dropped, each as a coverage gap.
 """
@@ -30,7 +33,7 @@ def validate(report: Any) -> dict[str, Any]:
                                                 for r in results):
         raise ReportError("Results is not a list of objects with a Target")
     for r in results:
-        for key in ("Secrets", "Misconfigurations", "Vulnerabilities"):
+        for key in ("Secrets", "Misconfigurations", "Vulnerabilities", "Licenses"):
             entries = r.get(key) or []
             if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
                 raise ReportError(f"{key} of {r['Target']!r} is not a list of objects")
@@ -52,7 +55,27 @@ def parse_report(report: dict[str, Any], root: Path | None = None) -> tuple[list
     return findings, gaps
 
 
+LICENSE_FINDINGS = ("forbidden", "restricted")
+"""trivy's licence categories that are findings; `reciprocal`, `notice`, `permissive`, `unencumbered` and
+`unknown` are only counted."""
+
+
+def license_counts(report: dict[str, Any]) -> dict[str, int]:
+    """Packages per licence category, every category (for the run's notes)."""
+    counts: dict[str, int] = {}
+    for result in report.get("Results") or []:
+        for lic in result.get("Licenses") or []:
+            category = _category(lic)
+            counts[category] = counts.get(category, 0) + 1
+    return counts
+
+
+def _category(lic: dict[str, Any]) -> str:
+    return "".join(c for c in str(lic.get("Category") or "unknown").lower() if c.isalpha())[:20] or "unknown"
+
+
 def _all(report: dict[str, Any]) -> Iterator[tuple[Finding, dict[str, Any] | None]]:
+    by_name = _package_lines_by_name(report)
     for result in report.get("Results") or []:
         target = str(result.get("Target", ""))
         for secret in result.get("Secrets") or []:
@@ -63,6 +86,42 @@ def _all(report: dict[str, Any]) -> Iterator[tuple[Finding, dict[str, Any] | Non
         lines = _package_lines(result.get("Packages"))
         for vuln in result.get("Vulnerabilities") or []:
             yield _vulnerability(target, vuln, lines), None
+        for lic in result.get("Licenses") or []:
+            if _category(lic) in LICENSE_FINDINGS:
+                yield _license(target, lic, by_name), None
+
+
+def _package_lines_by_name(report: dict[str, Any]) -> dict[tuple[str, str], tuple[int | None, int | None]]:
+    """(manifest, package name) -> its line: licence results name the package but carry no line."""
+    out: dict[tuple[str, str], tuple[int | None, int | None]] = {}
+    for result in report.get("Results") or []:
+        for pkg in result.get("Packages") if isinstance(result.get("Packages"), list) else []:
+            locs = pkg.get("Locations") if isinstance(pkg, dict) else None
+            first = _dict(locs[0]) if isinstance(locs, list) and locs else {}
+            if isinstance(pkg, dict) and isinstance(pkg.get("Name"), str):
+                out.setdefault((str(result["Target"]), pkg["Name"]), (_int(first.get("StartLine")),
+                                                                      _int(first.get("EndLine"))))
+    return out
+
+
+def _license(target: str, lic: dict[str, Any], lines: dict[tuple[str, str], tuple[int | None, int | None]]
+             ) -> Finding:
+    category = _category(lic)
+    name, pkg = str(lic.get("Name") or "unknown")[:200], str(lic.get("PkgName") or "")[:200]
+    path = str(lic.get("FilePath") or target)
+    rule = Rule(id=f"trivy/license/{category}", name=_camel(f"license {category}"),
+                short_description=f"Dependency under a {category} licence",
+                full_description=f"A dependency is under a licence trivy classifies as {category}: using or "
+                                 "distributing it may oblige you to release your own code or forbid the use.",
+                help_text="Check the licence with whoever approves them; replace the dependency, or record the "
+                          "approval as a waiver of this rule for the package's manifest.",
+                help_uri="https://github.com/mlsec-actions/mlsec-actions/blob/main/docs/code-scan.md#trivylicense",
+                tags=("license", "dependency", category))
+    start, end = lines.get((path, pkg), (None, None))
+    return Finding(rule=rule, severity=_severity(lic.get("Severity")),
+                   message=f"{pkg or 'a file'} is under {name} ({category} licence) in {path}",
+                   location=Location(path, start, end, logical=pkg or None, logical_kind="package"),
+                   properties=(("package", pkg), ("license", name), ("license-category", category)))
 
 
 def _package_lines(packages: Any) -> dict[str, tuple[int | None, int | None]]:
