@@ -51,11 +51,11 @@ for e in "${wanted[@]}"; do
     package_extras+="${package_extras:+,}$e"
   fi
 done
-# semgrep: the same for its pins (jsonschema, click, opentelemetry): the `semgrep` extra, or `all`, installs it
-# into a venv of its own (as scripts/install-semgrep does for .venv).
+# semgrep: the same for its pins (jsonschema, click, opentelemetry): the `semgrep` extra (never implied by `all`:
+# code-scan runs it only with --semgrep) installs it into a venv of its own (as scripts/install-semgrep does).
 semgrep=false
 for e in "${wanted[@]}"; do
-  if [[ "$e" == semgrep || "$e" == all ]]; then semgrep=true; fi
+  if [[ "$e" == semgrep ]]; then semgrep=true; fi
 done
 
 tmp="${RUNNER_TEMP:-${TMPDIR:-/tmp}}"

@@ -110,7 +110,7 @@ jobs:
         uses: mlsec-actions/mlsec-actions@v1
         with:
           stage: code-scan
-          extras: trivy,secrets,sast,iac,semgrep
+          extras: trivy,secrets,sast,iac
           path: |
             train.py
             infra

@@ -77,7 +77,9 @@ def test_scanner_fault_fails_the_gate(tmp_path: Path, project: Path, lenient_pol
     sarif_dir = tmp_path / "sarif"
     give_input(project, tool)
     fake = make_fake(tmp_path, tool, fault.body)
-    code = _stage(stage, project, sarif_dir / f"{stage.id}.sarif", run_id, **{tool_env(tool): str(fake)})
+    # semgrep is opt-in (code-scan --semgrep): asked for, its fault must fail the stage like any tool's.
+    opt_in = {"MLSEC_SEMGREP": "true"} if tool == "semgrep" else {}
+    code = _stage(stage, project, sarif_dir / f"{stage.id}.sarif", run_id, **{tool_env(tool): str(fake)}, **opt_in)
     assert code == 1  # a tool error, and the SARIF says so
     run = json.loads((sarif_dir / f"{stage.id}.sarif").read_text())["runs"][0]
     assert any(not i["executionSuccessful"] and i["properties"]["tool"] == tool for i in run["invocations"])

@@ -31,7 +31,7 @@ def _scan(tmp_path: Path, run_mlsec, env: dict[str, str] | None = None):  # type
     root.mkdir()
     (root / "app.py").write_text(HANDLER)
     out = tmp_path / "code-scan.sarif"
-    proc = run_mlsec("code-scan", str(root), "--sarif", str(out), "--vuln-db", "skip", env=env)
+    proc = run_mlsec("code-scan", str(root), "--sarif", str(out), "--vuln-db", "skip", "--semgrep", env=env)
     return proc, json.loads(out.read_text())["runs"][0]
 
 

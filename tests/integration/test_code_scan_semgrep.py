@@ -169,7 +169,7 @@ def test_code_scan_merges_semgrep_with_bandit_and_ml_rules_from_inside_a_hostile
     root = tmp_path / "repo"
     _hostile(root, tmp_path / "outside")
     out = tmp_path / "code-scan.sarif"
-    proc = run_mlsec("code-scan", ".", "--sarif", str(out), "--vuln-db", "skip", cwd=root,
+    proc = run_mlsec("code-scan", ".", "--sarif", str(out), "--vuln-db", "skip", "--semgrep", cwd=root,
                      env={"SEMGREP_RULES": str(root / ".semgrep.yml")})
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(out.read_text())["runs"][0]
@@ -184,3 +184,18 @@ def test_code_scan_merges_semgrep_with_bandit_and_ml_rules_from_inside_a_hostile
     assert len(pickle_at) == len(set(pickle_at)) == 4  # app.py 9 and 25, api.py 9, cli.py 5: once each
     assert "semgrep/shell-injection" in at[("tools/cli.py", 7)]["properties"]["mlsec-rule-ids"]
     assert not any("tree-rule" in r["ruleId"] for r in doc["results"])
+
+
+def test_semgrep_runs_only_when_asked_for(tmp_path: Path, run_mlsec) -> None:  # type: ignore[no-untyped-def]
+    root = _tree(tmp_path / "repo")
+    out = tmp_path / "code-scan.sarif"
+    proc = run_mlsec("code-scan", str(root), "--sarif", str(out), "--vuln-db", "skip",
+                     env={"MLSEC_SEMGREP_BIN": str(tmp_path / "no-such-semgrep")})
+    assert proc.returncode == 0, proc.stderr  # not asked for: a missing semgrep is no failure, and it is not run
+    tools = {i["properties"]["tool"] for i in json.loads(out.read_text())["runs"][0]["invocations"]}
+    assert "semgrep" not in tools and "bandit" in tools
+    asked = run_mlsec("code-scan", str(root), "--sarif", str(out), "--vuln-db", "skip",
+                      env={"MLSEC_SEMGREP_BIN": str(tmp_path / "no-such-semgrep"), "MLSEC_SEMGREP": "true"})
+    assert asked.returncode == 1  # asked for and missing: a failed tool, fail closed
+    run = json.loads(out.read_text())["runs"][0]
+    assert any(i["properties"]["tool"] == "semgrep" and not i["executionSuccessful"] for i in run["invocations"])
