@@ -84,6 +84,15 @@ GROUPS: tuple[Group, ...] = (
           ("tests/unit/test_outputs.py", "tests/unit/test_inputs.py", "tests/unit/test_yaml_lines.py")),
     Group("sanitize", ("src/mlsec_actions/sanitize.py", "src/mlsec_actions/redact.py"),
           ("tests/unit/test_sanitize.py", "tests/unit/test_redact.py")),
+    Group("xml-safe", ("src/mlsec_actions/xml_safe.py",), ("tests/unit/test_xml_safe.py",)),
+    Group("web-targets", ("src/mlsec_actions/web_targets.py", "src/mlsec_actions/stages/infra_targets.py"),
+          ("tests/unit/test_web_targets.py", "tests/unit/test_infra_targets.py")),
+    Group("oci-reference", ("src/mlsec_actions/oci/reference.py", "src/mlsec_actions/oci/client.py"),
+          ("tests/unit/oci/test_reference.py", "tests/unit/oci/test_hostile_registry.py")),
+    Group("supply-download", ("src/mlsec_actions/supply/download.py",), ("tests/integration/test_fetch.py",)),
+    Group("opk-trust", ("src/mlsec_actions/signing/opk", "src/mlsec_actions/signing/trust.py"),
+          ("tests/unit/signing/test_opk_vectors.py", "tests/unit/signing/test_openpubkey.py",
+           "tests/unit/signing/test_trust.py")),
 )
 """Highest value first: the gate's rules, then what decides which SARIF counts, then signatures."""
 

@@ -3,10 +3,27 @@ a host outside the allowlist is refused."""
 
 from __future__ import annotations
 
+import http.server
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
 import pytest
 
 from mlsec_actions.errors import UsageError
-from mlsec_actions.web_targets import Response, checked_targets, normalise_host, parse_target
+from mlsec_actions.web_targets import (
+    MAX_RESPONSE,
+    Response,
+    Target,
+    checked_targets,
+    normalise_host,
+    parse_target,
+    policy_hosts,
+    send,
+)
 
 
 def test_a_plain_url_is_read_with_its_query_in_order() -> None:
@@ -66,3 +83,92 @@ def test_the_policys_allow_hosts_bound_every_target() -> None:
         checked_targets(["http://127.0.0.1/"], ["127.0.0.1"], policy_hosts=["10.0.0.1"])
     with pytest.raises(UsageError, match=r"policy's allow-hosts \(none\)"):
         checked_targets(["http://127.0.0.1/"], [], policy_hosts=[])  # an empty list allows nothing
+
+
+def test_policy_hosts_are_read_from_the_stages_own_section(tmp_path: Path) -> None:
+    policy = tmp_path / "p.yml"
+    policy.write_text("version: 1\nthresholds: []\ndast:\n  allow-hosts: [127.0.0.1, '::1']\nruntime-probe: {}\n")
+    assert policy_hosts(str(policy), "dast") == ("127.0.0.1", "::1")
+    assert policy_hosts(str(policy), "runtime-probe") is None  # the section has no allow-hosts: no second list
+    assert policy_hosts(None, "dast") is None
+    assert policy_hosts("default", "dast") is None
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """A loopback server: /redirect answers 302 to another host, /big sends more than MAX_RESPONSE, /slow never
+    answers; every request's line, headers and body are recorded."""
+
+    seen: ClassVar[list[tuple[str, str, dict[str, str], bytes]]] = []
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.seen.append((self.command, self.path, {k.lower(): v for k, v in self.headers.items()},
+                          self.rfile.read(length)))
+        route = self.path.partition("?")[0]
+        if route == "/slow":
+            time.sleep(2)
+            return
+        body = b"x" * (MAX_RESPONSE + 4096) if route == "/big" else "caf\u00e9 \xff".encode("latin-1")
+        self.send_response(302 if route == "/redirect" else 200)
+        if route == "/redirect":
+            self.send_header("Location", "http://10.0.0.1/elsewhere")
+        self.send_header("X-Mixed-Case", "Yes")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+
+@pytest.fixture
+def server() -> Iterator[Target]:
+    _Recorder.seen.clear()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield parse_target(f"http://127.0.0.1:{httpd.server_address[1]}/")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_send_makes_one_request_to_the_targets_origin_and_follows_no_redirect(server: Target) -> None:
+    got = send(server, "GET", "/redirect?a=1", headers={"X-Probe": "1"})
+    assert got.status == 302 and got.header("location") == "http://10.0.0.1/elsewhere" and not got.error
+    assert len(_Recorder.seen) == 1  # the Location was only reported, never fetched
+    method, path, headers, _ = _Recorder.seen[0]
+    assert (method, path) == ("GET", "/redirect?a=1")
+    assert headers["user-agent"] == "mlsec-actions" and headers["connection"] == "close"
+    assert headers["x-probe"] == "1" and headers["host"] == f"127.0.0.1:{server.port}"
+    assert ("x-mixed-case", "Yes") in got.headers  # names lower case, values as sent
+    assert got.seconds >= 0
+
+
+def test_send_passes_the_body_and_decodes_leniently(server: Target) -> None:
+    got = send(server, "POST", "/form", body=b"q=1")
+    assert _Recorder.seen[0][0::3] == ("POST", b"q=1")
+    assert got.status == 200 and got.body == "caf\ufffd \ufffd"  # latin-1 bytes are not UTF-8: replaced
+
+
+def test_send_keeps_at_most_max_response_bytes(server: Target) -> None:
+    assert len(send(server, "GET", "/big").body) == MAX_RESPONSE
+
+
+def test_send_reports_a_timeout_and_a_refused_connection_as_one_line_without_status(server: Target) -> None:
+    slow = send(server, "GET", "/slow", timeout=0.3)
+    assert slow.status is None and "timed out" in slow.error and slow.body == "" and slow.headers == ()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = parse_target(f"http://127.0.0.1:{s.getsockname()[1]}/")
+    refused = send(closed, "GET", "/")
+    assert refused.status is None and refused.error.startswith("ConnectionRefusedError: ") and "\n" not in refused.error
+
+
+def test_an_https_target_is_spoken_to_with_certificate_checks(server: Target) -> None:
+    plain = Target(server.url, "https", server.host, server.port, "/", ())
+    got = send(plain, "GET", "/")  # a TLS handshake against a plain-HTTP server fails: never a fallback
+    assert got.status is None and got.error.startswith("SSLError")
