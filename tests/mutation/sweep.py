@@ -89,7 +89,7 @@ GROUPS: tuple[Group, ...] = (
           ("tests/unit/test_web_targets.py", "tests/unit/test_infra_targets.py")),
     Group("oci-reference", ("src/mlsec_actions/oci/reference.py", "src/mlsec_actions/oci/client.py"),
           ("tests/unit/oci/test_reference.py", "tests/unit/oci/test_hostile_registry.py")),
-    Group("supply-download", ("src/mlsec_actions/supply/download.py",), ("tests/integration/test_fetch.py",)),
+    Group("supply-download", ("src/mlsec_actions/supply/download.py",), ("tests/unit/test_download.py",)),
     Group("opk-trust", ("src/mlsec_actions/signing/opk", "src/mlsec_actions/signing/trust.py"),
           ("tests/unit/signing/test_opk_vectors.py", "tests/unit/signing/test_openpubkey.py",
            "tests/unit/signing/test_trust.py")),

@@ -1,0 +1,153 @@
+"""fetch's HTTP download (supply/download.py) against a real loopback server: bytes hashed as written, the size
+cap and the deadline, the target created new and never through a link, and redirects followed only to https://
+or back to the same loopback host (never to file:, ftp: or plain http elsewhere)."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from mlsec_actions.supply import download
+from mlsec_actions.supply.download import DownloadError, LimitError
+from mlsec_actions.supply.lock import Source, parse_url
+
+BODY = b"model bytes " * 1000
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """/file: BODY with its length; /unsized: BODY with no Content-Length; /redirect?to=URL: 302 to URL;
+    /chain?n=N: 302 to /chain?n=N+1; /missing: 404. Every path asked for is recorded."""
+
+    protocol_version = "HTTP/1.0"  # the body ends when the connection closes: /unsized needs no length
+    asked: ClassVar[list[str]] = []
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.asked.append(self.path)
+        route, _, query = self.path.partition("?")
+        if route in ("/redirect", "/chain"):
+            self.send_response(302)
+            got = urllib.parse.parse_qs(query)
+            to = got["to"][0] if route == "/redirect" else f"/chain?n={int(got['n'][0]) + 1}"
+            self.send_header("Location", to)
+            self.end_headers()
+            return
+        if route == "/missing":
+            self.send_error(404, "Not Found")
+            return
+        self.send_response(200)
+        if route == "/file":
+            self.send_header("Content-Length", str(len(BODY)))
+        self.end_headers()
+        self.wfile.write(BODY)
+
+
+@pytest.fixture(scope="module")
+def base() -> Iterator[str]:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh() -> None:
+    _Handler.asked.clear()
+
+
+def _source(url: str) -> Source:
+    return parse_url(url, "artifacts[0].url", Path("mlsec.lock"))
+
+
+def _redirect(base: str, to: str) -> Source:
+    return _source(f"{base}/redirect?to={urllib.parse.quote(to, safe='')}")
+
+
+@pytest.mark.parametrize("route", ["/file", "/unsized"])
+def test_the_bytes_are_written_to_a_new_file_and_hashed(base: str, tmp_path: Path, route: str) -> None:
+    got = download.fetch(_source(base + route), tmp_path / "a.bin", len(BODY), 30)
+    assert (got.path, got.size, got.sha256) == (tmp_path / "a.bin", len(BODY), hashlib.sha256(BODY).hexdigest())
+    assert got.path.read_bytes() == BODY and got.path.stat().st_mode & 0o777 == 0o600
+
+
+def test_an_announced_length_over_the_cap_is_refused_before_a_file_is_made(base: str, tmp_path: Path) -> None:
+    with pytest.raises(LimitError, match=f"announced {len(BODY)} bytes; the limit is {len(BODY) - 1}"):
+        download.fetch(_source(base + "/file"), tmp_path / "a.bin", len(BODY) - 1, 30)
+    assert not (tmp_path / "a.bin").exists()
+
+
+def test_bytes_are_counted_when_no_length_is_announced(base: str, tmp_path: Path) -> None:
+    with pytest.raises(LimitError, match=f"more than {len(BODY) - 1} bytes"):
+        download.fetch(_source(base + "/unsized"), tmp_path / "a.bin", len(BODY) - 1, 30)
+
+
+def test_a_download_past_its_deadline_is_stopped(base: str, tmp_path: Path) -> None:
+    with pytest.raises(LimitError, match="longer than the timeout"):  # a deadline already passed
+        download.fetch(_source(base + "/unsized"), tmp_path / "a.bin", len(BODY), -1)
+
+
+def test_the_target_is_never_an_existing_file_or_a_link(base: str, tmp_path: Path) -> None:
+    existing = tmp_path / "a.bin"
+    existing.write_bytes(b"mine")
+    with pytest.raises(DownloadError):
+        download.fetch(_source(base + "/file"), existing, len(BODY), 30)
+    assert existing.read_bytes() == b"mine"
+    link = tmp_path / "link.bin"
+    link.symlink_to(tmp_path / "elsewhere.bin")
+    with pytest.raises(DownloadError):
+        download.fetch(_source(base + "/file"), link, len(BODY), 30)
+    assert not (tmp_path / "elsewhere.bin").exists()
+
+
+def test_an_http_error_and_an_unreachable_host_are_download_errors(base: str, tmp_path: Path) -> None:
+    with pytest.raises(DownloadError, match=r"^HTTP 404 Not Found$"):
+        download.fetch(_source(base + "/missing"), tmp_path / "a.bin", len(BODY), 30)
+    with pytest.raises(DownloadError, match=r"^cannot download: "):
+        download.fetch(_source("http://127.0.0.1:9/x"), tmp_path / "b.bin", len(BODY), 30)
+
+
+def test_a_redirect_back_to_the_same_loopback_host_is_followed(base: str, tmp_path: Path) -> None:
+    got = download.fetch(_redirect(base, base + "/file"), tmp_path / "a.bin", len(BODY), 30)
+    assert got.size == len(BODY) and _Handler.asked[-1] == "/file"
+
+
+@pytest.mark.parametrize(("to", "why"), [
+    # urllib itself refuses a scheme other than http(s)/ftp before asking us
+    ("file:///etc/passwd", "HTTP 302 Found - Redirection to url 'file:///etc/passwd' is not allowed"),
+    ("ftp://127.0.0.1/x", "redirect to a ftp URL refused (only https:// is followed)"),
+    ("http://example.com/x", "redirect to a http URL refused (only https:// is followed)"),
+    ("http://10.0.0.1/x", "redirect to a http URL refused (only https:// is followed)"),
+    # loopback, but another host than the one the lock names
+    ("HTTP://localhost/x", "redirect to a http URL refused (only https:// is followed)"),
+])
+def test_a_redirect_off_https_elsewhere_is_refused_unfollowed(base: str, tmp_path: Path, to: str, why: str) -> None:
+    with pytest.raises(DownloadError) as e:
+        download.fetch(_redirect(base, to), tmp_path / "a.bin", len(BODY), 30)
+    assert str(e.value) == why
+    assert len(_Handler.asked) == 1 and not (tmp_path / "a.bin").exists()
+
+
+def test_a_redirect_to_https_is_followed(base: str, tmp_path: Path) -> None:
+    port = base.rsplit(":", 1)[1]
+    with pytest.raises(DownloadError, match=r"^cannot download: ") as e:  # followed: the TLS handshake then fails
+        download.fetch(_redirect(base, f"https://127.0.0.1:{port}/file"), tmp_path / "a.bin", len(BODY), 30)
+    assert "refused" not in str(e.value)
+
+
+def test_redirects_are_bounded(base: str, tmp_path: Path) -> None:
+    with pytest.raises(DownloadError, match="HTTP 302"):
+        download.fetch(_source(base + "/chain?n=0"), tmp_path / "a.bin", len(BODY), 30)
+    assert len(_Handler.asked) == download.MAX_REDIRECTS + 1
