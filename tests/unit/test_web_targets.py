@@ -41,6 +41,8 @@ def test_a_plain_url_is_read_with_its_query_in_order() -> None:
     ("ftp://127.0.0.1/", "only http"),
     ("file:///etc/passwd", "only http"),
     ("http://user:pw@127.0.0.1/", "credentials"),
+    ("http://ghp_token@127.0.0.1/", "credentials"),
+    ("http://:pw@127.0.0.1/", "credentials"),
     ("http://127.0.0.1/a b", "control characters"),
     ("http://127.0.0.1/\r\nHost: evil", "control characters"),
     ("http:///path", "no host"),
@@ -67,6 +69,9 @@ def test_a_target_outside_the_allowlist_is_refused() -> None:
         checked_targets(["http://127.0.0.1:1/", "http://10.0.0.1/"], ["127.0.0.1"])
     with pytest.raises(UsageError, match="not in the allowlist"):
         checked_targets(["http://127.0.0.2/"], ["127.0.0.1", "localhost"])
+    for near in ("http://127.0.0.10/", "http://localhost.evil.example/", "http://local/"):  # whole hosts only
+        with pytest.raises(UsageError, match="not in the allowlist"):
+            checked_targets([near], ["127.0.0.1", "localhost"])
     # without an allowlist, the targets' own hosts are the list
     assert len(checked_targets(["http://127.0.0.1/", "http://127.0.0.2/"], [])) == 2
 
