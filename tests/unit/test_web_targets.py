@@ -177,3 +177,16 @@ def test_an_https_target_is_spoken_to_with_certificate_checks(server: Target) ->
     plain = Target(server.url, "https", server.host, server.port, "/", ())
     got = send(plain, "GET", "/")  # a TLS handshake against a plain-HTTP server fails: never a fallback
     assert got.status is None and got.error.startswith("SSLError")
+
+
+def test_a_request_without_query_has_no_question_mark() -> None:
+    assert parse_target("http://127.0.0.1/item?id=1").with_query([]) == "/item"
+
+
+def test_a_refused_target_is_named_with_the_option_and_the_list() -> None:
+    with pytest.raises(UsageError) as e:
+        checked_targets(["http://10.0.0.1/"], ["localhost", "127.0.0.1"], what="--url")
+    assert str(e.value) == ("--url 'http://10.0.0.1/': host 10.0.0.1 is not in the allowlist (127.0.0.1, localhost); "
+                            "nothing was sent")
+    with pytest.raises(UsageError, match=r"^--url 'ftp://x/': only http"):
+        checked_targets(["ftp://x/"], [], what="--url")
