@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
                 before = {m.name: m for m in _load(group) or ()}
                 mutants = [m if m.name in names or m.name not in before else before[m.name] for m in mutants]
             _save(group, mutants)
-    return 1 if report(GROUPS if args.report else chosen) else 0
+    return 1 if report(chosen) else 0
 
 
 if __name__ == "__main__":
