@@ -90,9 +90,9 @@ GROUPS: tuple[Group, ...] = (
     Group("oci-reference", ("src/mlsec_actions/oci/reference.py",), ("tests/unit/oci/test_reference.py",)),
     Group("oci-client", ("src/mlsec_actions/oci/client.py",), ("tests/unit/oci/test_hostile_registry.py",)),
     Group("supply-download", ("src/mlsec_actions/supply/download.py",), ("tests/unit/test_download.py",)),
-    Group("opk-trust", ("src/mlsec_actions/signing/opk", "src/mlsec_actions/signing/trust.py"),
-          ("tests/unit/signing/test_opk_vectors.py", "tests/unit/signing/test_openpubkey.py",
-           "tests/unit/signing/test_trust.py")),
+    Group("signing-trust", ("src/mlsec_actions/signing/trust.py",), ("tests/unit/signing/test_trust.py",)),
+    Group("opk", ("src/mlsec_actions/signing/opk",),
+          ("tests/unit/signing/test_opk_vectors.py", "tests/unit/signing/test_openpubkey.py")),
 )
 """Highest value first: the gate's rules, then what decides which SARIF counts, then signatures."""
 
