@@ -122,6 +122,26 @@ SHAPES = [
     ({"tls": {"expiry-days": True}}, False), ({"tls": {"expiry-days": "30"}}, False), ({"tls": []}, False),
     ({"openscap": {"profile": ""}}, False), ({"openscap": {"rules": "r"}}, False),
     ({"openscap": {"rules": [1]}}, False), ({"openscap": {"extra": 1}}, False),
+    # every bound, on both sides
+    ({"hosts": [{"host": "a", "reason": ""}]}, True), ({"hosts": [{"host": "a", "reason": "r" * 500}]}, True),
+    ({"hosts": [{"host": "a", "reason": "r" * 501}]}, False),
+    ({"hosts": [{"host": "a", "allow": [{"ports": 1, "reason": ""}]}]}, True),
+    ({"hosts": [{"host": "a", "allow": [{"ports": 1, "reason": "r" * 500}]}]}, True),
+    ({"hosts": [{"host": "a", "allow": [{"ports": 1, "reason": "r" * 501}]}]}, False),
+    ({"hosts": [{"host": "a", "allow": [{"ports": 1, "reason": 1}]}]}, False),
+    ({"hosts": [{"host": "a", "allow": [{"ports": 65535}]}]}, True),
+    ({"hosts": [{"host": "a", "allow": [{"ports": "1"}]}]}, True),
+    ({"hosts": [{"host": "a", "allow": [{"ports": "22" + " " * 1998}]}]}, True),
+    ({"hosts": [{"host": "a", "allow": [{"ports": "22" + " " * 1999}]}]}, False),
+    ({"service-detection": True, "hosts": [{"host": "a", "allow": [{"ports": 22, "service": "s"}]}]}, True),
+    ({"service-detection": True, "hosts": [{"host": "a", "allow": [{"ports": 22, "service": "s" * 64}]}]}, True),
+    ({"service-detection": True, "hosts": [{"host": "a", "allow": [{"ports": 22, "service": "s" * 65}]}]}, False),
+    ({"service-detection": True, "hosts": [{"host": "a", "allow": [{"ports": 22, "service": 1}]}]}, False),
+    ({"openscap": {"profile": "p" * 300}}, True), ({"openscap": {"profile": "p" * 301}}, False),
+    ({"openscap": {"content": "c" * 1000}}, True), ({"openscap": {"content": "c" * 1001}}, False),
+    ({"openscap": {"content": 1}}, False),
+    ({"openscap": {"rules": ["r"] * 2000}}, True), ({"openscap": {"rules": ["r"] * 2001}}, False),
+    ({"openscap": {"rules": ["r" * 300]}}, True), ({"openscap": {"rules": ["r" * 301]}}, False),
 ]
 
 
@@ -213,6 +233,25 @@ def test_host_names_need_a_letter_in_the_last_label(text: str, host: str | None)
     ({"hosts": [{"host": "a", "reason": 1}]}, "infra-scan.hosts[0].reason: must be text of 0 to 500 characters"),
     ({"hosts": [{"host": "x" * 70}]}, f"infra-scan.hosts[0].host: {'x' * 60!r} is not one IP address or DNS name"),
     ({"service-detection": "yes"}, "infra-scan.service-detection: must be true or false"),
+    ({"hosts": [{"host": "a", "allow": {}}]}, "infra-scan.hosts[0].allow: must be a list of at most 256 items"),
+    ({"hosts": [{"host": "a", "allow": ["x"]}]}, "infra-scan.hosts[0].allow[0]: must be a mapping"),
+    *(({"hosts": [{"host": "a", "allow": [{"ports": bad}]}]},
+       'infra-scan.hosts[0].allow[0].ports: must be a port number or a port list such as "22,8000-8010"')
+      for bad in (0, 65536, "", True, "1" * 2001)),
+    ({"service-detection": True, "hosts": [{"host": "a", "allow": [{"ports": 1, "service": 1}]}]},
+     "infra-scan.hosts[0].allow[0].service: must be text of 1 to 64 characters"),
+    ({"hosts": [{"host": "a", "allow": [{"ports": 1, "tls": "yes"}]}]},
+     "infra-scan.hosts[0].allow[0].tls: must be true or false"),
+    ({"hosts": [{"host": "a", "allow": [{"ports": 1, "reason": 1}]}]},
+     "infra-scan.hosts[0].allow[0].reason: must be text of 0 to 500 characters"),
+    ({"tls": []}, "infra-scan.tls: must be a mapping"),
+    ({"tls": {"min-version": "SSLv3"}}, "infra-scan.tls.min-version: must be one of TLSv1, TLSv1.1, TLSv1.2, TLSv1.3"),
+    ({"tls": {"expiry-days": -1}}, "infra-scan.tls.expiry-days: must be a whole number from 0 to 3650"),
+    ({"openscap": []}, "infra-scan.openscap: must be a mapping"),
+    ({"openscap": {"profile": ""}}, "infra-scan.openscap.profile: must be text of 1 to 300 characters"),
+    ({"openscap": {"content": ""}}, "infra-scan.openscap.content: must be text of 1 to 1000 characters"),
+    ({"openscap": {"rules": "r"}}, "infra-scan.openscap.rules: must be a list of at most 2000 items"),
+    ({"openscap": {"rules": [1]}}, "infra-scan.openscap.rules[0]: must be text of 1 to 300 characters"),
 ])
 def test_a_malformed_section_is_refused_with_its_key_and_the_problem(section: object, message: str) -> None:
     with pytest.raises(InputError) as e:

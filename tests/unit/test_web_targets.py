@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from mlsec_actions.web_targets import (
     policy_hosts,
     send,
 )
+from tests.tls_services import make_certificate, modern_context
 
 
 def test_a_plain_url_is_read_with_its_query_in_order() -> None:
@@ -150,7 +152,7 @@ def test_send_makes_one_request_to_the_targets_origin_and_follows_no_redirect(se
     assert headers["user-agent"] == "mlsec-actions" and headers["connection"] == "close"
     assert headers["x-probe"] == "1" and headers["host"] == f"127.0.0.1:{server.port}"
     assert ("x-mixed-case", "Yes") in got.headers  # names lower case, values as sent
-    assert got.seconds >= 0
+    assert got.seconds > 0
 
 
 def test_send_passes_the_body_and_decodes_leniently(server: Target) -> None:
@@ -190,3 +192,29 @@ def test_a_refused_target_is_named_with_the_option_and_the_list() -> None:
                             "nothing was sent")
     with pytest.raises(UsageError, match=r"^--url 'ftp://x/': only http"):
         checked_targets(["ftp://x/"], [], what="--url")
+
+
+def test_https_checks_the_certificate_even_if_the_process_default_was_turned_off(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _Recorder.seen.clear()
+    cert, key, _, _ = make_certificate(tmp_path, "self", host="127.0.0.1", days=(-1, 30), issuer=None)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    httpd.socket = modern_context(cert, key).wrap_socket(httpd.socket, server_side=True)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    # Another library in the process may have made unverified TLS the default: send must not inherit it.
+    monkeypatch.setattr(ssl, "_create_default_https_context", ssl._create_unverified_context)
+    try:
+        got = send(parse_target(f"https://127.0.0.1:{httpd.server_address[1]}/"), "GET", "/")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert got.status is None and "CERTIFICATE_VERIFY_FAILED" in got.error and not _Recorder.seen
+
+
+def test_an_https_target_that_never_answers_times_out() -> None:
+    with socket.socket() as listener:  # the kernel completes the handshake; nobody ever speaks TLS
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        got = send(parse_target(f"https://127.0.0.1:{listener.getsockname()[1]}/"), "GET", "/", timeout=0.3)
+    assert got.status is None and "timed out" in got.error
