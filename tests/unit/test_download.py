@@ -1,11 +1,12 @@
 """fetch's HTTP download (supply/download.py) against a real loopback server: bytes hashed as written, the size
 cap and the deadline, the target created new and never through a link, and redirects followed only to https://
-or back to the same loopback host (never to file:, ftp: or plain http elsewhere)."""
+or back to the same loopback host (never to file:, ftp: or plain http elsewhere). S3 against moto's server."""
 
 from __future__ import annotations
 
 import hashlib
 import http.server
+import socket
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import pytest
 from mlsec_actions.supply import download
 from mlsec_actions.supply.download import DownloadError, LimitError
 from mlsec_actions.supply.lock import Source, parse_url
+from tests.supply_servers import S3Server, s3_server  # noqa: F401 -- the fixture (moto's real server)
 
 BODY = b"model bytes " * 1000
 
@@ -151,3 +153,36 @@ def test_redirects_are_bounded(base: str, tmp_path: Path) -> None:
     with pytest.raises(DownloadError, match="HTTP 302"):
         download.fetch(_source(base + "/chain?n=0"), tmp_path / "a.bin", len(BODY), 30)
     assert len(_Handler.asked) == download.MAX_REDIRECTS + 1
+
+
+@pytest.fixture
+def s3(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:  # noqa: F811 -- the fixture above
+    for name, value in s3_server.env().items():
+        monkeypatch.setenv(name, value)
+    client = s3_server.client()
+    client.create_bucket(Bucket="models-dl")
+    client.put_object(Bucket="models-dl", Key="m/a.bin", Body=BODY)
+    return s3_server
+
+
+def test_an_s3_object_is_written_and_hashed(s3: S3Server, tmp_path: Path) -> None:
+    got = download.fetch(_source("s3://models-dl/m/a.bin"), tmp_path / "a.bin", len(BODY), 30)
+    assert (got.size, got.sha256) == (len(BODY), hashlib.sha256(BODY).hexdigest())
+    assert got.path.read_bytes() == BODY
+
+
+def test_an_s3_objects_announced_size_is_checked_first(s3: S3Server, tmp_path: Path) -> None:
+    with pytest.raises(LimitError, match=f"^announced {len(BODY)} bytes; the limit is 10$"):
+        download.fetch(_source("s3://models-dl/m/a.bin"), tmp_path / "a.bin", 10, 30)
+    assert not (tmp_path / "a.bin").exists()
+
+
+def test_a_missing_s3_object_or_endpoint_is_a_download_error(s3: S3Server, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(DownloadError, match=r"^S3 NoSuchKey$"):
+        download.fetch(_source("s3://models-dl/m/none.bin"), tmp_path / "a.bin", len(BODY), 30)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("MLSEC_S3_ENDPOINT_URL", f"http://127.0.0.1:{s.getsockname()[1]}")
+    with pytest.raises(DownloadError, match=r"^S3: Could not connect"):
+        download.fetch(_source("s3://models-dl/m/a.bin"), tmp_path / "a.bin", len(BODY), 1)
