@@ -222,3 +222,14 @@ def test_an_https_target_that_never_answers_times_out() -> None:
         listener.listen(1)
         got = send(parse_target(f"https://127.0.0.1:{listener.getsockname()[1]}/"), "GET", "/", timeout=0.3)
     assert got.status is None and "timed out" in got.error
+
+
+def test_the_default_ports_the_url_length_bound_and_the_default_option_name() -> None:
+    assert (parse_target("http://example.com").port, parse_target("https://example.com").port) == (80, 443)
+    at_bound = "http://127.0.0.1/" + "a" * (2048 - len("http://127.0.0.1/"))
+    assert parse_target(at_bound).url == at_bound
+    with pytest.raises(UsageError) as e:
+        parse_target(at_bound + "a")
+    assert str(e.value) == f"--target {repr(at_bound + 'a')[:80]}...: URL longer than 2048 characters"
+    with pytest.raises(UsageError, match=r"^--target 'http://10\.0\.0\.1/': host 10\.0\.0\.1 is not in the allowlist"):
+        checked_targets(["http://10.0.0.1/"], ["127.0.0.1"])
