@@ -53,3 +53,20 @@ def test_every_group_names_files_that_exist() -> None:
         for rel in (*group.paths, *group.tests):
             assert (sweep.REPO / rel).exists(), f"{group.name}: {rel}"
     assert sweep.load_equivalent()  # the checked-in list parses
+
+
+def test_the_ci_mutation_job_runs_every_group_once() -> None:
+    import yaml
+
+    workflow = yaml.safe_load((sweep.REPO / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8"))
+    job = workflow["jobs"]["mutation"]
+    assert job["strategy"]["matrix"]["group"] == [g.name for g in sweep.GROUPS]
+    assert job["strategy"]["fail-fast"] is False  # one group's survivors must not hide another's
+    assert job["permissions"] == {"contents": "read"}
+
+
+def test_a_report_of_named_groups_shows_only_those(where: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _results(where / "sweep", sweep.Mutant("m.x__mutmut_1", "killed"))
+    assert sweep.main(["--report", "xml-safe"]) == 0
+    out = capsys.readouterr().out
+    assert "xml-safe" in out and "gate-rules" not in out

@@ -122,6 +122,26 @@ SHAPES = [
     ({"tls": {"expiry-days": True}}, False), ({"tls": {"expiry-days": "30"}}, False), ({"tls": []}, False),
     ({"openscap": {"profile": ""}}, False), ({"openscap": {"rules": "r"}}, False),
     ({"openscap": {"rules": [1]}}, False), ({"openscap": {"extra": 1}}, False),
+    # every bound, on both sides
+    ({"hosts": [{"host": "a", "reason": ""}]}, True), ({"hosts": [{"host": "a", "reason": "r" * 500}]}, True),
+    ({"hosts": [{"host": "a", "reason": "r" * 501}]}, False),
+    ({"hosts": [{"host": "a", "allow": [{"ports": 1, "reason": ""}]}]}, True),
+    ({"hosts": [{"host": "a", "allow": [{"ports": 1, "reason": "r" * 500}]}]}, True),
+    ({"hosts": [{"host": "a", "allow": [{"ports": 1, "reason": "r" * 501}]}]}, False),
+    ({"hosts": [{"host": "a", "allow": [{"ports": 1, "reason": 1}]}]}, False),
+    ({"hosts": [{"host": "a", "allow": [{"ports": 65535}]}]}, True),
+    ({"hosts": [{"host": "a", "allow": [{"ports": "1"}]}]}, True),
+    ({"hosts": [{"host": "a", "allow": [{"ports": "22" + " " * 1998}]}]}, True),
+    ({"hosts": [{"host": "a", "allow": [{"ports": "22" + " " * 1999}]}]}, False),
+    ({"service-detection": True, "hosts": [{"host": "a", "allow": [{"ports": 22, "service": "s"}]}]}, True),
+    ({"service-detection": True, "hosts": [{"host": "a", "allow": [{"ports": 22, "service": "s" * 64}]}]}, True),
+    ({"service-detection": True, "hosts": [{"host": "a", "allow": [{"ports": 22, "service": "s" * 65}]}]}, False),
+    ({"service-detection": True, "hosts": [{"host": "a", "allow": [{"ports": 22, "service": 1}]}]}, False),
+    ({"openscap": {"profile": "p" * 300}}, True), ({"openscap": {"profile": "p" * 301}}, False),
+    ({"openscap": {"content": "c" * 1000}}, True), ({"openscap": {"content": "c" * 1001}}, False),
+    ({"openscap": {"content": 1}}, False),
+    ({"openscap": {"rules": ["r"] * 2000}}, True), ({"openscap": {"rules": ["r"] * 2001}}, False),
+    ({"openscap": {"rules": ["r" * 300]}}, True), ({"openscap": {"rules": ["r" * 301]}}, False),
 ]
 
 
@@ -158,3 +178,111 @@ def test_a_policy_file_is_read_bounded(tmp_path: Path) -> None:
         good.write_text(body)
         with pytest.raises(InputError):
             it.read_policy(str(good))
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[::1]]:22", "--target '[::1]]:22': write an IPv6 address as [ADDRESS] or [ADDRESS]:PORTS"),
+    ("[" + "1" * 90, f"--target {('[' + '1' * 90)[:80]!r}: write an IPv6 address as [ADDRESS] or [ADDRESS]:PORTS"),
+    (":", "--target ':': not one IP address or DNS name (ranges, CIDR blocks and options are refused)"),
+    ("x" * 100, f"--target {'x' * 80!r}: not one IP address or DNS name (ranges, CIDR blocks and options are "
+                "refused)"),
+    ("127.0.0.1:", "--target '127.0.0.1:': no ports after ':'"),
+    ("a" * 85 + ":", f"--target {'a' * 80!r}: no ports after ':'"),
+    ("127.0.0.1:" + "9" * 90, f"--target {('127.0.0.1:' + '9' * 90)[:80]!r}: {'9' * 60!r} is not a port list like "
+                              "22,80,8000-8010"),
+    ("127.0.0.1:99999", "--target '127.0.0.1:99999': '99999' is not a port range within 1-65535"),
+])
+def test_a_refused_target_is_named_shortened_with_the_reason(text: str, message: str) -> None:
+    with pytest.raises(UsageError) as e:
+        it.parse_target(text)
+    assert str(e.value) == message
+
+
+def test_the_count_refusals_say_the_bound() -> None:
+    with pytest.raises(UsageError) as e:
+        it.parse_targets(["a"] * (it.MAX_TARGETS + 1))
+    assert str(e.value) == f"--target: at most {it.MAX_TARGETS} targets"
+    with pytest.raises(ValueError) as v:
+        it.parse_ports(",".join(["1"] * (it.MAX_PORT_ITEMS + 1)), "W")
+    assert str(v.value) == f"W: more than {it.MAX_PORT_ITEMS} port items"
+
+
+def test_spaces_in_a_port_list_are_ignored() -> None:
+    assert it.parse_ports(" 22, 8000 - 8010 ", "W") == (it.PortRange(22, 22), it.PortRange(8000, 8010))
+
+
+@pytest.mark.parametrize(("text", "host"), [
+    ("app.internal]", None),  # half a bracket pair is not an IPv6 literal
+    ("[app.internal", None),
+    ("app.1", None), ("x.y.1", None),  # the last label is numeric: an IP-like range, not a name
+    ("1.app", "1.app"), ("a.b.c", "a.b.c"), ("[::1]", "::1"),
+])
+def test_host_names_need_a_letter_in_the_last_label(text: str, host: str | None) -> None:
+    assert it.normalise_host(text) == host
+
+
+@pytest.mark.parametrize(("section", "message"), [
+    ([], "infra-scan: must be a mapping"),
+    ({"other": 1}, "infra-scan: unknown key 'other'"),
+    ({"y" * 50: 1}, f"infra-scan: unknown key {'y' * 40!r}"),
+    ({"hosts": {}}, "infra-scan.hosts: must be a list of at most 64 items"),
+    ({"hosts": [{}]}, "infra-scan.hosts[0]: 'host' is required"),
+    ({"hosts": ["a"]}, "infra-scan.hosts[0]: must be a mapping"),
+    ({"hosts": [{"host": ""}]}, "infra-scan.hosts[0].host: must be text of 1 to 255 characters"),
+    ({"hosts": [{"host": "h" * 256}]}, "infra-scan.hosts[0].host: must be text of 1 to 255 characters"),
+    ({"hosts": [{"host": "a", "reason": 1}]}, "infra-scan.hosts[0].reason: must be text of 0 to 500 characters"),
+    ({"hosts": [{"host": "x" * 70}]}, f"infra-scan.hosts[0].host: {'x' * 60!r} is not one IP address or DNS name"),
+    ({"service-detection": "yes"}, "infra-scan.service-detection: must be true or false"),
+    ({"hosts": [{"host": "a", "allow": {}}]}, "infra-scan.hosts[0].allow: must be a list of at most 256 items"),
+    ({"hosts": [{"host": "a", "allow": ["x"]}]}, "infra-scan.hosts[0].allow[0]: must be a mapping"),
+    *(({"hosts": [{"host": "a", "allow": [{"ports": bad}]}]},
+       'infra-scan.hosts[0].allow[0].ports: must be a port number or a port list such as "22,8000-8010"')
+      for bad in (0, 65536, "", True, "1" * 2001)),
+    ({"service-detection": True, "hosts": [{"host": "a", "allow": [{"ports": 1, "service": 1}]}]},
+     "infra-scan.hosts[0].allow[0].service: must be text of 1 to 64 characters"),
+    ({"hosts": [{"host": "a", "allow": [{"ports": 1, "tls": "yes"}]}]},
+     "infra-scan.hosts[0].allow[0].tls: must be true or false"),
+    ({"hosts": [{"host": "a", "allow": [{"ports": 1, "reason": 1}]}]},
+     "infra-scan.hosts[0].allow[0].reason: must be text of 0 to 500 characters"),
+    ({"tls": []}, "infra-scan.tls: must be a mapping"),
+    ({"tls": {"min-version": "SSLv3"}}, "infra-scan.tls.min-version: must be one of TLSv1, TLSv1.1, TLSv1.2, TLSv1.3"),
+    ({"tls": {"expiry-days": -1}}, "infra-scan.tls.expiry-days: must be a whole number from 0 to 3650"),
+    ({"openscap": []}, "infra-scan.openscap: must be a mapping"),
+    ({"openscap": {"profile": ""}}, "infra-scan.openscap.profile: must be text of 1 to 300 characters"),
+    ({"openscap": {"content": ""}}, "infra-scan.openscap.content: must be text of 1 to 1000 characters"),
+    ({"openscap": {"rules": "r"}}, "infra-scan.openscap.rules: must be a list of at most 2000 items"),
+    ({"openscap": {"rules": [1]}}, "infra-scan.openscap.rules[0]: must be text of 1 to 300 characters"),
+])
+def test_a_malformed_section_is_refused_with_its_key_and_the_problem(section: object, message: str) -> None:
+    with pytest.raises(InputError) as e:
+        it.from_section(section, "pol.yml")
+    assert str(e.value) == f"pol.yml: {message}"
+
+
+def test_a_section_at_its_bounds_is_read_and_its_defaults_filled() -> None:
+    hosts = [{"host": f"h{i}.internal", "reason": "r" * 500} for i in range(it.MAX_TARGETS)]
+    assert len(it.from_section({"hosts": hosts}, "p").hosts) == it.MAX_TARGETS
+    pol = it.from_section({"hosts": [{"host": "a", "allow": [{"ports": 22}]}], "openscap": {"content": "c.xml"}}, "p")
+    assert (pol.service_detection, pol.tls_min_version, pol.expiry_days, pol.hosts[0].allow[0].tls) == \
+        (False, "TLSv1.2", 30, False)
+    assert (pol.openscap_profile, pol.openscap_content, pol.openscap_rules, pol.label) == (None, "c.xml", (), "p")
+
+
+@pytest.mark.parametrize("section", [None, SECTION])
+def test_an_unlisted_target_is_refused_naming_the_policy(section: object) -> None:
+    with pytest.raises(UsageError) as e:
+        it.refuse_unlisted(it.parse_targets(["10.0.0.9"]), it.from_section(section, "pol.yml"))
+    assert str(e.value) == ("infra-scan: target 10.0.0.9 is not in the policy's infra-scan.hosts allowlist "
+                            "(pol.yml); nothing was contacted")
+
+
+def test_a_policy_file_refusal_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "p.yml"
+    path.write_text("version: 2\n")
+    with pytest.raises(InputError) as e:
+        it.read_policy(str(path))
+    assert str(e.value) == f"{path}: a policy is a mapping with version: 1"
+    path.write_text("version: 1\n" + "#" * (2 * 1024 * 1024) + "\n")  # over the policy bound and the YAML default
+    with pytest.raises(InputError) as e:
+        it.read_policy(str(path))
+    assert str(e.value) == f"{path}: policy is {path.stat().st_size} bytes; the limit is {it.MAX_POLICY_BYTES}"

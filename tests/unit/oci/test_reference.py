@@ -51,3 +51,38 @@ def test_invalid_references_are_usage_errors(text: str) -> None:
 ])
 def test_only_loopback_hosts_get_plain_http(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
+
+
+HOST_HINT = "name the registry host (HOST[:PORT]/REPO), e.g. ghcr.io/owner/app or 127.0.0.1:5000/app"
+REPO_HINT = "is not a valid repository name (lower-case letters, digits and . _ - separators)"
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("ghcr.io/app@sha256:abc", "the digest must be sha256: and 64 lower-case hex digits"),
+    ("app:v1", HOST_HINT),
+    ("bad_host.io/app", HOST_HINT),  # a slash and a dot, but not a host name
+    ("-ghcr.io/app", HOST_HINT),
+    ("ghcr.io/app:-bad", "'-bad' is not a valid tag"),
+    ("ghcr.io/a/b:1/c", f"'a/b:1/c' {REPO_HINT}"),  # a ':' before the last '/' is not a tag
+    ("ghcr.io/app:a:b", f"'app:a' {REPO_HINT}"),  # the tag is after the last ':'
+    ("ghcr.io/" + "a" * 256, f"{'a' * 256!r} {REPO_HINT}"),
+])
+def test_a_refused_reference_says_why(text: str, problem: str) -> None:
+    with pytest.raises(UsageError) as e:
+        parse(text)
+    assert str(e.value) == f"image reference {text!r}: {problem}"
+
+
+def test_a_repository_of_255_characters_is_accepted() -> None:
+    assert parse("ghcr.io/" + "a" * 255).repository == "a" * 255
+
+
+def test_a_long_or_hostile_reference_is_shown_bounded_on_one_line() -> None:
+    text = "x" * 1000 + "\n::error::forged"
+    with pytest.raises(UsageError) as e:
+        parse(text)
+    message = str(e.value)
+    assert message == f"image reference {repr(text)[:299]}\u2026: {HOST_HINT}"  # 300 characters at most
+    with pytest.raises(UsageError) as e:
+        parse("ghcr.io/app\n::error::x")
+    assert str(e.value).startswith(r"image reference 'ghcr.io/app\n:\:error:\:x'")

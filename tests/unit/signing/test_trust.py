@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
@@ -158,7 +158,76 @@ def test_fetch_and_publish_build_identity_verifiers_without_crashing(issuer: oid
     from mlsec_actions.stages import fetch
 
     args = SimpleNamespace(public_key=None, identity=oidc_issuer.IDENTITY, issuer=issuer.url)
-    verifiers = cast(list[Verifier], fetch._verifiers(args))  # type: ignore[arg-type]
+    verifiers = cast(list[Verifier], fetch._verifiers(args))
     assert [v.name for v in verifiers] == ["sigstore", "openpubkey"]
     bundle = opk.OpenPubkeySigner().sign_statement(STATEMENT)
     assert verifiers[1].verify_dsse(bundle).payload == STATEMENT
+
+
+class _Fixed(Verifier):
+    """A verifier that answers as told, to test AnyOf's choice of signer and its messages alone."""
+
+    def __init__(self, answer: str, kind: str = "key") -> None:
+        self.answer, self.kind = answer, kind
+        self.calls: list[tuple[object, ...]] = []
+
+    def accepts(self, bundle: Any) -> bool:
+        return bool(bundle["kind"] == self.kind)
+
+    def verify_message(self, bundle: Any, sha256: bytes) -> str:
+        self.calls.append((bundle, sha256))
+        if self.answer.startswith("refuse"):
+            raise VerificationError(self.answer)
+        return self.answer
+
+    def verify_dsse(self, bundle: Any) -> Any:
+        raise VerificationError(self.answer)
+
+
+def test_any_of_asks_only_the_signers_of_the_bundles_kind_and_says_why_each_refused() -> None:
+    bundle = {"kind": "key"}
+    refusing, other_kind, signer = _Fixed("refuse: a different key"), _Fixed("x", "opk"), _Fixed("release key")
+    assert trust.AnyOf([refusing, other_kind, signer]).verify_message(bundle, b"d" * 32) == "release key"
+    assert refusing.calls == signer.calls == [(bundle, b"d" * 32)] and other_kind.calls == []
+    with pytest.raises(VerificationError) as e:  # the only candidate of this kind: its own message
+        trust.AnyOf([refusing, other_kind]).verify_message(bundle, b"d" * 32)
+    assert str(e.value) == "refuse: a different key"
+    with pytest.raises(VerificationError) as e:
+        trust.AnyOf([refusing, _Fixed("refuse: identity does not match")]).verify_dsse(bundle)
+    assert str(e.value) == ("none of the 2 trusted signers of this kind verifies it: [1] refuse: a different key; "
+                            "[2] refuse: identity does not match")
+    with pytest.raises(ValueError, match=r"^a trust policy needs at least one signer$"):
+        trust.AnyOf([])
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("# who signs\nsigners: []\n", "line 2: signers: a non-empty list is required"),
+    ("signers:\n  - public-key: k.pub\nzz: 1\n", "line 3: unknown key 'zz'"),  # sorts after 'signers'
+    ("signers:\n  - public-key:\n", "line 2: public-key: a non-empty string is required"),
+    ("signers:\n  - identity:\n    issuer: https://i\n", "line 2: identity: a non-empty string is required"),
+    ("signers:\n  - identity: ''\n    issuer: https://i\n", "line 2: identity: a non-empty string is required"),
+    ("signers:\n  - identity: https://x\n    issuer: https://i\n    repository: 1\n",
+     "line 2: repository: a non-empty string is required"),
+])
+def test_more_trust_policy_refusals_name_the_line_and_key(tmp_path: Path, text: str, problem: str) -> None:
+    path = tmp_path / "trust.yml"
+    path.write_text(text)
+    with pytest.raises(InputError) as e:
+        trust.load_trust_policy(path)
+    assert str(e.value) == f"{path}: trust policy {problem}"
+
+
+def test_a_trust_policy_is_bounded_and_its_identity_constraints_are_all_read(tmp_path: Path) -> None:
+    path = tmp_path / "trust.yml"
+    path.write_text("signers:\n  - identity: https://x\n    issuer: https://i\n    repository: acme/models\n"
+                    "    ref: refs/heads/main\n    event: push\n")
+    assert trust.load_trust_policy(path).identities == (
+        trust.Identity("https://x", "https://i", "acme/models", "refs/heads/main", "push"),)
+    path.write_text("signers:\n  - public-key: k.pub\n" + "#" * (256 * 1024))
+    with pytest.raises(InputError) as e:
+        trust.load_trust_policy(path)
+    assert str(e.value) == f"{path}: trust policy is {path.stat().st_size} bytes; the limit is {256 * 1024}"
+    path.write_text("signers:\n" + "".join(f"  - public-key: k{i}.pub\n" for i in range(trust.MAX_SIGNERS + 1)))
+    with pytest.raises(InputError) as e:
+        trust.load_trust_policy(path)
+    assert str(e.value) == f"{path}: trust policy: {trust.MAX_SIGNERS + 1} signers, more than {trust.MAX_SIGNERS}"
