@@ -22,7 +22,7 @@ from mlsec_actions.notify import pushgateway as pg
 from mlsec_actions.notify.model import Summary
 from tests.integration.test_notify import _results
 from tests.notify_servers import pushgateway
-from tests.supply_servers import free_port
+from tests.supply_servers import _wait, free_port
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "monitoring" / "grafana" / "mlsec-actions.json"
 PANEL_TYPES = {"stat", "bargauge", "timeseries", "table", "gauge"}
@@ -80,19 +80,11 @@ def prometheus(tmp: Path, target: str) -> Iterator[str]:
                              f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                tail = (tmp / "prometheus.log").read_text(encoding="utf-8", errors="replace")[-800:]
-                raise RuntimeError(f"prometheus exited {proc.returncode}: {tail}")
-            try:
-                with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.3)
+        try:
+            _wait(f"{url}/-/ready", proc, 120)
+        except RuntimeError as e:
+            tail = (tmp / "prometheus.log").read_text(encoding="utf-8", errors="replace")[-800:]
+            raise RuntimeError(f"{e}: {tail}") from None
         yield url
     finally:
         proc.terminate()
