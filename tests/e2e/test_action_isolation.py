@@ -63,6 +63,9 @@ def hostile_workspace(ws: Path, canary: Path) -> dict[str, str]:
             "PYTHONSTARTUP": str(ws / "startup.py"), "PYTHONUSERBASE": str(ws)}
 
 
+_GITHUB_CONTEXT = {"github.event.repository.default_branch": "main"}
+
+
 def _render(value: object, inputs: dict[str, str], outputs: dict[str, dict[str, str]], ws: Path) -> str:
     def one(match: re.Match[str]) -> str:
         return next((v for v in (term(e.strip()) for e in match.group(1).split("||")) if v), "")
@@ -75,6 +78,8 @@ def _render(value: object, inputs: dict[str, str], outputs: dict[str, dict[str, 
             return outputs.get(step.group(1), {}).get(step.group(2), "")
         if expr == "github.workspace":
             return str(ws)
+        if expr in _GITHUB_CONTEXT:  # GitHub's event context, which cannot exist here: stand-in values
+            return _GITHUB_CONTEXT[expr]
         raise AssertionError(f"expression the test does not know: {expr}")
     return _EXPR.sub(one, str(value))
 
