@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 # AWS's documented example key shapes: not real credentials, but detected by secret scanners.
@@ -41,3 +42,23 @@ def nesting_depth(value: object) -> int:
             deepest = max(deepest, d + 1)
             stack.extend((c, d + 1) for c in (v.values() if isinstance(v, dict) else v))
     return deepest
+
+
+def deep_file(root: Path, levels: int, name: str, data: bytes) -> str:
+    """`levels` nested `d` folders under `root` with the file `name` holding `data` at the bottom; returns its
+    relative path. Made one level at a time through folder descriptors: os.makedirs recurses per level."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(levels):
+            os.mkdir("d", dir_fd=fd)
+            child = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=fd)
+        try:
+            os.write(out, data)
+        finally:
+            os.close(out)
+    finally:
+        os.close(fd)
+    return "/".join(["d"] * levels + [name])

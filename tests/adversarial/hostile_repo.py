@@ -23,6 +23,7 @@ from pathlib import Path
 from mlsec_actions.tools.decoys import base62
 from tests.adversarial import weak_inputs
 from tests.adversarial.weak_inputs import WeakInputs
+from tests.trees import deep_file
 
 MARKER = "pwned"
 """In every injected workflow command, link and title: an output line holding it came from the tree."""
@@ -230,20 +231,8 @@ def _special_files(root: Path) -> Path:
 
 
 def _deep_tree(root: Path) -> None:
-    """Issue 9 item 9: ~1,000 nested folders with a malicious pickle at the bottom (made one level at a
-    time through folder descriptors: os.makedirs itself recurses per level)."""
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for _ in range(DEEP_LEVELS):
-            os.mkdir("d", dir_fd=fd)
-            child = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
-            os.close(fd)
-            fd = child
-        out = os.open("bottom.pkl", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=fd)
-        with os.fdopen(out, "wb") as f:
-            f.write(_pickle_global("os", "system"))
-    finally:
-        os.close(fd)
+    """Issue 9 item 9: ~1,000 nested folders with a malicious pickle at the bottom."""
+    deep_file(root, DEEP_LEVELS, "bottom.pkl", _pickle_global("os", "system"))
 
 
 def billion_laughs(levels: int = 9, width: int = 9) -> str:

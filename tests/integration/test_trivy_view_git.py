@@ -14,26 +14,15 @@ import pytest
 from mlsec_actions.findings import ToolStatus
 from mlsec_actions.tools import trivy, trivy_view
 from tests.integration.test_code_scan_hostile import GH_TOKEN
+from tests.trees import deep_file
 
 LEVELS = 1000
 OPTIONS = trivy.TrivyOptions(vuln_db="skip", timeout=300)
 
 
 def _deep_secret(root: Path) -> str:
-    """`LEVELS` nested folders with a token at the bottom (folder descriptors: os.makedirs recurses)."""
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for _ in range(LEVELS):
-            os.mkdir("d", dir_fd=fd)
-            child = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
-            os.close(fd)
-            fd = child
-        out = os.open("settings.py", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=fd)
-        os.write(out, f'GITHUB_TOKEN = "{GH_TOKEN}"\n'.encode())
-        os.close(out)
-    finally:
-        os.close(fd)
-    return "/".join(["d"] * LEVELS + ["settings.py"])
+    """`LEVELS` nested folders with a token at the bottom."""
+    return deep_file(root, LEVELS, "settings.py", f'GITHUB_TOKEN = "{GH_TOKEN}"\n'.encode())
 
 
 def _git(root: Path, *args: str) -> None:

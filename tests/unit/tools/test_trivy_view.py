@@ -12,26 +12,14 @@ import pytest
 
 from mlsec_actions.findings import GapKind, ToolStatus
 from mlsec_actions.tools import trivy_view
+from tests.trees import deep_file
 
 SHM = Path("/dev/shm")
 
 
 def _deep(root: Path, levels: int) -> str:
-    """`levels` nested `d` folders under `root` with `bottom.txt` (made through folder descriptors: a path
-    argument per level would be fine too, but os.makedirs recurses); returns the file's relative path."""
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for _ in range(levels):
-            os.mkdir("d", dir_fd=fd)
-            child = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
-            os.close(fd)
-            fd = child
-        out = os.open("bottom.txt", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=fd)
-        os.write(out, b"deep\n")
-        os.close(out)
-    finally:
-        os.close(fd)
-    return "/".join(["d"] * levels + ["bottom.txt"])
+    """`levels` nested `d` folders under `root` with `bottom.txt`; returns the file's relative path."""
+    return deep_file(root, levels, "bottom.txt", b"deep\n")
 
 
 @pytest.fixture
