@@ -54,7 +54,7 @@ def example_project(tmp_path: Path) -> Path:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if hasattr(session.config, "workerinput"):  # xdist workers: the controller validates once
         return
-    if "MUTANT_UNDER_TEST" in os.environ:  # a mutmut run (tests/mutation/sweep.py): the suite validates
+    if "MUTANT_UNDER_TEST" in os.environ:  # a mutation child (sweep.py, test_mutants.py): the suite validates
         return
     factory = getattr(session.config, "_tmp_path_factory", None)
     if factory is None:

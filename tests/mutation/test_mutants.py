@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.mutation import failed_plugin
 from tests.mutation.mutants import Mutant, load
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,12 +31,17 @@ def _copy_src(dest: Path) -> Path:
     return src
 
 
-def _pytest(src: Path, tests: tuple[str, ...], base: Path) -> subprocess.CompletedProcess[str]:
+def _pytest(src: Path, tests: tuple[str, ...], base: Path, failed: Path | None = None,
+            validate_sarif: bool = True) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLSEC_", "GITHUB_", "PYTEST_"))}
     env["PYTHONPATH"] = os.pathsep.join((str(src), str(REPO)))
     env["MLSEC_MUTATION_SRC"] = str(src)
+    if failed is not None:
+        env[failed_plugin.OUT_ENV] = str(failed)
+    if not validate_sarif:  # the clean copy's SARIF is the suite's own, validated by the suite's run of these tests
+        env["MUTANT_UNDER_TEST"] = "clean"
     command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:xdist", "-p", "no:cacheprovider",
-               "--basetemp", str(base), *tests]
+               "-p", "tests.mutation.failed_plugin", "--basetemp", str(base), *tests]
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False)
 
 
@@ -63,12 +69,26 @@ def test_mutant_is_killed(mutant: Mutant, tmp_path: Path, baseline: dict[tuple[s
 
 def _check(mutant: Mutant, src: Path, target: Path, text: str, scratch: Path,
            baseline: dict[tuple[str, ...], bool]) -> None:
+    # Mutated first (stops at the first failure), then the clean copy runs only the tests that failed: a kill
+    # counts when they pass without the mutant. With no failing test to name (a collection error, a session-level
+    # failure such as invalid SARIF), the clean copy runs the whole set, once per set.
+    target.write_text(text.replace(mutant.find, mutant.replace), encoding="utf-8")
+    failed = scratch / "failed.txt"
+    mutated = _pytest(src, mutant.tests, scratch / "mutated", failed=failed)
+    target.write_text(text, encoding="utf-8")
+    assert mutated.returncode in (0, 1, 2), f"mutant {mutant.id}: pytest exited {mutated.returncode}:\n" \
+        f"{mutated.stdout[-3000:]}"
+    assert mutated.returncode != 0, (
+        f"mutant {mutant.id} SURVIVED ({mutant.why or 'no reason given'}): {' '.join(mutant.tests)} still pass "
+        f"with {mutant.file} changed from {mutant.find!r} to {mutant.replace!r}")
+    killers = tuple(dict.fromkeys(failed.read_text(encoding="utf-8").split("\n"))) if failed.is_file() else ()
+    killers = tuple(k for k in killers if k)
+    if killers:
+        clean = _pytest(src, killers, scratch / "clean", validate_sarif=False)
+        assert clean.returncode == 0, (f"mutant {mutant.id}: {' '.join(killers)} fail without the mutant too, so "
+                                       f"they kill nothing:\n{clean.stdout[-3000:]}")
+        return
     if mutant.tests not in baseline:
         clean = _pytest(src, mutant.tests, scratch / "clean")
         baseline[mutant.tests] = clean.returncode == 0
-        assert clean.returncode == 0, f"tests for {mutant.id} fail without the mutant:\n{clean.stdout[-3000:]}"
-    target.write_text(text.replace(mutant.find, mutant.replace), encoding="utf-8")
-    mutated = _pytest(src, mutant.tests, scratch / "mutated")
-    assert mutated.returncode in (1, 2), (
-        f"mutant {mutant.id} SURVIVED ({mutant.why or 'no reason given'}): {' '.join(mutant.tests)} still pass "
-        f"with {mutant.file} changed from {mutant.find!r} to {mutant.replace!r}")
+    assert baseline[mutant.tests], f"tests for {mutant.id} fail without the mutant (run them on main to see why)"
