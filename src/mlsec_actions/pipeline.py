@@ -326,6 +326,8 @@ def jobs(p: PipelinePlan, costs: dict[str, float] | None = None) -> list[dag.Job
         needs = set(row.needs if row else ())
         if stage == p.gate:
             needs |= set(p.scans)
+        elif stage in p.scans:  # a scan after a workflow's first gate (dast) comes before this run's one gate
+            needs.discard("gate")
         if stage == p.sign:
             needs |= set(names)
         out.append(dag.Job(stage, frozenset(needs & set(names) - {stage}), (costs or {}).get(stage, 0.0)))
