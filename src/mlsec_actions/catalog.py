@@ -95,8 +95,9 @@ CATALOG: tuple[StageInfo, ...] = (
               ("in-house", "buildah", "trivy"), needs=("gate",), produces=("sarif", "image"), implemented=True),
     StageInfo("image-scan", (), (6,), Kind.SCAN, "image vulnerabilities, secrets and misconfigurations",
               ("trivy",), needs=("build",), implemented=True),
+    # After the first gate, not after build: it scans a URL the caller deployed, not the image (docs/dast.md).
     StageInfo("dast", (), (6,), Kind.SCAN, "web application scan of the deployed service", ("wapiti", "in-house"),
-              needs=("build",), implemented=True),
+              needs=("gate",), implemented=True),
     StageInfo("sign-image", (), (8,), Kind.ACTION, "sign the image digest; signature, SBOM, provenance as referrers",
               ("sigstore", "cryptography"), needs=("gate",), produces=("bundle",), implemented=True),
     StageInfo("infra-scan", (), (10,), Kind.SCAN, "exposed ports, TLS, OS compliance, deployed signatures",

@@ -326,6 +326,8 @@ def jobs(p: PipelinePlan, costs: dict[str, float] | None = None) -> list[dag.Job
         needs = set(row.needs if row else ())
         if stage == p.gate:
             needs |= set(p.scans)
+        elif stage in p.scans:  # a scan after a workflow's first gate (dast) comes before this run's one gate
+            needs.discard("gate")
         if stage == p.sign:
             needs |= set(names)
         out.append(dag.Job(stage, frozenset(needs & set(names) - {stage}), (costs or {}).get(stage, 0.0)))
@@ -357,7 +359,7 @@ def _run(p: PipelinePlan, cwd: Path, emit: Emit, env: dict[str, str], costs: dic
         """The stage's arguments, decided when it starts (after what it needs); None: skip it."""
         if stage == p.gate:
             out = ["--sarif-dir", str(p.sarif_dir), "--verdict", str(verdict), "--summary", str(p.out / "summary.md"),
-                   "--sarif", str(p.out / "gate.sarif"), "--run-id", p.run_id]
+                   "--sarif", str(p.out / "gate.sarif"), "--run-id", p.run_id, "--pipeline", p.pipeline]
             out += [a for s in p.scans for a in ("--expect-stage", s)]
             return out + (["--policy", p.policy] if p.policy is not None else [])
         if stage == p.sbom:

@@ -8,7 +8,8 @@ side by side, each with its own `instance`):
   dast's findings and gate-11 on infra-scan's and runtime-probe's, so nothing is signed;
 - `after`: the same repository and policy against the fixed deployment - the fixed app, the TLS 1.2+ endpoint, only
   the service port open; the policy's waiver covers the private CA. Every gate passes and sign-image signs the
-  pushed image (key backend, a key made here), which `mlsec verify-image` then verifies from the registry.
+  pushed image (key backend, a key made here) and attests the build's SBOM on it, which `mlsec verify-image`
+  then verifies from the registry (signature, gate verdict and SBOM attestations).
 
 Real here: buildah, the distribution registry (tests/oci_registry.py), trivy, nmap, OpenSCAP with ssg-debian,
 wapiti, the apps and TLS services, all on loopback. The deployed service is the loopback app, not the image
@@ -18,6 +19,7 @@ never taken (dast-zap off, builder buildah).
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shutil
@@ -185,15 +187,30 @@ def test_the_signed_image_verifies_from_the_registry(pipeline: ActRun, oci_regis
     (pushed,) = image["pushed"]
     assert pushed["pinned"] == f"{oci_registry.host}/service@{image['digest']}"
     verify = [sys.executable, "-I", "-m", "mlsec_actions", "verify-image", pushed["pinned"], "--public-key",
-              str(keys[1]), "--require-attestation", "gate"]
+              str(keys[1]), "--require-attestation", "gate", "--require-attestation", "sbom"]
     proc = subprocess.run(verify, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    # The SBOM attested (cosign's .att layout) is the build's own: the same JSON document.
+    sbom = pipeline.artifact("mlsec-image-devsecops-after") / "image.cdx.json"
+    built = json.loads(sbom.read_text(encoding="utf-8"))
+    assert _attested_sbom(oci_registry, image["digest"]) == built
     # The image built before the fixes was pushed too, and never signed.
     before = _image(pipeline, "before")["pushed"][0]["pinned"]
     if before != pushed["pinned"]:  # buildah's timestamps usually make the two digests differ
         proc = subprocess.run([*verify[:5], before, *verify[6:]], capture_output=True, text=True, timeout=120,
                               check=False)
         assert proc.returncode != 0, proc.stdout
+
+
+def _attested_sbom(registry: Registry, digest: str) -> Any:
+    """The predicate of the one CycloneDX layer of the image's `sha256-<hex>.att` manifest."""
+    from mlsec_actions.oci import cosign
+    from mlsec_actions.oci.client import Client
+
+    client = Client(registry.host)
+    (layer,) = [x for x in cosign.read_layers(client, "service", cosign.tag_for(digest, ".att"), cosign.DSSE_LAYER)
+                if x.annotations.get("predicateType") == "https://cyclonedx.org/bom"]
+    return json.loads(base64.b64decode(json.loads(layer.data)["payload"]))["predicate"]
 
 
 def test_the_service_repository_section_of_the_docs_is_the_fixtures_caller() -> None:

@@ -304,7 +304,7 @@ def test_forged_referrers_do_not_count(oci_registry: Registry, ws: Path, keys: d
     assert code == 1
     assert report["problems"] == [
         f"no valid signature for {digest}",
-        "no valid https://mlsec-actions.dev/image-gate-verdict/v1 attestation",
+        "no valid gate verdict attestation (https://mlsec-actions.dev/image-gate-verdict/v1)",
         "referrer bundle 1: signed statement has predicate type 'https://mlsec-actions.dev/signed-file/v1', "
         "not one of an image",
         f"referrer bundle 2: signed for another image digest ({other}, the image is {digest})",
@@ -316,3 +316,88 @@ def test_forged_referrers_do_not_count(oci_registry: Registry, ws: Path, keys: d
                                                              digest, {}))
     code, report = _verify(f"{name}@{digest}", keys["a"][1], out=ws / "ok.json")
     assert code == 0 and len(report["problems"]) == 4  # type: ignore[arg-type]
+
+
+def _config(client: Client, repo: str, digest: str) -> str:
+    manifest = client.get_manifest(repo, digest)
+    assert manifest is not None
+    config: str = manifest.json()["config"]["digest"]
+    return config
+
+
+def _trivy_sbom(image_id: str, component: str = "hello.txt") -> dict[str, object]:
+    """What the build stage's trivy writes for an image: the config digest as aquasecurity:trivy:ImageID."""
+    return {"bomFormat": "CycloneDX", "specVersion": "1.6",
+            "metadata": {"component": {"type": "container", "name": "mlsec-results/image-layout",
+                                       "properties": [{"name": "aquasecurity:trivy:ImageID", "value": image_id}]}},
+            "components": [{"type": "file", "name": component}]}
+
+
+def test_an_sbom_of_another_image_is_refused_before_anything_is_signed(oci_registry: Registry, ws: Path,
+                                                                       keys: dict[str, tuple[Path, Path]],
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    client = Client(oci_registry.host)
+    digest = push_image(client, "app/sbom-other", "v1", "sbom-mine")
+    other = push_image(client, "app/sbom-other", "v2", "sbom-theirs")
+    sbom = ws / "theirs.cdx.json"
+    sbom.write_text(json.dumps(_trivy_sbom(_config(client, "app/sbom-other", other))))
+    capsys.readouterr()
+    assert _sign(ws, f"{oci_registry.host}/app/sbom-other@{digest}", keys["a"][0], "--sbom", str(sbom)) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(sbom) in err, err
+    assert f"the SBOM describes image {_config(client, 'app/sbom-other', other)}, not this one" in err
+    for suffix in (".sig", ".att", ""):
+        assert client.get_manifest("app/sbom-other", digest.replace(":", "-") + suffix, missing_ok=True) is None
+    # The SBOM of this image (its config digest) is attested and verifies as required.
+    sbom.write_text(json.dumps(_trivy_sbom(_config(client, "app/sbom-other", digest))))
+    assert _sign(ws, f"{oci_registry.host}/app/sbom-other@{digest}", keys["a"][0], "--sbom", str(sbom)) == 0
+    code, report = _verify(f"{oci_registry.host}/app/sbom-other@{digest}", keys["a"][1], "--require-attestation",
+                           "sbom", out=ws / "v.json")
+    assert code == 0 and not report["problems"], report
+
+
+def _tampered_sbom(private: Path, name: str, digest: str, image_id: str) -> dict[str, object]:
+    """A genuine key-signed SBOM statement whose payload is then swapped for another SBOM, signature kept."""
+    from mlsec_actions.signing.bundle import key_hint, sign_statement
+
+    pem = serialization.load_pem_private_key(private.read_bytes(), None)
+    assert isinstance(pem, ec.EllipticCurvePrivateKey)
+    bundle = sign_statement(pem, key_hint(pem.public_key()), _statement("https://cyclonedx.org/bom", name, digest,
+                                                                        _trivy_sbom(image_id)))
+    swapped = _statement("https://cyclonedx.org/bom", name, digest, _trivy_sbom(image_id, "backdoor.so"))
+    bundle["dsseEnvelope"]["payload"] = base64.b64encode(swapped).decode()
+    return dict(bundle)
+
+
+def test_a_missing_tampered_or_misbound_sbom_attestation_fails_verify(oci_registry: Registry, ws: Path,
+                                                                      keys: dict[str, tuple[Path, Path]]) -> None:
+    from mlsec_actions.oci import cosign
+
+    client = Client(oci_registry.host)
+    digest = push_image(client, "app/sbom-bad", "v1", "sbom-bad")
+    other = push_image(client, "app/sbom-bad", "v2", "sbom-bad-other")
+    name, ref = f"{oci_registry.host}/app/sbom-bad", f"{oci_registry.host}/app/sbom-bad@{digest}"
+    config = _config(client, "app/sbom-bad", digest)
+    assert _sign(ws, ref, keys["a"][0]) == 0  # signed, with the gate attestation, but no SBOM
+    code, report = _verify(ref, keys["a"][1], "--require-attestation", "sbom", out=ws / "missing.json")
+    assert (code, report["problems"]) == (1, ["no valid SBOM attestation (https://cyclonedx.org/bom)"])
+    # Someone swaps the SBOM in the registry, keeping a genuine signature: in the .att layout and as a referrer.
+    tampered = _tampered_sbom(keys["a"][0], name, digest, config)
+    cosign.append_layers(client, "app/sbom-bad", cosign.tag_for(digest, ".att"),
+                         [cosign.attestation_layer(tampered["dsseEnvelope"], "https://cyclonedx.org/bom")])  # type: ignore[arg-type]
+    manifest = client.get_manifest("app/sbom-bad", digest)
+    assert manifest is not None
+    cosign.push_referrer(client, "app/sbom-bad", cosign.Subject(digest, manifest.media_type, len(manifest.data)),
+                         json.dumps(tampered).encode(), "dsse-envelope", "tampered")
+    # And a validly signed SBOM statement about this digest whose SBOM is another image's.
+    _forge(client, "app/sbom-bad", digest, keys["a"][0],
+           _statement("https://cyclonedx.org/bom", name, digest, _trivy_sbom(_config(client, "app/sbom-bad", other))))
+    code, report = _verify(ref, keys["a"][1], "--require-attestation", "sbom", out=ws / "bad.json")
+    problems = report["problems"]
+    assert code == 1 and isinstance(problems, list), report
+    assert problems[0] == "no valid SBOM attestation (https://cyclonedx.org/bom)"
+    assert any(p.startswith("cosign attestation 2: ") and "signature" in p for p in problems), problems
+    assert sum(p.startswith("referrer bundle ") and "signature" in p for p in problems) == 1, problems
+    assert any(p.startswith("referrer bundle ") and "the attested SBOM is not of this image: the SBOM describes image "
+               f"{_config(client, 'app/sbom-bad', other)}, not this one" in p for p in problems), problems
+    assert "https://cyclonedx.org/bom" not in report["attestations"]  # type: ignore[operator]

@@ -2,11 +2,13 @@
 
 A gate job reads only the artifacts `mlsec-sarif-<ns>-<stage>` it downloads; a policy requiring any other stage
 there (code-scan at gate 7, say: gate-4 judged it) turns every devsecops call red with required-stage-missing,
-whatever the scans found. The checkpoint a job passes (`checkpoint:` of its gate step) picks the policy section.
+whatever the scans found. The checkpoint a job passes (`checkpoint:` of its gate step) picks the policy section,
+and its `pipeline:` narrows the required stages to that pipeline's (gate.scope: strict's ML stages at gate-4).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -14,14 +16,19 @@ from typing import Any
 import pytest
 import yaml
 
+from mlsec_actions import cli
+from mlsec_actions.findings import StageResult, ToolRun, ToolStatus
 from mlsec_actions.gate import policy
+from mlsec_actions.gate.scope import for_pipeline
+from mlsec_actions.sarif import write_sarif
 
-WORKFLOW = Path(__file__).resolve().parents[2] / ".github" / "workflows" / "devsecops.yml"
+WORKFLOWS = Path(__file__).resolve().parents[2] / ".github" / "workflows"
+WORKFLOW = WORKFLOWS / "devsecops.yml"
 _COLLECTED = re.compile(r"^mlsec-sarif-\$\{\{ needs\.run-id\.outputs\.ns \}\}-([a-z0-9-]+)$")
 
 
-def _jobs() -> dict[str, Any]:
-    doc = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+def _jobs(workflow: Path = WORKFLOW) -> dict[str, Any]:
+    doc = yaml.safe_load(workflow.read_text(encoding="utf-8"))
     jobs: dict[str, Any] = doc["jobs"]
     return jobs
 
@@ -45,9 +52,18 @@ def gates() -> dict[str, tuple[int | None, frozenset[str]]]:
     return found
 
 
-def unmet(source: str | Path, checkpoint: int | None, collected: frozenset[str]) -> set[str]:
-    """Stages the policy requires at `checkpoint` that the gate never sees."""
-    return set(policy.load(source, checkpoint=checkpoint).required_stages) - collected
+def gate_pipelines(workflow: Path) -> dict[str, str | None]:
+    """gate job id -> the `pipeline:` its gate step passes."""
+    return {job_id: next((str(s["with"].get("pipeline")) if "pipeline" in s["with"] else None
+                          for s in job["steps"] if s.get("uses") == "$/actions/gate"), None)
+            for job_id, job in _jobs(workflow).items() if job_id.startswith("gate-")}
+
+
+def unmet(source: str | Path, checkpoint: int | None, collected: frozenset[str],
+          pipeline: str | None = "devsecops") -> set[str]:
+    """Stages the policy requires at `checkpoint` of `pipeline` that the gate never sees."""
+    pol = for_pipeline(policy.load(source, checkpoint=checkpoint), pipeline)
+    return set(pol.required_stages) - collected
 
 
 def test_the_workflow_has_the_three_devsecops_gates() -> None:
@@ -64,9 +80,70 @@ def test_builtin_checkpoints_require_only_stages_their_gate_collects(builtin: st
     assert unmet(builtin, checkpoint, collected) == set()
 
 
-def test_default_policy_passes_the_pre_build_gate_on_code_scan_alone() -> None:
+@pytest.mark.parametrize("builtin", policy.BUILTIN)
+def test_every_builtin_passes_the_pre_build_gate_on_code_scan_alone(builtin: str) -> None:
     checkpoint, collected = gates()["gate-4"]
-    assert unmet("default", checkpoint, collected) == set()
+    assert collected == {"fetch", "code-scan"}
+    assert unmet(builtin, checkpoint, collected) == set()
+
+
+def test_strict_at_the_pre_build_gate_required_ml_stages_before_pipelines_were_named() -> None:
+    # The check above can fail: without the pipeline, strict's notebook-, data- and model-scan are unmet.
+    checkpoint, collected = gates()["gate-4"]
+    assert unmet("strict", checkpoint, collected, None) == {"notebook-scan", "data-scan", "model-scan"}
+
+
+@pytest.mark.parametrize(("workflow", "pipeline", "jobs"), [("devsecops.yml", "devsecops", 3),
+                                                             ("mlsecops.yml", "mlsecops", 2)])
+def test_every_gate_job_names_its_pipeline(workflow: str, pipeline: str, jobs: int) -> None:
+    found = gate_pipelines(WORKFLOWS / workflow)
+    assert len(found) == jobs and set(found.values()) == {pipeline}, found
+
+
+def _gate(tmp_path: Path, source: str | Path, stages: tuple[str, ...], *extra: str) -> tuple[int, dict[str, Any]]:
+    sarif = tmp_path / "sarif"
+    sarif.mkdir(exist_ok=True)
+    for stage in stages:
+        write_sarif(StageResult(stage, (), (ToolRun("trivy", ToolStatus.OK, "0.76.0"),)), sarif / f"{stage}.sarif")
+    verdict = tmp_path / "verdict.json"
+    code = cli.main(["gate", "--sarif-dir", str(sarif), "--policy", str(source), "--verdict", str(verdict),
+                     "--summary", str(tmp_path / "summary.md"), "--sarif", str(tmp_path / "gate.sarif"), *extra])
+    doc: dict[str, Any] = json.loads(verdict.read_text(encoding="utf-8"))
+    return code, doc
+
+
+def _missing(doc: dict[str, Any]) -> list[str]:
+    return sorted(v["stage"] for v in doc["violations"] if v["kind"] == "required-stage-missing")
+
+
+def test_strict_devsecops_gate_passes_on_its_own_stages_and_says_what_it_left_out(tmp_path: Path) -> None:
+    code, doc = _gate(tmp_path, "strict", ("code-scan",), "--pipeline", "devsecops")
+    assert (code, doc["verdict"], doc["violations"]) == (0, "pass", [])
+    assert doc["policy"]["pipeline"] == "devsecops" and doc["policy"]["required_stages"] == ["code-scan"]
+    assert any("notebook-scan, data-scan, model-scan not in the devsecops pipeline" in w for w in doc["warnings"])
+    # Without the pipeline, the same SARIF is red: what devsecops.yml's gate-4 did with policy: strict.
+    code, doc = _gate(tmp_path, "strict", ("code-scan",))
+    assert code == 3 and _missing(doc) == ["data-scan", "model-scan", "notebook-scan"]
+    assert "pipeline" not in doc["policy"]
+
+
+def test_a_required_stage_of_the_pipeline_stays_required(tmp_path: Path) -> None:
+    # Fail closed: the devsecops gate without code-scan's SARIF, and the ML gate without the ML scans, are red.
+    code, doc = _gate(tmp_path, "strict", (), "--pipeline", "devsecops")
+    assert code == 3 and _missing(doc) == ["code-scan"]
+    code, doc = _gate(tmp_path, "strict", ("code-scan",), "--pipeline", "mlsecops")
+    assert code == 3 and _missing(doc) == ["data-scan", "model-scan", "notebook-scan"]
+    # A devsecops stage stays required at a gate that comes before it (build after gate 4): the policy asked.
+    own = tmp_path / "own.yml"
+    own.write_text("version: 1\nrequired-stages: [code-scan, build, model-scan]\nthresholds: []\n", encoding="utf-8")
+    code, doc = _gate(tmp_path, own, ("code-scan",), "--pipeline", "devsecops")
+    assert code == 3 and _missing(doc) == ["build"]
+    assert doc["policy"]["required_stages"] == ["code-scan", "build"]
+
+
+def test_an_unknown_pipeline_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["gate", "--sarif-dir", str(tmp_path), "--pipeline", "ops"]) == 2
+    assert "--pipeline" in capsys.readouterr().err
 
 
 def test_gate_7_requires_the_build_and_its_image_scan() -> None:

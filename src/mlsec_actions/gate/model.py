@@ -172,3 +172,6 @@ class Policy:
     """`file:line: key: problem` notes that do not invalidate the policy."""
     checkpoint: int | None = None
     """The gate position it was loaded for (`--checkpoint`, e.g. 8); its `checkpoints.<N>` section applied."""
+    pipeline: str | None = None
+    """The pipeline whose gate applies it (`--pipeline`): required stages outside that pipeline left out
+    (`gate.scope`); None: every required stage counts."""

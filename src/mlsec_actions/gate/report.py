@@ -34,7 +34,9 @@ def to_json(v: Verdict, now: dt.datetime | None = None) -> dict[str, Any]:
         "generated_at": (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "mlsec_version": __version__,
         "policy": {"path": v.policy.path, "sha256": v.policy.sha256,
-                   **({"checkpoint": v.policy.checkpoint} if v.policy.checkpoint is not None else {})},
+                   **({"checkpoint": v.policy.checkpoint} if v.policy.checkpoint is not None else {}),
+                   **({"pipeline": v.policy.pipeline, "required_stages": list(v.policy.required_stages)}
+                      if v.policy.pipeline is not None else {})},
         "inputs": [{"path": f.path, "sha256": f.sha256} for f in v.inputs],
         "baseline": [{"path": f.path, "sha256": f.sha256} for f in v.baseline_inputs],
         "violations": [{"kind": x.kind, "rule": x.rule, "stage": x.stage, "message": x.message,

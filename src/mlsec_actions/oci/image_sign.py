@@ -18,13 +18,17 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from mlsec_actions.errors import UsageError
-from mlsec_actions.oci import cosign
+from mlsec_actions.oci import cosign, sbom_bind
 from mlsec_actions.oci.client import Client, RegistryError
 from mlsec_actions.oci.reference import Reference
 from mlsec_actions.signing.interface import Bundle, Signer
 from mlsec_actions.signing.statements import STATEMENT_TYPE, Kind
 
 CERTIFICATE_ANNOTATION = "dev.sigstore.cosign/certificate"
+
+
+class SbomMismatch(ValueError):
+    """The SBOM given to attest is not of the image being signed (`sbom_bind.mismatch`); nothing was pushed."""
 
 
 @dataclass(frozen=True)
@@ -109,9 +113,16 @@ class CosignKey:
 def sign_image(client: Client, ref: Reference, signer: Signer, attestations: list[tuple[Kind, dict[str, Any]]],
                cosign_key: CosignKey | None = None) -> Written:
     """Sign `ref` (resolved to its digest once) and every attestation `(kind, predicate)` about it; with
-    `cosign_key`, also cosign's `.sig` signature."""
+    `cosign_key`, also cosign's `.sig` signature. An SBOM attestation of another image raises `SbomMismatch` before
+    anything is signed."""
     pinned, subject = resolve(client, ref)
     repo = pinned.repository
+    if any(kind is Kind.IMAGE_SBOM for kind, _ in attestations):
+        config = sbom_bind.config_digest(client, pinned)
+        for kind, predicate in attestations:
+            problem = sbom_bind.mismatch(predicate, pinned.digest, config) if kind is Kind.IMAGE_SBOM else None
+            if problem:
+                raise SbomMismatch(problem)
     # Everything is signed before anything is pushed: a backend failing half-way leaves the registry untouched.
     statements = [(Kind.IMAGE, image_statement(Kind.IMAGE, pinned, {}))]
     statements += [(kind, image_statement(kind, pinned, predicate)) for kind, predicate in attestations]

@@ -10,14 +10,15 @@ image), or an attestation missing or failing fails the check, each named.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from mlsec_actions.errors import InputError, MlsecError
-from mlsec_actions.oci import cosign
+from mlsec_actions.oci import cosign, sbom_bind
 from mlsec_actions.oci.client import Client
 from mlsec_actions.oci.image_sign import resolve
 from mlsec_actions.oci.reference import Reference
@@ -28,6 +29,8 @@ from mlsec_actions.signing.statements import Kind, open_statement
 IMAGE_KINDS = (Kind.IMAGE, Kind.IMAGE_SBOM, Kind.IMAGE_GATE)
 ATTESTATION_NAMES = {"sbom": Kind.IMAGE_SBOM, "gate": Kind.IMAGE_GATE}
 """`--require-attestation` names."""
+KIND_NAMES = {Kind.IMAGE_SBOM: "SBOM", Kind.IMAGE_GATE: "gate verdict"}
+"""What a missing attestation is called in a problem."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,7 @@ def verify_image(client: Client, ref: Reference, verifiers: Sequence[Verifier], 
     `public_keys`: the trusted keys, for cosign's `.sig` and `.att` layers (which carry no key hint); `verifiers`
     (built from the same keys and the trusted identities) check the referrer bundles."""
     pinned, _ = resolve(client, ref)
+    config = functools.cache(lambda: sbom_bind.config_digest(client, pinned))  # read once, if an SBOM needs it
     names = {pinned.name, *also_names}
     signers: list[str] = []
     found: dict[Kind, list[str]] = {k: [] for k in IMAGE_KINDS}
@@ -133,7 +137,7 @@ def verify_image(client: Client, ref: Reference, verifiers: Sequence[Verifier], 
             where = f"cosign attestation {i}"
             try:
                 kind, who, doc = _key_evidence(layer.data, public_keys, where, pinned, names)
-                _record(kind, who, doc, found)
+                _record(kind, who, doc, found, pinned, config)
             except (VerificationError, InputError) as e:
                 text = e.diagnostics()
                 problems.append(text if text.startswith(where) else f"{where}: {text}")
@@ -143,18 +147,23 @@ def verify_image(client: Client, ref: Reference, verifiers: Sequence[Verifier], 
         where = f"referrer bundle {i}"
         try:
             kind, who, doc = _bundle_evidence(data, where, verifiers, pinned, names)
-            _record(kind, who, doc, found)
+            _record(kind, who, doc, found, pinned, config)
         except (VerificationError, InputError) as e:
             text = e.diagnostics()
             problems.append(text if text.startswith(where) else f"{where}: {text}")
     signers += found[Kind.IMAGE]
     missing = [] if signers else [f"no valid signature for {pinned.digest}"]
-    missing += [f"no valid {k.value} attestation" for k in require if not found[k]]
+    missing += [f"no valid {KIND_NAMES[k]} attestation ({k.value})" for k in require if not found[k]]
     return ImageCheck(str(ref), pinned.digest, not missing, tuple(dict.fromkeys(signers)),
                       tuple(k.value for k in IMAGE_KINDS[1:] if found[k]), tuple(missing + problems))
 
 
-def _record(kind: Kind, who: str, doc: dict[str, object], found: dict[Kind, list[str]]) -> None:
+def _record(kind: Kind, who: str, doc: dict[str, object], found: dict[Kind, list[str]], pinned: Reference,
+            config: Callable[[], str | None]) -> None:
+    if kind is Kind.IMAGE_SBOM:
+        problem = sbom_bind.mismatch(doc.get("predicate"), pinned.digest, config())
+        if problem:
+            raise VerificationError(f"the attested SBOM is not of this image: {problem}")
     if kind is Kind.IMAGE_GATE:
         predicate = doc.get("predicate")
         verdict = predicate.get("verdict") if isinstance(predicate, dict) else None

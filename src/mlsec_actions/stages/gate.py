@@ -37,6 +37,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=int, choices=range(1, 13), default=None, metavar="N",
                         help="the gate's stage number in its pipeline (e.g. 8, after training): applies the "
                              "policy's checkpoints.N section")
+    from mlsec_actions import catalog
+
+    parser.add_argument("--pipeline", choices=catalog.PIPELINES, default=None,
+                        help="the pipeline this gate is part of: required stages of the policy that pipeline has no "
+                             "stage for are not required here (named in a warning); every other one still is")
     # Checked here, at parse time: a bad value is exit 2 before anything is read (argparse shows the message).
     from mlsec_actions.gate import options
 
@@ -59,8 +64,10 @@ def execute(args: argparse.Namespace) -> int:
     from mlsec_actions.gate.engine import run_gate
     from mlsec_actions.gate.options import BadValue, unique_digests
     from mlsec_actions.gate.provenance import Expectations
+    from mlsec_actions.gate.scope import for_pipeline
 
     pol = policy.load(args.policy, checkpoint=args.checkpoint)  # a bad policy raises PolicyError: exit 2
+    pol = for_pipeline(pol, args.pipeline)
     for w in pol.warnings:
         print(sanitize.log_line(f"gate: warning: {w}"), file=sys.stderr)
     try:

@@ -68,7 +68,7 @@ def _gate_predicate(doc: dict[str, Any]) -> dict[str, Any]:
 def execute(args: argparse.Namespace) -> int:
     from mlsec_actions.oci import reference
     from mlsec_actions.oci.client import Client
-    from mlsec_actions.oci.image_sign import sign_image
+    from mlsec_actions.oci.image_sign import SbomMismatch, sign_image
     from mlsec_actions.signing import attest, make_signer
     from mlsec_actions.signing.statements import Kind
 
@@ -88,7 +88,10 @@ def execute(args: argparse.Namespace) -> int:
         from mlsec_actions.signing.key import load_private_key
 
         cosign_key = CosignKey(load_private_key(args.key, args.key_source))
-    written = sign_image(Client(ref.host, timeout=args.timeout), ref, signer, attestations, cosign_key)
+    try:
+        written = sign_image(Client(ref.host, timeout=args.timeout), ref, signer, attestations, cosign_key)
+    except SbomMismatch as e:  # the SBOM of another image (the last build's, a base image's): bad input, exit 2
+        raise InputError(args.sbom, str(e)) from None
     for line in written.manifests:
         print(sanitize.log_line(f"sign-image: wrote {line}"), file=sys.stderr)
     if args.json is not None:
