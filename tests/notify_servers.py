@@ -12,8 +12,9 @@ import json
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -113,11 +114,19 @@ def recorder(**answers: object) -> Iterator[Recorder]:
 
 
 @contextmanager
-def pushgateway(tmp: Path) -> Iterator[str]:
-    """A real Pushgateway on a loopback port (no persistence); yields its base URL."""
+def pushgateway(tmp: Path, users: Mapping[str, str] | None = None) -> Iterator[str]:
+    """A real Pushgateway on a loopback port (no persistence); yields its base URL. `users` (name: bcrypt hash)
+    turns on its own basic auth (`--web.config.file`, `basic_auth_users`) on every endpoint."""
     port = free_port()
-    proc = subprocess.Popen(["prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{port}"],
-                            stdout=(tmp / "pushgateway.log").open("wb"), stderr=subprocess.STDOUT)
+    # Debian's build persists to /var/lib/prometheus/pushgateway.data by default: an empty flag keeps every
+    # gateway in memory, so no test (or session) sees another's pushes.
+    argv = ["prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{port}", "--persistence.file="]
+    if users:
+        config = tmp / "pushgateway-web.yml"
+        config.write_text("basic_auth_users:\n" + "".join(f"  {json.dumps(u)}: {json.dumps(h)}\n"
+                                                         for u, h in users.items()))
+        argv.append(f"--web.config.file={config}")
+    proc = subprocess.Popen(argv, stdout=(tmp / "pushgateway.log").open("wb"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -129,7 +138,9 @@ def pushgateway(tmp: Path) -> Iterator[str]:
                 with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as r:
                     if r.status == 200:
                         break
-            except OSError:
+            except OSError as e:
+                if users and isinstance(e, urllib.error.HTTPError) and e.code == 401:
+                    break  # up, and asking for the credentials it was given
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)

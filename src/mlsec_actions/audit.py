@@ -13,9 +13,10 @@ import html
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mlsec_actions import inputs, sanitize
+from mlsec_actions.audit_models import ModelTarget
 from mlsec_actions.errors import InputError, UsageError
 
 MAX_JOBS = 256
@@ -27,6 +28,7 @@ _OWNER = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}")
 _NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
 _REF = re.compile(r"[A-Za-z0-9._/-]{1,200}")
 _SPLIT = re.compile(r"[\s,]+")
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,12 @@ class Target:
     def artifact(self) -> str:
         return ARTIFACT_PREFIX + self.slot
 
+    @property
+    def label(self) -> str:
+        return self.repository + (f"@{self.ref}" if self.ref else "")
 
-def parse_targets(text: str) -> list[Target]:
+
+def parse_targets(text: str, allow_empty: bool = False) -> list[Target]:
     """`owner/name` or `owner/name@ref`, separated by commas, spaces or lines; duplicates dropped in order.
     Anything else is a UsageError naming the entry (nothing is checked out for a list with one bad entry)."""
     out: dict[Target, None] = {}
@@ -62,7 +68,7 @@ def parse_targets(text: str) -> list[Target]:
                                  and not ref.endswith("/")):
             raise UsageError(f"--repositories: {sanitize.log_line(entry, 120)!r}: not a branch, tag or commit")
         out.setdefault(Target(f"{owner}/{name}", ref))
-    if not out:
+    if not out and not allow_empty:
         raise UsageError("--repositories: no repository given")
     slots = [t.slot for t in out]
     clash = next((s for s in slots if slots.count(s) > 1), None)
@@ -71,7 +77,7 @@ def parse_targets(text: str) -> list[Target]:
     return list(out)
 
 
-def chunk(targets: list[Target], index: int, count: int, max_jobs: int = MAX_JOBS) -> list[Target]:
+def chunk(targets: list[_T], index: int, count: int, max_jobs: int = MAX_JOBS, what: str = "repositories") -> list[_T]:
     """The `index`-th (1-based) of `count` even slices; one slice may hold at most `max_jobs` repositories."""
     if not 1 <= index <= count:
         raise UsageError(f"--chunk {index} of {count}: the chunk must be between 1 and {count}")
@@ -79,7 +85,7 @@ def chunk(targets: list[Target], index: int, count: int, max_jobs: int = MAX_JOB
     part = targets[(index - 1) * size:index * size]
     if len(part) > max_jobs:
         need = -(-len(targets) // max_jobs)
-        raise UsageError(f"{len(part)} repositories in one matrix: GitHub starts at most {max_jobs} jobs per matrix; "
+        raise UsageError(f"{len(part)} {what} in one matrix: GitHub starts at most {max_jobs} jobs per matrix; "
                          f"split the list over at least {need} runs (--chunks {need}, --chunk 1..{need})")
     return part
 
@@ -91,9 +97,9 @@ def matrix(targets: list[Target]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Row:
-    """One repository's outcome."""
+    """One repository's (or model's) outcome."""
 
-    target: Target
+    target: Target | ModelTarget
     verdict: str
     """`pass`, `fail`, or `missing` (no readable result: counts as a failure)."""
     violations: int = 0
@@ -106,7 +112,7 @@ def _count(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
-def read_row(target: Target, folder: Path) -> Row:
+def read_row(target: Target | ModelTarget, folder: Path) -> Row:
     """The row of one repository from its results folder (`verdict.json` as `mlsec run` writes it)."""
     path = folder / "verdict.json"
     if not folder.is_dir() or not (path.exists() or path.is_symlink()):
@@ -131,8 +137,8 @@ def read_row(target: Target, folder: Path) -> Row:
     return Row(target, str(verdict), len(violations) if isinstance(violations, list) else 0, tuple(per), gaps)
 
 
-def merge(targets: list[Target], results: Path) -> list[Row]:
-    """A row per planned repository, in the plan's order; results of repositories not planned are ignored."""
+def merge(targets: list[Target] | list[ModelTarget], results: Path) -> list[Row]:
+    """A row per planned repository (or model), in the plan's order; results of ones not planned are ignored."""
     return [read_row(t, results / t.artifact) for t in targets]
 
 
@@ -141,22 +147,33 @@ def passed(rows: list[Row]) -> bool:
 
 
 def to_json(rows: list[Row]) -> dict[str, Any]:
+    def outcome(r: Row) -> dict[str, Any]:
+        return {"verdict": r.verdict, "violations": r.violations,
+                "counts": dict(zip(SEVERITIES, r.counts, strict=True)), "coverage_gaps": r.gaps, "problem": r.problem}
+
     return {"verdict": "pass" if passed(rows) else "fail",
-            "repositories": [{"repository": r.target.repository, "ref": r.target.ref, "verdict": r.verdict,
-                              "violations": r.violations, "counts": dict(zip(SEVERITIES, r.counts, strict=True)),
-                              "coverage_gaps": r.gaps, "problem": r.problem} for r in rows]}
+            "repositories": [{"repository": r.target.repository, "ref": r.target.ref, **outcome(r)}
+                             for r in rows if isinstance(r.target, Target)],
+            "models": [{"model": r.target.label, "sha256": r.target.sha256, "slot": r.target.slot, **outcome(r)}
+                       for r in rows if isinstance(r.target, ModelTarget)]}
 
 
 def markdown(rows: list[Row]) -> str:
     bad = sum(r.verdict != "pass" for r in rows)
-    head = "✅ **PASS**" if passed(rows) else f"❌ **FAIL** ({bad} of {len(rows)} repositories)"
-    out = [f"## mlsec audit: {head}", "", "| repository | verdict | violations | " + " | ".join(SEVERITIES)
+    head = "✅ **PASS**" if passed(rows) else f"❌ **FAIL** ({bad} of {len(rows)} {_what(rows)})"
+    out = [f"## mlsec audit: {head}", "", "| repository or model | verdict | violations | " + " | ".join(SEVERITIES)
            + " | coverage gaps | note |", "|---|---|---:|" + "---:|" * len(SEVERITIES) + "---:|---|"]
     for r in rows:
-        name = r.target.repository + (f"@{r.target.ref}" if r.target.ref else "")
-        out.append(f"| `{name}` | {r.verdict} | {r.violations} | " + " | ".join(str(n) for n in r.counts)
+        # A repository name is [A-Za-z0-9._/@-] (parse_targets); a model's URL is escaped as any text.
+        name = f"`{r.target.label}`" if isinstance(r.target, Target) else sanitize.md_text(r.target.label, 300)
+        out.append(f"| {name} | {r.verdict} | {r.violations} | " + " | ".join(str(n) for n in r.counts)
                    + f" | {r.gaps} | {sanitize.md_text(r.problem, 300)} |")
     return "\n".join(out) + "\n"
+
+
+def _what(rows: list[Row]) -> str:
+    models = sum(isinstance(r.target, ModelTarget) for r in rows)
+    return "models" if models == len(rows) else "repositories" if not models else "repositories and models"
 
 
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; base-uri 'none'; form-action 'none'"
@@ -167,18 +184,18 @@ def page(rows: list[Row]) -> str:
     e = html.escape
     verdict = "pass" if passed(rows) else "fail"
     body = "".join(
-        f'<tr class="{e(r.verdict)}"><td>{e(r.target.repository)}{e("@" + r.target.ref) if r.target.ref else ""}'
+        f'<tr class="{e(r.verdict)}"><td>{e(r.target.label)}'
         f"</td><td>{e(r.verdict.upper())}</td><td>{r.violations}</td>"
         + "".join(f"<td>{n}</td>" for n in r.counts) + f"<td>{r.gaps}</td><td>{e(r.problem)}</td></tr>"
         for r in rows)
-    heads = "".join(f"<th>{h}</th>" for h in ("repository", "verdict", "violations", *SEVERITIES, "coverage gaps",
-                                                "note"))
+    heads = "".join(f"<th>{h}</th>" for h in ("repository or model", "verdict", "violations", *SEVERITIES,
+                                                "coverage gaps", "note"))
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta http-equiv="Content-Security-Policy" content="{_CSP}"><meta name="referrer" content="no-referrer">'
             f"<title>mlsec audit: {verdict.upper()}</title><style>body{{font-family:sans-serif;margin:2em}}"
             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em}"
             ".fail td:nth-child(2),.missing td:nth-child(2){color:#b00;font-weight:bold}"
             ".pass td:nth-child(2){color:#070}</style></head><body>"
-            f'<h1 id="verdict">Audit: {verdict.upper()}</h1><p>{len(rows)} repositories, '
+            f'<h1 id="verdict">Audit: {verdict.upper()}</h1><p>{len(rows)} {_what(rows)}, '
             f'{sum(r.verdict != "pass" for r in rows)} not passing.</p>'
             f'<table id="repositories"><thead><tr>{heads}</tr></thead><tbody>{body}</tbody></table></body></html>\n')

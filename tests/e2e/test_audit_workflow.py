@@ -1,11 +1,16 @@
 """The org-wide audit workflow (.github/workflows/audit.yml) under act over three repositories: a clean one (passes),
 the bundled example (its deliberate mistakes fail its gate) and one the checkout cannot fetch (no results: the
-audit fails closed and names it). The checkout stand-in serves the first two from local git repositories
-(E2E_CHECKOUT_REPOS); GitHub's own checkout of other repositories cannot exist offline."""
+audit fails closed and names it); and two model URIs served by a loopback HTTP server, a clean pickle (passes) and
+a malicious one (tests/pickle_corpus.py: fetch withholds it, its row is red), the legs' ClamAV reading a
+sigtool-made database (clamav-db; freshclam's mirrors are not reachable here). The checkout stand-in serves the
+first two repositories from local git repositories (E2E_CHECKOUT_REPOS); GitHub's own checkout of other
+repositories cannot exist offline."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import pickle
 import shutil
 from pathlib import Path
 
@@ -13,6 +18,10 @@ import pytest
 
 from tests.e2e.act_harness import ActRun, git_init, run_workflow
 from tests.e2e.conftest import EXAMPLE
+from tests.pickle_corpus import CMD, call
+from tests.supply_servers import HttpServer, clamav_db, http_server
+
+__all__ = ["clamav_db", "http_server"]  # the session fixtures this module uses
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(name="e2e-act-b")]
 
@@ -20,7 +29,7 @@ FIXTURE = Path(__file__).parent / "fixtures" / "audit-clean"
 CALLER = """\
 name: audit-caller
 on: push
-permissions: {}
+permissions: {{}}
 jobs:
   audit:
     uses: mlsec-actions/mlsec-actions/.github/workflows/audit.yml@e2e-self
@@ -30,20 +39,30 @@ jobs:
       repositories: |
         acme/clean, acme/example
         acme/absent
+      models: |
+        {clean}
+        {evil}
+      clamav-db: {db}
       max-parallel: 2
 """
 
 
 @pytest.fixture(scope="module")
-def audit_run(tmp_path_factory: pytest.TempPathFactory) -> ActRun:
+def audit_run(tmp_path_factory: pytest.TempPathFactory, http_server: HttpServer, clamav_db: Path) -> ActRun:
     work = tmp_path_factory.mktemp("e2e-audit")
+    models = {}
+    for name, data in (("clean", pickle.dumps({"w": [1.0, 2.0]}, protocol=4)), ("evil", call("os", "system", CMD))):
+        (http_server.root / "e2e-audit").mkdir(exist_ok=True)
+        (http_server.root / "e2e-audit" / f"{name}.pkl").write_bytes(data)
+        models[name] = f"{http_server.base}/e2e-audit/{name}.pkl#sha256={hashlib.sha256(data).hexdigest()}"
     repos = work / "repos"
     for name, source in (("clean", FIXTURE), ("example", EXAMPLE)):
         shutil.copytree(source, repos / "acme" / name)
         git_init(repos / "acme" / name)
     caller = work / "caller"
     (caller / ".github" / "workflows").mkdir(parents=True)
-    (caller / ".github" / "workflows" / "audit.yml").write_text(CALLER, encoding="utf-8")
+    (caller / ".github" / "workflows" / "audit.yml").write_text(CALLER.format(db=clamav_db, **models),
+                                                                encoding="utf-8")
     (caller / "README.md").write_text("the organisation's audit repository\n", encoding="utf-8")
     git_init(caller)
     return run_workflow(caller, caller / ".github" / "workflows" / "audit.yml", work / "act",
@@ -64,10 +83,14 @@ def test_the_audit_has_a_row_per_repository_and_fails_closed(audit_run: ActRun) 
     assert rows["acme/example"]["verdict"] == "fail" and rows["acme/example"]["violations"] > 0
     assert sum(rows["acme/example"]["counts"].values()) > 0
     assert rows["acme/absent"]["verdict"] == "missing" and "no results" in rows["acme/absent"]["problem"]
+    models = {m["model"].rsplit("/", 1)[1]: m for m in verdict["models"]}
+    assert {n: m["verdict"] for n, m in models.items()} == {"clean.pkl": "pass", "evil.pkl": "fail"}
+    assert models["evil.pkl"]["counts"]["critical"] + models["evil.pkl"]["counts"]["high"] > 0
     summary = (merged / "audit-summary.md").read_text(encoding="utf-8")
-    assert "❌ **FAIL** (2 of 3 repositories)" in summary and "| `acme/clean` | pass |" in summary
+    assert "❌ **FAIL** (3 of 5 repositories and models)" in summary and "| `acme/clean` | pass |" in summary
+    assert "evil.pkl | fail |" in summary
     page = (merged / "audit-report.html").read_text(encoding="utf-8")
-    assert page.count("<tr class=") == 3 and "Content-Security-Policy" in page
+    assert page.count("<tr class=") == 5 and "Content-Security-Policy" in page
 
 
 def test_each_repository_was_scanned_alone_and_kept_apart(audit_run: ActRun) -> None:
@@ -80,3 +103,7 @@ def test_each_repository_was_scanned_alone_and_kept_apart(audit_run: ActRun) -> 
         assert json.loads((kept / "verdict.json").read_text(encoding="utf-8"))["verdict"] == verdict
         assert (kept / "report.html").is_file() and (kept / "sarif" / "code-scan.sarif").is_file()
     assert not run.artifact("mlsec-audit-acme--absent").exists()
+    for name, verdict in (("clean", "pass"), ("evil", "fail")):
+        [kept] = (run.record_dir / "artifacts").glob(f"mlsec-audit-model--{name}.pkl--*")
+        assert json.loads((kept / "verdict.json").read_text(encoding="utf-8"))["verdict"] == verdict
+        assert {p.name for p in (kept / "sarif").iterdir()} == {"fetch.sarif", "model-scan.sarif"}

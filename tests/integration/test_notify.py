@@ -4,6 +4,7 @@ whose /metrics the test scrapes back. Adversarial: hostile SARIF text, secrets, 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -262,3 +263,72 @@ def test_the_time_budget_bounds_every_retry() -> None:
         with pytest.raises(NotifyFailed, match="the time budget ran out after 0 attempt"):
             Client(budget=0.05, retries=3, sleep=pauses.append).request("webhook", "POST", rec.url, b"{}")
         assert len(rec.seen) == 4  # nothing more was sent
+
+
+# bcrypt (cost 4) of GATEWAY_PASSWORD, made once with `crypt.crypt(GATEWAY_PASSWORD, crypt.mksalt(
+# crypt.METHOD_BLOWFISH, rounds=16))` (libxcrypt); the real gateway accepting the right pair below proves it.
+GATEWAY_USER = "mlsec-pusher"
+GATEWAY_PASSWORD = "gateway-password-0123456789"
+GATEWAY_HASH = "$2b$04$5f1HgXKUJKdDcg3JFWTNxuBVuDeibC19XoZyk1hUfhBRuK2eM2/Lu"
+
+
+def _scrape(gateway: str, user: str, password: str) -> str:
+    req = urllib.request.Request(f"{gateway}/metrics", headers={
+        "Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return str(r.read().decode())
+
+
+def test_pushgateway_basic_auth_against_a_gateway_that_requires_it(tmp_path: Path, secrets_env: None,
+                                                                  monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    results = _results(tmp_path)
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("MLSEC_PUSHGATEWAY_USERNAME", GATEWAY_USER)
+    with pushgateway(tmp_path, {GATEWAY_USER: GATEWAY_HASH}) as gateway:
+        monkeypatch.setenv("MLSEC_PUSHGATEWAY_PASSWORD", "wrong-password-0123456789")
+        assert _notify(results, "--channel", "pushgateway", "--pushgateway-url", gateway) == 0
+        wrong = capsys.readouterr()
+        monkeypatch.delenv("MLSEC_PUSHGATEWAY_PASSWORD")
+        monkeypatch.delenv("MLSEC_PUSHGATEWAY_USERNAME")
+        assert _notify(results, "--channel", "pushgateway", "--pushgateway-url", gateway) == 0
+        anonymous = capsys.readouterr()
+        assert "mlsec_gate_passed" not in _scrape(gateway, GATEWAY_USER, GATEWAY_PASSWORD)  # neither got in
+        monkeypatch.setenv("MLSEC_PUSHGATEWAY_USERNAME", GATEWAY_USER)
+        monkeypatch.setenv("MLSEC_PUSHGATEWAY_PASSWORD", GATEWAY_PASSWORD)
+        assert _notify(results, "--channel", "pushgateway", "--pushgateway-url", gateway) == 0
+        right = capsys.readouterr()
+        metrics = _scrape(gateway, GATEWAY_USER, GATEWAY_PASSWORD)
+    assert "notify: warning: pushgateway: 127.0.0.1" in wrong.err and "answered HTTP 401" in wrong.err
+    assert "0 sent, 1 failed" in wrong.err and "answered HTTP 401" in anonymous.err
+    assert "1 sent, 0 failed" in right.err and "(basic auth)" in right.err
+    assert re.search(r"^mlsec_gate_passed\{[^}]*\} 0$", metrics, re.M), metrics
+    assert 'repository="acme/models"' in metrics
+    # Both halves masked as soon as read; neither (nor the encoded pair) in any line printed.
+    assert f"::add-mask::{GATEWAY_PASSWORD}" in right.out and f"::add-mask::{GATEWAY_USER}" in right.out
+    encoded = base64.b64encode(f"{GATEWAY_USER}:{GATEWAY_PASSWORD}".encode()).decode()
+    for text in (wrong.err, right.err, wrong.out.replace("::add-mask::wrong-password-0123456789", "")):
+        assert GATEWAY_PASSWORD not in text and "wrong-password" not in text and encoded not in text
+
+
+@pytest.mark.parametrize(("env", "url", "message"), [
+    ({"MLSEC_PUSHGATEWAY_USERNAME": "u"}, "https://push.example.com",
+     "set both MLSEC_PUSHGATEWAY_USERNAME and MLSEC_PUSHGATEWAY_PASSWORD, or neither"),
+    ({"MLSEC_PUSHGATEWAY_PASSWORD": "p-secret-value"}, "https://push.example.com", "or neither"),
+    ({"MLSEC_PUSHGATEWAY_USERNAME": "a:b", "MLSEC_PUSHGATEWAY_PASSWORD": "p-secret-value"},
+     "https://push.example.com", "MLSEC_PUSHGATEWAY_USERNAME: printable, no ':'"),
+    ({"MLSEC_PUSHGATEWAY_USERNAME": "u", "MLSEC_PUSHGATEWAY_PASSWORD": "p-secret-value\n"},
+     "https://push.example.com", "MLSEC_PUSHGATEWAY_PASSWORD: printable"),
+    # Credentials never go out in clear: http:// is loopback only, whatever the channel.
+    ({"MLSEC_PUSHGATEWAY_USERNAME": "u", "MLSEC_PUSHGATEWAY_PASSWORD": "p-secret-value"},
+     "http://push.example.com", "http:// only to a loopback host"),
+])
+def test_pushgateway_credentials_are_checked_before_anything_is_sent(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], url: str, message: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert cli.main(["notify", str(tmp_path), "--channel", "pushgateway", "--pushgateway-url", url]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and message in err, err
+    assert "p-secret-value" not in err and "a:b" not in err

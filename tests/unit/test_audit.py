@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mlsec_actions import audit, cli
+from mlsec_actions import audit, audit_models, cli
 from mlsec_actions.errors import UsageError
 
 
@@ -120,3 +120,86 @@ def test_merge_command_writes_everything_then_exits_3(tmp_path: Path, monkeypatc
     # With chunks, only this chunk's repositories must have results.
     assert cli.main(["audit-merge", str(results), "--repositories", "acme/a acme/b", "--chunks", "2", "--chunk", "1",
                      "--out", str(out)]) == 0
+
+
+PIN = "ab" * 32
+
+
+def test_model_uris_become_pinned_targets_with_safe_results_names() -> None:
+    got = audit_models.parse_models(
+        f"https://models.example.com/org/Fraud%20Model.PKL?X-Amz-Signature=s3cr3t#sha256={PIN},"
+        f"\ns3://bucket-1/v1/weights.safetensors#sha256={'cd' * 32}  https://h.example/#sha256={PIN}"
+        f" s3://bucket-1/v1/weights.safetensors#sha256={'cd' * 32}")
+    assert [(m.file_name, m.slot) for m in got] == [
+        ("Fraud_Model.PKL", f"model--fraud_model.pkl--{PIN[:16]}"),
+        ("weights.safetensors", f"model--weights.safetensors--{'cd' * 8}"),
+        ("model", f"model--model--{PIN[:16]}")]
+    assert got[0].artifact == f"mlsec-audit-model--fraud_model.pkl--{PIN[:16]}"
+    assert got[0].label == "https://models.example.com/org/Fraud%20Model.PKL?…"  # no presigned signature in reports
+    assert audit_models.matrix(got[:1]) == {"include": [{
+        "model": f"https://models.example.com/org/Fraud%20Model.PKL?X-Amz-Signature=s3cr3t#sha256={PIN}",
+        "label": got[0].label, "slot": got[0].slot, "artifact": got[0].artifact}]}
+
+
+@pytest.mark.parametrize(("entry", "problem"), [
+    ("https://h.example/m.pkl", "not URL#sha256="),
+    (f"https://h.example/m.pkl#sha256={PIN.upper()}", "not URL#sha256="),
+    (f"https://h.example/m.pkl#sha256={PIN}0", "not URL#sha256="),
+    (f"https://h.example/m.pkl#md5={PIN}", "not URL#sha256="),
+    (f"http://models.example.com/m.pkl#sha256={PIN}", "plain http:// is allowed only to a loopback address"),
+    (f"file:///etc/passwd#sha256={PIN}", "URL scheme 'file' is not allowed"),
+    (f"hf://org/model#sha256={PIN}", "URL scheme 'hf' is not allowed"),
+    (f"https://user:pw@h.example/m.pkl#sha256={PIN}", "credentials in a URL are not allowed"),
+    (f"s3://B/key#sha256={PIN}", "not an s3://BUCKET/KEY URL"),
+    (f"https://h.example/a#b#sha256={PIN}", "URL has a fragment"),
+    (f"https://h.example:99999/m#sha256={PIN}", "bad port"),
+    (f"https://h.example/\x1b[31m::error::x#sha256={PIN}", "control character"),
+])
+def test_a_hostile_model_entry_is_refused_naming_it(entry: str, problem: str) -> None:
+    with pytest.raises(UsageError) as err:
+        audit_models.parse_models(f"https://ok.example/m.pkl#sha256={PIN}\n{entry}")
+    message = str(err.value)
+    assert message.startswith("--models: ") and problem in message, message
+    assert "\x1b" not in message and "::error::" not in message  # the entry is named, made one safe line
+
+
+def test_two_models_with_one_results_name_are_refused() -> None:
+    with pytest.raises(UsageError, match=r"share the results name model--m\.pkl"):
+        audit_models.parse_models(f"https://a.example/m.pkl#sha256={PIN} https://b.example/M.pkl#sha256={PIN}")
+
+
+def test_plan_adds_a_model_matrix_and_writes_a_legs_lock(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(out))
+    entry = f"https://models.example.com/m.pkl#sha256={PIN}"
+    assert cli.main(["audit-plan", "--models", entry]) == 0  # models alone: no repository needed
+    printed = capsys.readouterr().out.splitlines()
+    assert json.loads(printed[0]) == {"include": []} and json.loads(printed[1])["include"][0]["model"] == entry
+    assert "count=0" in out.read_text() and "models-count=1" in out.read_text()
+    assert cli.main(["audit-plan", "--models", entry, "--write-lock", str(tmp_path / "leg" / "mlsec.lock")]) == 0
+    lock = json.loads((tmp_path / "leg" / "mlsec.lock").read_text())
+    assert lock == {"version": 1, "artifacts": [{"name": "m.pkl", "url": "https://models.example.com/m.pkl",
+                                                 "sha256": PIN}]}
+    assert cli.main(["audit-plan", "--models", f"{entry} https://o.example/n#sha256={PIN}", "--write-lock",
+                     str(tmp_path / "two.lock")]) == 2
+    assert cli.main(["audit-plan"]) == 2  # neither repositories nor models
+
+
+def test_merge_has_a_row_per_model_and_fails_closed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    models = f"https://h.example/ok.pkl#sha256={PIN} https://h.example/bad.pkl#sha256={PIN}"
+    ok, _ = audit_models.parse_models(models)
+    results = tmp_path / "results"
+    _verdict(results / "mlsec-audit-acme--a", {"verdict": "pass"})
+    _verdict(results / ok.artifact, {"verdict": "pass", "counts": {"model-scan": {"high": 0}}})
+    out = tmp_path / "merged"
+    code = cli.main(["audit-merge", str(results), "--repositories", "acme/a", "--models", models, "--out", str(out)])
+    assert code == 3
+    doc = json.loads((out / "audit-verdict.json").read_text())
+    assert [r["repository"] for r in doc["repositories"]] == ["acme/a"]
+    assert [(r["model"], r["verdict"]) for r in doc["models"]] == [("https://h.example/ok.pkl", "pass"),
+                                                                  ("https://h.example/bad.pkl", "missing")]
+    summary = (out / "audit-summary.md").read_text()
+    assert "(1 of 3 repositories and models)" in summary and "bad.pkl | missing |" in summary
+    assert "](http" not in summary  # a URL is text in the summary, not a link

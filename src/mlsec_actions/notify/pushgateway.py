@@ -6,6 +6,11 @@ Metrics (all gauges): `mlsec_findings{stage,severity}`, `mlsec_stage_duration_se
 The grouping key is `job` (--pushgateway-job) and, when known, `repository` and `pipeline`, each base64url
 encoded in the path (`label@base64/...`), so no value can add a path segment. PUT replaces the group: a stage
 gone from this run does not linger from the last.
+
+Basic auth (a Pushgateway behind `--web.config.file` `basic_auth_users`, or a proxy): MLSEC_PUSHGATEWAY_USERNAME
+and MLSEC_PUSHGATEWAY_PASSWORD, environment only, both or neither, masked like every channel's credential. The
+URL is https, or http to loopback only (`http.check_url`, as for every channel), so they never cross a network in
+clear; a wrong pair is the gateway's 401, a warning naming the host.
 """
 
 from __future__ import annotations
@@ -19,6 +24,32 @@ from mlsec_actions.notify.http import Client, check_url, host_of
 from mlsec_actions.notify.model import SEVERITIES, Channel, Settings, Summary
 
 _JOB = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
+USERNAME_ENV = "MLSEC_PUSHGATEWAY_USERNAME"
+PASSWORD_ENV = "MLSEC_PUSHGATEWAY_PASSWORD"  # noqa: S105 - the variable's name, not a password
+
+
+def _credentials(s: Settings) -> tuple[str, str] | None:
+    """(username, password), or None; UsageError for half a pair or a value Basic auth cannot carry (the value
+    itself is never repeated)."""
+    user, password = s.secret(USERNAME_ENV), s.secret(PASSWORD_ENV)
+    if user is None and password is None:
+        return None
+    if user is None or password is None:
+        raise UsageError(f"pushgateway: set both {USERNAME_ENV} and {PASSWORD_ENV}, or neither")
+    if ":" in user or not user.isprintable() or len(user) > 256:
+        raise UsageError(f"pushgateway: {USERNAME_ENV}: printable, no ':', at most 256 characters")
+    if not password.isprintable() or len(password) > 1024:
+        raise UsageError(f"pushgateway: {PASSWORD_ENV}: printable, at most 1024 characters")
+    return user, password
+
+
+def auth_header(s: Settings) -> dict[str, str]:
+    """`Authorization: Basic ...` when credentials are set (RFC 7617, UTF-8), else nothing."""
+    pair = _credentials(s)
+    if pair is None:
+        return {}
+    token = base64.b64encode(f"{pair[0]}:{pair[1]}".encode()).decode("ascii")
+    return {"Authorization": f"Basic {token}"}
 
 
 def label(value: str) -> str:
@@ -73,15 +104,17 @@ def check(s: Settings) -> None:
     check_url(url, "--pushgateway-url")
     if not _JOB.fullmatch(s.option("pushgateway_job") or "mlsec"):
         raise UsageError("--pushgateway-job: letters, digits, '_', '.', ':', '-' (at most 100)")
+    _credentials(s)
 
 
 def send(s: Settings, summary: Summary, client: Client) -> str:
     base = check_url(s.option("pushgateway_url") or "", "--pushgateway-url")
     body = exposition(summary).encode("utf-8")
     client.request("pushgateway", "PUT", group_url(base, s.option("pushgateway_job") or "mlsec", summary), body,
-                   {"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+                   {"Content-Type": "text/plain; version=0.0.4; charset=utf-8", **auth_header(s)})
     samples = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
-    return f"pushgateway: {samples} samples pushed to {host_of(base)}"
+    how = " (basic auth)" if s.secret(PASSWORD_ENV) else ""
+    return f"pushgateway: {samples} samples pushed to {host_of(base)}{how}"
 
 
-CHANNEL = Channel("pushgateway", "Prometheus Pushgateway metrics", (), check, send)
+CHANNEL = Channel("pushgateway", "Prometheus Pushgateway metrics", (USERNAME_ENV, PASSWORD_ENV), check, send)

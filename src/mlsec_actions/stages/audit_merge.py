@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from mlsec_actions import audit, gha, outputs
+from mlsec_actions import audit, audit_models, gha, outputs
 from mlsec_actions.errors import ExitCode, UsageError
 from mlsec_actions.sanitize import log_line
 from mlsec_actions.stages.base import Stage, positive_int
@@ -24,6 +24,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="the audit's list, as given to audit-plan (what must have a result)")
     parser.add_argument("--chunks", type=positive_int, default=1, help="as given to audit-plan")
     parser.add_argument("--chunk", type=positive_int, default=1, help="as given to audit-plan")
+    parser.add_argument("--models", default="", help="the audit's model URIs, as given to audit-plan")
     parser.add_argument("--out", type=outputs.output_dir, default=Path("mlsec-audit"),
                         help="where audit-verdict.json, audit-summary.md and audit-report.html go "
                              "(default: %(default)s)")
@@ -32,8 +33,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     if not args.results.is_dir():
         raise UsageError(f"{args.results}: not a folder")
-    planned = audit.chunk(audit.parse_targets(args.repositories), args.chunk, args.chunks)
+    models = audit_models.parse_models(args.models)
+    planned = audit.chunk(audit.parse_targets(args.repositories, allow_empty=bool(models)), args.chunk, args.chunks)
     rows = audit.merge(planned, args.results)
+    rows += audit.merge(audit.chunk(models, args.chunk, args.chunks, what="models"), args.results)
+    if not rows:
+        raise UsageError(f"chunk {args.chunk} of {args.chunks}: no repository or model in it")
     outputs.write_text(args.out / "audit-verdict.json", json.dumps(audit.to_json(rows), indent=2) + "\n")
     md = audit.markdown(rows)
     outputs.write_text(args.out / "audit-summary.md", md)
@@ -42,7 +47,7 @@ def execute(args: argparse.Namespace) -> int:
     ok = audit.passed(rows)
     gha.set_output("verdict", "pass" if ok else "fail")
     for r in rows:
-        print(log_line(f"{r.target.repository}: {r.verdict}" + (f" ({r.problem})" if r.problem else "")),
+        print(log_line(f"{r.target.label}: {r.verdict}" + (f" ({r.problem})" if r.problem else "")),
               file=sys.stderr)
     return ExitCode.OK if ok else ExitCode.GATE_FAILED
 

@@ -5,8 +5,9 @@ Bad configuration (an unknown channel, a malformed URL, http:// to a host that i
 credential) is exit 2 with one line, before anything is read or sent. Delivery is best effort: a channel that
 fails after its retries (or the run's time budget running out) is a warning, and the exit code stays 0, so a
 notification never changes a verdict. Credentials come from the environment only (`MLSEC_SLACK_WEBHOOK_URL`,
-`MLSEC_TELEGRAM_BOT_TOKEN`, `MLSEC_WEBHOOK_SECRET`, `MLSEC_DEFECTDOJO_TOKEN`, `MLSEC_PAGERDUTY_ROUTING_KEY`),
-are masked in the log as soon as read and scrubbed from every line printed.
+`MLSEC_TELEGRAM_BOT_TOKEN`, `MLSEC_WEBHOOK_SECRET`, `MLSEC_DEFECTDOJO_TOKEN`, `MLSEC_PAGERDUTY_ROUTING_KEY`,
+`MLSEC_PUSHGATEWAY_USERNAME`, `MLSEC_PUSHGATEWAY_PASSWORD`), are masked in the log as soon as read and
+scrubbed from every line printed.
 """
 
 from __future__ import annotations
