@@ -153,10 +153,10 @@ def statement(record: RunRecord) -> dict[str, Any]:
         "seconds": round((record.finished - record.started).total_seconds(), 3)})]
     if record.log_sha256:
         byproducts.append({"name": "train.log", "digest": {"sha256": record.log_sha256}})
-    if record.reproducible is not None:
-        byproducts.append(_fact("reproducibility", {"sameOutputs": record.reproducible}))
     byproducts.append(_fact("network", {"observed": False} if record.hosts is None
                             else {"observed": True, "hosts": names(record.hosts)}))
+    if record.reproducible is not None:
+        byproducts.append(_fact("reproducibility", {"sameOutputs": record.reproducible}))
     internal: dict[str, Any] = {"timeoutSeconds": record.timeout, "withheldEnvironment": names(record.dropped_env)}
     if runner := _runner():
         internal["runner"] = runner
