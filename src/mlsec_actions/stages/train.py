@@ -96,6 +96,8 @@ def _plan(args: argparse.Namespace) -> object:
     if not command:
         raise UsageError("train: no training command; give it after `--` (or MLSEC_TRAIN_COMMAND, one argument "
                          "per line)")
+    if args.no_trace and args.network == "forbid":
+        raise UsageError("train: --network forbid needs the trace that observes the network; drop --no-trace")
     workdir = Path(args.workdir)
     if not workdir.is_dir():
         raise UsageError(f"{workdir}: --workdir is not a folder")
@@ -117,8 +119,6 @@ def _plan(args: argparse.Namespace) -> object:
             raise UsageError(f"{path}: our results must not be inside --output (the command could forge them)")
         if inside:
             ours.append(inside)
-    if args.no_trace and args.network == "forbid":
-        raise UsageError("train: --network forbid needs the trace that observes the network; drop --no-trace")
     pins = _pins(args, workdir)
     env = environment.training_env(args.pass_env)
     output.mkdir(parents=True, exist_ok=True)
