@@ -66,6 +66,7 @@ KEYS: tuple[Key, ...] = (
     Key("train-params", "list", "job", "train"),
     Key("train-setup", "text", "job", "train"),
     Key("train-timeout", "text", "job", "train"),
+    Key("train-network", "text", "job", "train"),
     Key("eval-metrics", "list", "stage", "evaluate", "--metrics"),
     Key("eval-predictions", "text", "stage", "evaluate", "--predictions"),
     Key("eval-baseline-metrics", "list", "stage", "evaluate", "--baseline-metrics"),

@@ -11,6 +11,7 @@ the gate fails closed. Reference: docs/train.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,7 +19,7 @@ from pathlib import Path
 from mlsec_actions import gha, outputs
 from mlsec_actions.digests import sha256_file
 from mlsec_actions.errors import ExitCode, MlsecError, ToolError, UsageError
-from mlsec_actions.findings import StageResult, ToolRun, ToolStatus, sort_findings
+from mlsec_actions.findings import CoverageGap, GapKind, StageResult, ToolRun, ToolStatus, sort_findings
 from mlsec_actions.sarif import RUN_ID_ENV, write_sarif
 from mlsec_actions.stages.base import (
     Stage,
@@ -31,6 +32,7 @@ from mlsec_actions.stages.base import (
 
 STAGE_ID = "train"
 TOOL = "mlsec-train"
+TRACER = "strace"
 _OUT = Path("mlsec-results")
 
 
@@ -68,6 +70,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="pass this environment variable to the command although it looks like a credential")
     parser.add_argument("--check-reproducible", action="store_true",
                         help="run the command twice and report outputs that differ")
+    parser.add_argument("--network", choices=("allow", "forbid"), default="allow",
+                        help="forbid: reaching a host outside loopback is a high finding, and a run whose network "
+                             "cannot be observed fails (default: %(default)s: hosts reached are notes)")
+    parser.add_argument("--no-trace", action="store_true",
+                        help="do not run the command under strace (where ptrace is not allowed): reads and network "
+                             "are not observed, which the SARIF says")
+    parser.add_argument("--lock", type=Path, default=None,
+                        help="the mlsec.lock whose pinned files (names relative to --workdir) the run may read "
+                             "undeclared (default: WORKDIR/mlsec.lock when it exists)")
     parser.add_argument("--timeout", type=positive_float, default=3600.0,
                         help="seconds before the command's process group is killed (default: %(default)s)")
     parser.add_argument("--sarif", type=outputs.output_file, default=_OUT / "train.sarif",
@@ -85,6 +96,8 @@ def _plan(args: argparse.Namespace) -> object:
     if not command:
         raise UsageError("train: no training command; give it after `--` (or MLSEC_TRAIN_COMMAND, one argument "
                          "per line)")
+    if args.no_trace and args.network == "forbid":
+        raise UsageError("train: --network forbid needs the trace that observes the network; drop --no-trace")
     workdir = Path(args.workdir)
     if not workdir.is_dir():
         raise UsageError(f"{workdir}: --workdir is not a folder")
@@ -106,10 +119,38 @@ def _plan(args: argparse.Namespace) -> object:
             raise UsageError(f"{path}: our results must not be inside --output (the command could forge them)")
         if inside:
             ours.append(inside)
+    pins = _pins(args, workdir)
     env = environment.training_env(args.pass_env)
     output.mkdir(parents=True, exist_ok=True)
     return runner.Plan(command, workdir, output.resolve(), runner.expand_inputs(list(args.input)), tuple(ours),
-                       env, args.timeout)
+                       env, args.timeout, pins=pins, forbid_network=args.network == "forbid")
+
+
+def _pins(args: argparse.Namespace, workdir: Path) -> dict[str, str]:
+    from mlsec_actions.supply import lock
+
+    path = Path(args.lock) if args.lock is not None else workdir / lock.LOCK_NAME
+    if args.lock is None and not path.is_file():
+        return {}
+    return {a.name: a.sha256 for a in lock.load(path).artifacts}
+
+
+def _tracer(args: argparse.Namespace) -> tuple[str | None, CoverageGap | None, ToolRun | None]:
+    """The strace that observes the run, or why there is none: a coverage gap, and with `--network forbid` a
+    failed tool run (a forbidden network that cannot be observed must not pass)."""
+    from mlsec_actions.training import trace
+
+    if args.no_trace:
+        return None, CoverageGap(GapKind.TOOL_ERROR, "--no-trace: files read and network access were not "
+                                 "observed"), None
+    binary = trace.locate()
+    problem = "strace is not installed (apt-get install strace)" if binary is None else trace.problem(binary)
+    if problem is None:
+        return binary, None, None
+    gap = CoverageGap(GapKind.TOOL_ERROR, f"files read and network access were not observed: {problem}")
+    failed = ToolRun(TRACER, ToolStatus.MISSING if binary is None else ToolStatus.FAILED,
+                     message=f"--network forbid, but the network cannot be observed: {problem}")
+    return None, gap, failed if args.network == "forbid" else None
 
 
 def _train(args: argparse.Namespace) -> StageResult:
@@ -117,6 +158,8 @@ def _train(args: argparse.Namespace) -> StageResult:
 
     plan = _plan(args)
     assert isinstance(plan, runner.Plan)
+    binary, trace_gap, trace_failed = _tracer(args)
+    plan = dataclasses.replace(plan, tracer=binary)
     inputs = runner.input_digests(plan)
     python = environment.interpreter_of(plan.command, args.python)
     # The interpreter is described while the command runs: its start-up is not added to the run's time.
@@ -129,7 +172,9 @@ def _train(args: argparse.Namespace) -> StageResult:
     reproducible = None
     if args.check_reproducible and first.tool.status is ToolStatus.OK:
         attempt, differ = runner.rerun_differs(first, plan)
-        findings += [f for f in attempt.findings if f.rule.id != "train/no-outputs"] + differ
+        known = {(f.rule.id, f.location.path, f.message) for f in findings}
+        findings += [f for f in attempt.findings if f.rule.id != "train/no-outputs"
+                     and (f.rule.id, f.location.path, f.message) not in known] + differ
         reproducible = attempt.tool.status is ToolStatus.OK and not differ
     notes = [] if not isinstance(described, str) else [f"packages not recorded: {described}"]
     _refuse_planted_links(args, plan.workdir)
@@ -141,14 +186,25 @@ def _train(args: argparse.Namespace) -> StageResult:
         commit=snapshot.git_commit(plan.workdir), interpreter=None if isinstance(described, str) else described,
         started=first.started, finished=attempt.finished, exit_code=exit_code, timeout=plan.timeout,
         run_id=os.environ.get(RUN_ID_ENV), log_sha256=log_digest,
-        dropped_env=tuple(environment.dropped(plan.env)), reproducible=reproducible)
+        dropped_env=tuple(environment.dropped(plan.env)), reproducible=reproducible,
+        reads=_reads(first.observed), hosts=first.observed.hosts if first.observed is not None else None)
     statement = provenance.statement(record)
     outputs.write_bytes(args.provenance, provenance.encode(statement))
-    ours = ToolRun(TOOL, ToolStatus.OK, notes=tuple(notes), gaps=attempt.gaps)
+    gaps = tuple(dict.fromkeys((*first.gaps, *attempt.gaps, *([trace_gap] if trace_gap else []))))
+    ours = ToolRun(TOOL, ToolStatus.OK, notes=tuple(notes), gaps=gaps)
     seconds = round((attempt.finished - first.started).total_seconds(), 3)
     extra: dict[str, object] = {"provenance": {"file": str(args.provenance), "outputs": len(attempt.outputs),
                                                "inputs": len(inputs), "exitCode": exit_code, "seconds": seconds}}
-    return StageResult(STAGE_ID, sort_findings(findings), (ours, attempt.tool), extra=extra)
+    tools = (ours, attempt.tool, *([trace_failed] if trace_failed else []))
+    return StageResult(STAGE_ID, sort_findings(findings), tools, extra=extra)
+
+
+def _reads(judged: object) -> dict[str, dict[str, str]]:
+    from mlsec_actions.training import observe
+
+    if not isinstance(judged, observe.Judged):
+        return {}
+    return {"code": dict(judged.code), "pinned": dict(judged.pinned), "undeclared": dict(judged.undeclared)}
 
 
 def _refuse_planted_links(args: argparse.Namespace, workdir: Path) -> None:

@@ -70,8 +70,9 @@ def _pump(stream: IO[bytes], keep: bytearray, limit: int, tail: bool, overflow: 
 
 
 def run(command: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: float,
-        max_stdout: int) -> Completed:
-    """Run `command` (argument list, no shell); raises OSError only when it cannot start."""
+        max_stdout: int, ended: threading.Event | None = None) -> Completed:
+    """Run `command` (argument list, no shell); raises OSError only when it cannot start. `ended`, when set,
+    also ends the run (a tracer in front of the real command says that command exited): the group is killed."""
     started = time.monotonic()
     proc = subprocess.Popen(list(command), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)
@@ -87,7 +88,7 @@ def run(command: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: f
     pause = 0.001
     timed_out = False
     while not _exited(proc.pid):
-        if overflow.is_set():
+        if overflow.is_set() or (ended is not None and ended.is_set()):
             break
         now = time.monotonic()
         if now >= deadline:

@@ -11,6 +11,7 @@ Reference: docs/train.md#provenance-format.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -63,6 +64,10 @@ class RunRecord:
     """Names of environment variables withheld from the command (never values)."""
     reproducible: bool | None = None
     """`--check-reproducible`: whether a second run gave the same outputs; None when not checked."""
+    reads: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
+    """Files of the work tree the traced run read, by role (`code`, `pinned`, `undeclared`): name -> SHA-256."""
+    hosts: tuple[str, ...] | None = None
+    """Internet endpoints outside loopback the run reached; None when the network was not observed."""
 
 
 def _time(moment: dt.datetime) -> str:
@@ -114,6 +119,9 @@ def _dependencies(record: RunRecord) -> list[dict[str, Any]]:
         deps.append({**({"uri": uri} if uri else {"name": "source"}), "digest": {"gitCommit": record.commit}})
     deps.extend({"name": escaped(name), "digest": {"sha256": digest}, "annotations": {"role": "input"}}
                 for name, digest in sorted(record.inputs.items()))
+    for role in ("code", "pinned", "undeclared"):
+        deps.extend({"name": escaped(name), "digest": {"sha256": digest}, "annotations": {"role": role}}
+                    for name, digest in sorted(record.reads.get(role, {}).items()))
     if record.interpreter is not None:
         py = record.interpreter
         deps.append({"uri": _purl("generic", py.implementation.lower(), py.python), "name": "python",
@@ -145,6 +153,8 @@ def statement(record: RunRecord) -> dict[str, Any]:
         "seconds": round((record.finished - record.started).total_seconds(), 3)})]
     if record.log_sha256:
         byproducts.append({"name": "train.log", "digest": {"sha256": record.log_sha256}})
+    byproducts.append(_fact("network", {"observed": False} if record.hosts is None
+                            else {"observed": True, "hosts": names(record.hosts)}))
     if record.reproducible is not None:
         byproducts.append(_fact("reproducibility", {"sameOutputs": record.reproducible}))
     internal: dict[str, Any] = {"timeoutSeconds": record.timeout, "withheldEnvironment": names(record.dropped_env)}

@@ -40,5 +40,19 @@ NOT_REPRODUCIBLE = _rule(
     "so the model cannot be rebuilt from its recorded provenance.",
     "Fix every seed (`random_state`, numpy, framework seeds) and avoid time- or order-dependent output.",
     "reproducibility")
+UNDECLARED_READ = _rule(
+    "undeclared-read", "UndeclaredRead", "The training run read data that is neither declared nor pinned",
+    "A process of the training command opened a data file in the work tree that is not a declared input "
+    "(`--input`), not pinned in `mlsec.lock`, or whose content differs from its pin: the provenance cannot say "
+    "the model was made only from what it lists.",
+    "Declare the file with `--input`, or pin it in `mlsec.lock` (and let fetch bring it in).", "integrity")
+NETWORK_ACCESS = _rule(
+    "network-access", "NetworkAccess", "The training run reached a host on the network",
+    "A process of the training command connected or sent to an internet address outside the loopback range. "
+    "What it downloaded (data, weights, code) is not in the provenance; with `--network forbid` this is a policy "
+    "violation.",
+    "Fetch what training needs beforehand with `mlsec fetch` (pinned in `mlsec.lock`) and declare it as an input; "
+    "turn off telemetry and remote logging in the training run.", "network")
 
-RULES = (WRITE_OUTSIDE_OUTPUT, OUTPUT_NOT_REGULAR, NO_OUTPUTS, INPUT_CHANGED, NOT_REPRODUCIBLE)
+RULES = (WRITE_OUTSIDE_OUTPUT, OUTPUT_NOT_REGULAR, NO_OUTPUTS, INPUT_CHANGED, NOT_REPRODUCIBLE, UNDECLARED_READ,
+         NETWORK_ACCESS)

@@ -8,10 +8,12 @@ after the outputs were hashed and the provenance written.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import os
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlsec_actions.digests import hash_files, scan_tree
@@ -19,7 +21,7 @@ from mlsec_actions.errors import InputError
 from mlsec_actions.findings import CoverageGap, Finding, GapKind, Location, Severity, ToolRun, ToolStatus
 from mlsec_actions.sanitize import log_line
 from mlsec_actions.tools import process
-from mlsec_actions.training import rules, snapshot
+from mlsec_actions.training import observe, rules, snapshot, trace
 
 COMMAND_TOOL = "training-command"
 """The ToolRun that stands for the caller's command."""
@@ -47,6 +49,12 @@ class Plan:
     """The command's environment."""
     timeout: float
     """Seconds before the process group is killed."""
+    tracer: str | None = None
+    """The strace binary that watches reads and network (checked usable), or None: not observed."""
+    pins: Mapping[str, str] = field(default_factory=dict)
+    """Files pinned in mlsec.lock (relative to `workdir`) -> SHA-256."""
+    forbid_network: bool = False
+    """`--network forbid`: reaching a non-loopback host is a high finding."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,8 @@ class Attempt:
     """End, UTC."""
     gaps: tuple[CoverageGap, ...] = ()
     """What was not watched."""
+    observed: observe.Judged | None = None
+    """What the run read and reached (None: not traced)."""
 
 
 def rel(path: Path, plan: Plan) -> str:
@@ -132,9 +142,13 @@ def execute(plan: Plan) -> Attempt:
     out_rel = rel(plan.output, plan)
     before = snapshot.take(plan.workdir, (out_rel, *plan.ours))
     started = dt.datetime.now(dt.UTC)
+    seen: trace.Observation | None = None
     try:
-        done = process.run(plan.command, cwd=plan.workdir, env=plan.env, timeout=plan.timeout,
-                           max_stdout=MAX_LOG_BYTES)
+        if plan.tracer is None:
+            done = process.run(plan.command, cwd=plan.workdir, env=plan.env, timeout=plan.timeout,
+                               max_stdout=MAX_LOG_BYTES)
+        else:
+            done, seen = _traced(plan, plan.tracer)
     except OSError as e:
         now = dt.datetime.now(dt.UTC)
         tool = ToolRun(COMMAND_TOOL, ToolStatus.MISSING, message=f"cannot start {plan.command[0]}: {e.strerror or e}")
@@ -145,6 +159,13 @@ def execute(plan: Plan) -> Attempt:
     gaps = [CoverageGap(GapKind.LIMIT_REACHED, f"the work tree has more than {snapshot.MAX_ENTRIES} entries or "
                         f"deeper than {snapshot.MAX_DEPTH} folders: writes beyond the limit are not seen")
             ] if before.truncated or after.truncated else []
+    judged = None
+    if seen is not None:
+        judged = observe.judge(seen, workdir=plan.workdir, excluded=(out_rel, *plan.ours),
+                               inputs=frozenset(plan.inputs), pins=plan.pins, forbid_network=plan.forbid_network,
+                               anchor=_anchor(plan))
+        findings += judged.findings
+        gaps += judged.gaps
     outputs: dict[str, str] = {}
     if plan.output.is_dir():
         tree = scan_tree(plan.output, ignore=())
@@ -157,7 +178,48 @@ def execute(plan: Plan) -> Attempt:
         findings.append(Finding(rules.NO_OUTPUTS, f"The command exited 0 but wrote no file under {out_rel}.",
                                 Severity.HIGH, Location(out_rel)))
     log = done.stdout + (b"\n--- stderr (tail) ---\n" + done.stderr if done.stderr else b"")
-    return Attempt(tool, outputs, tuple(findings), log, started, finished, tuple(gaps))
+    return Attempt(tool, outputs, tuple(findings), log, started, finished, tuple(gaps), judged)
+
+
+def _startable(plan: Plan) -> None:
+    """strace would start and then fail on a missing program: say so the way a failed start does (OSError)."""
+    program = plan.command[0]
+    if "/" in program:
+        full = plan.workdir / program
+        found = full.is_file() and os.access(full, os.X_OK)
+    else:
+        found = shutil.which(program, path=plan.env.get("PATH", os.defpath)) is not None
+    if not found:
+        raise FileNotFoundError(2, "No such file or directory (or not executable)", program)
+
+
+def _traced(plan: Plan, binary: str) -> tuple[process.Completed, trace.Observation]:
+    """The command under strace; the run ends when the command itself exits (its descendants are killed with
+    the group, as without a tracer), and the exit code is the command's own from the trace."""
+    _startable(plan)
+    with trace.session(binary, plan.workdir) as watch:
+        try:
+            done = process.run((*watch.prefix, *plan.command), cwd=plan.workdir, env=plan.env,
+                               timeout=plan.timeout, max_stdout=MAX_LOG_BYTES, ended=watch.leader_done)
+        finally:
+            seen = watch.finish()
+    if seen.exit_code is not None and not (done.timed_out or done.overflowed):
+        done = dataclasses.replace(done, returncode=seen.exit_code)
+    return done, seen
+
+
+def _anchor(plan: Plan) -> str:
+    """Where a finding that belongs to no file points: the command's first argument naming a file of the tree
+    (its script), else the output folder."""
+    for arg in plan.command[1:]:
+        try:
+            path = plan.workdir / arg
+            name = snapshot.relative_inside(path, plan.workdir) if path.is_file() else None
+        except (OSError, ValueError):
+            continue
+        if name:
+            return name
+    return rel(plan.output, plan)
 
 
 def changed_inputs(before: dict[str, str], plan: Plan) -> list[Finding]:
