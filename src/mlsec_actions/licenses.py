@@ -94,17 +94,30 @@ def combine(first: Any, second: dict[str, Any]) -> dict[str, Any]:
 _TOKEN = re.compile(r"\s*(\(|\)|[^\s()]+)")
 
 
+def _operators(tokens: list[str]) -> bool:
+    return any(t.upper() in ("AND", "OR", "WITH") or t in ("(", ")") for t in tokens)
+
+
 def terms(expression: str) -> list[str]:
-    """The licence ids of an SPDX expression (`MIT OR (Apache-2.0 AND BSD-3-Clause)`), operators left out."""
-    return [t for t in _TOKEN.findall(expression) if t not in ("(", ")") and t.upper() not in ("AND", "OR", "WITH")]
+    """The licence ids of an SPDX expression (`MIT OR (Apache-2.0 AND BSD-3-Clause)`), without operators and
+    `WITH` exceptions; a free-text name without operators (`Apache 2.0`) is one id."""
+    tokens = _TOKEN.findall(expression)
+    if not _operators(tokens):
+        return [expression.strip()]
+    out = []
+    for i, t in enumerate(tokens):
+        after_with = i > 0 and tokens[i - 1].upper() == "WITH"
+        if t not in ("(", ")") and t.upper() not in ("AND", "OR", "WITH") and not after_with:
+            out.append(t)
+    return out
 
 
 def acceptable(expression: str, ok: Callable[[str], bool]) -> bool:
     """Whether `expression` can be complied with when `ok(id)` says which ids are acceptable: `A OR B` needs
     one of them, `A AND B` both, `A WITH exception` is judged as `A`. A free-text name (`Apache 2.0`,
-    `BSD License`) is one id as a whole. Text that does not parse as an expression needs every id in it acceptable."""
-    tokens = [t for t in _TOKEN.findall(expression) if t]
-    if not any(t.upper() in ("AND", "OR", "WITH") or t in "()" for t in tokens):
+    `BSD License`) is one id as a whole. Operators that do not make an expression (`MIT AND (`) are never acceptable."""
+    tokens = _TOKEN.findall(expression)
+    if not _operators(tokens):
         return ok(expression.strip())
     pos = 0
 
@@ -149,4 +162,4 @@ def acceptable(expression: str, ok: Callable[[str], bool]) -> bool:
             raise ValueError("trailing tokens")
         return value
     except ValueError:
-        return all(ok(t) for t in terms(expression))  # not an expression: every id in it must be acceptable
+        return False  # operators that do not make an expression: nothing says what may be complied with
