@@ -76,7 +76,6 @@ def build(req: SbomRequest, cache: DigestCache) -> dict[str, Any]:
     from cyclonedx.model.bom import Bom
     from cyclonedx.model.component import Component, ComponentType
     from cyclonedx.output.json import JsonV1Dot6
-    from packageurl import PackageURL
 
     root_name = req.root.resolve().name
     app = Component(type=ComponentType.APPLICATION, name=root_name, bom_ref=f"project:{root_name}")
@@ -152,7 +151,7 @@ def _dependencies(req: SbomRequest, declared: list[depfiles.Dependency], notes: 
     refs = {c.bom_ref.value for c in out}
     for pkg in inv.packages if inv else ():
         kind = licensing.purl_type(pkg)
-        name = normalize_name(pkg, kind)
+        name = _purl_name(pkg, kind)
         ref = f"{kind}:{name}@{pkg.version}" if pkg.version else f"{kind}:{name}"
         if pkg in used or ref in refs:
             continue
@@ -167,7 +166,7 @@ def _dependencies(req: SbomRequest, declared: list[depfiles.Dependency], notes: 
     return out
 
 
-def normalize_name(pkg: Any, kind: str) -> str:
+def _purl_name(pkg: Any, kind: str) -> str:
     return depfiles.normalize(pkg.name) if kind == "pypi" else str(pkg.name)
 
 

@@ -27,7 +27,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verdict", type=Path, default=None, help="gate verdict JSON, recorded as properties")
     parser.add_argument("--licenses-from", type=Path, default=None, metavar="SARIF",
                         help="code-scan's SARIF: dependencies' licences from its licence inventory (trivy), and "
-                             "the packages of other lockfiles it listed (docs/sbom.md#licenses)")
+                             "the packages of other lockfiles it listed (docs/sbom.md#sbom-licenses)")
     parser.add_argument("--no-discover", action="store_true",
                         help="list only --model/--dataset, not the models and datasets found in PATH by content")
     parser.add_argument("--digest-cache", type=Path, default=DEFAULT_CACHE,
