@@ -387,6 +387,7 @@ def test_licences_from_code_scan_sarif_are_in_the_bom(project: Path, tmp_path: P
                      "--digest-cache", str(tmp_path / "dc.json")]) == 0
     doc = json.loads(out.read_text())
     assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(json.dumps(doc)) is None
+    assert {"name": "mlsec:sbom:licenses-from", "value": str(sarif)} in doc["metadata"]["properties"]
     by_ref = {c["bom-ref"]: c for c in doc["components"]}
     assert by_ref["pypi:numpy"]["licenses"] == [{"license": {"id": "BSD-3-Clause"}}]
     assert by_ref["pypi:requests"]["licenses"] == [{"license": {"name": "Apache 2.0"}}]  # not an SPDX id

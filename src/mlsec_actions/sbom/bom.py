@@ -101,6 +101,8 @@ def build(req: SbomRequest, cache: DigestCache) -> dict[str, Any]:
     deps = _dependencies(req, depfiles.collect(req.root, not_read), not_read)
     for note in not_read:
         bom.metadata.properties.add(Property(name="mlsec:sbom:not-read", value=note))
+    if req.licenses is not None:
+        bom.metadata.properties.add(Property(name="mlsec:sbom:licenses-from", value=req.licenses.source))
     for c in [*models, *data, *deps]:
         bom.components.add(c)
     bom.register_dependency(app, [*models, *data, *deps])
