@@ -9,6 +9,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mlsec_actions.licenses import PackageLicense
 
 
 class Severity(enum.IntEnum):
@@ -192,6 +196,8 @@ class ToolRun:
     """The process exit code, for external tools."""
     gaps: tuple[CoverageGap, ...] = ()
     """What this tool could not check (coverage); a tool can succeed and still have gaps."""
+    licenses: tuple[PackageLicense, ...] | None = None
+    """The dependencies it listed with their licences (trivy's licence scanner); None: it made no such list."""
 
 
 @dataclass(frozen=True)

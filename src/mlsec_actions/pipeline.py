@@ -367,6 +367,8 @@ def _run(p: PipelinePlan, cwd: Path, emit: Emit, env: dict[str, str], costs: dic
             out += [a for m in p.models for a in ("--model", str(m))]
             out += [a for d in p.datasets for a in ("--dataset", str(d))]
             out += ["--model-card", str(p.model_card)] if p.model_card is not None else []
+            licences = p.sarif_dir / "code-scan.sarif"  # its licence inventory: dependencies' licences
+            out += ["--licenses-from", str(licences)] if "code-scan" in p.scans and licences.is_file() else []
             return out + (["--verdict", str(verdict)] if verdict.is_file() else [])
         if stage == p.sign:
             if worst(steps) != ExitCode.OK or not_started:  # every other stage has finished: sign needs them all

@@ -77,6 +77,9 @@ def test_waived_example_goes_green_signs_and_verifies(tmp_path: Path, example_pr
     assert proc.returncode == 0, proc.stderr
     sbom = json.loads((out / "sbom.cdx.json").read_text())
     assert any(c.get("type") == "machine-learning-model" for c in sbom["components"])
+    # Dependencies' licences come from code-scan's licence inventory (docs/sbom.md#sbom-licenses).
+    assert {"name": "mlsec:sbom:licenses-from", "value": str(out / "sarif" / "code-scan.sarif")} in sbom["metadata"][
+        "properties"]
     verify = run_mlsec("verify", "--public-key", str(pub), str(models), str(out / "sbom.cdx.json"),
                        "--attestation", str(out / "gate.intoto.sigstore.json"), "--base", str(tmp_path))
     assert verify.returncode == 0, verify.stderr

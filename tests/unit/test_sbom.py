@@ -360,3 +360,54 @@ def test_mangled_model_cards_fail_with_one_line_or_load(tmp_path: Path, seed: in
         json.dumps(modelcard.build(card, [], {}, path))
         outcomes["built"] += 1
     assert outcomes["built"] > 10 and outcomes["refused"] > 100, outcomes
+
+
+def _inventory_sarif(tmp_path: Path, complete: bool = True) -> Path:
+    from mlsec_actions.findings import StageResult, ToolRun, ToolStatus
+    from mlsec_actions.licenses import PackageLicense
+    from mlsec_actions.sarif import write_sarif
+    from mlsec_actions.stages.code_scan import _license_inventory
+
+    pkgs = (PackageLicense("pip", "NumPy", "1.26.4", ("BSD-3-Clause",), "requirements.txt"),
+            PackageLicense("pip", "requests", "2.32.3", ("Apache 2.0",), "requirements.txt"),
+            PackageLicense("npm", "dual", "1.0.0", ("MIT OR GPL-3.0-only",), "web/package-lock.json"),
+            PackageLicense("npm", "two", "2.0.0", ("MIT", "(Apache-2.0 OR BSD-2-Clause)"), "web/package-lock.json"),
+            PackageLicense("npm", "none", "0.1.0", (), "web/package-lock.json"),
+            PackageLicense("pip", "pytest", "7.0.0", ("MIT",), "sub/requirements.txt"))
+    runs = (ToolRun("trivy", ToolStatus.OK if complete else ToolStatus.FAILED, version="0.76.0", licenses=pkgs),)
+    out = tmp_path / "results" / "code-scan.sarif"
+    write_sarif(StageResult("code-scan", (), runs, extra=_license_inventory(runs)), out)
+    return out
+
+
+def test_licences_from_code_scan_sarif_are_in_the_bom(project: Path, tmp_path: Path) -> None:
+    out = tmp_path / "lic.cdx.json"
+    sarif = _inventory_sarif(tmp_path)
+    assert cli.main(["sbom", str(project), "--no-discover", "--licenses-from", str(sarif), "--out", str(out),
+                     "--digest-cache", str(tmp_path / "dc.json")]) == 0
+    doc = json.loads(out.read_text())
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(json.dumps(doc)) is None
+    assert {"name": "mlsec:sbom:licenses-from", "value": str(sarif)} in doc["metadata"]["properties"]
+    by_ref = {c["bom-ref"]: c for c in doc["components"]}
+    assert by_ref["pypi:numpy"]["licenses"] == [{"license": {"id": "BSD-3-Clause"}}]
+    assert by_ref["pypi:requests"]["licenses"] == [{"license": {"name": "Apache 2.0"}}]  # not an SPDX id
+    assert by_ref["npm:dual@1.0.0"]["licenses"] == [{"expression": "MIT OR GPL-3.0-only"}]
+    assert by_ref["npm:dual@1.0.0"]["purl"] == "pkg:npm/dual@1.0.0"
+    assert by_ref["npm:two@2.0.0"]["licenses"] == [{"expression": "MIT AND ((Apache-2.0 OR BSD-2-Clause))"}]
+    assert "licenses" not in by_ref["npm:none@0.1.0"]
+    # Another version than the one declared: not its licence; a component of its own.
+    assert "licenses" not in by_ref["pypi:pytest"]
+    assert by_ref["pypi:pytest@7.0.0"]["licenses"] == [{"license": {"id": "MIT"}}]
+
+
+def test_incomplete_or_missing_licence_inventories(project: Path, tmp_path: Path) -> None:
+    out = tmp_path / "lic.cdx.json"
+    sarif = _inventory_sarif(tmp_path, complete=False)
+    assert cli.main(["sbom", str(project), "--no-discover", "--licenses-from", str(sarif), "--out", str(out),
+                     "--digest-cache", str(tmp_path / "dc.json")]) == 0
+    notes = [p["value"] for p in json.loads(out.read_text())["metadata"]["properties"]
+             if p["name"] == "mlsec:sbom:not-read"]
+    assert any("licence inventory is incomplete" in n for n in notes)
+    (tmp_path / "other.sarif.bad").write_text(json.dumps({"version": "2.1.0", "runs": [{"properties": {}}]}))
+    assert cli.main(["sbom", str(project), "--licenses-from", str(tmp_path / "other.sarif.bad"),
+                     "--out", str(out)]) == 2

@@ -36,6 +36,9 @@ _TITLES = {
     "sarif-tampered": "A SARIF file differs from the digest its stage recorded",
     "coverage-gap": "A stage could not check everything (coverage gap)",
     "coverage-required": "Something the policy requires was not checked",
+    "license": "A dependency's licence is denied or not allowed",
+    "license-unknown": "A dependency declares no licence",
+    "license-unchecked": "Dependency licences could not be checked",
 }
 
 

@@ -217,6 +217,12 @@ class _Evaluation:
         for m in pol.metrics:
             runs = [(source, props) for stage, source, props in self.properties if stage == m.stage]
             violations.extend(metric(m, runs, pol.path))
+        if pol.licenses is not None:
+            from mlsec_actions.gate import licenses  # only policies that judge licences
+
+            lic_violations, lic_warnings = licenses.evaluate(pol.licenses, self.properties, pol.path)
+            violations += lic_violations
+            self.warnings += lic_warnings
         uses = []
         for w, active, matched in zip(pol.waivers, self.waivers.active, self.waivers.matched, strict=True):
             uses.append(WaiverUse(w, "expired" if not active else "used" if matched else "unused", matched))

@@ -135,6 +135,20 @@ class Waiver:
 
 
 @dataclass(frozen=True)
+class LicensePolicy:
+    """`code-scan.licenses`: which dependency licences are accepted (docs/gate.md#license)."""
+
+    allow: tuple[str, ...] = ()
+    """Licence id globs accepted; empty: every licence not denied is accepted."""
+    deny: tuple[str, ...] = ()
+    """Licence id globs refused, whatever `allow` says."""
+    unknown_fails: bool = True
+    """A dependency that declares no licence is a violation (`unknown: fail`, default) or a warning (`warn`)."""
+    line: int = 0
+    """Line of `code-scan.licenses` in the policy file."""
+
+
+@dataclass(frozen=True)
 class Policy:
     """A loaded, validated policy."""
 
@@ -168,6 +182,8 @@ class Policy:
     """The builtin's name (`default`, `strict`) when the policy is one: the caller has no file to point at."""
     allow_globals: tuple[Allow, ...] = ()
     """`model-scan.allow-globals`: exact pickle imports accepted after review (docs/model-scan.md)."""
+    licenses: LicensePolicy | None = None
+    """`code-scan.licenses`; None: dependency licences are not judged."""
     warnings: tuple[str, ...] = ()
     """`file:line: key: problem` notes that do not invalidate the policy."""
     checkpoint: int | None = None

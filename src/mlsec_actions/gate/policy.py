@@ -24,7 +24,16 @@ from mlsec_actions import catalog, compliance
 from mlsec_actions.errors import InputError
 from mlsec_actions.findings import Severity
 from mlsec_actions.gate.coverage import REQUIREMENTS
-from mlsec_actions.gate.model import WAIVER_MAX_DAYS, WAIVER_MIN_REASON, MetricRule, Policy, Selector, Threshold, Waiver
+from mlsec_actions.gate.model import (
+    WAIVER_MAX_DAYS,
+    WAIVER_MIN_REASON,
+    LicensePolicy,
+    MetricRule,
+    Policy,
+    Selector,
+    Threshold,
+    Waiver,
+)
 from mlsec_actions.inputs import read_regular
 from mlsec_actions.yaml_lines import DuplicateKey, Lines, compose, key_name, line_of
 
@@ -240,7 +249,18 @@ def _build(doc: dict[str, Any], lines: Lines, label: str, digest: str, known: fr
                   waiver_max_days=doc.get("waiver-max-days", WAIVER_MAX_DAYS), waiver_path_only=path_only,
                   coverage_gaps_fail=coverage.get("gaps", "warn") == "fail",
                   coverage_required=tuple(k for k in REQUIREMENTS if k in coverage.get("require", {})),
-                  coverage_line=line_of(lines, ("coverage",)), allow_globals=allows)
+                  coverage_line=line_of(lines, ("coverage",)), allow_globals=allows,
+                  licenses=_licenses(doc, lines))
+
+
+def _licenses(doc: dict[str, Any], lines: Lines) -> LicensePolicy | None:
+    """`code-scan.licenses` (the schema has checked its shape)."""
+    lic = doc.get("code-scan", {}).get("licenses")
+    if lic is None:
+        return None
+    return LicensePolicy(allow=tuple(lic.get("allow", ())), deny=tuple(lic.get("deny", ())),
+                         unknown_fails=lic.get("unknown", "fail") == "fail",
+                         line=line_of(lines, ("code-scan", "licenses")))
 
 
 def _allow_globals(doc: dict[str, Any], problem: Callable[[tuple[str | int, ...], str], None]) -> tuple[Any, ...]:

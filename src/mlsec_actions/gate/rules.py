@@ -23,7 +23,7 @@ from mlsec_actions.gate.model import MetricRule, Selector, Threshold, Waiver, pa
 
 KINDS = ("threshold", "required-stage-missing", "tool-failed", "metric", "metric-missing",
          "waiver-expired", "waiver-too-long", "sarif-malformed", "no-inputs", "sarif-stale", "stage-missing",
-         "sarif-tampered", "coverage-gap", "coverage-required")
+         "sarif-tampered", "coverage-gap", "coverage-required", "license", "license-unknown", "license-unchecked")
 # (stage, tool, rule, severity, score) -> findings: what thresholds are evaluated over.
 Tally = Counter[tuple[str, str, str, Severity, float]]
 

@@ -16,7 +16,7 @@ from typing import Any
 from mlsec_actions import __version__
 from mlsec_actions.digests import DigestCache, walk_files
 from mlsec_actions.errors import InputError, MlsecError
-from mlsec_actions.sbom import depfiles, discover, modelcard
+from mlsec_actions.sbom import depfiles, discover, licensing, modelcard
 from mlsec_actions.signing.attest import Verdict
 
 
@@ -44,6 +44,8 @@ class SbomRequest:
     """(name, version) of further tools to list."""
     discover: bool = True
     """Also find models and datasets in `root` by content (`discover.find`), beside the explicit ones."""
+    licenses: licensing.Inventory | None = None
+    """code-scan's licence inventory (`--licenses-from`): dependencies' licences, and packages of other files."""
 
 
 def _name(path: Path, root: Path) -> str:
@@ -74,7 +76,6 @@ def build(req: SbomRequest, cache: DigestCache) -> dict[str, Any]:
     from cyclonedx.model.bom import Bom
     from cyclonedx.model.component import Component, ComponentType
     from cyclonedx.output.json import JsonV1Dot6
-    from packageurl import PackageURL
 
     root_name = req.root.resolve().name
     app = Component(type=ComponentType.APPLICATION, name=root_name, bom_ref=f"project:{root_name}")
@@ -97,12 +98,11 @@ def build(req: SbomRequest, cache: DigestCache) -> dict[str, Any]:
     for note in found.skipped if found else ():
         bom.metadata.properties.add(Property(name="mlsec:sbom:not-searched", value=note))
     not_read: list[str] = []
-    deps = [Component(type=ComponentType.LIBRARY, name=d.name, version=d.version, bom_ref=f"pypi:{d.name}",
-                      purl=PackageURL("pypi", name=d.name, version=d.version),
-                      properties=[Property(name="mlsec:declared-in", value=d.source)])
-            for d in depfiles.collect(req.root, not_read)]
+    deps = _dependencies(req, depfiles.collect(req.root, not_read), not_read)
     for note in not_read:
         bom.metadata.properties.add(Property(name="mlsec:sbom:not-read", value=note))
+    if req.licenses is not None:
+        bom.metadata.properties.add(Property(name="mlsec:sbom:licenses-from", value=req.licenses.source))
     for c in [*models, *data, *deps]:
         bom.components.add(c)
     bom.register_dependency(app, [*models, *data, *deps])
@@ -126,6 +126,50 @@ def build(req: SbomRequest, cache: DigestCache) -> dict[str, Any]:
                 comp.update({k: str(meta[k]) for k in ("version", "description") if meta.get(k) not in (None, "")})
     _validate(doc)
     return doc
+
+
+def _dependencies(req: SbomRequest, declared: list[depfiles.Dependency], notes: list[str]) -> list[Any]:
+    """A component per declared Python dependency, with its licences from the inventory when one was given,
+    then one per package of the inventory that no dependency file of the root declares."""
+    from cyclonedx.model import Property
+    from cyclonedx.model.component import Component, ComponentType
+    from packageurl import PackageURL
+
+    inv = req.licenses
+    by_name: dict[str, list[Any]] = {}
+    for pkg in inv.packages if inv else ():
+        key = licensing.python_key(pkg)
+        if key is not None:
+            by_name.setdefault(key, []).append(pkg)
+    used: set[Any] = set()
+    out: list[Any] = []
+    for d in declared:
+        same = [p for p in by_name.get(d.name, []) if not d.version or not p.version or p.version == d.version]
+        used.update(same)
+        lics = [lic for p in same[:1] for lic in licensing.component_licenses(p)]
+        out.append(Component(type=ComponentType.LIBRARY, name=d.name, version=d.version, bom_ref=f"pypi:{d.name}",
+                             purl=PackageURL("pypi", name=d.name, version=d.version), licenses=lics,
+                             properties=[Property(name="mlsec:declared-in", value=d.source)]))
+    refs = {c.bom_ref.value for c in out}
+    for pkg in inv.packages if inv else ():
+        kind = licensing.purl_type(pkg)
+        name = _purl_name(pkg, kind)
+        ref = f"{kind}:{name}@{pkg.version}" if pkg.version else f"{kind}:{name}"
+        if pkg in used or ref in refs:
+            continue
+        refs.add(ref)
+        out.append(Component(type=ComponentType.LIBRARY, name=name, version=pkg.version or None, bom_ref=ref,
+                             purl=PackageURL(kind, name=name, version=pkg.version or None),
+                             licenses=licensing.component_licenses(pkg),
+                             properties=[Property(name="mlsec:declared-in", value=pkg.path),
+                                         Property(name="mlsec:found-by", value="code-scan (trivy)")]))
+    if inv is not None and not inv.complete:
+        notes.append(f"{inv.source}: the licence inventory is incomplete (code-scan's trivy did not finish)")
+    return out
+
+
+def _purl_name(pkg: Any, kind: str) -> str:
+    return depfiles.normalize(pkg.name) if kind == "pypi" else str(pkg.name)
 
 
 def _verdict_properties(verdict: Verdict) -> list[tuple[str, str]]:

@@ -155,6 +155,18 @@ def _relocate(finding: Finding, prefix: str) -> Finding:
     return replace(finding, location=replace(finding.location, path=path))
 
 
+def _merge_extra(extra: dict[str, object], new: dict[str, object], prefix: str) -> None:
+    """Add one path's run properties (evaluate's metrics, model-scan's formats); code-scan's licence
+    inventories of several paths are joined, their manifests' paths made repository-relative."""
+    from mlsec_actions import licenses
+
+    for key, value in new.items():
+        if key == licenses.PROPERTY and isinstance(value, dict):
+            extra[key] = licenses.combine(extra.get(key), licenses.relocate(value, prefix))
+        else:
+            extra[key] = value
+
+
 def run_scan(args: argparse.Namespace, stage_id: str, scan: Callable[[ScanContext], StageResult]) -> int:
     """Validate paths, scan each, merge, write SARIF, print and export a summary; return the exit code."""
     targets = [Path(p) for p in args.paths]
@@ -174,7 +186,7 @@ def run_scan(args: argparse.Namespace, stage_id: str, scan: Callable[[ScanContex
             prefix = os.path.relpath(root, source_root).replace(os.sep, "/") if root.is_relative_to(source_root) else ""
             findings.extend(_relocate(f, "" if prefix == "." else prefix) for f in result.findings)
             tools.extend(result.tools)
-            extra.update(result.extra)  # run properties (evaluate's metrics, model-scan's formats)
+            _merge_extra(extra, result.extra, "" if prefix == "." else prefix)
         processing(None)
         merged = StageResult(stage_id, tuple(findings), tuple(tools), extra=extra)
         out = write_sarif(merged, args.sarif, root=source_root)

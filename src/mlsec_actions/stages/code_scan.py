@@ -181,7 +181,17 @@ def scan(ctx: ScanContext) -> StageResult:
     if ctx.target != ctx.root:
         rel = ctx.target.name
         findings = [f for f in findings if f.location.path == rel]
-    return StageResult(STAGE_ID, sort_findings(merge(findings)), tuple(run for _, run in results))
+    runs = tuple(run for _, run in results)
+    return StageResult(STAGE_ID, sort_findings(merge(findings)), runs, extra=_license_inventory(runs))
+
+
+def _license_inventory(runs: tuple[ToolRun, ...]) -> dict[str, object]:
+    """`run.properties.mlsec-licenses`: trivy's packages and licences; incomplete when trivy did not finish."""
+    from mlsec_actions import licenses
+
+    listed = [r for r in runs if r.name == trivy.SPEC.name]
+    complete = bool(listed) and all(r.status is ToolStatus.OK and r.licenses is not None for r in listed)
+    return {licenses.PROPERTY: licenses.to_property((p for r in listed for p in r.licenses or ()), complete)}
 
 
 def execute(args: argparse.Namespace) -> int:

@@ -25,6 +25,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-card", type=Path, default=None, help="model-card YAML (docs/sbom.md)")
     parser.add_argument("--metrics", type=Path, default=None, help="metrics JSON from the evaluate stage")
     parser.add_argument("--verdict", type=Path, default=None, help="gate verdict JSON, recorded as properties")
+    parser.add_argument("--licenses-from", type=Path, default=None, metavar="SARIF",
+                        help="code-scan's SARIF: dependencies' licences from its licence inventory (trivy), and "
+                             "the packages of other lockfiles it listed (docs/sbom.md#sbom-licenses)")
     parser.add_argument("--no-discover", action="store_true",
                         help="list only --model/--dataset, not the models and datasets found in PATH by content")
     parser.add_argument("--digest-cache", type=Path, default=DEFAULT_CACHE,
@@ -33,6 +36,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     from mlsec_actions.sbom import bom as sbom  # cyclonedx is heavy; every `mlsec` start-up imports this module
+    from mlsec_actions.sbom import licensing
 
     root = Path(args.path)
     if not root.is_dir():
@@ -41,6 +45,7 @@ def execute(args: argparse.Namespace) -> int:
     request = sbom.SbomRequest(root=root, models=list(args.model), datasets=list(args.dataset),
                                model_card=args.model_card,
                                metrics=args.metrics, discover=not args.no_discover,
+                               licenses=licensing.read(args.licenses_from) if args.licenses_from else None,
                                verdict=load_verdict(args.verdict) if args.verdict is not None else None)
     doc = sbom.build(request, cache)
     sbom.write(doc, args.out)

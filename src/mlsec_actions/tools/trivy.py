@@ -212,7 +212,7 @@ def _is_misconfig(finding: Finding) -> bool:
 def _parse(stdout: bytes, root: Path, run: ToolRun) -> tuple[list[Finding], ToolRun]:
     """Findings of one trivy report and `run` with its version and the gaps for dropped placeholders; no
     findings and a failed run when the output is not a trivy report."""
-    from mlsec_actions.tools.trivy_report import ReportError, license_counts, parse_report, validate
+    from mlsec_actions.tools.trivy_report import ReportError, license_counts, license_inventory, parse_report, validate
 
     try:
         report = validate(json.loads(stdout))
@@ -225,7 +225,7 @@ def _parse(stdout: bytes, root: Path, run: ToolRun) -> tuple[list[Finding], Tool
     notes = (f"dependency licences: {sum(counts.values())} ("
              + ", ".join(f"{n} {c}" for c, n in sorted(counts.items())) + ")",) if counts else ()
     return findings, replace(run, version=str(found) if found else version(SPEC), gaps=(*run.gaps, *dropped),
-                             notes=(*run.notes, *notes))
+                             notes=(*run.notes, *notes), licenses=license_inventory(report))
 
 
 def _finish(got: Execution, root: Path, options: TrivyOptions, gaps: list[CoverageGap],

@@ -1,7 +1,8 @@
 """trivy's JSON report (schema v2) -> findings, with values redacted and placeholder secrets accounted for.
 
 Dependency licences (the `license` scanner) are findings only in the categories trivy calls `forbidden` and
-`restricted` (`trivy/license/<category>`, at trivy's severity); the others are counted (`license_counts`).
+`restricted` (`trivy/license/<category>`, at trivy's severity); the others are counted (`license_counts`), and
+every package's licences go to the stage's licence inventory (`license_inventory`, mlsec_actions/licenses.py).
 
 A report that is not trivy's (`{}`, another schema, wrong types) is a `ReportError`: the run fails closed.
 Secrets whose value is a documented placeholder (`decoys.py`) are dropped, each as a coverage gap.
@@ -15,6 +16,7 @@ from typing import Any
 
 from mlsec_actions import redact
 from mlsec_actions.findings import CoverageGap, Finding, GapKind, Location, Rule, Severity
+from mlsec_actions.licenses import PackageLicense
 from mlsec_actions.tools import decoys
 
 
@@ -68,6 +70,33 @@ def license_counts(report: dict[str, Any]) -> dict[str, int]:
             category = _category(lic)
             counts[category] = counts.get(category, 0) + 1
     return counts
+
+
+def license_inventory(report: dict[str, Any]) -> tuple[PackageLicense, ...]:
+    """Every package trivy listed (`--list-all-pkgs`) with the licences its metadata declares (none: an empty
+    tuple), plus those the licence scanner attributes to a package of a manifest; `mlsec_actions.licenses`."""
+    found: dict[tuple[str, str, str], tuple[str, str, list[str]]] = {}  # (path, name, version) -> (type, ., lics)
+    names: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
+    for result in report.get("Results") or []:
+        target, kind = str(result.get("Target", "")), str(result.get("Type") or "")
+        for pkg in result.get("Packages") if isinstance(result.get("Packages"), list) else []:
+            if not isinstance(pkg, dict) or not isinstance(pkg.get("Name"), str):
+                continue
+            path = str(pkg.get("FilePath") or target)
+            key = (path, pkg["Name"][:200], str(pkg.get("Version") or "")[:100])
+            lics = [str(x)[:200] for x in pkg.get("Licenses") or [] if isinstance(x, str)] \
+                if isinstance(pkg.get("Licenses"), list) else []
+            entry = found.setdefault(key, (kind, key[1], []))
+            entry[2].extend(x for x in lics if x not in entry[2])
+            names.setdefault((path, key[1]), []).append(key)
+    for result in report.get("Results") or []:
+        for lic in result.get("Licenses") or []:
+            name, pkg = str(lic.get("Name") or ""), str(lic.get("PkgName") or "")
+            for key in names.get((str(lic.get("FilePath") or result.get("Target", "")), pkg), []) if name else []:
+                if name[:200] not in found[key][2]:
+                    found[key][2].append(name[:200])
+    return tuple(PackageLicense(kind, name, key[2], tuple(lics), key[0])
+                 for key, (kind, name, lics) in sorted(found.items()))
 
 
 def _category(lic: dict[str, Any]) -> str:
