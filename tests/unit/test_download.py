@@ -28,7 +28,8 @@ SHORT = 5000
 class _Handler(http.server.BaseHTTPRequestHandler):
     """/file: BODY with its length; /unsized: BODY with no Content-Length; /redirect?to=URL: 302 to URL;
     /chain?n=N: 302 to /chain?n=N+1; /missing: 404; .../short: BODY's length, SHORT bytes, then the connection
-    closed; .../stall: the same, then silence (also for S3 GETs: /bucket/key). Every path asked for is recorded."""
+    closed; .../stall: the same, then silence; .../nocode: an S3 error without a code (these also for S3 GETs:
+    /bucket/key; any other path: BODY with no length). Every path asked for is recorded."""
 
     protocol_version = "HTTP/1.0"  # the body ends when the connection closes: /unsized needs no length
     asked: ClassVar[list[str]] = []
@@ -64,6 +65,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.flush()
             if route.endswith("/stall"):
                 time.sleep(5)
+            return
+        if route.endswith("/nocode"):  # an S3 error document that names no error code
+            body = b"<Error><Message>denied</Message></Error>"
+            self.send_response(403)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
             return
         if route == "/missing":
             self.send_error(404, "Not Found")
@@ -255,3 +263,12 @@ def test_an_s3_body_that_stops_mid_way_times_out(base: str, tmp_path: Path, monk
     monkeypatch.setenv("MLSEC_S3_ENDPOINT_URL", base)
     with pytest.raises(DownloadError, match=r"^S3 download interrupted: Read timeout on endpoint URL"):
         download.fetch(_source("s3://models-dl/m/stall"), tmp_path / "a.bin", len(BODY), 1)
+
+
+def test_an_s3_error_without_a_code_and_an_unsized_s3_body(base: str, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLSEC_S3_ENDPOINT_URL", base)
+    with pytest.raises(DownloadError, match=r"^S3 error$"):
+        download.fetch(_source("s3://models-dl/m/nocode"), tmp_path / "a.bin", len(BODY), 30)
+    got = download.fetch(_source("s3://models-dl/m/plain"), tmp_path / "b.bin", len(BODY), 30)  # no ContentLength
+    assert (got.size, got.sha256) == (len(BODY), hashlib.sha256(BODY).hexdigest())
