@@ -8,6 +8,7 @@ import hashlib
 import http.server
 import socket
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,11 +22,14 @@ from mlsec_actions.supply.lock import Source, parse_url
 from tests.supply_servers import S3Server, s3_server  # noqa: F401 -- the fixture (moto's real server)
 
 BODY = b"model bytes " * 1000
+SHORT = 5000
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     """/file: BODY with its length; /unsized: BODY with no Content-Length; /redirect?to=URL: 302 to URL;
-    /chain?n=N: 302 to /chain?n=N+1; /missing: 404. Every path asked for is recorded."""
+    /chain?n=N: 302 to /chain?n=N+1; /missing: 404; .../short: BODY's length, SHORT bytes, then the connection
+    closed; .../stall: the same, then silence; .../nocode: an S3 error without a code (these also for S3 GETs:
+    /bucket/key; any other path: BODY with no length). Every path asked for is recorded."""
 
     protocol_version = "HTTP/1.0"  # the body ends when the connection closes: /unsized needs no length
     asked: ClassVar[list[str]] = []
@@ -52,6 +56,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             to = got["to"][0] if route == "/redirect" else f"/chain?n={int(got['n'][0]) + 1}"
             self.send_header("Location", to)
             self.end_headers()
+            return
+        if route.endswith(("/short", "/stall")):  # a length it never sends: closes early, or stops sending
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(BODY)))
+            self.end_headers()
+            self.wfile.write(BODY[:SHORT])
+            self.wfile.flush()
+            if route.endswith("/stall"):
+                time.sleep(5)
+            return
+        if route.endswith("/nocode"):  # an S3 error document that names no error code
+            body = b"<Error><Message>denied</Message></Error>"
+            self.send_response(403)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
             return
         if route == "/missing":
             self.send_error(404, "Not Found")
@@ -217,3 +237,38 @@ def test_a_server_that_never_answers_times_out(tmp_path: Path) -> None:
         listener.listen(1)
         with pytest.raises(DownloadError, match=r"^cannot download: timed out$"):
             download.fetch(_source(f"http://127.0.0.1:{listener.getsockname()[1]}/x"), tmp_path / "a.bin", 10, 1)
+
+
+def test_a_body_shorter_than_its_announced_length_is_a_download_error(base: str, tmp_path: Path) -> None:
+    url = base + "/short"  # http.client hands back the short body as if it were complete
+    with pytest.raises(DownloadError) as e:
+        download.fetch(_source(url), tmp_path / "a.bin", len(BODY), 30)
+    assert str(e.value) == f"{url}: connection closed after {SHORT} of {len(BODY)} bytes"
+
+
+def test_a_body_that_stops_mid_way_times_out(base: str, tmp_path: Path) -> None:
+    with pytest.raises(DownloadError, match=r"^download interrupted: timed out$"):
+        download.fetch(_source(base + "/stall"), tmp_path / "a.bin", len(BODY), 1)
+
+
+def test_a_short_s3_body_is_a_download_error(base: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLSEC_S3_ENDPOINT_URL", base)  # our liar answers the GET as an S3 server would
+    with pytest.raises(DownloadError) as e:
+        download.fetch(_source("s3://models-dl/m/short"), tmp_path / "a.bin", len(BODY), 30)
+    assert str(e.value) == f"s3://models-dl/m/short: connection closed after {SHORT} of {len(BODY)} bytes"
+    assert _Handler.asked == ["/models-dl/m/short"]
+
+
+def test_an_s3_body_that_stops_mid_way_times_out(base: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLSEC_S3_ENDPOINT_URL", base)
+    with pytest.raises(DownloadError, match=r"^S3 download interrupted: Read timeout on endpoint URL"):
+        download.fetch(_source("s3://models-dl/m/stall"), tmp_path / "a.bin", len(BODY), 1)
+
+
+def test_an_s3_error_without_a_code_and_an_unsized_s3_body(base: str, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLSEC_S3_ENDPOINT_URL", base)
+    with pytest.raises(DownloadError, match=r"^S3 error$"):
+        download.fetch(_source("s3://models-dl/m/nocode"), tmp_path / "a.bin", len(BODY), 30)
+    got = download.fetch(_source("s3://models-dl/m/plain"), tmp_path / "b.bin", len(BODY), 30)  # no ContentLength
+    assert (got.size, got.sha256) == (len(BODY), hashlib.sha256(BODY).hexdigest())

@@ -103,7 +103,18 @@ def _s3_stream(source: Source, timeout: float) -> tuple[int | None, Iterator[byt
         raise DownloadError(f"S3: {e}") from None
     body = got["Body"]
     announced = got.get("ContentLength")
-    return int(announced) if isinstance(announced, int) else None, iter(lambda: body.read(CHUNK), b""), body
+    return int(announced) if isinstance(announced, int) else None, _s3_chunks(body), body
+
+
+def _s3_chunks(body: Any) -> Iterator[bytes]:
+    from botocore.exceptions import BotoCoreError, IncompleteReadError
+
+    try:
+        yield from iter(lambda: body.read(CHUNK), b"")
+    except IncompleteReadError:  # the body ended short of its ContentLength: fetch says so, with the counts
+        return
+    except BotoCoreError as e:  # a read timeout or a broken stream mid-body
+        raise DownloadError(f"S3 download interrupted: {e}") from None
 
 
 def fetch(source: Source, target: Path, max_bytes: int, timeout: float) -> Fetched:
@@ -116,11 +127,14 @@ def fetch(source: Source, target: Path, max_bytes: int, timeout: float) -> Fetch
             raise LimitError(f"announced {announced} bytes; the limit is {max_bytes}")
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "wb") as out:
-            return _copy(chunks, out, target, max_bytes, deadline)
+            got = _copy(chunks, out, target, max_bytes, deadline)
     except (OSError, ValueError) as e:  # a reset connection mid-body, a read timeout
         raise DownloadError(f"download interrupted: {e}") from None
     finally:
         closer.close()
+    if announced is not None and got.size < announced:  # http.client ends a short body quietly, as if complete
+        raise DownloadError(f"{source.url}: connection closed after {got.size} of {announced} bytes")
+    return got
 
 
 def _copy(chunks: Iterator[bytes], out: IO[bytes], target: Path, max_bytes: int, deadline: float) -> Fetched:
