@@ -21,7 +21,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from mlsec_actions.analyzers import dataset_pii
+from mlsec_actions.analyzers import dataset_gate, dataset_pii
 
 LABEL_NAMES = ("label", "labels", "target", "class", "y", "category", "sentiment", "is_spam", "outcome")
 """Column names taken as the label when --label is not given (case-insensitive)."""
@@ -254,22 +254,24 @@ def finish(p: Profile) -> None:
 
 
 def _flush(p: Profile) -> None:
-    """Personal data of the pending values, one regex pass per column over the block joined by line breaks
-    (no pattern crosses a line break), each match mapped back to its row."""
+    """Personal data of the pending values: the values a gate picks (`dataset_gate`), for the kinds it
+    picks them for, one regex pass per pattern over them joined by line breaks (no pattern crosses a line
+    break), the first match of each kind mapped back to its row."""
     for index, pending in p.pending.items():
-        if not pending[1]:
-            continue
         col = p.columns[index]
-        lines, values = pending
-        text = "\n".join(values)
-        starts: list[int] | None = None
-        for match in dataset_pii.find(text):
-            col.pii[match.kind] += 1
-            if match.kind not in col.first_pii:
+        for lines, values, kinds in dataset_gate.groups(*pending):
+            text = "\n".join(values)
+            starts: list[int] | None = None
+            for match in dataset_pii.find(text, kinds):
+                col.pii[match.kind] += 1
+                first = col.first_pii.get(match.kind)
+                if first is not None and first[0] <= lines[0]:
+                    continue
                 if starts is None:
                     starts = list(itertools.accumulate(map(len, values[:-1]), lambda a, b: a + b + 1, initial=0))
                 line = lines[bisect.bisect_right(starts, match.start) - 1]
-                col.first_pii[match.kind] = (line, dataset_pii.redact(text[match.start:match.end]))
+                if first is None or line < first[0]:
+                    col.first_pii[match.kind] = (line, dataset_pii.redact(text[match.start:match.end]))
     p.pending.clear()
     p.pending_values = 0
 
