@@ -184,9 +184,10 @@ def run_scan(args: argparse.Namespace, stage_id: str, scan: Callable[[ScanContex
             processing(target)
             result = scan(ScanContext(root=root, target=target, args=args))
             prefix = os.path.relpath(root, source_root).replace(os.sep, "/") if root.is_relative_to(source_root) else ""
-            findings.extend(_relocate(f, "" if prefix == "." else prefix) for f in result.findings)
+            prefix = "" if prefix == "." else prefix
+            findings.extend(_relocate(f, prefix) for f in result.findings)
             tools.extend(result.tools)
-            _merge_extra(extra, result.extra, "" if prefix == "." else prefix)
+            _merge_extra(extra, result.extra, prefix)
         processing(None)
         merged = StageResult(stage_id, tuple(findings), tuple(tools), extra=extra)
         out = write_sarif(merged, args.sarif, root=source_root)
