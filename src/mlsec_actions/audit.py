@@ -55,15 +55,22 @@ class Target:
         return self.repository + (f"@{self.ref}" if self.ref else "")
 
 
+def is_repository(text: str) -> bool:
+    """`owner/name` by GitHub's rules: an owner of 1-39 letters, digits and single inner dashes, a name of 1-100
+    of `[A-Za-z0-9._-]` other than `.` and `..`. Nothing else (no ref, space, `$(`, `::`) passes."""
+    owner, slash, name = text.partition("/")
+    return bool(slash and _OWNER.fullmatch(owner) and _NAME.fullmatch(name)) and name not in (".", "..")
+
+
 def parse_targets(text: str, allow_empty: bool = False) -> list[Target]:
     """`owner/name` or `owner/name@ref`, separated by commas, spaces or lines; duplicates dropped in order.
     Anything else is a UsageError naming the entry (nothing is checked out for a list with one bad entry)."""
     out: dict[Target, None] = {}
     for entry in (e for e in _SPLIT.split(text) if e):
         repo, _, ref = entry.partition("@")
-        owner, slash, name = repo.partition("/")
-        if not (slash and _OWNER.fullmatch(owner) and _NAME.fullmatch(name)) or name in (".", ".."):
+        if not is_repository(repo):
             raise UsageError(f"--repositories: {sanitize.log_line(entry, 120)!r} is not owner/name[@ref]")
+        owner, _, name = repo.partition("/")
         if "@" in entry and not (_REF.fullmatch(ref) and ".." not in ref and not ref.startswith(("/", "-"))
                                  and not ref.endswith("/")):
             raise UsageError(f"--repositories: {sanitize.log_line(entry, 120)!r}: not a branch, tag or commit")

@@ -85,6 +85,8 @@ class Client:
     """Attempts after the first, per request."""
     secrets: Iterable[str] = ()
     sleep: Callable[[float], None] = time.sleep
+    max_response_bytes: int = MAX_RESPONSE_BYTES
+    """At most this much of an answer is read (a longer one is cut here)."""
     started: float = field(default_factory=time.monotonic)
     attempts: int = 0
     """Requests sent (for the outcome lines and tests)."""
@@ -143,12 +145,12 @@ class Client:
             url, data=body, method=method, headers={"User-Agent": "mlsec-notify", **headers})
         try:
             with opener.open(req, timeout=timeout) as resp:
-                return Response(resp.status, resp.read(MAX_RESPONSE_BYTES), dict(resp.headers.items()))
+                return Response(resp.status, resp.read(self.max_response_bytes), dict(resp.headers.items()))
         except _Redirected as r:
             return r
         except urllib.error.HTTPError as e:
             with e:
-                return Response(e.code, e.read(MAX_RESPONSE_BYTES), dict(e.headers.items()))
+                return Response(e.code, e.read(self.max_response_bytes), dict(e.headers.items()))
         except (TimeoutError, urllib.error.URLError, OSError, http.client.HTTPException) as e:
             reason = getattr(e, "reason", None) or e
             return "timed out" if isinstance(reason, TimeoutError) else f"{type(reason).__name__}"
