@@ -1,10 +1,12 @@
 """The org-wide audit workflow (.github/workflows/audit.yml) under act over three repositories: a clean one (passes),
 the bundled example (its deliberate mistakes fail its gate) and one the checkout cannot fetch (no results: the
-audit fails closed and names it); and two model URIs served by a loopback HTTP server, a clean pickle (passes) and
-a malicious one (tests/pickle_corpus.py: fetch withholds it, its row is red), the legs' ClamAV reading a
-sigtool-made database (clamav-db; freshclam's mirrors are not reachable here). The checkout stand-in serves the
-first two repositories from local git repositories (E2E_CHECKOUT_REPOS); GitHub's own checkout of other
-repositories cannot exist offline."""
+audit fails closed and names it). The last is listed; the first two come from the `org` query, answered by a
+loopback stand-in of GitHub's REST API (tests/github_api.py, the documented shapes; GitHub cannot be reached here)
+that also lists an archived repository and a hostile name, both left out with a notice. And two model URIs served
+by a loopback HTTP server, a clean pickle (passes) and a malicious one (tests/pickle_corpus.py: fetch withholds it,
+its row is red), the legs' ClamAV reading a sigtool-made database (clamav-db; freshclam's mirrors are not reachable
+here). The checkout stand-in serves the first two repositories from local git repositories (E2E_CHECKOUT_REPOS);
+GitHub's own checkout of other repositories cannot exist offline."""
 
 from __future__ import annotations
 
@@ -12,10 +14,12 @@ import hashlib
 import json
 import pickle
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests import github_api
 from tests.e2e.act_harness import ActRun, git_init, run_workflow
 from tests.e2e.conftest import EXAMPLE
 from tests.pickle_corpus import CMD, call
@@ -36,9 +40,8 @@ jobs:
     permissions:
       contents: read
     with:
-      repositories: |
-        acme/clean, acme/example
-        acme/absent
+      repositories: acme/absent
+      org: acme
       models: |
         {clean}
         {evil}
@@ -48,7 +51,15 @@ jobs:
 
 
 @pytest.fixture(scope="module")
-def audit_run(tmp_path_factory: pytest.TempPathFactory, http_server: HttpServer, clamav_db: Path) -> ActRun:
+def api() -> Iterator[github_api.ApiServer]:
+    yield from github_api.serve()
+
+
+@pytest.fixture(scope="module")
+def audit_run(tmp_path_factory: pytest.TempPathFactory, http_server: HttpServer, clamav_db: Path,
+              api: github_api.ApiServer) -> ActRun:
+    api.repos["acme"] = [github_api.repo("acme/example"), github_api.repo("acme/old", archived=True),
+                         {**github_api.repo("acme/x"), "full_name": "acme/$(id)"}, github_api.repo("acme/clean")]
     work = tmp_path_factory.mktemp("e2e-audit")
     models = {}
     for name, data in (("clean", pickle.dumps({"w": [1.0, 2.0]}, protocol=4)), ("evil", call("os", "system", CMD))):
@@ -66,7 +77,8 @@ def audit_run(tmp_path_factory: pytest.TempPathFactory, http_server: HttpServer,
     (caller / "README.md").write_text("the organisation's audit repository\n", encoding="utf-8")
     git_init(caller)
     return run_workflow(caller, caller / ".github" / "workflows" / "audit.yml", work / "act",
-                        env={"E2E_CHECKOUT_REPOS": str(repos), "MLSEC_VULN_DB": "skip"}, timeout=1500)
+                        env={"E2E_CHECKOUT_REPOS": str(repos), "MLSEC_VULN_DB": "skip", "GITHUB_API_URL": api.base},
+                        secrets={"GITHUB_TOKEN": github_api.TOKEN}, timeout=1500)
 
 
 def test_the_audit_has_a_row_per_repository_and_fails_closed(audit_run: ActRun) -> None:
@@ -78,7 +90,7 @@ def test_the_audit_has_a_row_per_repository_and_fails_closed(audit_run: ActRun) 
     verdict = json.loads((merged / "audit-verdict.json").read_text(encoding="utf-8"))
     assert verdict["verdict"] == "fail"
     rows = {r["repository"]: r for r in verdict["repositories"]}
-    assert list(rows) == ["acme/clean", "acme/example", "acme/absent"]
+    assert list(rows) == ["acme/absent", "acme/clean", "acme/example"]  # the list, then the query's answer by name
     assert rows["acme/clean"]["verdict"] == "pass" and rows["acme/clean"]["violations"] == 0
     assert rows["acme/example"]["verdict"] == "fail" and rows["acme/example"]["violations"] > 0
     assert sum(rows["acme/example"]["counts"].values()) > 0
@@ -91,6 +103,14 @@ def test_the_audit_has_a_row_per_repository_and_fails_closed(audit_run: ActRun) 
     assert "evil.pkl | fail |" in summary
     page = (merged / "audit-report.html").read_text(encoding="utf-8")
     assert page.count("<tr class=") == 5 and "Content-Security-Policy" in page
+
+
+def test_the_org_query_asked_the_api_with_the_jobs_token(audit_run: ActRun, api: github_api.ApiServer) -> None:
+    assert [r["path"] for r in api.requests] == ["/orgs/acme/repos"], api.requests
+    assert api.requests[0]["authorization"] == f"Bearer {github_api.TOKEN}"
+    assert "acme/old: skipped (archived)" in audit_run.log
+    assert "refused, not owner/name by GitHub's rules" in audit_run.log
+    assert "the query added 2 repositories; 2 left out" in audit_run.log
 
 
 def test_each_repository_was_scanned_alone_and_kept_apart(audit_run: ActRun) -> None:
