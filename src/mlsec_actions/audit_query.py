@@ -164,7 +164,7 @@ def _items(client: Client, base: str, token: str, org: str, topic: str) -> Itera
             raise UsageError(f"{what}: page {page} holds {len(items)} entries, more than the {PER_PAGE} asked for")
         yield from items
         seen += len(items)
-        if len(items) < PER_PAGE or seen == total:
+        if len(items) < PER_PAGE or 0 <= total <= seen:  # a search past its own total_count is not read on
             return
     raise UsageError(f"{what}: more than {MAX_PAGES * PER_PAGE} repositories ({MAX_PAGES} pages); audit at "
                      f"most {MAX_JOBS} per run with chunks, and narrow the query with a topic")

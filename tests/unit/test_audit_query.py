@@ -201,3 +201,11 @@ def test_plan_chunks_a_long_answer_and_fails_closed_with_one_line(
     api.repos["empty"] = []
     assert cli.main(["audit-plan", "--org", "empty"]) == 2
     assert "no repository or model in it" in capsys.readouterr().err
+
+
+def test_a_search_is_not_read_past_its_own_total(api: ApiServer) -> None:
+    page = [repo(f"acme/r{i:03}", topics=("ml",)) for i in range(100)]
+    api.answer["/search/repositories"] = (200, {}, json.dumps(
+        {"total_count": 150, "incomplete_results": False, "items": page}).encode())  # always a full page
+    found = _resolve(api, "acme", "ml")
+    assert len(api.requests) == 2 and len(found.targets) == 100  # the same page twice: kept once
