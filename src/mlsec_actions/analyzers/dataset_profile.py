@@ -110,7 +110,7 @@ class Profile:
     pending: dict[int, tuple[list[int], list[str]]] = field(default_factory=dict)
     """Per column, values and their lines waiting for the block-wise personal-data check."""
     pending_values: int = 0
-    """How many values are pending."""
+    """How many values are pending (the sum over `pending`; past `_BLOCK` they are checked)."""
     label_names: dict[str, str] = field(default_factory=dict)
     """One string object per label (the conflict maps hold many references to few labels)."""
 
@@ -299,8 +299,9 @@ def _column(p: Profile, index: int, lines: list[int], values: list[str], nums: l
     if any(wanted):
         pending = p.pending.setdefault(index, ([], []))
         pending[0].extend(itertools.compress(lines, wanted))
-        pending[1].extend(itertools.compress(values, wanted))
-        p.pending_values += len(pending[1])
+        chosen = list(itertools.compress(values, wanted))
+        pending[1].extend(chosen)
+        p.pending_values += len(chosen)
     if labels is not None and token_rows:
         _tokens(p, values[:token_rows], nums, labels)
 
