@@ -37,6 +37,7 @@ HASHED_ROWS = 500_000
 past it these checks cover only the first rows, a coverage gap)."""
 _BLOCK = 8192
 _SEVEN = 7
+_THIRTEEN = 13
 _TOKEN = re.compile(r"[a-z0-9_]{2,30}")
 
 
@@ -190,22 +191,22 @@ def finish(p: Profile) -> None:
 def _flush(p: Profile) -> None:
     """Personal data of the pending values: the values a gate picks (`dataset_gate`), for the kinds it
     picks them for, one regex pass per pattern over them joined by line breaks (no pattern crosses a line
-    break), the first match of each kind mapped back to its row."""
+    break), counted by kind, the first match of each kind (the lines are in order) mapped back to its row."""
     for index, pending in p.pending.items():
         col = p.columns[index]
         for lines, values, kinds in dataset_gate.groups(*pending):
             text = "\n".join(values)
             starts: list[int] | None = None
-            for match in dataset_pii.find(text, kinds):
-                col.pii[match.kind] += 1
-                first = col.first_pii.get(match.kind)
+            for kind, (count, match) in dataset_pii.tally(text, kinds).items():
+                col.pii[kind] += count
+                first = col.first_pii.get(kind)
                 if first is not None and first[0] <= lines[0]:
                     continue
                 if starts is None:
                     starts = list(itertools.accumulate(map(len, values[:-1]), lambda a, b: a + b + 1, initial=0))
                 line = lines[bisect.bisect_right(starts, match.start) - 1]
                 if first is None or line < first[0]:
-                    col.first_pii[match.kind] = (line, dataset_pii.redact(text[match.start:match.end]))
+                    col.first_pii[kind] = (line, dataset_pii.redact(text[match.start:match.end]))
     p.pending.clear()
     p.pending_values = 0
 
@@ -215,10 +216,12 @@ def _column(p: Profile, index: int, lines: list[int], values: list[str], nums: l
     has_numbers = dataset_column.fold(p.columns[index], values, nums, labels)
     # personal data is at least 7 characters long; a short number is neither a card, an IBAN nor a phone number
     lengths = list(map(len, values))
-    if has_numbers:
-        wanted = [size >= 13 or (size >= 7 and x is None) for size, x in zip(lengths, nums, strict=True)]
-    else:
+    if not has_numbers:
         wanted = list(map(_SEVEN.__le__, lengths))
+    elif None not in nums:
+        wanted = list(map(_THIRTEEN.__le__, lengths))
+    else:
+        wanted = [size >= 13 or (size >= 7 and x is None) for size, x in zip(lengths, nums, strict=True)]
     if any(wanted):
         pending = p.pending.setdefault(index, ([], []))
         pending[0].extend(itertools.compress(lines, wanted))
