@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from mlsec_actions.analyzers import dataset_pii
 from mlsec_actions.analyzers import dataset_rules as R
-from mlsec_actions.analyzers.dataset_profile import MAX_LABELS, ColumnStats, Profile
+from mlsec_actions.analyzers.dataset_column import ColumnStats
+from mlsec_actions.analyzers.dataset_profile import MAX_LABELS, Profile
 from mlsec_actions.findings import Finding, Location
 
 _SAFE_NAME = re.compile(r"[^\w .()/-]")

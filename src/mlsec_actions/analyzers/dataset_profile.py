@@ -8,69 +8,37 @@ Rows are folded a block at a time, column by column (`add_columns`): each step i
 
 Every structure is bounded: hashes are 8-byte integers, distinct values and vocabularies stop growing at
 a cap, numeric columns keep a fixed-size reservoir sample. Values are never kept in findings: personal
-data is counted and shown redacted.
+data is counted and shown redacted. What is kept per column is `dataset_column`'s; this module holds the
+checks across columns (labels, row hashes, tokens) and the block-wise personal-data check.
 """
 
 from __future__ import annotations
 
 import bisect
 import itertools
-import math
 import random
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from mlsec_actions.analyzers import dataset_gate, dataset_pii
+from mlsec_actions.analyzers import dataset_column, dataset_gate, dataset_pii
+from mlsec_actions.analyzers.dataset_column import ColumnStats, near_all, numbers
 
 LABEL_NAMES = ("label", "labels", "target", "class", "y", "category", "sentiment", "is_spam", "outcome")
 """Column names taken as the label when --label is not given (case-insensitive)."""
-MAX_DISTINCT = 1000
-"""Distinct values tracked per column for the constant / leaked-column checks."""
 MAX_LABELS = 1000
 """More distinct labels than this: a regression target, label checks are skipped."""
 MAX_VOCABULARY = 100_000
 """Tokens tracked for the trigger-token check."""
-SAMPLE = 5000
-"""Numeric values sampled per column for the outlier check."""
 TOKEN_ROWS = 200_000
 """Rows whose text is tokenised for the trigger-token check (the signal needs a share, not every row)."""
 HASHED_ROWS = 500_000
 """Rows whose hashes are kept for the duplicate, label-flip and split-leakage checks (memory stays flat:
 past it these checks cover only the first rows, a coverage gap)."""
 _BLOCK = 8192
-_NUMBER_START = re.compile(r"[\d+\-.]").match
-_THREE_DIGITS = "{:.3g}".format
 _SEVEN = 7
+_THIRTEEN = 13
 _TOKEN = re.compile(r"[a-z0-9_]{2,30}")
-
-
-@dataclass
-class ColumnStats:
-    """What is known about one column."""
-
-    name: str
-    """Header name."""
-    pii: Counter[str] = field(default_factory=Counter)
-    """Personal-data matches by kind."""
-    first_pii: dict[str, tuple[int, str]] = field(default_factory=dict)
-    """Per kind: line of the first match and its redacted form."""
-    to_label: dict[str, str] | None = field(default_factory=dict)
-    """Value -> the one label it came with; None once a value had two labels or the cap was hit."""
-    distinct: set[str] | None = field(default_factory=set)
-    """Distinct values (None past `MAX_DISTINCT`)."""
-    numbers: list[float] = field(default_factory=list)
-    """Reservoir sample of its numeric values."""
-    numeric_seen: int = 0
-    """Numeric values seen."""
-    rng: random.Random = field(default_factory=random.Random)
-    """Reservoir sampling source (seeded with the column's index: the same file gives the same sample)."""
-    next_replace: int = 0
-    """Index of the numeric value that next enters the full reservoir (Algorithm L)."""
-    weight: float = 1.0
-    """Algorithm L's running weight."""
-    filled: int = 0
-    """Non-empty values seen."""
 
 
 @dataclass
@@ -110,7 +78,7 @@ class Profile:
     pending: dict[int, tuple[list[int], list[str]]] = field(default_factory=dict)
     """Per column, values and their lines waiting for the block-wise personal-data check."""
     pending_values: int = 0
-    """How many values are pending."""
+    """How many values are pending (the sum over `pending`; past `_BLOCK` they are checked)."""
     label_names: dict[str, str] = field(default_factory=dict)
     """One string object per label (the conflict maps hold many references to few labels)."""
 
@@ -127,39 +95,6 @@ def new_profile(header: list[str], label: str | None) -> Profile:
     columns = [ColumnStats(h, rng=random.Random(i)) for i, h in enumerate(header)]  # noqa: S311 -- sampling
     return Profile(header, label_index(header, label), columns)
 
-
-
-def _number(value: str) -> float | None:
-    if not value or len(value) > 40 or not (value[0].isdigit() or value[0] in "+-."):
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
-
-
-def numbers(values: list[str]) -> list[float | None]:
-    """`_number` of every (stripped) value; a column that is all numbers goes through `float` in one pass.
-    Whatever `float` accepts starts with a digit, a sign or a point, or is a spelling of inf or nan (not
-    finite): the same answer as `_number`."""
-    try:
-        parsed = list(map(float, values))
-    except ValueError:
-        return [None if m is None else _number(v) for m, v in zip(map(_NUMBER_START, values), values, strict=True)]
-    return [n if math.isfinite(n) and len(v) <= 40 else None for v, n in zip(values, parsed, strict=True)]
-
-
-def _near(value: str, number: float | None) -> str:
-    if number is not None:
-        return f"{number:.3g}"
-    return " ".join(value.lower().split()).strip(" .,;:!?\"'")
-
-
-def _near_all(values: list[str], nums: list[float | None]) -> list[str]:
-    if None not in nums:
-        return list(map(_THREE_DIGITS, nums))
-    return list(map(_near, values, nums))
 
 
 def add_row(p: Profile, line: int, values: list[str]) -> None:
@@ -194,7 +129,7 @@ def add_columns(p: Profile, lines: list[int], columns: list[list[str]]) -> None:
             continue
         nums = numbers(values)
         if labels is not None and hashed:
-            near.append(_near_all(values[:hashed], nums[:hashed]))
+            near.append(near_all(values[:hashed], nums[:hashed]))
         _column(p, index, lines, values, nums, labels, max(0, min(n, TOKEN_ROWS - before)))
     if hashed:
         p.hashed_rows += hashed
@@ -256,89 +191,45 @@ def finish(p: Profile) -> None:
 def _flush(p: Profile) -> None:
     """Personal data of the pending values: the values a gate picks (`dataset_gate`), for the kinds it
     picks them for, one regex pass per pattern over them joined by line breaks (no pattern crosses a line
-    break), the first match of each kind mapped back to its row."""
+    break), counted by kind, the first match of each kind (the lines are in order) mapped back to its row."""
     for index, pending in p.pending.items():
         col = p.columns[index]
         for lines, values, kinds in dataset_gate.groups(*pending):
             text = "\n".join(values)
             starts: list[int] | None = None
-            for match in dataset_pii.find(text, kinds):
-                col.pii[match.kind] += 1
-                first = col.first_pii.get(match.kind)
+            for kind, (count, match) in dataset_pii.tally(text, kinds).items():
+                col.pii[kind] += count
+                first = col.first_pii.get(kind)
                 if first is not None and first[0] <= lines[0]:
                     continue
                 if starts is None:
                     starts = list(itertools.accumulate(map(len, values[:-1]), lambda a, b: a + b + 1, initial=0))
                 line = lines[bisect.bisect_right(starts, match.start) - 1]
                 if first is None or line < first[0]:
-                    col.first_pii[match.kind] = (line, dataset_pii.redact(text[match.start:match.end]))
+                    col.first_pii[kind] = (line, dataset_pii.redact(text[match.start:match.end]))
     p.pending.clear()
     p.pending_values = 0
 
 
 def _column(p: Profile, index: int, lines: list[int], values: list[str], nums: list[float | None],
             labels: list[str | None] | None, token_rows: int) -> None:
-    col = p.columns[index]
-    filled = [v for v in values if v]
-    col.filled += len(filled)
-    if col.distinct is not None:
-        col.distinct.update(filled)
-        if len(col.distinct) > MAX_DISTINCT:
-            col.distinct = None
-    if col.to_label is not None and labels is not None:
-        _to_label(col, values, labels)
-    found = [x for x in nums if x is not None]
-    if found:
-        _sample(col, found)
+    has_numbers = dataset_column.fold(p.columns[index], values, nums, labels)
     # personal data is at least 7 characters long; a short number is neither a card, an IBAN nor a phone number
     lengths = list(map(len, values))
-    if found:
-        wanted = [size >= 13 or (size >= 7 and x is None) for size, x in zip(lengths, nums, strict=True)]
-    else:
+    if not has_numbers:
         wanted = list(map(_SEVEN.__le__, lengths))
+    elif None not in nums:
+        wanted = list(map(_THIRTEEN.__le__, lengths))
+    else:
+        wanted = [size >= 13 or (size >= 7 and x is None) for size, x in zip(lengths, nums, strict=True)]
     if any(wanted):
         pending = p.pending.setdefault(index, ([], []))
         pending[0].extend(itertools.compress(lines, wanted))
-        pending[1].extend(itertools.compress(values, wanted))
-        p.pending_values += len(pending[1])
+        chosen = list(itertools.compress(values, wanted))
+        pending[1].extend(chosen)
+        p.pending_values += len(chosen)
     if labels is not None and token_rows:
         _tokens(p, values[:token_rows], nums, labels)
-
-
-def _to_label(col: ColumnStats, values: list[str], labels: list[str | None]) -> None:
-    """Value -> its one label; None once a value came with two labels or there were too many values."""
-    mapping = col.to_label
-    assert mapping is not None
-    for value, label in set(zip(values, labels, strict=True)):
-        if value and label is not None and mapping.setdefault(value, label) != label:
-            col.to_label = None
-            return
-    if len(mapping) > MAX_DISTINCT:
-        col.to_label = None
-
-
-def _sample(col: ColumnStats, found: list[float]) -> None:
-    """Reservoir sample of the column's numbers (Algorithm L: a random draw per replacement, not per value)."""
-    room = SAMPLE - len(col.numbers)
-    if room > 0:
-        col.numbers.extend(found[:room])
-        col.numeric_seen += min(room, len(found))
-        found = found[room:]
-        if len(col.numbers) == SAMPLE:
-            col.weight = math.exp(math.log(1.0 - col.rng.random()) / SAMPLE)
-            col.next_replace = SAMPLE + _skip(col)
-    start, end = col.numeric_seen, col.numeric_seen + len(found)
-    while col.next_replace < end and len(col.numbers) == SAMPLE:
-        col.numbers[col.rng.randrange(SAMPLE)] = found[col.next_replace - start]
-        col.weight *= math.exp(math.log(1.0 - col.rng.random()) / SAMPLE)
-        col.next_replace += 1 + _skip(col)
-    col.numeric_seen = end
-
-
-def _skip(col: ColumnStats) -> int:
-    if col.weight >= 1.0:
-        return 0
-    return int(math.log(1.0 - col.rng.random()) / math.log1p(-col.weight))
 
 
 def _tokens(p: Profile, values: list[str], nums: list[float | None], labels: list[str | None]) -> None:

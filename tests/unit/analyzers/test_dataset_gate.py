@@ -89,3 +89,33 @@ def test_the_profile_is_the_same_with_and_without_the_gate(planted: bool) -> Non
     assert [(c.pii, c.first_pii) for c in fast.columns] == [(c.pii, c.first_pii) for c in slow.columns]
     assert fast.columns[4].pii["email"] == 9000
     assert bool(fast.columns[3].pii) is planted
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_VALUE, max_size=8), st.one_of(st.none(), st.sets(st.sampled_from(sorted(dataset_pii.KINDS)))))
+def test_tally_counts_what_find_finds(values: list[str], kinds: set[str] | None) -> None:
+    """`tally` (what data-scan keeps: a count and the first match per kind) agrees with `find`."""
+    text = "\n".join(values)
+    wanted = None if kinds is None else frozenset(kinds)
+    matches = dataset_pii.find(text, wanted)
+    expected = {m.kind: (sum(x.kind == m.kind for x in matches), m) for m in reversed(matches)}
+    assert dataset_pii.tally(text, wanted) == expected
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_VALUE, min_size=1, max_size=8))
+def test_the_eight_digit_shortcut_hits_what_its_gate_hits(values: list[str]) -> None:
+    """The ASCII test (separators dropped, digits as 0s) skips the eight-digit gate only when it finds
+    nothing; every gate's hits are the values its own pattern finds something in."""
+    ends = list(itertools.accumulate(map(len, values), lambda a, b: a + b + 1))
+    got = dataset_gate._hits("\n".join(values), ends)
+    assert got == [{i for i, v in enumerate(values) if gate.search(v)} for gate, _ in dataset_gate._GATES]
+
+
+def test_eight_digits_with_separators_pass_the_shortcut() -> None:
+    values = ["w12 w34", "4539-1488-0343-6467", "x 1 2 3 4 5 6 7 8", "1234 567", "12345678Z", "٣٣٣٣٣٣٣٣"]
+    eight = [g for g, _ in dataset_gate._GATES].index(next(g for g, _ in dataset_gate._GATES
+                                                            if g.pattern == dataset_gate._EIGHT_DIGITS))
+    ends = list(itertools.accumulate(map(len, values), lambda a, b: a + b + 1))
+    assert dataset_gate._hits("\n".join(values), ends)[eight] == {1, 2, 4, 5}
+    assert dataset_gate._hits("\n".join(values[:4]), ends[:4])[eight] == {1, 2}  # ASCII only: the shortcut

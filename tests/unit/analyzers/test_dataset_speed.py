@@ -138,3 +138,17 @@ def test_the_same_table_as_csv_and_as_parquet_gives_the_same_findings(tmp_path: 
     # Parquet rows have no line numbers of their own: row N is "line" N, one less than the CSV's line
     assert [(r, re.sub(r"line \d+", "line", m), w) for r, m, w in findings("t.parquet", "parquet")] == \
         [(r, re.sub(r"line \d+", "line", m), w) for r, m, w in csv_found]
+
+
+def test_pending_values_are_checked_once_a_block_is_full() -> None:
+    """The count of pending values is what was added (not the running length of each column's list, which
+    flushed after a few small blocks), so personal data is checked in blocks of at least `_BLOCK` values."""
+    p = dataset_profile.new_profile(["a", "b"], None)
+    step = 500  # two columns: 1,000 pending values per call, so 8 calls stay under 8,192 and the 9th flushes
+    for call in range(1, 10):
+        lines = list(range(call * step, (call + 1) * step))
+        dataset_profile.add_columns(p, lines, [[f"value-{i}" for i in lines], [f"other-{i}" for i in lines]])
+        pending = sum(len(values) for _, values in p.pending.values())
+        assert p.pending_values == pending, call
+        assert pending == (0 if call == 9 else call * 2 * step), call
+    assert dataset_profile._BLOCK == 8192
