@@ -126,8 +126,8 @@ def test_generate_fails_closed_when_trivy_fails_or_writes_no_cyclonedx(tmp_path:
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     _recording_trivy(tmp_path, monkeypatch, {"SchemaVersion": 2, "Results": []})
     ref = parse(f"127.0.0.1:5000/app@{DIGEST}")
-    with pytest.raises(ToolError, match="no SBOM of .* from trivy \\(failed\\): the SBOM written is not CycloneDX"):
+    with pytest.raises(ToolError, match=r"no SBOM of .* from trivy \(failed\): the SBOM written is not CycloneDX"):
         sbom_source.generate(ref, tmp_path / "s.json", 30)
     monkeypatch.setenv("MLSEC_TRIVY_BIN", str(tmp_path / "no-such-trivy"))
-    with pytest.raises(ToolError, match="\\(missing\\)"):
+    with pytest.raises(ToolError, match=r"\(missing\)"):
         sbom_source.generate(ref, tmp_path / "s.json", 30)
