@@ -99,7 +99,7 @@ CATALOG: tuple[StageInfo, ...] = (
     StageInfo("dast", (), (6,), Kind.SCAN, "web application scan of the deployed service", ("wapiti", "in-house"),
               needs=("gate",), implemented=True),
     StageInfo("sign-image", (), (8,), Kind.ACTION, "sign the image digest; signature, SBOM, provenance as referrers",
-              ("sigstore", "cryptography"), needs=("gate",), produces=("bundle",), implemented=True),
+              ("sigstore", "cryptography", "trivy"), needs=("gate",), produces=("bundle",), implemented=True),
     StageInfo("infra-scan", (), (10,), Kind.SCAN, "exposed ports, TLS, OS compliance, deployed signatures",
               ("nmap", "openscap", "in-house"), needs=("publish",), implemented=True),
     StageInfo("runtime-probe", (), (12,), Kind.SCAN, "attack probes proving runtime protection works",

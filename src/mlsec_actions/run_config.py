@@ -82,6 +82,7 @@ KEYS: tuple[Key, ...] = (
     Key("builder", "text", "job", "build"),
     Key("sign-image", "text", "job", "sign-image"),
     Key("sign-image-backend", "text", "job", "sign-image"),
+    Key("sign-image-sbom", "text", "job", "sign-image"),
     Key("infra-targets", "list", "stage", "infra-scan", "--target"),
     Key("infra-oscap-root", "text", "job", "infra-scan"),
     Key("infra-nessus", "list", "job", "infra-scan"),

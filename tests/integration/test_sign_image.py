@@ -12,8 +12,10 @@ import base64
 import json
 import shutil
 import subprocess
+import sys
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
@@ -401,3 +403,92 @@ def test_a_missing_tampered_or_misbound_sbom_attestation_fails_verify(oci_regist
     assert any(p.startswith("referrer bundle ") and "the attested SBOM is not of this image: the SBOM describes image "
                f"{_config(client, 'app/sbom-bad', other)}, not this one" in p for p in problems), problems
     assert "https://cyclonedx.org/bom" not in report["attestations"]  # type: ignore[operator]
+
+
+def _attested_sboms(registry: Registry, repo: str, digest: str) -> list[Any]:
+    """The SBOM predicates of every DSSE layer of the image's cosign `.att` tag."""
+    att = _get(registry, f"{repo}/manifests/{digest.replace(':', '-')}.att")
+    out = []
+    for layer in att["layers"]:  # type: ignore[union-attr]
+        if layer["annotations"]["predicateType"] == "https://cyclonedx.org/bom":
+            envelope = json.loads(_blob(registry, repo, layer["digest"]))
+            out.append(json.loads(base64.b64decode(envelope["payload"]))["predicate"])
+    return out
+
+
+def test_generated_sbom_of_an_explicit_image_is_trivys_of_that_digest(oci_registry: Registry, ws: Path,
+                                                                      keys: dict[str, tuple[Path, Path]]) -> None:
+    """No build: trivy reads the image from the loopback registry, the SBOM names its config, and it is attested."""
+    client = Client(oci_registry.host)
+    digest = push_image(client, "app/gen", "release", "gen")
+    kept = ws / "kept" / "image.cdx.json"
+    # A tag: resolved once, and trivy is asked for the digest, not the tag.
+    assert _sign(ws, f"{oci_registry.host}/app/gen:release", keys["a"][0], "--generate-sbom", "--sbom-out",
+                 str(kept), "--json", str(ws / "w.json")) == 0
+    assert json.loads((ws / "w.json").read_text())["digest"] == digest
+    sbom = json.loads(kept.read_text())
+    props = {p["name"]: p["value"] for p in sbom["metadata"]["component"]["properties"]}
+    assert props["aquasecurity:trivy:ImageID"] == _config(client, "app/gen", digest)
+    assert props["aquasecurity:trivy:RepoDigest"] == f"{oci_registry.host}/app/gen@{digest}"
+    assert _attested_sboms(oci_registry, "app/gen", digest) == [sbom]
+    code, report = _verify(f"{oci_registry.host}/app/gen@{digest}", keys["a"][1], "--require-attestation", "sbom",
+                           "--require-attestation", "gate", out=ws / "v.json")
+    assert code == 0 and not report["problems"], report
+
+
+def _fake_trivy(ws: Path, monkeypatch: pytest.MonkeyPatch, sbom: Path) -> None:
+    """trivy replaced by a script that writes `sbom` (another image's, made by the real trivy) as its output."""
+    script = ws / "trivy-other"
+    script.write_text(f"#!{sys.executable}\nimport shutil, sys\nargs = sys.argv[1:]\n"
+                      "if args[:1] == ['--version']:\n    print('Version: 0.76.0'); sys.exit(0)\n"
+                      f"shutil.copy({str(sbom)!r}, args[args.index('--output') + 1])\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("MLSEC_TRIVY_BIN", str(script))
+
+
+def test_generated_sbom_of_another_image_or_no_trivy_signs_nothing(oci_registry: Registry, ws: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch,
+                                                                   keys: dict[str, tuple[Path, Path]],
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    client = Client(oci_registry.host)
+    digest = push_image(client, "app/gen-bad", "v1", "gen-bad")
+    other = push_image(client, "app/gen-bad", "v2", "gen-bad-other")
+    theirs = ws / "theirs.cdx.json"
+    assert _sign(ws, f"{oci_registry.host}/app/gen-bad@{other}", keys["a"][0], "--generate-sbom", "--sbom-out",
+                 str(theirs)) == 0
+    capsys.readouterr()
+    ref = f"{oci_registry.host}/app/gen-bad@{digest}"
+    # Whatever the source, the SBOM must be of the signed image: trivy answering with another image's is refused.
+    _fake_trivy(ws, monkeypatch, theirs)
+    assert _sign(ws, ref, keys["a"][0], "--generate-sbom") == 2
+    made, err = capsys.readouterr().err.strip().splitlines()  # the progress line, then the one-line error
+    assert made == f"sign-image: trivy made the SBOM of {ref}"
+    assert err.startswith(f"mlsec: error: trivy's SBOM of {ref}: "), err
+    assert f"the SBOM describes image {_config(client, 'app/gen-bad', other)}, not this one" in err
+    # trivy missing: a tool error, and nothing signed rather than signed without the SBOM.
+    monkeypatch.setenv("MLSEC_TRIVY_BIN", str(ws / "no-such-trivy"))
+    assert _sign(ws, ref, keys["a"][0], "--generate-sbom") == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no SBOM of" in err and "(missing)" in err, err
+    for suffix in (".sig", ".att", ""):
+        assert client.get_manifest("app/gen-bad", digest.replace(":", "-") + suffix, missing_ok=True) is None
+
+
+def test_a_hostile_sbom_file_is_exit_2_and_signs_nothing(oci_registry: Registry, ws: Path,
+                                                         keys: dict[str, tuple[Path, Path]],
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    client = Client(oci_registry.host)
+    digest = push_image(client, "app/hostile-sbom", "v1", "hostile-sbom")
+    ref = f"{oci_registry.host}/app/hostile-sbom@{digest}"
+    bad = ws / "bad.cdx.json"
+    for text, problem in (('{"bomFormat": "CycloneDX", "specVersion": "1.6", "components": [{"type": 7}]}',
+                           "SBOM is not valid CycloneDX 1.6"), ("{\"bomFormat\"", "not valid JSON")):
+        bad.write_text(text)
+        capsys.readouterr()
+        assert _sign(ws, ref, keys["a"][0], "--sbom", str(bad)) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and str(bad) in err and problem in err, err
+    assert _sign(ws, ref, keys["a"][0], "--sbom", str(bad), "--generate-sbom") == 2
+    assert _sign(ws, ref, keys["a"][0], "--sbom-out", str(ws / "x.json")) == 2
+    for suffix in (".sig", ".att", ""):
+        assert client.get_manifest("app/hostile-sbom", digest.replace(":", "-") + suffix, missing_ok=True) is None

@@ -148,12 +148,25 @@ def _finish(got: Execution, gaps: list[CoverageGap], db_gap: CoverageGap | None,
 
 def sbom(layout: Path, out: Path, timeout: float) -> ToolRun:
     """A CycloneDX SBOM of an OCI layout (`trivy image --input LAYOUT --format cyclonedx`), written to `out`."""
+    return sbom_of(ImageTarget("layout", str(layout)), out, timeout)
+
+
+def sbom_of(target: ImageTarget, out: Path, timeout: float, env: dict[str, str] | None = None) -> ToolRun:
+    """A CycloneDX SBOM of a layout, archive or registry image (`--image-src remote`, `--insecure` only for plain
+    HTTP), written to `out`; `env` adds variables trivy reads (registry credentials; every other TRIVY_* is removed)."""
     options = trivy.TrivyOptions(timeout=timeout)
     config, _ = trivy._config_args(Path("/nonexistent"), options)
     out.parent.mkdir(parents=True, exist_ok=True)
-    args = ["image", "--input", str(layout), "--format", "cyclonedx", "--quiet", "--skip-check-update",
-            "--skip-db-update", *config, "--cache-dir", str(trivy._cache_dir(options)), "--output", str(out)]
-    got = execute(trivy.SPEC, args, timeout=timeout)
+    if target.kind in ("layout", "archive"):
+        source, positional = ["--input", target.value], []
+    elif target.kind == "registry":
+        source, positional = ["--image-src", "remote", *(["--insecure"] if target.plain_http else [])], [target.value]
+    else:
+        raise ValueError(f"no SBOM of a {target.kind} target")
+    args = ["image", *source, "--format", "cyclonedx", "--quiet", "--skip-check-update", "--skip-db-update", *config,
+            "--cache-dir", str(trivy._cache_dir(options)), "--timeout", f"{max(1, int(timeout))}s", "--output",
+            str(out), *positional]
+    got = execute(trivy.SPEC, args, timeout=timeout, env=env)
     if got.run.status is ToolStatus.OK:
         try:
             doc = json.loads(out.read_bytes())
