@@ -11,8 +11,11 @@ stage skips it otherwise).
 `--vuln-db skip` matches trivy's `--skip-db-update`; the default-options pair is what a user runs.
 
 Targets: issue 11, at most 1.15x the slowest tool and `mlsec code-scan --help` under 0.3 s; issue 13, the
-default invocation within 1.05x + 0.1 s of the bare `trivy fs`.
-Run: .venv/bin/python benchmarks/code_scan.py [PATH] [--runs 5]
+default invocation within 1.05x + 0.1 s of the bare `trivy fs`. The trivy processes the default invocation
+starts are counted once, untimed, through a logging stand-in (`MLSEC_TRIVY_BIN`).
+`--default-only` times only the default invocation against bare trivy; `--src DIR` adds the default invocation
+of another checkout's `src` (e.g. `git archive <commit> src | tar -x -C DIR/..`), alternated with this one.
+Run: .venv/bin/python benchmarks/code_scan.py [PATH] [--runs 5] [--default-only] [--src DIR]
 """
 
 from __future__ import annotations
@@ -101,19 +104,54 @@ def _rounds(cs: list[h.Contender], runs: int) -> None:
           f"{os.cpu_count()} cores = {floor:.1f}s, so no schedule beats {max(1.0, floor / slowest):.2f}x here")
 
 
+def _default(name: str, target: Path, sarif: str, src: Path | None) -> h.Contender:
+    """`mlsec code-scan PATH` with nothing but `--sarif`: what a user runs (with `src`, another checkout's code)."""
+    env = {"PYTHONPATH": str(src)} if src is not None else None
+    return h.Contender(name, [str(BIN / "mlsec"), "code-scan", str(target.resolve()), "--sarif",
+                              sarif], env=env)
+
+
+def trivy_processes(c: h.Contender, tmp: str) -> int:
+    """How many trivy processes one run of `c` starts (untimed: a stand-in logs each, then runs trivy)."""
+    log = Path(tmp) / "trivy-calls.log"
+    log.unlink(missing_ok=True)
+    wrapper = Path(tmp) / "trivy-logged"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{BIN / "trivy"}" "$@"\n')
+    wrapper.chmod(0o755)
+    sample = h.run_once(h.Contender(c.name, c.argv, c.ok_codes, env={**(c.env or {}), "MLSEC_TRIVY_BIN": str(wrapper)}))
+    if sample.error is not None:
+        raise SystemExit(f"{c.name} failed while counting trivy processes: {sample.error}")
+    return len(log.read_text().splitlines()) if log.exists() else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("path", nargs="?", type=Path, default=REPO, help="tree to scan (default: this repository)")
     ap.add_argument("--runs", type=int, default=5, help="counted rounds / pairs (default 5)")
+    ap.add_argument("--default-only", action="store_true",
+                    help="only the default invocation against bare trivy fs (and --src), not every tool")
+    ap.add_argument("--src", type=Path, default=None, help="also pair the default invocation with this src folder's")
     args = ap.parse_args(argv)
+    h.start()
     print(h.machine())
-    print(f"tree: {args.path}  ({args.runs} rounds, all contenders alternating; median (min-max))")
+    print(f"tree: {args.path}  ({args.runs} rounds, all contenders alternating; median (min-max)); "
+          f"load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as tmp:
         cs = contenders(args.path, tmp)
-        _rounds(cs, args.runs)
-        default = h.Contender("mlsec code-scan (default options)",
-                              [str(BIN / "mlsec"), "code-scan", str(args.path.resolve()), "--sarif", f"{tmp}/d.sarif"])
+        if not args.default_only:
+            _rounds(cs, args.runs)
+        default = _default("mlsec code-scan (default options)", args.path, f"{tmp}/d.sarif", None)
+        print(f"trivy processes per default invocation: {trivy_processes(default, tmp)}")
+        if args.src is not None:
+            before = _default(f"mlsec code-scan (default options, {args.src})", args.path, f"{tmp}/b.sarif", args.src)
+            print(f"trivy processes per default invocation of {args.src}: {trivy_processes(before, tmp)}")
         print(h.compare(default, cs[0], runs=args.runs).describe(), flush=True)
+        if args.src is not None:
+            print(h.compare(default, before, runs=args.runs).describe(), flush=True)
+            print(h.compare(before, cs[0], runs=args.runs).describe(), flush=True)
+        print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+        if args.default_only:
+            return 0
         start = h.measure(h.Contender("mlsec code-scan --help", [str(BIN / "mlsec"), "code-scan", "--help"]),
                           runs=args.runs)
         print(start.describe())

@@ -137,7 +137,8 @@ def run_workflow(consumer: Path, workflow: Path, work: Path, *, event: str = "pu
                  variables: dict[str, str] | None = None, env: dict[str, str] | None = None,
                  secrets: dict[str, str] | None = None, event_payload: dict[str, Any] | None = None,
                  timeout: float = 900, prepare_staged: Callable[[Path], None] | None = None,
-                 trace: Path | None = None, inspect: Callable[[Path], None] | None = None) -> ActRun:
+                 trace: Path | None = None, inspect: Callable[[Path], None] | None = None,
+                 wrapper: tuple[str, ...] = ()) -> ActRun:
     """Run `workflow` of the git repository `consumer` under act; everything it writes goes in `work`.
 
     `variables` become `vars.*` (`--var`), `env` extra environment for every step (`--env`), `secrets`
@@ -145,7 +146,8 @@ def run_workflow(consumer: Path, workflow: Path, work: Path, *, event: str = "pu
     `event_payload` the event's payload (`github.event`, act's `-e`), `prepare_staged` a change to the staged copy
     of this project before act installs it (the fault matrix's injection; never the working tree), `trace` a file
     for an `strace -f` log of every file act and every process of every job opened, `inspect` a look at the jobs'
-    folders (workspaces, runner temp, step summaries: act's cache folder) before they are removed.
+    folders (workspaces, runner temp, step summaries: act's cache folder) before they are removed, `wrapper` a
+    command act is started through (benchmarks/workflow.py: one that stamps each line of act's output with the time).
 
     Nothing of the consumer's tree configures act: its env, secret, var and input files and its `.actrc` are
     ours (empty when not given), so a hostile tree's `.env` never becomes the jobs' environment.
@@ -191,6 +193,7 @@ def run_workflow(consumer: Path, workflow: Path, work: Path, *, event: str = "pu
     cmd += ["--secret-file", str(secret_file)]
     if trace is not None:
         cmd = [*strace_prefix(trace), *cmd]
+    cmd = [*wrapper, *cmd]
     host_env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "MLSEC_", "RUNNER_"))}
     host_env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), XDG_CACHE_HOME=str(home / ".cache"),
                UV_CACHE_DIR=os.environ.get("UV_CACHE_DIR", str(Path.home() / ".cache" / "uv")),

@@ -5,7 +5,8 @@ from `TRIVY_*` variables. It runs from a folder of ours with every `TRIVY_*` var
 `--config`, `--ignorefile` and `--secret-config` pointing at files shipped in this package
 (`mlsec_actions/data/trivy/`), whose secret config turns trivy's built-in path allow rules off. The
 scanned repository's own files are used only with `repo_config` (`--trivy-repo-config`), and each one
-used is then a coverage gap. No vulnerability DB is a `vulnerabilities-not-scanned` gap, never silence.
+used is then a coverage gap. No vulnerability DB is a `vulnerabilities-not-scanned` gap, never silence; with
+`vuln-db: auto` the download is not even tried when the DB hosts certainly do not resolve (tools/trivy_db.py).
 trivy is given a view of the tree without its `.git` (tools/trivy_view.py), never the checkout itself.
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlsec_actions.findings import CoverageGap, Finding, GapKind, ToolRun, ToolStatus, sort_findings
+from mlsec_actions.tools import trivy_db
 from mlsec_actions.tools.base import Execution, Isolation, ToolSpec, execute, safe, version
 
 if TYPE_CHECKING:
@@ -104,6 +106,12 @@ def _prepare_db(options: TrivyOptions, cache: Path, common: list[str], deadline:
                                         "dependency vulnerabilities not scanned: disabled with vuln-db: skip")
     if _db_present(cache):
         return True, None, None
+    if options.vuln_db == "auto" and trivy_db.known_offline(options.db_repository):
+        # No download attempt (a trivy process and its DNS retries) where it certainly cannot succeed.
+        where = ", ".join(trivy_db.hosts(options.db_repository))
+        return False, None, CoverageGap(GapKind.VULNERABILITIES_NOT_SCANNED, safe(
+            f"dependency vulnerabilities NOT scanned: no vulnerability DB (offline: {where} do not resolve, no "
+            "download tried); secrets and misconfigurations were"))
     got = execute(SPEC, ["fs", "--download-db-only", "--quiet", *common, "."],
                   timeout=deadline - time.monotonic())
     if got.run.status is ToolStatus.OK and _db_present(cache):
