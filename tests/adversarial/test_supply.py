@@ -199,6 +199,23 @@ def test_malicious_bytes_under_their_own_digest_are_stopped_by_the_scanners(
     assert not [p for p in proj.parent.rglob(".mlsec-quarantine-*")]  # the quarantine is gone too
 
 
+@pytest.mark.parametrize("planted", ["link", "file"])
+def test_a_destination_the_repository_planted_is_refused(proj: Path, clamav_db: Path, http_server: HttpServer,
+                                                         tmp_path: Path, planted: str) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    _lock(proj, {"name": "m.bin", "url": _serve(http_server, f"dest-{planted}/m.bin", b"ok"), "sha256": _sha(b"ok")})
+    dest = proj / "mlsec-fetched"
+    if planted == "link":
+        dest.symlink_to(outside)
+    else:
+        dest.write_text("not a folder")
+    got, _, _ = _fetch(proj, clamav_db, "--dest", str(dest))
+    assert got.returncode == 2, got.stderr
+    assert got.stderr.strip().splitlines() == [f"mlsec: error: {dest}: destination is not a folder (or is a link)"]
+    assert list(outside.iterdir()) == [] and not (proj / "m.bin").exists()
+
+
 # --- fetch: the repository does not choose the signatures ------------------------------------------------------
 
 @pytest.mark.parametrize("where", ["in-tree", "link-in-tree", "in-dest", "env-in-tree", "no-lock"])

@@ -91,9 +91,10 @@ def scan(ctx: ScanContext) -> StageResult:
     pinned = _lock(ctx)
     if pinned is None:
         return _antivirus_tree(ctx, _database(ctx, None))
-    dest = Path(ctx.args.dest).resolve() if ctx.args.dest is not None else ctx.root
-    if not dest.is_dir() or dest.is_symlink():
-        raise UsageError(f"{dest}: destination is not a folder")
+    named = Path(ctx.args.dest) if ctx.args.dest is not None else ctx.root
+    if named.is_symlink() or not named.is_dir():  # checked as named: a planted link is refused, not followed
+        raise UsageError(f"{named}: destination is not a folder (or is a link)")
+    dest = named.resolve()
     db = _database(ctx, dest)
     signed = pinned.require_signatures or any(a.bundle for a in pinned.artifacts)
     verifiers = _verifiers(ctx.args) if signed else []  # no verifier configured: exit 2 before any download
