@@ -14,6 +14,7 @@ every regular file the walk finds.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -69,14 +70,32 @@ def _lock(ctx: ScanContext) -> Lock | None:
     return lock.load(path)
 
 
-def scan(ctx: ScanContext) -> StageResult:
+def _database(ctx: ScanContext, dest: Path | None) -> Path:
+    """The ClamAV database, refused (exit 2) when it lies in the scanned tree, the source root or the
+    destination, by its own path or where its links lead: the repository must not choose the signatures."""
     db = clamav.database(ctx.args.clamav_db)
+    trees = [ctx.root, *([dest] if dest is not None else []),
+             *([Path(ctx.args.source_root)] if ctx.args.source_root is not None else [])]
+
+    def both(path: Path) -> tuple[Path, Path]:  # as spelled (a link in the tree) and where it leads
+        return Path(os.path.normpath(path.absolute())), path.resolve()
+
+    for tree in trees:
+        if any(p.is_relative_to(t) for p in both(db) for t in both(tree)):
+            raise UsageError(f"{db}: the ClamAV database is inside the scanned tree {tree}; the signatures must "
+                             "come from the runner, not the repository")
+    return db
+
+
+def scan(ctx: ScanContext) -> StageResult:
     pinned = _lock(ctx)
     if pinned is None:
-        return _antivirus_tree(ctx, db)
-    dest = Path(ctx.args.dest).resolve() if ctx.args.dest is not None else ctx.root
-    if not dest.is_dir() or dest.is_symlink():
-        raise UsageError(f"{dest}: destination is not a folder")
+        return _antivirus_tree(ctx, _database(ctx, None))
+    named = Path(ctx.args.dest) if ctx.args.dest is not None else ctx.root
+    if named.is_symlink() or not named.is_dir():  # checked as named: a planted link is refused, not followed
+        raise UsageError(f"{named}: destination is not a folder (or is a link)")
+    dest = named.resolve()
+    db = _database(ctx, dest)
     signed = pinned.require_signatures or any(a.bundle for a in pinned.artifacts)
     verifiers = _verifiers(ctx.args) if signed else []  # no verifier configured: exit 2 before any download
     quarantine = Path(tempfile.mkdtemp(prefix=".mlsec-quarantine-", dir=dest))

@@ -1,0 +1,66 @@
+"""The fetched artifacts' path through mlsecops.yml: only what fetch placed, checked by digest before use.
+
+The `mlsec-fetched-<ns>` artifact is uploaded by the fetch job; any later job of the run could upload under the
+same name (a train step runs repository code), so every job that downloads it compares it with the digest the
+fetch job exported before a step of its own reads it. publish follows gate-8, whose verdict sign attests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOW = ROOT / ".github" / "workflows" / "mlsecops.yml"
+
+
+def _jobs() -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+    return doc["jobs"]  # type: ignore[no-any-return]
+
+
+def test_fetch_exports_a_digest_of_what_it_placed() -> None:
+    fetch = _jobs()["fetch"]
+    assert fetch["outputs"]["fetched-sha256"] == "${{ steps.fetched.outputs.sha256 }}"
+    steps = fetch["steps"]
+    digest = next(i for i, s in enumerate(steps) if s.get("id") == "fetched")
+    upload = next(i for i, s in enumerate(steps) if s.get("with", {}).get("path") == "mlsec-fetched")
+    assert digest < upload and "sha256sum" in steps[digest]["run"]
+
+
+def test_every_job_that_downloads_the_fetched_artifacts_checks_them_first() -> None:
+    users = []
+    for name, job in _jobs().items():
+        steps = job.get("steps", [])
+        for i, step in enumerate(steps):
+            if "download-artifact" in step.get("uses", "") and str(step["with"].get("name", "")).startswith(
+                    "mlsec-fetched-"):
+                users.append(name)
+                assert "fetch" in job["needs"], name
+                check = steps[i + 1]
+                assert check["env"]["WANT"] == "${{ needs.fetch.outputs.fetched-sha256 }}", name
+                assert 'if [[ "$got" != "$WANT" ]]' in check["run"] and "exit 1" in check["run"], name
+                assert check["if"] == step["if"] == "needs.fetch.outputs.fetched-sha256 != ''", name
+    assert sorted(users) == ["publish", "sbom", "sign"]
+
+
+def test_publish_follows_the_gate_whose_verdict_sign_attests() -> None:
+    jobs = _jobs()
+    publish = jobs["publish"]
+    assert "gate-8" in publish["needs"] and "gate-4" not in publish["needs"]
+    assert "needs.gate-8.outputs.verdict == 'pass'" in publish["if"]
+    names = [s.get("with", {}).get("name", "") for s in publish["steps"]]
+    assert "mlsec-gate-${{ needs.run-id.outputs.ns }}-8" in names
+    assert "mlsec-sbom-${{ needs.run-id.outputs.ns }}" in names
+    sign_verdict = [s for s in jobs["sign"]["steps"] if s.get("name") == "Collect the gate verdict"]
+    assert sign_verdict[0]["with"]["name"] == "mlsec-gate-${{ needs.run-id.outputs.ns }}-8"
+
+
+def test_the_runner_side_clamav_database_reaches_the_fetch_action() -> None:
+    for workflow in ("mlsecops", "devsecops"):
+        doc = yaml.safe_load((ROOT / ".github" / "workflows" / f"{workflow}.yml").read_text(encoding="utf-8"))
+        assert "fetch-clamav-db" in doc[True]["workflow_call"]["inputs"], workflow
+        step = next(s for s in doc["jobs"]["fetch"]["steps"] if s.get("id") == "fetch")
+        assert step["with"]["clamav-db"] == "${{ inputs.fetch-clamav-db }}", workflow
