@@ -54,6 +54,7 @@ KEYS: tuple[Key, ...] = (
     Key("precommit", "text", "job", "precommit"),
     Key("lock", "text", "job", "fetch"),
     Key("s3-endpoint-url", "text", "job", "fetch"),
+    Key("fetch-clamav-db", "text", "job", "fetch"),
     Key("publish-mlflow-uri", "text", "job", "publish"),
     Key("publish-name", "text", "job", "publish"),
     Key("publish-alias", "text", "job", "publish"),
