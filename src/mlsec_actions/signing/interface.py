@@ -55,6 +55,8 @@ class SignedPayload:
     """The exact signed bytes (JSON of an in-toto statement)."""
     signer: str
     """Who signed it, for the report: key fingerprint or OIDC identity."""
+    trusted: str = ""
+    """The trust entry that verified it (`Verifier.label`), when the verifier has one."""
 
 
 class Signer(abc.ABC):
@@ -82,6 +84,8 @@ class Verifier(abc.ABC):
     """Checks bundles of one kind against an expected key or identity."""
 
     name: str = ""
+    label: str = ""
+    """Which trust entry made this verifier (`--public-key k.pub`, `trust.yml signers[1]`), for the report."""
 
     @abc.abstractmethod
     def accepts(self, bundle: Bundle) -> bool:
@@ -95,6 +99,16 @@ class Verifier(abc.ABC):
         """
         raise VerificationError(f"a {self.name} messageSignature bundle (a bare file digest, as mlsec-actions "
                                 "signed files before typed statements) is not accepted: re-sign the file")
+
+    def verify_message_trusted(self, bundle: Bundle, sha256: bytes) -> tuple[str, str]:
+        """`verify_message`, and the label of the trust entry that verified it."""
+        return self.verify_message(bundle, sha256), self.label
+
+    def verify_dsse_trusted(self, bundle: Bundle) -> SignedPayload:
+        """`verify_dsse`, with `trusted` naming the trust entry that verified it."""
+        signed = self.verify_dsse(bundle)
+        return signed if signed.trusted else SignedPayload(signed.payload_type, signed.payload, signed.signer,
+                                                           self.label)
 
     @abc.abstractmethod
     def verify_dsse(self, bundle: Bundle) -> SignedPayload:

@@ -29,6 +29,7 @@ from mlsec_actions import gha
 from mlsec_actions.errors import InputError
 from mlsec_actions.inputs import load_json
 from mlsec_actions.signing import bundle as bl
+from mlsec_actions.signing import patterns
 from mlsec_actions.signing.interface import (
     INTOTO_PAYLOAD_TYPE,
     Bundle,
@@ -192,11 +193,16 @@ class OpenPubkeyVerifier(Verifier):
         exp = self.expected
         names = {str(claims.get("sub"))}
         names.update(f"https://github.com/{claims[c]}" for c in ("job_workflow_ref", "workflow_ref") if c in claims)
-        if exp.identity not in names:
+        wanted = patterns.glob(exp.identity)  # anchored: the whole claim, never a part of it
+        if not any(wanted.matches(n) for n in names):
             raise VerificationError(f"openpubkey: identity {claims.get('sub')!r} does not match {exp.identity!r}")
-        for claim, want in (("repository", exp.repository), ("ref", exp.ref), ("event_name", exp.event)):
-            if want is not None and claims.get(claim) != want:
-                raise VerificationError(f"openpubkey: token {claim} {claims.get(claim)!r}, expected {want!r}")
+        for claim, want in (("repository", exp.repository), ("ref", exp.ref)):
+            value = claims.get(claim)
+            if want is not None and not (isinstance(value, str) and patterns.glob(want).matches(value)):
+                raise VerificationError(f"openpubkey: token {claim} {value!r}, expected {want!r}")
+        if exp.event is not None and claims.get("event_name") != exp.event:
+            raise VerificationError(f"openpubkey: token event_name {claims.get('event_name')!r}, expected "
+                                    f"{exp.event!r}")
 
     def verify_dsse(self, bundle: Bundle) -> SignedPayload:
         pkt, message = _hint_parts(bundle)

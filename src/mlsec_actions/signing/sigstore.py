@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlsec_actions.signing import bundle as bl
+from mlsec_actions.signing import patterns
 from mlsec_actions.signing.interface import Bundle, SignedPayload, Signer, SigningError, VerificationError, Verifier
 
 ENV_TOKEN = "SIGSTORE_ID_TOKEN"  # noqa: S105 - a variable name, not a token
@@ -99,6 +100,47 @@ def _tlog_kinds(bundle: Bundle) -> list[tuple[str, str]]:
     return out
 
 
+class _GlobPolicy:
+    """A sigstore-python verification policy for identities given as anchored globs (`patterns`): the issuer
+    exactly (sigstore's own check), then the certificate's SANs (the same three kinds `policy.Identity`
+    reads) and the GitHub workflow repository and ref extensions, each matched as a whole."""
+
+    def __init__(self, expected: Expected) -> None:
+        self.expected = expected
+
+    def verify(self, cert: Any) -> None:
+        from cryptography import x509
+        from sigstore.errors import VerificationError as SigstoreFailure
+        from sigstore.verify import policy
+
+        exp = self.expected
+        policy.OIDCIssuer(exp.issuer).verify(cert)
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names = set(san.get_values_for_type(x509.RFC822Name)) | set(san.get_values_for_type(
+            x509.UniformResourceIdentifier)) | {o.value.decode("utf-8", "replace") for o in
+                                                  san.get_values_for_type(x509.OtherName)
+                                                  if o.type_id.dotted_string == _OTHERNAME_OID}
+        if not any(patterns.glob(exp.identity).matches(n) for n in names):
+            raise SigstoreFailure(f"Certificate's SANs {sorted(names)} do not match {exp.identity}")
+        for dotted, want in ((_REPOSITORY_OID, exp.repository), (_REF_OID, exp.workflow_ref)):
+            if want is None:
+                continue
+            oid = x509.ObjectIdentifier(dotted)
+            try:
+                raw = cert.extensions.get_extension_for_oid(oid).value.value
+            except x509.ExtensionNotFound:
+                raise SigstoreFailure(f"Certificate has no {oid.dotted_string} extension") from None
+            value = raw.decode("utf-8", "replace")
+            if not patterns.glob(want).matches(value):
+                raise SigstoreFailure(f"Certificate's {oid.dotted_string} is {value!r}, expected {want!r}")
+
+
+_OTHERNAME_OID = "1.3.6.1.4.1.57264.1.7"
+"""Fulcio's SAN otherName type (a username identity), as sigstore-python's `policy.Identity` reads it."""
+_REPOSITORY_OID, _REF_OID = "1.3.6.1.4.1.57264.1.5", "1.3.6.1.4.1.57264.1.6"
+"""Fulcio's GitHub workflow repository and ref extensions (v1: raw UTF-8 bytes)."""
+
+
 class SigstoreVerifier(Verifier):
     name = "sigstore"
 
@@ -115,11 +157,15 @@ class SigstoreVerifier(Verifier):
     def _policy(self) -> Any:
         from sigstore.verify import policy
 
-        checks: list[Any] = [policy.Identity(identity=self.expected.identity, issuer=self.expected.issuer)]
-        if self.expected.repository:
-            checks.append(policy.GitHubWorkflowRepository(self.expected.repository))
-        if self.expected.workflow_ref:
-            checks.append(policy.GitHubWorkflowRef(self.expected.workflow_ref))
+        exp = self.expected
+        globbed = not all(patterns.glob(v).exact for v in (exp.identity, exp.repository, exp.workflow_ref) if v)
+        if globbed:  # sigstore-python compares exactly; our anchored globs need our own check of the same fields
+            return _GlobPolicy(exp)
+        checks: list[Any] = [policy.Identity(identity=exp.identity, issuer=exp.issuer)]
+        if exp.repository:
+            checks.append(policy.GitHubWorkflowRepository(exp.repository))
+        if exp.workflow_ref:
+            checks.append(policy.GitHubWorkflowRef(exp.workflow_ref))
         return policy.AllOf(checks)
 
     def _parts(self, bundle: Bundle) -> tuple[Any, Any]:
@@ -136,7 +182,15 @@ class SigstoreVerifier(Verifier):
             raise VerificationError(f"not a valid Sigstore bundle: {str(e)[:200]}") from None
 
     def _who(self, parsed: Any) -> str:
-        return f"{self.expected.identity} ({self.expected.issuer})"
+        exp = self.expected
+        if patterns.glob(exp.identity).exact:
+            return f"{exp.identity} ({exp.issuer})"
+        from cryptography import x509  # a pattern matched: name the identity it matched, not the pattern
+
+        san = parsed.signing_certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        uris = san.get_values_for_type(x509.UniformResourceIdentifier)
+        matched = [u for u in uris if patterns.glob(exp.identity).matches(u)]
+        return f"{(matched or uris or ['?'])[0]} ({exp.issuer})"
 
     def verify_message(self, bundle: Bundle, sha256: bytes) -> str:
         """A keyless file signature (`sigstore sign`, GitHub's release bundles), typed by its Rekor v1 entry."""

@@ -15,18 +15,23 @@ The trust policy file (`mlsec verify --trust-policy FILE`) is YAML, read with th
         ref: refs/heads/main                   # optional
         event: push                            # optional, OpenPubkey only
 
-Every entry is either a key or an identity with its issuer; an unknown key, a wrong type or an empty list
-is one error naming the file, the line and the key.
+Every entry is either a key or an identity with its issuer; an unknown key, a wrong type, an empty list, a
+public key that is not ECDSA P-256, or a pattern `patterns.parse` refuses (a wildcard-only identity, a
+wildcard before the owner, one in the issuer) is one error naming the file, the line and the key.
+`identity`, `repository` and `ref` are exact strings or anchored globs (`patterns`); `issuer` and `event`
+are exact. Each verifier made from an entry carries its `label` (`trust.yml signers[2] (release key)`), and
+`mlsec verify --json` reports the one that verified as `trusted`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 from mlsec_actions.errors import InputError
+from mlsec_actions.signing import patterns
 from mlsec_actions.signing.interface import Bundle, SignedPayload, VerificationError, Verifier
 
 T = TypeVar("T")
@@ -51,6 +56,8 @@ class Identity:
     """Git ref, when it must also match."""
     event: str | None = None
     """OpenPubkey `event_name`, when it must also match."""
+    label: str = field(default="", compare=False)
+    """Which trust entry this is, for the report (`trust.yml signers[1]`, `--identity`)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,25 @@ class TrustPolicy:
     """PEM public keys (resolved against the policy file's folder)."""
     identities: tuple[Identity, ...]
     """Keyless / OpenPubkey identities."""
+    key_labels: tuple[str, ...] = ()
+    """`label` of each key, in the order of `keys`."""
+
+
+IDENTITY_FIELDS = ("identity", "issuer", "repository", "ref", "event")
+"""The fields of an identity entry, in the order of `Identity`'s."""
+
+
+def check_identity(who: Identity) -> str | None:
+    """Why one of `who`'s patterns is refused (`field: reason`), or None when every one is allowed."""
+    for name in IDENTITY_FIELDS:
+        value = getattr(who, name)
+        if value is None:
+            continue
+        try:
+            patterns.parse(value, name)
+        except ValueError as e:
+            return f"{name}: {e}"
+    return None
 
 
 class AnyOf(Verifier):
@@ -91,10 +117,13 @@ class AnyOf(Verifier):
                                 + "; ".join(f"[{i}] {r}" for i, r in enumerate(refusals, 1)))
 
     def verify_dsse(self, bundle: Bundle) -> SignedPayload:
-        return self._first(bundle, lambda m: m.verify_dsse(bundle))
+        return self._first(bundle, lambda m: replace(m.verify_dsse(bundle), trusted=m.label))
 
     def verify_message(self, bundle: Bundle, sha256: bytes) -> str:
-        return self._first(bundle, lambda m: m.verify_message(bundle, sha256))
+        return self.verify_message_trusted(bundle, sha256)[0]
+
+    def verify_message_trusted(self, bundle: Bundle, sha256: bytes) -> tuple[str, str]:
+        return self._first(bundle, lambda m: (m.verify_message(bundle, sha256), m.label))
 
 
 def _text(path: Path, line: int, entry: dict[str, Any], key: str, required: bool) -> str | None:
@@ -123,6 +152,7 @@ def load_trust_policy(path: Path) -> TrustPolicy:
     if len(signers) > MAX_SIGNERS:
         raise InputError(path, f"trust policy: {len(signers)} signers, more than {MAX_SIGNERS}")
     keys: list[Path] = []
+    key_labels: list[str] = []
     identities: list[Identity] = []
     for i, entry in enumerate(signers):
         line = line_of(lines, ("signers", i))
@@ -138,12 +168,30 @@ def load_trust_policy(path: Path) -> TrustPolicy:
         if unknown:
             raise InputError(path, f"trust policy line {line_of(lines, ('signers', i, unknown[0]))}: "
                                    f"signers[{i}]: unknown key {unknown[0]!r}")
-        _text(path, line, entry, "name", required=False)
+        name = _text(path, line, entry, "name", required=False)
+        label = f"{path} signers[{i}]" + (f" ({name})" if name else "")
         if "public-key" in entry:
-            keys.append(path.parent / str(_text(path, line, entry, "public-key", required=True)))
+            key_file = path.parent / str(_text(path, line, entry, "public-key", required=True))
+            _check_key(path, line_of(lines, ("signers", i, "public-key")), i, key_file)
+            keys.append(key_file)
+            key_labels.append(label)
             continue
-        identities.append(Identity(
-            str(_text(path, line, entry, "identity", required=True)),
-            str(_text(path, line, entry, "issuer", required=True)),
-            *(_text(path, line, entry, k, required=False) for k in ("repository", "ref", "event"))))
-    return TrustPolicy(tuple(keys), tuple(identities))
+        repository, ref, event = (_text(path, line, entry, k, required=False) for k in ("repository", "ref", "event"))
+        who = Identity(str(_text(path, line, entry, "identity", required=True)),
+                       str(_text(path, line, entry, "issuer", required=True)), repository, ref, event, label)
+        refused = check_identity(who)
+        if refused:
+            at = line_of(lines, ("signers", i, refused.split(":", 1)[0]))
+            raise InputError(path, f"trust policy line {at}: signers[{i}]: {refused}")
+        identities.append(who)
+    return TrustPolicy(tuple(keys), tuple(identities), tuple(key_labels))
+
+
+def _check_key(path: Path, line: int, i: int, key_file: Path) -> None:
+    """The key file is read now, so a missing file or a key of another type names the policy's line."""
+    from mlsec_actions.signing.bundle import load_public_key
+
+    try:
+        load_public_key(key_file)
+    except InputError as e:
+        raise InputError(path, f"trust policy line {line}: signers[{i}]: public-key: {e.path}: {e.problem}") from None

@@ -39,11 +39,13 @@ class Check:
     """Who signed it (empty when the check failed)."""
     verdict: str = ""
     """An attestation's gate verdict (empty for artifacts)."""
+    trusted: str = ""
+    """The trust entry that verified it (`trust.yml signers[1] (name)`, `--public-key k.pub`); empty on failure."""
 
     def as_json(self) -> dict[str, object]:
         """One entry of `mlsec verify --json`."""
         out: dict[str, object] = {"target": self.target, "kind": self.kind, "ok": self.ok, "signer": self.signer,
-                                  "message": self.message}
+                                  "trusted": self.trusted, "message": self.message}
         if self.kind == "attestation":
             out["verdict"] = self.verdict
         return out
@@ -65,24 +67,28 @@ def _pick(verifiers: Sequence[Verifier], bundle: Bundle) -> Verifier:
     raise VerificationError(f"bundle is {kind}; no matching verifier was configured")
 
 
-def _verify_file(path: Path, verifiers: Sequence[Verifier]) -> str:
+def _by(who: str, trusted: str) -> str:
+    return f"signed by {who}" + (f" (trusted as {trusted})" if trusted else "")
+
+
+def _verify_file(path: Path, verifiers: Sequence[Verifier]) -> tuple[str, str]:
     bundle = bl.read_bundle(bundle_path(path))
     verifier = _pick(verifiers, bundle)
     digest = hash_files([path])[path]
     if "messageSignature" in bundle:
-        return verifier.verify_message(bundle, bytes.fromhex(digest))
-    signed = verifier.verify_dsse(bundle)
+        return verifier.verify_message_trusted(bundle, bytes.fromhex(digest))
+    signed = verifier.verify_dsse_trusted(bundle)
     signed_digest = file_digest(open_statement(signed, Kind.FILE))
     if signed_digest != digest:
         raise VerificationError(f"digest mismatch: signed sha256:{signed_digest}, file is now sha256:{digest}")
-    return signed.signer
+    return signed.signer, signed.trusted
 
 
-def _verify_folder(path: Path, verifiers: Sequence[Verifier]) -> str:
+def _verify_folder(path: Path, verifiers: Sequence[Verifier]) -> tuple[str, str]:
     bundle = bl.read_bundle(bundle_path(path))
     if "dsseEnvelope" not in bundle:
         raise VerificationError("a model folder's bundle must be a DSSE model_signing manifest")
-    signed = _pick(verifiers, bundle).verify_dsse(bundle)
+    signed = _pick(verifiers, bundle).verify_dsse_trusted(bundle)
     open_statement(signed, Kind.MODEL_FOLDER)  # payload type, statement type and predicate before any field
     tree = scan_tree(path, model_folder.IGNORED)
     ignore = model_folder.ignored_paths(signed.payload)
@@ -92,7 +98,7 @@ def _verify_folder(path: Path, verifiers: Sequence[Verifier]) -> str:
     changes = model_folder.diff(model_folder.signed_resources(signed.payload), actual, others)
     if changes:
         raise VerificationError("; ".join(changes))
-    return signed.signer
+    return signed.signer, signed.trusted
 
 
 def verify_artifact(path: Path, verifiers: Sequence[Verifier]) -> Check:
@@ -111,7 +117,7 @@ def verify_artifact(path: Path, verifiers: Sequence[Verifier]) -> Check:
             raise VerificationError("no such file or folder")
     except VerificationError as e:
         return Check(str(path), False, e.diagnostics(), kind)
-    return Check(str(path), True, f"signed by {who}", kind, who)
+    return Check(str(path), True, _by(*who), kind, who[0], trusted=who[1])
 
 
 def _inside(base: Path, name: str) -> Path | None:
@@ -172,7 +178,7 @@ def verify_attestation(path: Path, verifiers: Sequence[Verifier], base: Path) ->
         bundle = bl.read_bundle(path)
         if "dsseEnvelope" not in bundle:
             raise VerificationError("an attestation bundle must be a DSSE envelope")
-        signed = _pick(verifiers, bundle).verify_dsse(bundle)
+        signed = _pick(verifiers, bundle).verify_dsse_trusted(bundle)
         doc = attest.parse_statement(open_statement(signed, Kind.GATE_VERDICT))
         problems = _subject_problems(doc, base)
         verdict = doc["predicate"].get("verdict")
@@ -183,8 +189,8 @@ def verify_attestation(path: Path, verifiers: Sequence[Verifier], base: Path) ->
     except VerificationError as e:
         return Check(str(path), False, e.diagnostics(), "attestation")
     n = len(doc["subject"])
-    return Check(str(path), True, f"gate verdict 'pass', {n} subjects match, signed by {signed.signer}",
-                 "attestation", signed.signer, "pass")
+    return Check(str(path), True, f"gate verdict 'pass', {n} subjects match, {_by(signed.signer, signed.trusted)}",
+                 "attestation", signed.signer, "pass", signed.trusted)
 
 
 def verify_all(artifacts: Sequence[Path], attestations: Sequence[Path], verifiers: Sequence[Verifier],

@@ -7,10 +7,14 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlsec_actions import gha, outputs, sanitize
 from mlsec_actions.errors import ExitCode, UsageError
 from mlsec_actions.signing.interface import Verifier
+
+if TYPE_CHECKING:
+    from mlsec_actions.signing.trust import Identity
 from mlsec_actions.stages.base import Stage
 
 STAGE_ID = "verify"
@@ -44,12 +48,15 @@ def add_verifier_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trust-policy", type=Path, default=None, metavar="FILE",
                         help="YAML list of trusted signers (keys and identities; docs/signing.md#trust-policy); "
                              "adds to --public-key and --identity")
-    parser.add_argument("--identity", default=None,
-                        help="keyless/OpenPubkey: expected signer, e.g. "
-                             "https://github.com/OWNER/REPO/.github/workflows/ci.yml@refs/heads/main")
-    parser.add_argument("--issuer", default=None, help=f"expected OIDC issuer (GitHub: {GITHUB_ISSUER})")
-    parser.add_argument("--repository", default=None, help="also require this GitHub OWNER/REPO")
-    parser.add_argument("--ref", default=None, help="also require this git ref (refs/heads/main)")
+    parser.add_argument("--identity", action="append", default=[],
+                        help="keyless/OpenPubkey: expected signer, an exact string or anchored glob "
+                             "(docs/signing.md#trust-policy-matching), e.g. "
+                             "https://github.com/OWNER/REPO/.github/workflows/ci.yml@refs/heads/main; repeatable")
+    parser.add_argument("--issuer", action="append", default=[],
+                        help=f"expected OIDC issuer, exact (GitHub: {GITHUB_ISSUER}); once for every --identity, "
+                             "or once per --identity in the same order")
+    parser.add_argument("--repository", default=None, help="also require this GitHub OWNER/REPO (or OWNER/glob)")
+    parser.add_argument("--ref", default=None, help="also require this git ref (refs/heads/main, or a glob)")
     parser.add_argument("--event", default=None, help="openpubkey: also require this event_name (push, release)")
     parser.add_argument("--max-token-age", type=_max_age, default=DEFAULT_MAX_TOKEN_AGE, metavar="SECONDS|none",
                         help="openpubkey: accept a PK token until this long after it was issued (default 86400, "
@@ -74,28 +81,54 @@ def _max_age(text: str) -> int | None:
     return value
 
 
-def trusted_verifiers(*, public_keys: Sequence[Path] = (), identity: str | None = None, issuer: str | None = None,
+def _cli_identities(identity: str | Sequence[str] | None, issuer: str | Sequence[str] | None,
+                    repository: str | None, ref: str | None, event: str | None) -> list[Identity]:
+    """`--identity` (repeatable) with one `--issuer` for all, or one per identity in order; every pattern checked."""
+    from mlsec_actions.signing import trust
+
+    names = [identity] if isinstance(identity, str) else list(identity or ())
+    issuers = [issuer] if isinstance(issuer, str) else list(issuer or ())
+    if bool(names) != bool(issuers):
+        raise UsageError("--identity and --issuer go together")
+    if len(issuers) not in (1, len(names)):
+        raise UsageError(f"{len(names)} --identity and {len(issuers)} --issuer: give one --issuer for all, "
+                         "or one per --identity in the same order")
+    out = []
+    for i, name in enumerate(names):
+        who = trust.Identity(name, issuers[i if len(issuers) > 1 else 0], repository, ref, event,
+                             label=f"--identity {name}")
+        refused = trust.check_identity(who)
+        if refused:
+            option, _, why = refused.partition(": ")
+            raise UsageError(f"--{option} {getattr(who, option)!r}: {why}")
+        out.append(who)
+    return out
+
+
+def trusted_verifiers(*, public_keys: Sequence[Path] = (), identity: str | Sequence[str] | None = None,
+                      issuer: str | Sequence[str] | None = None,
                       repository: str | None = None, ref: str | None = None, event: str | None = None,
                       max_token_age: int | None = DEFAULT_MAX_TOKEN_AGE, jwks: Path | None = None,
                       staging: bool = False, offline: bool = False,
                       trust_policy: Path | None = None) -> list[Verifier]:
     """The verifiers of everyone the caller trusts (keys, identities, a trust policy file); used by verify,
-    fetch and publish. More than one signer of a kind is one `AnyOf`: any of them may have signed."""
+    fetch and publish. More than one signer of a kind is one `AnyOf`: any of them may have signed. Each
+    verifier's `label` names the entry it came from (`--public-key FILE`, `--identity ID`, `FILE signers[N]`)."""
     from mlsec_actions.signing import trust
 
-    if (identity is None) != (issuer is None):
-        raise UsageError("--identity and --issuer go together")
+    identities = _cli_identities(identity, issuer, repository, ref, event)
     policy = trust.load_trust_policy(trust_policy) if trust_policy is not None else None
-    keys = [*public_keys, *(policy.keys if policy else ())]
-    identities = [trust.Identity(identity, issuer, repository, ref, event)] \
-        if identity is not None and issuer is not None else []
+    keys = [*((k, f"--public-key {k}") for k in public_keys),
+            *(zip(policy.keys, policy.key_labels, strict=True) if policy else ())]
     identities += policy.identities if policy else ()
     out: list[Verifier] = []
     if keys:
         from mlsec_actions.signing.bundle import load_public_key
         from mlsec_actions.signing.key import KeyVerifier
 
-        out += [KeyVerifier(load_public_key(k)) for k in keys]
+        for k, label in keys:
+            out.append(KeyVerifier(load_public_key(k)))
+            out[-1].label = label
     if identities:
         from mlsec_actions.signing import openpubkey, sigstore
 
@@ -105,6 +138,7 @@ def trusted_verifiers(*, public_keys: Sequence[Path] = (), identity: str | None 
             out.append(openpubkey.OpenPubkeyVerifier(
                 openpubkey.Expected(who.identity, who.issuer, who.repository, who.ref, who.event, max_token_age),
                 jwks))
+            out[-2].label = out[-1].label = who.label
     if not out:
         raise UsageError("say whom to trust: --public-key FILE, --identity ID --issuer URL, or --trust-policy FILE")
     return [trust.AnyOf(out)] if len(keys) > 1 or len(identities) > 1 else out

@@ -56,11 +56,12 @@ def verify(bundle_file: Path, verifiers: Sequence[Verifier], base: Path) -> tupl
         bundle = bl.read_bundle(bundle_file)
         if "dsseEnvelope" not in bundle:
             raise VerificationError("a provenance bundle must be a DSSE envelope")
-        signed = _pick(verifiers, bundle).verify_dsse(bundle)
+        signed = _pick(verifiers, bundle).verify_dsse_trusted(bundle)
         doc = open_statement(signed, Kind.TRAIN_PROVENANCE)
         problems = provenance.check(doc) + _subject_problems(doc, base)
         if problems:
             raise VerificationError("; ".join(problems))
     except VerificationError as e:
         return False, e.diagnostics()
-    return True, f"training provenance, {len(doc['subject'])} outputs match, signed by {signed.signer}"
+    trusted = f" (trusted as {signed.trusted})" if signed.trusted else ""
+    return True, f"training provenance, {len(doc['subject'])} outputs match, signed by {signed.signer}{trusted}"
