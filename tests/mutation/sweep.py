@@ -93,7 +93,8 @@ GROUPS: tuple[Group, ...] = (
     Group("supply-download", ("src/mlsec_actions/supply/download.py",), ("tests/unit/test_download.py",)),
     Group("signing-trust", ("src/mlsec_actions/signing/trust.py",), ("tests/unit/signing/test_trust.py",)),
     Group("opk", ("src/mlsec_actions/signing/opk",),
-          ("tests/unit/signing/test_opk_vectors.py", "tests/unit/signing/test_openpubkey.py")),
+          ("tests/unit/signing/test_opk_refusals.py", "tests/unit/signing/test_opk_vectors.py",
+           "tests/unit/signing/test_openpubkey.py")),
 )
 """Highest value first: the gate's rules, then what decides which SARIF counts, then signatures."""
 

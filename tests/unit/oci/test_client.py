@@ -97,7 +97,7 @@ class StandIn:
             self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.host = f"127.0.0.1:{self.server.server_address[1]}"
         self.base = f"{'https' if context else 'http'}://{self.host}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
 
 @pytest.fixture
@@ -247,6 +247,15 @@ def test_a_body_past_the_limit_is_refused_exactly(reg: StandIn) -> None:
         f"http://{reg.host}/v2/a/blobs/{OTHER}: the registry sent more than the 1000 bytes allowed")
 
 
+def test_a_zero_limit_reads_no_body(reg: StandIn) -> None:
+    empty = sha256(b"")  # a layer whose descriptor says size 0
+    reg.routes[f"/v2/a/blobs/{empty}"] = send(200)
+    reg.routes[f"/v2/b/blobs/{empty}"] = send(200, b"trailing", {"Content-Length": ""})  # no length, bytes anyway
+    client = Client(reg.host)
+    assert client.get_blob("a", empty, limit=0) == b""
+    assert client.get_blob("b", empty, limit=0) == b""  # nothing is read, so what was asked for is what is returned
+
+
 def test_manifest_reads(reg: StandIn) -> None:
     bare = json.dumps({"schemaVersion": 2}).encode()  # no mediaType: the Content-Type says what it is
     reg.routes["/v2/a/manifests/typed"] = send(200, bare, {"Content-Type": OCI_INDEX})
@@ -263,6 +272,8 @@ def test_manifest_reads(reg: StandIn) -> None:
     assert _fails(lambda: client.get_manifest("a", "list")) == f"manifest {sha256(b'[]')} is not a JSON object"
     reg.routes["/v2/a/manifests/hint"] = send(200, b"", {"Docker-Content-Digest": ""})
     assert client.head_manifest("a", "hint") is None
+    reg.routes["/v2/a/manifests/gone"] = send(404, b"", {"Docker-Content-Digest": GOOD})  # absent is absent
+    assert client.head_manifest("a", "gone") is None
 
 
 def test_blob_and_referrers_refusals(reg: StandIn) -> None:
@@ -274,6 +285,8 @@ def test_blob_and_referrers_refusals(reg: StandIn) -> None:
                       (b'{"manifests": {}}', "is not an image index")):
         reg.routes[f"/v2/a/referrers/{GOOD}"] = send(200, body)
         assert _fails(lambda: client.referrers("a", GOOD)) == f"GET {url}: the referrers answer {why}"
+    reg.routes[f"/v2/a/referrers/{GOOD}"] = send(500)
+    assert _fails(lambda: client.referrers("a", GOOD)) == f"GET {url}: HTTP 500"
     reg.routes[f"/v2/a/blobs/{GOOD}"] = send(500)
     assert _fails(lambda: client.has_blob("a", GOOD)) == f"HEAD http://{reg.host}/v2/a/blobs/{GOOD}: HTTP 500"
 
@@ -447,11 +460,14 @@ def tls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[StandIn]:
 def test_redirects_to_https_are_followed_and_never_back_to_http(reg: StandIn, tls: StandIn) -> None:
     tls.routes[f"/store/{GOOD}"] = send(200, MANIFEST)
     tls.routes["/store/down"] = send(302, b"", {"Location": f"{reg.base}/v2/a/blobs/{GOOD}"})
+    tls.routes["/store/hop"] = send(302, b"", {"Location": f"{tls.base}/store/{GOOD}"})  # HTTPS to HTTPS
     tls.routes["/token?scope=repository%3Ac%3Apull"] = send(200, b'{"token": "tok-1"}')
     reg.routes[f"/v2/a/blobs/{GOOD}"] = send(307, b"", {"Location": f"{tls.base}/store/{GOOD}"})
     reg.routes[f"/v2/b/blobs/{GOOD}"] = send(307, b"", {"Location": f"{tls.base}/store/down"})
     client = Client(reg.host)
     assert client.get_blob("a", GOOD, limit=1 << 20) == MANIFEST
+    reg.routes[f"/v2/d/blobs/{GOOD}"] = send(307, b"", {"Location": f"{tls.base}/store/hop"})
+    assert client.get_blob("d", GOOD, limit=1 << 20) == MANIFEST
     assert _fails(lambda: client.get_blob("b", GOOD, limit=1 << 20)) == (
         f"registry redirected from HTTPS to '{reg.base}/v2/a/blobs/{GOOD}'")
     _guarded(reg, "/v2/c/manifests/v1", send(200, MANIFEST), f'Bearer realm="{tls.base}/token"')
