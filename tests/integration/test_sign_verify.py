@@ -451,5 +451,5 @@ def test_json_report_names_each_check_kind_signer_and_verdict(signed: Path, caps
     failed = json.loads((signed / "report.json").read_text())
     assert failed["ok"] is False
     model = next(c for c in failed["checks"] if c["target"] == "model")
-    assert model == {"target": "model", "kind": "folder", "ok": False, "signer": "",
+    assert model == {"target": "model", "kind": "folder", "ok": False, "signer": "", "trusted": "",
                      "message": model["message"]} and "weights.bin" in model["message"]
