@@ -97,7 +97,7 @@ def test_signature_roles_come_from_typ(pkt: pktoken.PKToken) -> None:
         header = {"alg": "GQ256"} | ({"typ": typ} if typ else {})
         got = pktoken._roles(pkt.payload, [cic, (_seg(header), pkt.op_signature)])
         assert (got.op_protected, got.cic_protected) == (_seg(header), pkt.cic_protected)
-    for typ, shown in (("JWS", "'JWS'"), (5, "5"), ("cic", "'cic'")):
+    for typ, shown in (("JWS", "'JWS'"), (5, "5"), ("cic", "'cic'"), (["JWT"], "['JWT']"), ({}, "{}")):
         assert _refused(lambda typ=typ: pktoken._roles(pkt.payload, [cic, (_seg({"typ": typ}), "AA")])) == (
             f"openpubkey: PK token signature of unsupported typ {shown}")
     assert _refused(lambda: pktoken._roles(pkt.payload, [op, op, cic])) == (
