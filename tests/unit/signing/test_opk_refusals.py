@@ -238,3 +238,16 @@ def test_osm_refusals_by_step(pkt: pktoken.PKToken) -> None:
     assert _refused(lambda: osm.verify_detached(f"{header}..A", pkt, message)) == (
         "openpubkey: OSM signature is not base64url")
     assert json.loads(j.unb64url(header, "h")) == {"alg": "ES256", "kid": pkt.hash(), "typ": "osm"}
+
+
+def test_a_malformed_segment_is_named_in_the_refusal(pkt: pktoken.PKToken) -> None:
+    def verify(**changes: str) -> str:
+        return _refused(lambda: pktoken.verify(dataclasses.replace(pkt, **changes), ISSUER.url, _jwks()))
+
+    assert verify(cic_protected="A") == "openpubkey: CIC header is not base64url"
+    assert verify(cic_signature="A") == "openpubkey: CIC signature is not base64url"
+    assert verify(op_protected="A") == "openpubkey: OP header is not base64url"
+    p384 = {**CIC, "upk": {**CIC["upk"], "crv": "P-384"}}
+    assert _refused(lambda: pktoken.verify(_forge(cic=p384), ISSUER.url, _jwks())) == (
+        "openpubkey: CIC upk is not a P-256 JWK")
+    assert _refused(lambda: osm.verify_detached("A..A", pkt, b"m")) == "openpubkey: OSM header is not base64url"
