@@ -97,7 +97,7 @@ def test_signature_roles_come_from_typ(pkt: pktoken.PKToken) -> None:
         header = {"alg": "GQ256"} | ({"typ": typ} if typ else {})
         got = pktoken._roles(pkt.payload, [cic, (_seg(header), pkt.op_signature)])
         assert (got.op_protected, got.cic_protected) == (_seg(header), pkt.cic_protected)
-    for typ, shown in (("JWS", "'JWS'"), (5, "5"), ("cic", "'cic'")):
+    for typ, shown in (("JWS", "'JWS'"), (5, "5"), ("cic", "'cic'"), (["JWT"], "['JWT']"), ({}, "{}")):
         assert _refused(lambda typ=typ: pktoken._roles(pkt.payload, [cic, (_seg({"typ": typ}), "AA")])) == (
             f"openpubkey: PK token signature of unsupported typ {shown}")
     assert _refused(lambda: pktoken._roles(pkt.payload, [op, op, cic])) == (
@@ -238,3 +238,16 @@ def test_osm_refusals_by_step(pkt: pktoken.PKToken) -> None:
     assert _refused(lambda: osm.verify_detached(f"{header}..A", pkt, message)) == (
         "openpubkey: OSM signature is not base64url")
     assert json.loads(j.unb64url(header, "h")) == {"alg": "ES256", "kid": pkt.hash(), "typ": "osm"}
+
+
+def test_a_malformed_segment_is_named_in_the_refusal(pkt: pktoken.PKToken) -> None:
+    def verify(**changes: str) -> str:
+        return _refused(lambda: pktoken.verify(dataclasses.replace(pkt, **changes), ISSUER.url, _jwks()))
+
+    assert verify(cic_protected="A") == "openpubkey: CIC header is not base64url"
+    assert verify(cic_signature="A") == "openpubkey: CIC signature is not base64url"
+    assert verify(op_protected="A") == "openpubkey: OP header is not base64url"
+    p384 = {**CIC, "upk": {**CIC["upk"], "crv": "P-384"}}
+    assert _refused(lambda: pktoken.verify(_forge(cic=p384), ISSUER.url, _jwks())) == (
+        "openpubkey: CIC upk is not a P-256 JWK")
+    assert _refused(lambda: osm.verify_detached("A..A", pkt, b"m")) == "openpubkey: OSM header is not base64url"
