@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -84,9 +84,11 @@ def api_base(env: Mapping[str, str]) -> str:
     return base.rstrip("/")
 
 
-def resolve(query: Query, base: str, token: str, client: Client | None = None) -> Found:
-    """Every repository the query names, with notes for what was left out; UsageError when the answer as a
-    whole cannot be trusted (module docstring)."""
+def resolve(query: Query, base: str, token: str, client: Client | None = None,
+            listed: Sequence[Target] = ()) -> Found:
+    """Every repository the query names that `listed` does not already hold, with notes for what was left out
+    (also one sharing a listed one's results name); UsageError when the answer as a whole cannot be trusted
+    (module docstring)."""
     client = client or Client(budget=BUDGET_SECONDS, retries=2, secrets=(token,),
                               max_response_bytes=MAX_ANSWER_BYTES)
     found: dict[str, Target] = {}
@@ -98,14 +100,16 @@ def resolve(query: Query, base: str, token: str, client: Client | None = None) -
                 notes.append(note)
             elif target.repository not in found:  # the same repository from two (org, topic) pairs: once
                 found[target.repository] = target
-    slots: dict[str, str] = {}
+    slots = {t.slot: t.label for t in listed}
     kept: list[Target] = []
     for target in sorted(found.values(), key=lambda t: (t.repository.lower(), t.repository)):
+        if target in listed:
+            continue
         if target.slot in slots:
             notes.append(f"{target.repository}: refused, it shares the results name {target.slot} with "
                          f"{slots[target.slot]} (names differ only in case)")
             continue
-        slots[target.slot] = target.repository
+        slots[target.slot] = target.label
         kept.append(target)
     return Found(tuple(kept), tuple(notes))
 

@@ -68,21 +68,10 @@ def _add_query(listed: list[audit.Target], query: audit_query.Query) -> list[aud
     """The listed repositories, then the query's (sorted); one already listed, or sharing a listed one's
     results name, is not added twice. Each left-out repository is a notice."""
     base = audit_query.api_base(os.environ)
-    found = audit_query.resolve(query, base, os.environ.get("GITHUB_TOKEN", ""))
-    notes = list(found.notes)
-    slots = {t.slot: t.label for t in listed}
-    added, seen = 0, set(listed)
-    for target in found.targets:
-        if target in seen:
-            continue
-        if target.slot in slots:
-            notes.append(f"{target.repository}: refused, it shares the results name {target.slot} with "
-                         f"{slots[target.slot]} (names differ only in case)")
-            continue
-        slots[target.slot] = target.label
-        listed.append(target)
-        added += 1
-    print(f"audit-plan: the query added {added} repositories; {len(notes)} left out", file=sys.stderr)
+    found = audit_query.resolve(query, base, os.environ.get("GITHUB_TOKEN", ""), listed=listed)
+    notes = found.notes
+    listed.extend(found.targets)
+    print(f"audit-plan: the query added {len(found.targets)} repositories; {len(notes)} left out", file=sys.stderr)
     for note in notes[:100]:
         print(sanitize.log_line(note), file=sys.stderr)
         gha.annotation("notice", note, title="mlsec audit query", stream=sys.stderr)
