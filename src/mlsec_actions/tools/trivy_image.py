@@ -110,14 +110,21 @@ def scan(target: ImageTarget, options: trivy.TrivyOptions, scanned: Path | None)
     remaining = deadline - time.monotonic()
     args = ["rootfs" if target.kind == "rootfs" else "image", "--format", "json", "--quiet", "--skip-check-update",
             "--skip-db-update", *common, "--timeout", f"{max(1, int(remaining))}s", "--scanners", scanners]
-    if target.kind in ("layout", "archive"):
-        args += ["--input", target.value]
-    elif target.kind == "registry":
-        args += ["--image-src", "remote", *(["--insecure"] if target.plain_http else []), target.value]
-    else:
+    source = _image_source(target)
+    if source is None:
         return _scan_rootfs(Path(target.value), args, deadline, scanned, gaps, db_gap, options)
-    got = execute(trivy.SPEC, args, timeout=remaining, scanned=scanned)
+    got = execute(trivy.SPEC, [*args, *source[0], *source[1]], timeout=remaining, scanned=scanned)
     return _finish(got, gaps, db_gap, options)
+
+
+def _image_source(target: ImageTarget) -> tuple[list[str], list[str]] | None:
+    """trivy image's options and positional argument naming the image (`--insecure` only for plain HTTP); None
+    for a root filesystem."""
+    if target.kind in ("layout", "archive"):
+        return ["--input", target.value], []
+    if target.kind == "registry":
+        return ["--image-src", "remote", *(["--insecure"] if target.plain_http else [])], [target.value]
+    return None
 
 
 def _scan_rootfs(folder: Path, args: list[str], deadline: float, scanned: Path | None, gaps: list[CoverageGap],
@@ -157,13 +164,11 @@ def sbom_of(target: ImageTarget, out: Path, timeout: float, env: dict[str, str] 
     options = trivy.TrivyOptions(timeout=timeout)
     config, _ = trivy._config_args(Path("/nonexistent"), options)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if target.kind in ("layout", "archive"):
-        source, positional = ["--input", target.value], []
-    elif target.kind == "registry":
-        source, positional = ["--image-src", "remote", *(["--insecure"] if target.plain_http else [])], [target.value]
-    else:
+    source = _image_source(target)
+    if source is None:
         raise ValueError(f"no SBOM of a {target.kind} target")
-    args = ["image", *source, "--format", "cyclonedx", "--quiet", "--skip-check-update", "--skip-db-update", *config,
+    flags, positional = source
+    args = ["image", *flags, "--format", "cyclonedx", "--quiet", "--skip-check-update", "--skip-db-update", *config,
             "--cache-dir", str(trivy._cache_dir(options)), "--timeout", f"{max(1, int(timeout))}s", "--output",
             str(out), *positional]
     got = execute(trivy.SPEC, args, timeout=timeout, env=env)
