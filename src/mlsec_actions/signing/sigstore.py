@@ -115,13 +115,9 @@ class _GlobPolicy:
 
         exp = self.expected
         policy.OIDCIssuer(exp.issuer).verify(cert)
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        names = set(san.get_values_for_type(x509.RFC822Name)) | set(san.get_values_for_type(
-            x509.UniformResourceIdentifier)) | {o.value.decode("utf-8", "replace") for o in
-                                                  san.get_values_for_type(x509.OtherName)
-                                                  if o.type_id.dotted_string == _OTHERNAME_OID}
+        names = _san_identities(cert)
         if not any(patterns.glob(exp.identity).matches(n) for n in names):
-            raise SigstoreFailure(f"Certificate's SANs {sorted(names)} do not match {exp.identity}")
+            raise SigstoreFailure(f"Certificate's SANs {names} do not match {exp.identity}")
         for dotted, want in ((_REPOSITORY_OID, exp.repository), (_REF_OID, exp.workflow_ref)):
             if want is None:
                 continue
@@ -133,6 +129,18 @@ class _GlobPolicy:
             value = raw.decode("utf-8", "replace")
             if not patterns.glob(want).matches(value):
                 raise SigstoreFailure(f"Certificate's {oid.dotted_string} is {value!r}, expected {want!r}")
+
+
+def _san_identities(cert: Any) -> list[str]:
+    """The certificate's identities, sorted: its SANs of the three kinds sigstore-python's `policy.Identity` reads."""
+    from cryptography import x509
+
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    names = set(san.get_values_for_type(x509.RFC822Name)) | set(san.get_values_for_type(
+        x509.UniformResourceIdentifier)) | {o.value.decode("utf-8", "replace") for o in
+                                              san.get_values_for_type(x509.OtherName)
+                                              if o.type_id.dotted_string == _OTHERNAME_OID}
+    return sorted(names)
 
 
 _OTHERNAME_OID = "1.3.6.1.4.1.57264.1.7"
@@ -185,12 +193,9 @@ class SigstoreVerifier(Verifier):
         exp = self.expected
         if patterns.glob(exp.identity).exact:
             return f"{exp.identity} ({exp.issuer})"
-        from cryptography import x509  # a pattern matched: name the identity it matched, not the pattern
-
-        san = parsed.signing_certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        uris = san.get_values_for_type(x509.UniformResourceIdentifier)
-        matched = [u for u in uris if patterns.glob(exp.identity).matches(u)]
-        return f"{(matched or uris or ['?'])[0]} ({exp.issuer})"
+        names = _san_identities(parsed.signing_certificate)  # a pattern matched: name what it matched
+        matched = [n for n in names if patterns.glob(exp.identity).matches(n)]
+        return f"{(matched or names or ['?'])[0]} ({exp.issuer})"
 
     def verify_message(self, bundle: Bundle, sha256: bytes) -> str:
         """A keyless file signature (`sigstore sign`, GitHub's release bundles), typed by its Rekor v1 entry."""
