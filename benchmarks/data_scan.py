@@ -17,6 +17,7 @@ Run: .venv/bin/python benchmarks/data_scan.py [MIB [MAX_ROWS]]
 
 from __future__ import annotations
 
+import argparse
 import os
 import random
 import sys
@@ -88,9 +89,11 @@ def _child(argv: list[str], out: Path) -> tuple[float, float, int, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = argv if argv is not None else sys.argv[1:]
-    mib = int(args[0]) if args else 2048
-    max_rows = args[1] if len(args) > 1 else "1000000000"
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("mib", nargs="?", type=int, default=2048, help="size of the generated CSV in MiB")
+    ap.add_argument("max_rows", nargs="?", type=int, default=1_000_000_000, help="data-scan's --max-rows")
+    args = ap.parse_args(argv)
+    mib, max_rows = args.mib, str(args.max_rows)
     with tempfile.TemporaryDirectory(prefix="mlsec-bench-data-") as tmp:
         data = Path(tmp) / "d" / "train.csv"
         data.parent.mkdir()
