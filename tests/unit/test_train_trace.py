@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlsec_actions.training import observe, trace
+from mlsec_actions.training import observe, snapshot, trace
 
 
 def strace_quote(raw: bytes) -> bytes:
@@ -152,3 +152,32 @@ def test_judge_sorts_reads_into_inputs_pins_code_and_undeclared(tmp_path: Path) 
     allowed = observe.judge(seen, workdir=tmp_path, excluded=("model",), inputs=frozenset(), pins={},
                             forbid_network=False, anchor="train.py")
     assert [f.severity.name for f in allowed.findings if f.rule.id == "train/network-access"] == ["INFO"]
+
+
+def test_judge_resolves_only_names_inside_the_tree_or_executed(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reads are the kernel's real names (strace -y): thousands outside the tree (an interpreter's start-up) are
+    passed over by their text, not resolved one by one; a read inside the tree and a program executed through a
+    link from outside it are still resolved and judged."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "extra.csv").write_bytes(b"e")
+    (tree / "run").write_bytes(b"#!/bin/sh")
+    (tmp_path / "via").symlink_to(tree)
+    (tmp_path / "tree-sibling.csv").write_bytes(b"s")  # shares the tree's name as a prefix, lies outside
+    outside = {f"/usr/lib/python3/m{i}.py" for i in range(3000)} | {str(tmp_path / "tree-sibling.csv")}
+    resolved: list[Path] = []
+    real = snapshot.relative_inside
+
+    def counting(path: Path, root: Path) -> str | None:
+        resolved.append(path)
+        return real(path, root)
+
+    monkeypatch.setattr(observe.snapshot, "relative_inside", counting)
+    seen = trace.Observation(frozenset(outside | {str(tree.resolve() / "extra.csv")}),
+                             frozenset({str(tmp_path / "via" / "run")}), (), None, 0, 10)
+    judged = observe.judge(seen, workdir=tree, excluded=(), inputs=frozenset(), pins={}, forbid_network=False,
+                           anchor="run")
+    assert judged.undeclared == {"extra.csv": hashlib.sha256(b"e").hexdigest()}
+    assert judged.code == {"run": hashlib.sha256(b"#!/bin/sh").hexdigest()}
+    assert len(resolved) == 2

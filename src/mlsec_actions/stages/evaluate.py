@@ -30,6 +30,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="policy whose `evaluate` section holds the thresholds (default: %(default)s)")
     parser.add_argument("--metrics", action="append", type=Path, default=[], metavar="FILE",
                         help="metrics JSON or YAML the training or evaluation wrote (repeatable)")
+    parser.add_argument("--training-log", type=Path, default=None, metavar="JSONL",
+                        help="early-stopping log (JSON lines): the kept epoch's metrics count (docs/evaluate.md)")
     parser.add_argument("--predictions", type=Path, default=None, metavar="CSV",
                         help="held-out predictions: y_true, y_pred, optional y_score and sensitive columns")
     parser.add_argument("--task", choices=("classification", "regression"), default="classification",
@@ -71,7 +73,7 @@ def scan(ctx: ScanContext) -> StageResult:
     args, root = ctx.args, ctx.root
     doc, label = load_document(args.policy)
     policy = checks.from_section(doc.get("evaluate"), label)
-    named = [Path(p) for p in (*args.metrics, args.predictions, args.model) if p is not None]
+    named = [Path(p) for p in (*args.metrics, args.training_log, args.predictions, args.model) if p is not None]
     # A finding about something absent still needs a file: the first input, else the policy.
     fallback = _where(named[0], root) if named else _where(Path(label), root)
     findings: list[Finding] = []
@@ -93,6 +95,8 @@ def scan(ctx: ScanContext) -> StageResult:
         processing(path)
         take(mx.load(path), _where(path, root))
     extra: dict[str, Any] = {}
+    if args.training_log is not None:
+        extra["training_log"] = _training_log(Path(args.training_log), root, take)
     if args.predictions is not None:
         findings += _predictions(ctx, policy, take, tools, extra)
     baseline: dict[str, float] = {}
@@ -104,8 +108,8 @@ def scan(ctx: ScanContext) -> StageResult:
     if policy.fairness_column and args.predictions is None:
         findings.append(Finding(rules.MISSING, f"The policy asks for fairness over {policy.fairness_column}, but no "
                                 "--predictions file was given.", Severity.HIGH, Location(fallback)))
-    if not (args.metrics or args.predictions or args.model):
-        notes.append("nothing to evaluate: no --metrics, --predictions or --model given")
+    if not (args.metrics or args.training_log or args.predictions or args.model):
+        notes.append("nothing to evaluate: no --metrics, --training-log, --predictions or --model given")
     extra.update({"metrics": dict(sorted(values.items())), "policy": {"path": label}})
     if folds:
         extra["folds"] = folds
@@ -115,6 +119,18 @@ def scan(ctx: ScanContext) -> StageResult:
         outputs.write_text(args.metrics_out, json.dumps({"metrics": extra["metrics"]}, indent=2) + "\n")
     tools.insert(0, ToolRun(TOOL, ToolStatus.OK, notes=tuple(notes)))
     return StageResult(STAGE_ID, sort_findings(findings), tuple(tools), extra=extra)
+
+
+def _training_log(path: Path, root: Path, take: Any) -> dict[str, Any]:
+    from mlsec_actions.analyzers import metrics as mx
+    from mlsec_actions.analyzers import training_log
+
+    processing(path)
+    shown = _where(path, root)
+    log = training_log.load(path)
+    take(mx.Metrics(log.values), shown)
+    return {"file": shown, "epoch": log.epoch, "epochs": log.epochs, "best_epoch": log.best_epoch,
+            "restored": log.restored, "monitor": log.monitor}
 
 
 def _predictions(ctx: ScanContext, policy: Any, take: Any, tools: list[ToolRun],

@@ -79,13 +79,25 @@ def _skipped(rel: str, excluded: tuple[str, ...]) -> bool:
     return any(rel == x or rel.startswith(x + "/") for x in excluded)
 
 
+def _outside(name: str, tree: str, seen: Observation) -> bool:
+    """A file read (not executed) whose name does not start with the work tree's real path. A read's name is
+    the kernel's own for the open file (strace -y), real already, so this string test is what resolving it
+    would decide, without the thousands of `Path.resolve` calls an interpreter's start-up would cost. An
+    executed name is as the process gave it (relative, or through a link): it is resolved, below."""
+    return not name.startswith(tree) and name not in seen.executed
+
+
 def judge(seen: Observation, *, workdir: Path, excluded: tuple[str, ...], inputs: frozenset[Path],
           pins: Mapping[str, str], forbid_network: bool, anchor: str) -> Judged:
     """`excluded`: the output folder and our results (relative); `pins`: lock name -> SHA-256; `anchor`: the
     location of findings that belong to no file (the command's script, else the output folder)."""
     code: dict[str, Path] = {}
     data: dict[str, Path] = {}
+    root = str(workdir.resolve())
+    tree = root if root.endswith("/") else root + "/"
     for name in sorted(seen.reads | seen.executed):
+        if _outside(name, tree, seen):
+            continue
         path = Path(name)
         rel = snapshot.relative_inside(path, workdir) if path.is_absolute() else None
         if not rel or _skipped(rel, excluded) or path in inputs or _environment(rel, workdir):
