@@ -16,8 +16,8 @@ side by side, each with its own `instance`):
 
 Real here: buildah, the distribution registry (tests/oci_registry.py), trivy, nmap, OpenSCAP with ssg-debian,
 wapiti, the apps and TLS services, moto's S3 server, all on loopback. The deployed service is the loopback app, not
-the image (no container runtime here). Stand-ins: GitHub's own actions (tests/e2e/standins); the ZAP and buildx steps are
-never taken (dast-zap off, builder buildah).
+the image (no container runtime here). Stand-ins: GitHub's own actions (tests/e2e/standins); the ZAP and buildx
+steps are never taken (dast-zap off, builder buildah).
 """
 
 from __future__ import annotations
