@@ -59,6 +59,7 @@ KEYS: tuple[Key, ...] = (
     Key("publish-name", "text", "job", "publish"),
     Key("publish-alias", "text", "job", "publish"),
     Key("publish-public-key", "text", "job", "publish"),
+    Key("publish-s3", "text", "job", "publish"),
     Key("instance", "text", "ci"),
     Key("pr-policy-from-head", "flag", "ci"),
     Key("train-command", "list", "job", "train"),

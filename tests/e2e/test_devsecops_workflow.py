@@ -9,17 +9,21 @@ side by side, each with its own `instance`):
 - `after`: the same repository and policy against the fixed deployment - the fixed app, the TLS 1.2+ endpoint, only
   the service port open; the policy's waiver covers the private CA. Every gate passes and sign-image signs the
   pushed image (key backend, a key made here) and attests the build's SBOM on it, which `mlsec verify-image`
-  then verifies from the registry (signature, gate verdict and SBOM attestations).
+  then verifies from the registry (signature, gate verdict and SBOM attestations). Then sign (Dev 8) signs the
+  release evidence and publish (Dev 9) uploads it to moto's S3 server on loopback (tests/supply_servers.py), where
+  the test reads every object back, compares its bytes with its sha256 metadata and the run's own files, and
+  verifies the bundles with the public key. `before` publishes nothing: its prefix stays empty.
 
 Real here: buildah, the distribution registry (tests/oci_registry.py), trivy, nmap, OpenSCAP with ssg-debian,
-wapiti, the apps and TLS services, all on loopback. The deployed service is the loopback app, not the image
-(no container runtime here). Stand-ins: GitHub's own actions (tests/e2e/standins); the ZAP and buildx steps are
-never taken (dast-zap off, builder buildah).
+wapiti, the apps and TLS services, moto's S3 server, all on loopback. The deployed service is the loopback app, not
+the image (no container runtime here). Stand-ins: GitHub's own actions (tests/e2e/standins); the ZAP and buildx
+steps are never taken (dast-zap off, builder buildah).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import shutil
@@ -35,11 +39,13 @@ from mlsec_actions.signing.key import generate
 from tests.e2e.act_harness import ActRun, git_init, run_workflow
 from tests.e2e.conftest import day
 from tests.oci_registry import Registry, oci_registry
+from tests.supply_servers import S3_KEY_ID, S3_SECRET, S3Server, s3_server
 from tests.tls_services import Services, plain_listeners, tls_services
 from tests.vulnerable_app import Running, fixed, vulnerable
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(name="e2e-act-b")]
-__all__ = ["fixed", "oci_registry", "plain_listeners", "tls_services", "vulnerable"]  # fixtures used by name
+# Fixtures used by name.
+__all__ = ["fixed", "oci_registry", "plain_listeners", "s3_server", "tls_services", "vulnerable"]
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "devsecops-service"
 CALLER = Path(".github") / "workflows" / "service.yml"
@@ -48,6 +54,10 @@ CALLS = ("before", "after")
 GATE_7 = "gate after build and DAST"
 GATE_11 = "gate on the deployment"
 SIGN = "sign-image (Dev stage 8)"
+SIGN_RELEASE = "sign (Dev stage 8)"
+PUBLISH = "publish (Dev stage 9)"
+BUCKET = "releases"
+PUBLIC_KEY = Path(".mlsec") / "signing.pub"
 # The modules that find the vulnerable app's holes (as tests/integration/test_dast.py): a shorter dast job.
 DAST_MODULES = "xss,sql,file,http_headers,csp"
 STAGE_JOBS = ("code-scan", "gate before build", "build", "image-scan", "dast", "infra-scan", "runtime-probe")
@@ -73,10 +83,12 @@ def two_calls(caller: str) -> str:
     return yaml.safe_dump(doc, sort_keys=False, width=200)
 
 
-def service_repo(work: Path, plain: Services, tls: Services) -> Path:
-    """The fixture, committed, with the policy's placeholder ports set to the listeners' (and an expiry date)."""
+def service_repo(work: Path, plain: Services, tls: Services, public_key: Path) -> Path:
+    """The fixture, committed, with the policy's placeholder ports set to the listeners' (and an expiry date) and
+    the signing key's public half where the caller's MLSEC_PUBLIC_KEY names it."""
     repo = work / "service"
     shutil.copytree(FIXTURE, repo)
+    shutil.copyfile(public_key, repo / PUBLIC_KEY)
     policy = (repo / POLICY).read_text(encoding="utf-8")
     policy = (policy.replace("@SERVICE_PORT@", str(plain.ports["allowed"]))
               .replace("@TLS_PORTS@", f"{tls.ports['modern']},{tls.ports['legacy']}")
@@ -96,9 +108,11 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory: pytest.TempPathFactory, oci_registry: Registry, vulnerable: Running, fixed: Running,
-             plain_listeners: Services, tls_services: Services, keys: tuple[Path, Path]) -> ActRun:
+             plain_listeners: Services, tls_services: Services, keys: tuple[Path, Path],
+             s3_server: S3Server) -> ActRun:
     work = tmp_path_factory.mktemp("e2e-devsecops")
-    repo = service_repo(work, plain_listeners, tls_services)
+    repo = service_repo(work, plain_listeners, tls_services, keys[1])
+    s3_server.client().create_bucket(Bucket=BUCKET)
     plain, tls = plain_listeners, tls_services
     deployments = {
         "BEFORE": {"SERVICE_URL": vulnerable.url,
@@ -107,12 +121,16 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, oci_registry: Registry, v
         "AFTER": {"SERVICE_URL": fixed.url, "SERVICE_HOST": f"{plain.host}:{plain.ports['allowed']}",
                   "TLS_HOST": f"{tls.host}:{tls.ports['modern']}"},
     }
-    variables = {"MLSEC_VULN_DB": "skip", "MLSEC_SIGNING_BACKEND": "key"}
+    variables = {"MLSEC_VULN_DB": "skip", "MLSEC_SIGNING_BACKEND": "key", "MLSEC_S3_ENDPOINT": s3_server.endpoint,
+                 "MLSEC_PUBLIC_KEY": PUBLIC_KEY.as_posix()}
     for call, values in deployments.items():
         values["IMAGE"] = f"http://{oci_registry.host}/service:{call.lower()}"
+        values["PUBLISH_S3"] = f"s3://{BUCKET}/{call.lower()}"
         variables.update({f"{call}_{name}": value for name, value in values.items()})
     run = run_workflow(repo, repo / CALLER, work, variables=variables,
-                       secrets={"MLSEC_SIGNING_KEY": keys[0].read_text(encoding="utf-8")}, timeout=1800)
+                       secrets={"MLSEC_SIGNING_KEY": keys[0].read_text(encoding="utf-8"),
+                                "MLSEC_AWS_ACCESS_KEY_ID": S3_KEY_ID, "MLSEC_AWS_SECRET_ACCESS_KEY": S3_SECRET},
+                       timeout=1800)
     print(f"devsecops e2e: two pipeline calls in one act run, {run.seconds:.1f} s")
     return run
 
@@ -155,6 +173,7 @@ def test_before_the_fixes_gates_7_and_11_are_red_and_nothing_is_signed(pipeline:
     assert _job(pipeline, "before", GATE_7) == "failed"
     assert _job(pipeline, "before", GATE_11) == "failed"
     assert _job(pipeline, "before", SIGN) is None
+    assert _job(pipeline, "before", SIGN_RELEASE) is None and _job(pipeline, "before", PUBLISH) is None
     assert {"wapiti/sql-injection", "wapiti/reflected-cross-site-scripting",
             "dast/directory-listing"} <= _rules(pipeline, "before", "dast")
     assert {"nmap/port-not-allowed", "tls/old-protocol", "tls/cert-expired"} <= _rules(pipeline, "before",
@@ -221,3 +240,52 @@ def test_the_service_repository_section_of_the_docs_is_the_fixtures_caller() -> 
     documented = yaml.safe_load(snippet)["jobs"]["devsecops"]
     assert documented["with"] == fixture["with"] and documented["permissions"] == fixture["permissions"]
     assert documented["secrets"] == fixture["secrets"]
+
+
+def _published(s3: S3Server, prefix: str) -> dict[str, tuple[bytes, str]]:
+    """Every object under `prefix/`: key -> (bytes, its sha256 metadata)."""
+    client = s3.client()
+    out = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=f"{prefix}/"):
+        for item in page.get("Contents", []):
+            got = client.get_object(Bucket=BUCKET, Key=item["Key"])
+            out[item["Key"]] = (got["Body"].read(), got["Metadata"].get("sha256", ""))
+    return out
+
+
+def test_before_the_fixes_nothing_is_published(pipeline: ActRun, s3_server: S3Server) -> None:
+    assert _published(s3_server, "before") == {}
+    assert _job(pipeline, "after", PUBLISH) is not None  # the same run did publish: the bucket was reachable
+
+
+def test_after_the_fixes_the_signed_release_evidence_is_published_and_reads_back(
+        pipeline: ActRun, s3_server: S3Server, keys: tuple[Path, Path], tmp_path: Path) -> None:
+    for job in (SIGN_RELEASE, PUBLISH):
+        assert _job(pipeline, "after", job) == "succeeded", (job, pipeline.log[-6000:])
+    record = json.loads((pipeline.artifact("mlsec-publish-devsecops-after") / "publish.json").read_text("utf-8"))
+    objects = _published(s3_server, "after")
+    base = f"after/{record['digest']}"
+    names = {key.removeprefix(f"{base}/") for key in objects}
+    assert all(key.startswith(f"{base}/") for key in objects), sorted(objects)
+    evidence = {"gate-verdict.json", "image-digest.json", "image.cdx.json"}
+    assert names == evidence | {f"{name}.sigstore.json" for name in evidence}, sorted(names)
+    for key, (body, sha) in objects.items():
+        assert hashlib.sha256(body).hexdigest() == sha, key
+        (tmp_path / key.removeprefix(f"{base}/")).write_bytes(body)
+    assert record["files"] == {name: objects[f"{base}/{name}"][1] for name in evidence}
+    # The bytes are the run's own: gate-7's verdict, the build's SBOM, the digests build and sign-image reported.
+    assert json.loads((tmp_path / "gate-verdict.json").read_text("utf-8")) == _gate(pipeline, "after", 7)
+    sbom = pipeline.artifact("mlsec-image-devsecops-after") / "image.cdx.json"
+    assert (tmp_path / "image.cdx.json").read_bytes() == sbom.read_bytes()
+    image = _image(pipeline, "after")
+    digests = json.loads((tmp_path / "image-digest.json").read_text("utf-8"))
+    assert digests["built"]["digest"] == digests["signed"]["digest"] == image["digest"]
+    assert digests["signed"]["image"] == image["pushed"][0]["pinned"]
+    # Each bundle verifies with the public key against the bytes read back; a changed byte does not.
+    verify = [sys.executable, "-I", "-m", "mlsec_actions", "verify", *(str(tmp_path / n) for n in sorted(evidence)),
+              "--public-key", str(keys[1])]
+    proc = subprocess.run(verify, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (tmp_path / "image-digest.json").write_bytes(b" " + (tmp_path / "image-digest.json").read_bytes())
+    proc = subprocess.run(verify, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode != 0, proc.stdout

@@ -217,6 +217,6 @@ def test_only_the_signing_jobs_may_mint_an_oidc_token() -> None:
     holders = [(path.name, job) for path in ROOT.glob(".github/workflows/*.yml")
                for job, spec in _yaml(path)["jobs"].items()
                if (spec.get("permissions") or {}).get("id-token") == "write"]
-    assert sorted(holders) == [("ci.yml", "keyless-sign"), ("devsecops.yml", "sign-image"),
+    assert sorted(holders) == [("ci.yml", "keyless-sign"), ("devsecops.yml", "sign"), ("devsecops.yml", "sign-image"),
                                ("interop.yml", "gh-attestation"), ("interop.yml", "openpubkey-reference"),
                                ("mlsecops.yml", "sign")]

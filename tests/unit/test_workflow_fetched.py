@@ -1,4 +1,4 @@
-"""The fetched artifacts' path through mlsecops.yml: only what fetch placed, checked by digest before use.
+"""The fetched artifacts' path through both workflows: only what fetch placed, checked by digest before use.
 
 The `mlsec-fetched-<ns>` artifact is uploaded by the fetch job; any later job of the run could upload under the
 same name (a train step runs repository code), so every job that downloads it compares it with the digest the
@@ -10,19 +10,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "mlsecops.yml"
 
 
-def _jobs() -> dict[str, Any]:
-    doc: dict[str, Any] = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+def _jobs(workflow: Path = WORKFLOW) -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load(workflow.read_text(encoding="utf-8"))
     return doc["jobs"]  # type: ignore[no-any-return]
 
 
-def test_fetch_exports_a_digest_of_what_it_placed() -> None:
-    fetch = _jobs()["fetch"]
+DEVSECOPS = ROOT / ".github" / "workflows" / "devsecops.yml"
+USERS = {WORKFLOW: ["publish", "sbom", "sign"], DEVSECOPS: ["publish", "sign"]}
+
+
+@pytest.mark.parametrize("workflow", [WORKFLOW, DEVSECOPS], ids=["mlsecops", "devsecops"])
+def test_fetch_exports_a_digest_of_what_it_placed(workflow: Path) -> None:
+    fetch = _jobs(workflow)["fetch"]
     assert fetch["outputs"]["fetched-sha256"] == "${{ steps.fetched.outputs.sha256 }}"
     steps = fetch["steps"]
     digest = next(i for i, s in enumerate(steps) if s.get("id") == "fetched")
@@ -30,9 +36,10 @@ def test_fetch_exports_a_digest_of_what_it_placed() -> None:
     assert digest < upload and "sha256sum" in steps[digest]["run"]
 
 
-def test_every_job_that_downloads_the_fetched_artifacts_checks_them_first() -> None:
+@pytest.mark.parametrize("workflow", [WORKFLOW, DEVSECOPS], ids=["mlsecops", "devsecops"])
+def test_every_job_that_downloads_the_fetched_artifacts_checks_them_first(workflow: Path) -> None:
     users = []
-    for name, job in _jobs().items():
+    for name, job in _jobs(workflow).items():
         steps = job.get("steps", [])
         for i, step in enumerate(steps):
             if "download-artifact" in step.get("uses", "") and str(step["with"].get("name", "")).startswith(
@@ -45,7 +52,7 @@ def test_every_job_that_downloads_the_fetched_artifacts_checks_them_first() -> N
                 # Under act the step ran with fetch skipped (no lock): the condition names the lock too.
                 wanted = "inputs.lock != '' && needs.fetch.outputs.fetched-sha256 != ''"
                 assert check["if"] == step["if"] == wanted, name
-    assert sorted(users) == ["publish", "sbom", "sign"]
+    assert sorted(users) == USERS[workflow]
 
 
 def test_publish_follows_the_gate_whose_verdict_sign_attests() -> None:
