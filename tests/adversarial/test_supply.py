@@ -1,9 +1,10 @@
-"""Hostile input to the supply-chain stages (issue 16), through the real `mlsec` command in a child process:
-fetch's lock (escaping, absolute and duplicate names, credentials in URLs), its downloads (redirects off the
-mirror, a body larger than pinned), artifacts that are malicious under a digest pinned to exactly those bytes, a
-ClamAV database the repository chose; publish with a tampered set or a failing verdict; precommit's hooks
-without the opt-in. Each asserts the exit code and the message, and that nothing was placed or published: the
-servers record every request, so "nothing published" is "no request reached the registry", not a missing file.
+"""Hostile input to the supply-chain stages (issue 16), through the real `mlsec` command in a child process: fetch's
+lock (escaping, absolute and duplicate names, credentials in URLs), its downloads (redirects off the mirror, a body
+larger than pinned), a destination below a planted link, artifacts that are malicious under a digest pinned to
+exactly those bytes, a ClamAV database the repository chose; publish with a tampered set or a failing verdict;
+precommit's hooks without the opt-in. Each asserts the exit code and the message, and that nothing was placed or
+published: the servers record every request, so "nothing published" is "no request reached the registry", not a
+missing file.
 
 Every refusal has a control (the same set-up without the hostile part goes through), so a check that refused
 everything could not pass here.
