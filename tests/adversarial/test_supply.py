@@ -1,9 +1,10 @@
-"""Hostile input to the supply-chain stages (issue 16), through the real `mlsec` command in a child process:
-fetch's lock (escaping, absolute and duplicate names, credentials in URLs), its downloads (redirects off the
-mirror, a body larger than pinned), artifacts that are malicious under a digest pinned to exactly those bytes, a
-ClamAV database the repository chose; publish with a tampered set or a failing verdict; precommit's hooks
-without the opt-in. Each asserts the exit code and the message, and that nothing was placed or published: the
-servers record every request, so "nothing published" is "no request reached the registry", not a missing file.
+"""Hostile input to the supply-chain stages (issue 16), through the real `mlsec` command in a child process: fetch's
+lock (escaping, absolute and duplicate names, credentials in URLs), its downloads (redirects off the mirror, a body
+larger than pinned), a destination below a planted link, artifacts that are malicious under a digest pinned to
+exactly those bytes, a ClamAV database the repository chose; publish with a tampered set or a failing verdict;
+precommit's hooks without the opt-in. Each asserts the exit code and the message, and that nothing was placed or
+published: the servers record every request, so "nothing published" is "no request reached the registry", not a
+missing file.
 
 Every refusal has a control (the same set-up without the hostile part goes through), so a check that refused
 everything could not pass here.
@@ -214,6 +215,43 @@ def test_a_destination_the_repository_planted_is_refused(proj: Path, clamav_db: 
     assert got.returncode == 2, got.stderr
     assert got.stderr.strip().splitlines() == [f"mlsec: error: {dest}: destination is not a folder (or is a link)"]
     assert list(outside.iterdir()) == [] and not (proj / "m.bin").exists()
+
+
+@pytest.mark.parametrize("case", ["parent", "grandparent", "parent-relative", "in-tree"])
+def test_a_destination_below_a_planted_link_is_refused(proj: Path, clamav_db: Path, http_server: HttpServer,
+                                                       tmp_path: Path, case: str) -> None:
+    """`a -> elsewhere` and `--dest a/b`: the last component is a real folder, a folder above it is a link. Refused
+    whether the link leads out of the tree or to a folder inside it, and whether --dest is absolute or relative."""
+    outside = tmp_path / "elsewhere"
+    (outside / "b" / "c").mkdir(parents=True)
+    (proj / "real" / "b").mkdir(parents=True)
+    _lock(proj, {"name": "m.bin", "url": _serve(http_server, f"dest-below-{case}/m.bin", b"ok"), "sha256": _sha(b"ok")})
+    link = proj / "a"
+    link.symlink_to("real" if case == "in-tree" else outside, target_is_directory=True)
+    dest = link / "b" / "c" if case == "grandparent" else link / "b"
+    written = os.path.relpath(dest, proj.parent / "out") if case == "parent-relative" else str(dest)
+    shown = os.path.relpath(link, proj.parent / "out") if case == "parent-relative" else str(link)
+    got, _, outputs = _fetch(proj, clamav_db, "--dest", written)
+    assert got.returncode == 2, got.stderr
+    target = "real" if case == "in-tree" else str(outside)
+    assert got.stderr.strip().splitlines() == [
+        f"mlsec: error: {written}: destination goes through a link: {shown} -> {target}"]
+    assert [p for p in tmp_path.rglob("*") if p.name == "m.bin" or p.name.startswith(".mlsec-quarantine-")] == []
+    assert not (proj.parent / "out" / "fetch.sarif").exists() and outputs == {}  # refused before any work
+
+
+@pytest.mark.parametrize("relative", [False, True])
+def test_control_a_plain_nested_destination_is_used(proj: Path, clamav_db: Path, http_server: HttpServer,
+                                                    relative: bool) -> None:
+    dest = proj / "models" / "nested" / "deep"
+    dest.mkdir(parents=True)
+    (proj / "linked-elsewhere").symlink_to(proj / "models")  # a link beside the path, not on it, is no matter
+    _lock(proj, {"name": "m.bin", "url": _serve(http_server, f"dest-nested-{relative}/m.bin", b"ok"),
+                 "sha256": _sha(b"ok")})
+    written = os.path.relpath(dest, proj.parent / "out") if relative else str(dest)
+    got, _, outputs = _fetch(proj, clamav_db, "--dest", written)
+    assert got.returncode == 0, got.stderr
+    assert (dest / "m.bin").read_bytes() == b"ok" and outputs["artifacts"] == "1"
 
 
 # --- fetch: the repository does not choose the signatures ------------------------------------------------------

@@ -88,10 +88,13 @@ def _database(ctx: ScanContext, dest: Path | None) -> Path:
 
 
 def scan(ctx: ScanContext) -> StageResult:
+    from mlsec_actions.supply import place
+
     pinned = _lock(ctx)
     if pinned is None:
         return _antivirus_tree(ctx, _database(ctx, None))
     named = Path(ctx.args.dest) if ctx.args.dest is not None else ctx.root
+    place.refuse_linked_parents(named)  # every folder above it too: `a -> /etc` with `--dest a/b` is refused
     if named.is_symlink() or not named.is_dir():  # checked as named: a planted link is refused, not followed
         raise UsageError(f"{named}: destination is not a folder (or is a link)")
     dest = named.resolve()

@@ -4,6 +4,9 @@ Each destination folder is opened component by component with `O_DIRECTORY | O_N
 above it (a planted `models -> /etc` symlink cannot redirect a write), every target is checked first (a
 folder, link or special file where a file should land is refused before anything moves), then every file is
 renamed into place (`os.replace` with directory descriptors: same filesystem, atomic per file).
+
+`refuse_linked_parents` is fetch's check of `--dest` as the user wrote it, before anything is downloaded: no
+folder above the destination may be a symlink, wherever it leads (issue 16).
 """
 
 from __future__ import annotations
@@ -14,9 +17,25 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
-from mlsec_actions.errors import InputError
+from mlsec_actions.errors import InputError, UsageError
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+
+
+def refuse_linked_parents(path: Path) -> None:
+    """Exit 2 when a folder above `path`, as written, is a symlink: each existing component from the first below
+    the working directory (relative) or below `/` (absolute) is `lstat`ed, never resolved. The last component is
+    the caller's check; a missing component ends the walk (nothing below it exists)."""
+    parts = path.parts
+    start = 1 if path.is_absolute() else 0  # `/` itself is not a component the user chose
+    for i in range(start + 1, len(parts)):
+        component = Path(*parts[:i])
+        try:
+            info = component.lstat()
+        except OSError:
+            return
+        if stat.S_ISLNK(info.st_mode):
+            raise UsageError(f"{path}: destination goes through a link: {component} -> {component.readlink()}")
 
 
 def _open_parent(stack: ExitStack, dest_fd: int, name: str, dest: Path) -> int:
