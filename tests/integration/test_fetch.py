@@ -281,3 +281,6 @@ def test_trust_policy_listed_key_passes_unlisted_refused_malformed_exit_2(
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and str(policy) in err[0] and "line 3" in err[0] and "issur" in err[0], err
         assert _left(ws) == set()  # no quarantine either: refused before it is made
+    (ws / "mlsec.lock").unlink()  # no lock: the antivirus pass over the tree checks the given policy too
+    assert cli.main(["fetch", str(ws), "--sarif", str(ws.parent / "o.sarif"), "--trust-policy", str(policy)]) == 2
+    assert str(policy) in capsys.readouterr().err
