@@ -238,3 +238,49 @@ def test_pin_adds_an_entry_that_fetch_then_accepts(ws: Path, http_server: HttpSe
     capsys.readouterr()
     code, run = _run(ws)
     assert code == 0 and _rules(run) == set() and (ws / "models" / "m.bin").read_bytes() == data
+
+
+def test_trust_policy_listed_key_passes_unlisted_refused_malformed_exit_2(
+        ws: Path, http_server: HttpServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--trust-policy`: the keys it lists are trusted (relative to the file); any other signer is refused and
+    nothing is placed; a malformed policy is exit 2 naming it, before anything is downloaded, signed or not."""
+    from mlsec_actions.signing import key
+
+    for who in ("signer", "other"):
+        (tmp_path / who).mkdir()
+        key.generate(tmp_path / who / "k.pem", tmp_path / who / "k.pub")
+    data = b"policy-signed model bytes"
+    src = http_server.root / "tp" / "model.bin"
+    src.parent.mkdir(parents=True)
+    src.write_bytes(data)
+    assert cli.main(["sign", "--backend", "key", "--key", str(tmp_path / "signer" / "k.pem"), str(src),
+                     "--digest-cache", str(tmp_path / "dc.json")]) == 0
+    url = f"{http_server.base}/tp/model.bin"
+    _lock(ws, {"name": "model.bin", "url": url, "sha256": _sha(data), "bundle": url + ".sigstore.json"},
+          require=True)
+    policy = tmp_path / "policy" / "trust.yml"
+    policy.parent.mkdir()
+    policy.write_text("signers:\n  - public-key: other.pub\n    name: not the signer\n")
+    (policy.parent / "other.pub").write_bytes((tmp_path / "other" / "k.pub").read_bytes())
+    code, run = _run(ws, "--trust-policy", str(policy))
+    assert "fetch/signature-invalid" in _rules(run) and _left(ws) == set()
+    policy.write_text("signers:\n  - public-key: other.pub\n  - public-key: signer.pub\n    name: release\n")
+    (policy.parent / "signer.pub").write_bytes((tmp_path / "signer" / "k.pub").read_bytes())
+    code, run = _run(ws, "--trust-policy", str(policy))
+    assert code == 0 and _rules(run) == set()
+    assert _left(ws) == {"model.bin", "model.bin.sigstore.json"}
+    for placed in ("model.bin", "model.bin.sigstore.json"):
+        (ws / placed).unlink()
+    capsys.readouterr()
+    policy.write_text("signers:\n  - public-key: signer.pub\n    issur: x\n")
+    for lock in ({"name": "model.bin", "url": url, "sha256": _sha(data), "bundle": url + ".sigstore.json"},
+                 {"name": "model.bin", "url": url, "sha256": _sha(data)}):  # unsigned: still checked
+        _lock(ws, lock)
+        assert cli.main(["fetch", str(ws), "--sarif", str(ws.parent / "o.sarif"), "--trust-policy",
+                         str(policy)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and str(policy) in err[0] and "line 3" in err[0] and "issur" in err[0], err
+        assert _left(ws) == set()  # no quarantine either: refused before it is made
+    (ws / "mlsec.lock").unlink()  # no lock: the antivirus pass over the tree checks the given policy too
+    assert cli.main(["fetch", str(ws), "--sarif", str(ws.parent / "o.sarif"), "--trust-policy", str(policy)]) == 2
+    assert str(policy) in capsys.readouterr().err

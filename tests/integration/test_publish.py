@@ -174,3 +174,38 @@ def test_credentials_never_appear_in_any_output(ws: Path, mlflow_server: MlflowS
     for text in written:
         assert TOKEN not in text and secret not in text, text
     assert "Traceback" not in "".join(written)
+
+
+def test_trust_policy_listed_key_publishes_unlisted_refused_malformed_exit_2(
+        ws: Path, mlflow_server: MlflowServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--trust-policy` instead of `--public-key`: a policy listing the signing key publishes; one listing only
+    another key is refused (exit 1) with nothing registered; a malformed one is exit 2 naming file and line."""
+    from mlsec_actions.signing import key
+
+    key.generate(tmp_path / "o.pem", tmp_path / "o.pub")
+    policy = ws / "trust" / "trust.yml"
+    policy.parent.mkdir()
+    (policy.parent / "o.pub").write_bytes((tmp_path / "o.pub").read_bytes())
+    (policy.parent / "release.pub").write_bytes((ws / "k.pub").read_bytes())
+    common = ["--verdict", "mlsec-results/verdict.json", "--attestation", "mlsec-results/gate.intoto.sigstore.json",
+              "--trust-policy", str(policy)]
+
+    def publish(name: str) -> int:
+        return cli.main(["publish", "weights.bin", "--name", name, "--mlflow-uri", mlflow_server.uri, *common])
+
+    policy.write_text("signers:\n  - public-key: o.pub\n    name: someone else\n")
+    assert publish("clf-policy-other") == 1
+    assert "verify failed" in capsys.readouterr().err
+    assert not _registered(mlflow_server, "clf-policy-other")
+    policy.write_text("signers:\n  - public-key: o.pub\n  - public-key: release.pub\n    name: release key\n")
+    assert publish("clf-policy") == 0
+    (version,) = _versions(mlflow_server, "clf-policy")
+    assert _tags(version)["mlsec.sha256"] == hashlib.sha256((ws / "weights.bin").read_bytes()).hexdigest()
+    capsys.readouterr()
+    policy.write_text("signers:\n  - public-key: release.pub\n    issur: x\n")
+    for verdict in ("pass", "fail"):  # the policy is read first: bad input is exit 2 whatever the verdict
+        _verdict(ws, verdict)
+        assert publish("clf-policy-bad") == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and str(policy) in err[0] and "line 3" in err[0] and "issur" in err[0], err
+    assert not _registered(mlflow_server, "clf-policy-bad")

@@ -48,6 +48,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--public-key", type=Path, default=None, help="verify bundles against this PEM public key")
     parser.add_argument("--identity", default=None, help="verify keyless/OpenPubkey bundles: expected signer")
     parser.add_argument("--issuer", default=None, help="expected OIDC issuer (with --identity)")
+    parser.add_argument("--trust-policy", type=Path, default=None, metavar="FILE",
+                        help="YAML list of trusted signers (docs/signing.md#trust-policy); adds to --public-key "
+                             "and --identity; checked even when nothing is signed")
     parser.add_argument("--pin", default=None, metavar="URL",
                         help="add URL to the lock (with --name) at the digest it serves now, then stop")
     parser.add_argument("--name", default=None, help="--pin: where the artifact lands, relative to --dest")
@@ -57,7 +60,8 @@ def _verifiers(args: argparse.Namespace) -> list[object]:
     from mlsec_actions.stages import verify
 
     keys = [args.public_key] if args.public_key is not None else []
-    return list(verify.trusted_verifiers(public_keys=keys, identity=args.identity, issuer=args.issuer, offline=True))
+    return list(verify.trusted_verifiers(public_keys=keys, identity=args.identity, issuer=args.issuer, offline=True,
+                                         trust_policy=args.trust_policy))
 
 
 def _lock(ctx: ScanContext) -> Lock | None:
@@ -91,7 +95,10 @@ def scan(ctx: ScanContext) -> StageResult:
     from mlsec_actions.supply import place
 
     pinned = _lock(ctx)
+    policy = ctx.args.trust_policy is not None  # a given policy is read and checked always: a bad one is exit 2
     if pinned is None:
+        if policy:
+            _verifiers(ctx.args)
         return _antivirus_tree(ctx, _database(ctx, None))
     named = Path(ctx.args.dest) if ctx.args.dest is not None else ctx.root
     place.refuse_linked_parents(named)  # every folder above it too: `a -> /etc` with `--dest a/b` is refused
@@ -100,7 +107,7 @@ def scan(ctx: ScanContext) -> StageResult:
     dest = named.resolve()
     db = _database(ctx, dest)
     signed = pinned.require_signatures or any(a.bundle for a in pinned.artifacts)
-    verifiers = _verifiers(ctx.args) if signed else []  # no verifier configured: exit 2 before any download
+    verifiers = _verifiers(ctx.args) if signed or policy else []  # none configured: exit 2 before any download
     quarantine = Path(tempfile.mkdtemp(prefix=".mlsec-quarantine-", dir=dest))
     try:
         return _fetch_all(ctx, pinned, dest, quarantine, db, verifiers)

@@ -41,6 +41,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--public-key", type=Path, default=None, help="verify against this PEM public key")
     parser.add_argument("--identity", default=None, help="verify keyless/OpenPubkey bundles: expected signer")
     parser.add_argument("--issuer", default=None, help="expected OIDC issuer (with --identity)")
+    parser.add_argument("--trust-policy", type=Path, default=None, metavar="FILE",
+                        help="YAML list of trusted signers (docs/signing.md#trust-policy); adds to --public-key "
+                             "and --identity")
     parser.add_argument("--mlflow-uri", default=None, help="MLflow tracking server (https://, http:// to loopback)")
     parser.add_argument("--s3", default=None, metavar="s3://BUCKET/PREFIX", help="also upload to S3")
     parser.add_argument("--release", default=None, help="release label: never re-used for other bytes")

@@ -54,12 +54,12 @@ def verified(args: argparse.Namespace) -> Plan:
     from mlsec_actions.signing.verify import bundle_path, verify_all
     from mlsec_actions.stages import verify as verify_stage
 
+    keys = [args.public_key] if args.public_key is not None else []
+    verifiers = verify_stage.trusted_verifiers(public_keys=keys, identity=args.identity, issuer=args.issuer,
+                                               offline=True, trust_policy=args.trust_policy)  # bad input: exit 2
     verdict = attest.load_verdict(args.verdict)
     if not verdict.passed:
         _refuse(f"refusing to publish: the gate verdict in {verdict.path} is 'fail'")
-    keys = [args.public_key] if args.public_key is not None else []
-    verifiers = verify_stage.trusted_verifiers(public_keys=keys, identity=args.identity, issuer=args.issuer,
-                                               offline=True)
     artifacts = [Path(a) for a in args.artifacts]
     checks = verify_all(artifacts, [Path(args.attestation)], verifiers, Path(args.base))
     failed = [c for c in checks if not c.ok]

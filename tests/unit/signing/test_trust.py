@@ -159,7 +159,7 @@ def test_fetch_and_publish_build_identity_verifiers_without_crashing(issuer: oid
     """fetch and publish used to pass verify a namespace without `event`: --identity crashed them."""
     from mlsec_actions.stages import fetch
 
-    args = SimpleNamespace(public_key=None, identity=oidc_issuer.IDENTITY, issuer=issuer.url)
+    args = SimpleNamespace(public_key=None, identity=oidc_issuer.IDENTITY, issuer=issuer.url, trust_policy=None)
     verifiers = cast(list[Verifier], fetch._verifiers(args))
     assert [v.name for v in verifiers] == ["sigstore", "openpubkey"]
     bundle = opk.OpenPubkeySigner().sign_statement(STATEMENT)
