@@ -16,6 +16,7 @@ from typing import Any
 
 from mlsec_actions.analyzers.base import FORMATS_DOCS, Blob, model_rule
 from mlsec_actions.findings import Finding, Rule, Severity
+from mlsec_actions.json_strict import no_duplicate_keys
 
 MAX_HEADER = 100 * 1024 * 1024
 """Larger headers are refused, as the reference implementation does."""
@@ -83,22 +84,12 @@ def analyze(blob: Blob) -> list[Finding]:
     if len(raw) < length:
         return [_finding(MALFORMED, blob, f"header truncated: {len(raw)} of {length} bytes")]
     try:
-        header = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
+        header = json.loads(raw.decode("utf-8"), object_pairs_hook=no_duplicate_keys)
     except (UnicodeDecodeError, ValueError) as e:
         return [_finding(MALFORMED, blob, f"header is not valid JSON: {e}")]
     if not isinstance(header, dict):
         return [_finding(MALFORMED, blob, f"header is a JSON {type(header).__name__}, not an object")]
     return _check_header(blob, header, blob.size - 8 - length)
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            # Parsers disagree on which copy wins; that is a way to show a reviewer one tensor and load another.
-            raise ValueError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
 
 
 def _check_header(blob: Blob, header: dict[str, Any], data_len: int) -> list[Finding]:

@@ -26,6 +26,7 @@ from typing import Any
 from mlsec_actions.analyzers.metrics import MAX_METRICS, NAME, better_is_lower
 from mlsec_actions.errors import InputError
 from mlsec_actions.inputs import read_regular
+from mlsec_actions.json_strict import DuplicateKey, no_duplicate_keys
 
 MAX_LOG_BYTES = 8 * 1024 * 1024
 MAX_LINE_BYTES = 64 * 1024
@@ -55,24 +56,17 @@ class _Refused(ValueError):
     pass
 
 
-def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _Refused(f"duplicate key {key[:60]!r}")
-        out[key] = value
-    return out
-
-
 def _constant(name: str) -> float:
     raise _Refused(f"{name} is not a metric value")
 
 
 def _object(raw: bytes) -> dict[str, Any]:
     try:
-        doc = json.loads(raw, object_pairs_hook=_pairs, parse_constant=_constant)
+        doc = json.loads(raw, object_pairs_hook=no_duplicate_keys, parse_constant=_constant)
     except _Refused:
         raise
+    except DuplicateKey as e:
+        raise _Refused(str(e)) from None
     except RecursionError:
         raise _Refused("nested too deeply") from None
     except ValueError as e:  # JSONDecodeError and UnicodeDecodeError

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
+from mlsec_actions.json_strict import no_duplicate_keys
 from mlsec_actions.signing.interface import VerificationError
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
@@ -54,15 +55,6 @@ def go_json(value: Any) -> bytes:
     return text.encode("utf-8")
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
-
-
 def _depth(text: str) -> int:
     depth = deepest = 0
     in_string = escaped = False
@@ -85,7 +77,7 @@ def json_object(data: bytes, what: str) -> dict[str, Any]:
         text = data.decode("utf-8")
         if _depth(text) > MAX_JSON_DEPTH:
             raise ValueError("nested too deep")
-        doc = json.loads(text, object_pairs_hook=_no_duplicates,
+        doc = json.loads(text, object_pairs_hook=no_duplicate_keys,
                          parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise VerificationError(f"openpubkey: {what} is not a JSON object: {e}") from None
