@@ -2,7 +2,9 @@
 
 The caller is tests/e2e/fixtures/devsecops-service/.github/workflows/service.yml, the copy-paste workflow of
 docs/workflows.md#service-repository, called here as two jobs of one act run (one act start-up, both pipelines
-side by side, each with its own `instance`):
+side by side, each with its own `instance`), with Dev stages 1 and 2 switched on by the test (the fast precommit
+pass, and fetch of `mlsec.lock`'s one artifact from a loopback HTTP server, scanned with a ClamAV database made
+here), so all twelve stages run:
 - `before`: the deployment before its fixes - the vulnerable app (tests/vulnerable_app.py), a TLS 1.0 endpoint
   with an expired self-signed certificate and a port outside the allowlist (tests/tls_services.py). gate-7 fails on
   dast's findings and gate-11 on infra-scan's and runtime-probe's, so nothing is signed;
@@ -12,7 +14,8 @@ side by side, each with its own `instance`):
   then verifies from the registry (signature, gate verdict and SBOM attestations). Then sign (Dev 8) signs the
   release evidence and publish (Dev 9) uploads it to moto's S3 server on loopback (tests/supply_servers.py), where
   the test reads every object back, compares its bytes with its sha256 metadata and the run's own files, and
-  verifies the bundles with the public key. `before` publishes nothing: its prefix stays empty.
+  verifies the bundles with the public key (the fetched artifact, signed as a folder, among them). `before`
+publishes nothing: its prefix stays empty.
 
 Real here: buildah, the distribution registry (tests/oci_registry.py), trivy, nmap, OpenSCAP with ssg-debian,
 wapiti, the apps and TLS services, moto's S3 server, all on loopback. The deployed service is the loopback app, not
@@ -39,13 +42,14 @@ from mlsec_actions.signing.key import generate
 from tests.e2e.act_harness import ActRun, git_init, run_workflow
 from tests.e2e.conftest import day
 from tests.oci_registry import Registry, oci_registry
-from tests.supply_servers import S3_KEY_ID, S3_SECRET, S3Server, s3_server
+from tests.supply_servers import S3_KEY_ID, S3_SECRET, HttpServer, S3Server, clamav_db, http_server, s3_server
 from tests.tls_services import Services, plain_listeners, tls_services
 from tests.vulnerable_app import Running, fixed, vulnerable
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(name="e2e-act-b")]
 # Fixtures used by name.
-__all__ = ["fixed", "oci_registry", "plain_listeners", "s3_server", "tls_services", "vulnerable"]
+__all__ = ["clamav_db", "fixed", "http_server", "oci_registry", "plain_listeners", "s3_server", "tls_services",
+           "vulnerable"]
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "devsecops-service"
 CALLER = Path(".github") / "workflows" / "service.yml"
@@ -58,9 +62,13 @@ SIGN_RELEASE = "sign (Dev stage 8)"
 PUBLISH = "publish (Dev stage 9)"
 BUCKET = "releases"
 PUBLIC_KEY = Path(".mlsec") / "signing.pub"
+LOCK = Path("mlsec.lock")
+FETCHED = "config/service.json"
+FETCHED_BYTES = json.dumps({"feature": "pinned"}).encode()
 # The modules that find the vulnerable app's holes (as tests/integration/test_dast.py): a shorter dast job.
 DAST_MODULES = "xss,sql,file,http_headers,csp"
-STAGE_JOBS = ("code-scan", "gate before build", "build", "image-scan", "dast", "infra-scan", "runtime-probe")
+STAGE_JOBS = ("precommit", "fetch", "code-scan", "gate before build", "build", "image-scan", "dast", "infra-scan",
+              "runtime-probe")
 
 
 def two_calls(caller: str) -> str:
@@ -76,6 +84,12 @@ def two_calls(caller: str) -> str:
                                                                                       "vars.MLSEC_"))
         one["with"]["instance"] = call
         one["with"]["dast-wapiti-modules"] = DAST_MODULES
+        # Dev stages 1 and 2 as well: the fast pre-commit pass, and fetch of the lock's pinned artifact from the
+        # loopback HTTP server, scanned with the runner-side ClamAV database the test made (not in the docs'
+        # copy-paste caller, which a repository without a lock uses unchanged).
+        one["with"]["precommit"] = "fast"
+        one["with"]["lock"] = LOCK.as_posix()
+        one["with"]["fetch-clamav-db"] = "${{ vars.MLSEC_CLAMAV_DB }}"
         jobs[call] = one
     doc["jobs"] = jobs
     # PyYAML reads the key `on` as True; written back it must be `on:` again.
@@ -83,7 +97,7 @@ def two_calls(caller: str) -> str:
     return yaml.safe_dump(doc, sort_keys=False, width=200)
 
 
-def service_repo(work: Path, plain: Services, tls: Services, public_key: Path) -> Path:
+def service_repo(work: Path, plain: Services, tls: Services, public_key: Path, http: HttpServer) -> Path:
     """The fixture, committed, with the policy's placeholder ports set to the listeners' (and an expiry date) and
     the signing key's public half where the caller's MLSEC_PUBLIC_KEY names it."""
     repo = work / "service"
@@ -94,6 +108,10 @@ def service_repo(work: Path, plain: Services, tls: Services, public_key: Path) -
               .replace("@TLS_PORTS@", f"{tls.ports['modern']},{tls.ports['legacy']}")
               .replace("@EXPIRES@", day(30)))
     (repo / POLICY).write_text(policy, encoding="utf-8")
+    (http.root / "service.json").write_bytes(FETCHED_BYTES)
+    lock = {"version": 1, "artifacts": [{"name": FETCHED, "url": f"{http.base}/service.json",
+                                         "sha256": hashlib.sha256(FETCHED_BYTES).hexdigest()}]}
+    (repo / LOCK).write_text(json.dumps(lock, indent=1), encoding="utf-8")
     (repo / CALLER).write_text(two_calls((FIXTURE / CALLER).read_text(encoding="utf-8")), encoding="utf-8")
     git_init(repo)
     return repo
@@ -109,9 +127,9 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory: pytest.TempPathFactory, oci_registry: Registry, vulnerable: Running, fixed: Running,
              plain_listeners: Services, tls_services: Services, keys: tuple[Path, Path],
-             s3_server: S3Server) -> ActRun:
+             s3_server: S3Server, clamav_db: Path, http_server: HttpServer) -> ActRun:
     work = tmp_path_factory.mktemp("e2e-devsecops")
-    repo = service_repo(work, plain_listeners, tls_services, keys[1])
+    repo = service_repo(work, plain_listeners, tls_services, keys[1], http_server)
     s3_server.client().create_bucket(Bucket=BUCKET)
     plain, tls = plain_listeners, tls_services
     deployments = {
@@ -122,7 +140,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, oci_registry: Registry, v
                   "TLS_HOST": f"{tls.host}:{tls.ports['modern']}"},
     }
     variables = {"MLSEC_VULN_DB": "skip", "MLSEC_SIGNING_BACKEND": "key", "MLSEC_S3_ENDPOINT": s3_server.endpoint,
-                 "MLSEC_PUBLIC_KEY": PUBLIC_KEY.as_posix()}
+                 "MLSEC_PUBLIC_KEY": PUBLIC_KEY.as_posix(), "MLSEC_CLAMAV_DB": str(clamav_db)}
     for call, values in deployments.items():
         values["IMAGE"] = f"http://{oci_registry.host}/service:{call.lower()}"
         values["PUBLISH_S3"] = f"s3://{BUCKET}/{call.lower()}"
@@ -268,11 +286,17 @@ def test_after_the_fixes_the_signed_release_evidence_is_published_and_reads_back
     names = {key.removeprefix(f"{base}/") for key in objects}
     assert all(key.startswith(f"{base}/") for key in objects), sorted(objects)
     evidence = {"gate-verdict.json", "image-digest.json", "image.cdx.json"}
-    assert names == evidence | {f"{name}.sigstore.json" for name in evidence}, sorted(names)
+    fetched = {f"mlsec-fetched/{FETCHED}", "mlsec-fetched.sigstore.json"}  # what fetch placed, signed as a folder
+    assert names == evidence | {f"{name}.sigstore.json" for name in evidence} | fetched, sorted(names)
     for key, (body, sha) in objects.items():
         assert hashlib.sha256(body).hexdigest() == sha, key
-        (tmp_path / key.removeprefix(f"{base}/")).write_bytes(body)
-    assert record["files"] == {name: objects[f"{base}/{name}"][1] for name in evidence}
+        local = tmp_path / key.removeprefix(f"{base}/")
+        local.parent.mkdir(parents=True, exist_ok=True)
+        local.write_bytes(body)
+    assert {name: record["files"][name] for name in evidence} == {name: objects[f"{base}/{name}"][1]
+                                                                  for name in evidence}
+    # The fetched artifact is the lock's pinned bytes, as the HTTP server served them.
+    assert (tmp_path / "mlsec-fetched" / FETCHED).read_bytes() == FETCHED_BYTES
     # The bytes are the run's own: gate-7's verdict, the build's SBOM, the digests build and sign-image reported.
     assert json.loads((tmp_path / "gate-verdict.json").read_text("utf-8")) == _gate(pipeline, "after", 7)
     sbom = pipeline.artifact("mlsec-image-devsecops-after") / "image.cdx.json"
@@ -282,7 +306,8 @@ def test_after_the_fixes_the_signed_release_evidence_is_published_and_reads_back
     assert digests["built"]["digest"] == digests["signed"]["digest"] == image["digest"]
     assert digests["signed"]["image"] == image["pushed"][0]["pinned"]
     # Each bundle verifies with the public key against the bytes read back; a changed byte does not.
-    verify = [sys.executable, "-I", "-m", "mlsec_actions", "verify", *(str(tmp_path / n) for n in sorted(evidence)),
+    verify = [sys.executable, "-I", "-m", "mlsec_actions", "verify",
+              *(str(tmp_path / n) for n in (*sorted(evidence), "mlsec-fetched")),
               "--public-key", str(keys[1])]
     proc = subprocess.run(verify, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
