@@ -25,6 +25,7 @@ def test_plain_nested_and_fold_metrics() -> None:
     (float("nan"), "NaN"), (float("inf"), "infinite"), (-float("inf"), "infinite"), (True, "not a number (bool)"),
     ("0.99", "not a number (str)"), (None, "not a number (NoneType)"), ({"x": 1}, "not a number (dict)"),
     ([], "needs 1 to"), ([0.5, float("nan")], "fold NaN"), ([1e308, 1e308], "folds overflow"),
+    (10**400, "infinite"), ([0.5, 10**400], "fold infinite"),  # a JSON integer past the float range
 ])
 def test_unusable_values_are_invalid_never_metrics(value: object, why: str) -> None:
     got = mx.parse({"accuracy": value}, "m")

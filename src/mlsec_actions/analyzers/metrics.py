@@ -49,11 +49,14 @@ def _shown(name: object) -> str:
     return (text[:60] + "...") if len(text) > 60 else text
 
 
-def _number(value: Any) -> float | str:
+def finite_number(value: Any) -> float | str:
     """A finite float, or why the value is not one."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return f"not a number ({type(value).__name__})"
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer literal past the float range
+        return "infinite"
     if math.isnan(number):
         return "NaN"
     if math.isinf(number):
@@ -77,7 +80,7 @@ def parse(doc: Any, label: str) -> Metrics:
             invalid.append((_shown(name), "not a metric name (letters, digits, . _ -, at most 64)"))
             continue
         if isinstance(raw, list):
-            got = [_number(v) for v in raw[:MAX_FOLDS + 1]]
+            got = [finite_number(v) for v in raw[:MAX_FOLDS + 1]]
             bad = next((g for g in got if isinstance(g, str)), None)
             if not raw or len(raw) > MAX_FOLDS or bad is not None:
                 invalid.append((name, f"fold {bad}" if bad else f"needs 1 to {MAX_FOLDS} fold values"))
@@ -92,7 +95,7 @@ def parse(doc: Any, label: str) -> Metrics:
                 continue
             values[name], folds[name] = mean, numbers
             continue
-        number = _number(raw)
+        number = finite_number(raw)
         if isinstance(number, str):
             invalid.append((name, number))
         else:

@@ -18,12 +18,11 @@ before an epoch, and a `monitor` whose value at the best epoch is not the best o
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlsec_actions.analyzers.metrics import MAX_METRICS, NAME, better_is_lower
+from mlsec_actions.analyzers.metrics import MAX_METRICS, NAME, better_is_lower, finite_number
 from mlsec_actions.errors import InputError
 from mlsec_actions.inputs import read_regular
 from mlsec_actions.json_strict import DuplicateKey, no_duplicate_keys
@@ -79,14 +78,9 @@ def _object(raw: bytes) -> dict[str, Any]:
 def _value(key: str, raw: Any) -> float:
     if not NAME.fullmatch(key):
         raise _Refused(f"{key[:60]!r} is not a metric name (letters, digits, . _ -, at most 64)")
-    if isinstance(raw, bool) or not isinstance(raw, int | float):
-        raise _Refused(f"{key} is not a number ({type(raw).__name__})")
-    try:
-        number = float(raw)
-    except OverflowError:  # an integer literal past the float range
-        raise _Refused(f"{key} is infinite") from None
-    if not math.isfinite(number):
-        raise _Refused(f"{key} is {'NaN' if math.isnan(number) else 'infinite'}")
+    number = finite_number(raw)
+    if isinstance(number, str):
+        raise _Refused(f"{key} is {number}")
     return number
 
 
