@@ -163,7 +163,8 @@ def _step(job: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def _bash(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=cwd,
+    """A `run:` step as GitHub runs it without a `shell:` key: `bash -e`, no pipefail."""
+    return subprocess.run(["bash", "-e", "-c", script], cwd=cwd,
                           env={"PATH": os.environ["PATH"], **env}, capture_output=True, text=True, timeout=30,
                           check=False)
 
@@ -205,6 +206,11 @@ def test_devsecops_sign_signs_the_sbom_only_when_it_is_the_sbom_jobs(tmp_path: P
     for want in (hashlib.sha256(b"other").hexdigest(), "", good.upper(), f"{good}\n", "$(id)"):
         proc = _bash(check["run"], tmp_path, {"WANT": want})
         assert proc.returncode == 1 and "::error title=mlsec sign::" in proc.stdout, want
+    # No SBOM downloaded and no digest exported (a failed sbom job's empty output): sha256sum fails, `got` is empty
+    # too, and the two must not compare equal.
+    (tmp_path / "mlsec-results" / "sbom.cdx.json").unlink()
+    proc = _bash(check["run"], tmp_path, {"WANT": ""})
+    assert proc.returncode == 1 and "::error title=mlsec sign::" in proc.stdout
 
 
 def test_devsecops_verify_checks_what_sign_signed_before_publish_may_run() -> None:
