@@ -232,6 +232,8 @@ def test_devsecops_verify_checks_what_sign_signed_before_publish_may_run() -> No
     assert step["with"]["public-key"] == "${{ steps.key.outputs.path }}"
     assert step["with"]["identity"] == "${{ inputs.publish-identity }}"
     assert step["with"]["issuer"] == "${{ inputs.publish-issuer }}"  # the action reads it only with an identity
+    # The keyless identity is this reusable workflow's for every caller: the caller's repository is required too.
+    assert step["with"]["repository"] == "${{ inputs.publish-identity != '' && github.repository || '' }}"
     assert step["env"] == {"MLSEC_JSON": "mlsec-results/verify.json"}
     keep = _step(verify, "Keep the verify report")
     assert keep["with"]["name"] == "mlsec-verify-${{ needs.run-id.outputs.ns }}" and "!cancelled()" in keep["if"]
