@@ -165,7 +165,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, oci_registry: Registry, v
                        secrets={"MLSEC_SIGNING_KEY": keys[0].read_text(encoding="utf-8"),
                                 "MLSEC_AWS_ACCESS_KEY_ID": S3_KEY_ID, "MLSEC_AWS_SECRET_ACCESS_KEY": S3_SECRET},
                        timeout=1800)
-    print(f"devsecops e2e: two pipeline calls in one act run, {run.seconds:.1f} s")
+    print(f"devsecops e2e: three pipeline calls in one act run, {run.seconds:.1f} s")
     return run
 
 
