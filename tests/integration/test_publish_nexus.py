@@ -205,3 +205,16 @@ def test_the_credentials_never_appear_in_any_output(ws: Path, tmp_path: Path) ->
     for text in written:
         assert PASSWORD not in text, text
     assert "Traceback" not in "".join(written)
+
+
+def test_a_failing_verdict_sends_nothing_and_no_target_is_still_exit_2(ws: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    verdict = ws / RESULTS / "verdict.json"
+    verdict.write_text(verdict.read_text().replace('"pass"', '"fail"'))
+    with nexus_standin() as nexus:
+        assert cli.main(_args(nexus.url)) == 1
+        assert nexus.seen == []
+    assert "verdict" in capsys.readouterr().err
+    no_target = [a for a in _args("x") if a not in ("--nexus", "x")]
+    assert cli.main(no_target) == 2
+    assert "--nexus URL" in capsys.readouterr().err
