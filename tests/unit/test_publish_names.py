@@ -74,3 +74,30 @@ def test_the_password_and_user_are_scrubbed_from_messages(monkeypatch: pytest.Mo
     monkeypatch.setenv("NEXUS_PASSWORD", "s3cret-value-91")
     text = nexus_publish.scrub("failed for deployer-7 with s3cret-value-91\nsecond line")
     assert "s3cret-value-91" not in text and "deployer-7" not in text and "\n" not in text
+
+
+def _plan(tmp_path: Path, sbom: bytes) -> publish_plan.Plan:
+    from mlsec_actions.supply.registry import Extras, Item
+
+    (tmp_path / "image.cdx.json").write_bytes(b'{"bomFormat": "CycloneDX"}')
+    (tmp_path / "image.cdx.json.sigstore.json").write_bytes(b"bundle")
+    (tmp_path / "gate.intoto.sigstore.json").write_bytes(b"attestation")
+    (tmp_path / "sbom").mkdir(exist_ok=True)
+    (tmp_path / "sbom" / "image.cdx.json").write_bytes(sbom)
+    import hashlib
+
+    item = Item("image.cdx.json", tmp_path / "image.cdx.json",
+                hashlib.sha256(b'{"bomFormat": "CycloneDX"}').hexdigest())
+    extras = Extras(bundles=(("image.cdx.json", tmp_path / "image.cdx.json.sigstore.json"),),
+                    attestation=tmp_path / "gate.intoto.sigstore.json", sbom=tmp_path / "sbom" / "image.cdx.json",
+                    model_card="")
+    return publish_plan.Plan((item,), extras, "ab" * 32, None)
+
+
+def test_an_sbom_that_is_also_an_artifact_goes_up_once_other_bytes_under_one_name_are_refused(
+        tmp_path: Path) -> None:
+    names = [o.name for o in publish_plan.objects(_plan(tmp_path, b'{"bomFormat": "CycloneDX"}'))]
+    assert names == ["image.cdx.json", "image.cdx.json.sigstore.json", "gate.intoto.sigstore.json"]
+    with pytest.raises(InputError) as e:
+        publish_plan.objects(_plan(tmp_path, b'{"bomFormat": "CycloneDX", "other": 1}'))
+    assert "sbom/image.cdx.json" in str(e.value) and "other bytes" in str(e.value)

@@ -56,7 +56,8 @@ def check_name(name: str, source: object) -> str:
 
 def objects(plan: Plan) -> tuple[Object, ...]:
     """Everything an object store gets: each file at its name, each bundle beside as `NAME.sigstore.json`, the
-    gate attestation and the SBOM by their file names. A hostile name or two objects with one name is exit 2."""
+    gate attestation and the SBOM by their file names. A hostile name, or two objects with one name and other
+    bytes, is exit 2."""
     todo = [Object(i.rel, i.path, i.sha256) for i in plan.items]
     extras = [(f"{name}.sigstore.json", bundle) for name, bundle in plan.extras.bundles]
     extras.append((plan.extras.attestation.name, plan.extras.attestation))
@@ -64,13 +65,16 @@ def objects(plan: Plan) -> tuple[Object, ...]:
         extras.append((plan.extras.sbom.name, plan.extras.sbom))
     digests = hash_files([p for _, p in extras])
     todo.extend(Object(name, p, digests[p]) for name, p in extras)
-    seen: set[str] = set()
+    seen: dict[str, str] = {}
+    out: list[Object] = []
     for o in todo:
         check_name(o.name, o.path)
-        if o.name in seen:
-            raise InputError(o.path, f"two objects would be published as {o.name[:100]!r}")
-        seen.add(o.name)
-    return tuple(todo)
+        if o.name in seen and seen[o.name] != o.sha256:
+            raise InputError(o.path, f"two objects with other bytes would be published as {o.name[:100]!r}")
+        if o.name not in seen:  # the same bytes twice (an SBOM that is also an artifact) go up once
+            seen[o.name] = o.sha256
+            out.append(o)
+    return tuple(out)
 
 
 def _refuse(message: str) -> None:
