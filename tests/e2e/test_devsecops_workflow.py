@@ -304,7 +304,8 @@ def test_after_the_fixes_the_signed_release_evidence_is_published_and_reads_back
     assert all(key.startswith(f"{base}/") for key in objects), sorted(objects)
     evidence = {"gate-verdict.json", "image-digest.json", "image.cdx.json", "sbom.cdx.json"}
     fetched = {f"mlsec-fetched/{FETCHED}", "mlsec-fetched.sigstore.json"}  # what fetch placed, signed as a folder
-    assert names == evidence | {f"{name}.sigstore.json" for name in evidence} | fetched, sorted(names)
+    attestation = {"gate.intoto.sigstore.json"}  # beside the files; the SBOM is one of them (uploaded once)
+    assert names == evidence | {f"{name}.sigstore.json" for name in evidence} | fetched | attestation, sorted(names)
     for key, (body, sha) in objects.items():
         assert hashlib.sha256(body).hexdigest() == sha, key
         local = tmp_path / key.removeprefix(f"{base}/")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlsec_actions.tools import http_base
 from mlsec_actions.tools.base import safe
 
 TOKEN_ENV = "MLFLOW_TRACKING_TOKEN"  # noqa: S105 -- the variable's name, not a value
@@ -84,12 +85,8 @@ class Server:
             self._send(urllib.request.Request(url, data=fh, method="PUT", headers=headers))  # noqa: S310
 
     def _send(self, request: urllib.request.Request) -> dict[str, Any]:
-        opener = urllib.request.OpenerDirector()  # no redirect handler: a redirect is an error, never followed
-        for handler in (urllib.request.HTTPHandler(), urllib.request.HTTPSHandler(),
-                        urllib.request.HTTPDefaultErrorHandler(), urllib.request.HTTPErrorProcessor()):
-            opener.add_handler(handler)
-        try:
-            with opener.open(request, timeout=self.timeout) as response:
+        try:  # no redirect handler: a redirect is an error, never followed
+            with http_base.opener().open(request, timeout=self.timeout) as response:
                 raw = response.read(MAX_RESPONSE + 1)
         except urllib.error.HTTPError as e:
             detail = e.read(4096).decode("utf-8", "replace")
@@ -117,13 +114,4 @@ class Server:
 
 def check_uri(uri: str) -> str:
     """The server URI if it is https:// (or http:// to loopback) without credentials, else ValueError."""
-    from mlsec_actions.oci.reference import is_loopback
-
-    parts = urllib.parse.urlsplit(uri)
-    if parts.username is not None or parts.password is not None:
-        raise ValueError("credentials in the MLflow URI are not allowed (use MLFLOW_TRACKING_TOKEN)")
-    if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback(parts.hostname or "")):
-        raise ValueError("the MLflow URI must be https:// (http:// only to a loopback address)")
-    if parts.query or parts.fragment or any(ord(c) < 0x21 for c in uri):
-        raise ValueError("the MLflow URI has a query, fragment, space or control character")
-    return uri.rstrip("/")
+    return http_base.check_base_uri(uri, "MLflow", "MLFLOW_TRACKING_TOKEN")
