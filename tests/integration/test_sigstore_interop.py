@@ -224,3 +224,25 @@ def test_trust_config_is_for_the_sigstore_backend_alone(conf: Path, tmp_path: Pa
                      "--issuer", "https://issuer.example"]) == 2
     assert "--trust-config" in capsys.readouterr().err
     assert not (tmp_path / "a.bin.sigstore.json").exists()
+
+
+def test_model_signing_verifies_mlsec_keyless_model_folder_bundle(ws: Path, conf: Path,  # noqa: F811 - fixture
+                                                                  instance: sigstore_standin.Instance) -> None:
+    """OpenSSF model_signing's own Sigstore verifier (sigstore-python inside, same trust config) accepts the
+    folder bundle `mlsec sign --backend sigstore` writes, and refuses it for another identity or a changed file."""
+    from model_signing import verifying
+    from sigstore.errors import VerificationError as SigstoreFailure
+
+    assert cli.main(["sign", "--backend", "sigstore", "--trust-config", str(conf), "model"]) == 0
+
+    def check(identity: str) -> None:
+        verifying.Config().use_sigstore_verifier(  # type: ignore[no-untyped-call]  # untyped library
+            identity=identity, oidc_issuer=instance.issuer.url, trust_config=conf,
+        ).verify(ws / "model", ws / "model.sigstore.json")
+
+    check(IDENTITY)
+    with pytest.raises(SigstoreFailure, match="SANs do not match"):
+        check(IDENTITY.replace("release.yml", "evil.yml"))
+    (ws / "model" / "weights.bin").write_bytes(b"swapped")
+    with pytest.raises(ValueError, match=r"weights\.bin"):
+        check(IDENTITY)
