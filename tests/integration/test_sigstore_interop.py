@@ -179,7 +179,10 @@ def test_mlsec_sign_refuses_a_certificate_without_a_trusted_sct(
 
 @pytest.mark.parametrize(("text", "problem"), [
     (None, "cannot read the trust config"),
-    ("{not json", "not a usable Sigstore client trust config"),
+    ("fifo", "the trust config is not a regular file"),
+    ("{not json", "the trust config is not valid JSON"),
+    ('{"mediaType": "a", "mediaType": "b"}', "the trust config has a duplicate key 'mediaType'"),
+    ("[" * 200 + "]" * 200, "nested deeper than 128 levels"),
     ('{"mediaType": "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json"}', "trustedRoot: Field required"),
     ("wrong-media-type", "mediaType: Input should be"),
     ("no-tlogs", "no transparency log instances"),
@@ -196,8 +199,10 @@ def test_bad_trust_config_is_a_one_line_error_before_anything_is_signed(
         doc["trustedRoot"]["tlogs"] = []
     elif text == "no-rekor-url":
         doc["signingConfig"]["rekorTlogUrls"] = []
-    if text is not None:
-        bad.write_text(text if text.startswith("{") else json.dumps(doc))
+    if text == "fifo":
+        os.mkfifo(bad)  # opening it for reading would wait for a writer forever
+    elif text is not None:
+        bad.write_text(text if text.startswith(("{", "[")) else json.dumps(doc))
     art = tmp_path / "a.bin"
     art.write_bytes(b"payload")
     issued = len(instance.issued)

@@ -53,12 +53,20 @@ def load_trust_config(path: Path, *, signing: bool) -> Any:
     from sigstore.models import ClientTrustConfig
     from sigstore.verify import Verifier as SigstoreInner
 
+    from mlsec_actions import inputs
+    from mlsec_actions.json_strict import DuplicateKey, no_duplicate_keys
+
+    data = inputs.read_regular(path, "the trust config")  # a regular file of bounded size only
+    if inputs.json_depth_over(data, inputs.MAX_JSON_DEPTH):
+        raise InputError(path, f"the trust config is nested deeper than {inputs.MAX_JSON_DEPTH} levels")
+    try:  # a key given twice: which copy a reader takes differs, so which keys are trusted would too
+        json.loads(data, object_pairs_hook=no_duplicate_keys)
+    except DuplicateKey as e:
+        raise InputError(path, f"the trust config has a {e}") from None
+    except ValueError as e:
+        raise InputError(path, f"the trust config is not valid JSON ({e})") from None
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(path, f"cannot read the trust config: {e}") from None
-    try:
-        config = ClientTrustConfig.from_json(text)
+        config = ClientTrustConfig.from_json(data.decode("utf-8"))
         SigstoreInner(trusted_root=config.trusted_root)  # needs a CA and a log
         if signing:
             config.signing_config.get_fulcio()
