@@ -177,6 +177,23 @@ def test_mlsec_sign_refuses_a_certificate_without_a_trusted_sct(
     assert len(instance.entries) == entries  # nothing was logged
 
 
+def test_mlsec_sign_reports_a_fulcio_refusal_in_one_line(
+        conf: Path, instance: sigstore_standin.Instance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A token from an issuer the CA does not trust (another key and URL): the stand-in Fulcio answers 400."""
+    art = tmp_path / "a.bin"
+    art.write_bytes(b"payload")
+    with oidc_issuer.running_issuer() as stranger:
+        monkeypatch.setenv("SIGSTORE_ID_TOKEN", stranger.token("sigstore"))
+        issued = len(instance.issued)
+        capsys.readouterr()
+        assert cli.main(["sign", "--backend", "sigstore", "--trust-config", str(conf), str(art)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "no signing certificate from the CA (Fulcio)" in err and "400" in err
+    assert len(err.splitlines()) == 1
+    assert len(instance.issued) == issued and not (tmp_path / "a.bin.sigstore.json").exists()
+
+
 @pytest.mark.parametrize(("text", "problem"), [
     (None, "cannot read the trust config"),
     ("fifo", "the trust config is not a regular file"),

@@ -83,7 +83,7 @@ def _first_problem(e: Exception) -> str:
         first = errors()[0]
         where = ".".join(str(part) for part in first.get("loc", ())) or "(top level)"
         return f"{where}: {first.get('msg', '?')}"[:200]
-    text = str(e).strip()
+    text = str(e).strip() or str(e.__cause__ or "").strip()  # FulcioClientError often says nothing itself
     return text.splitlines()[0][:200] if text else type(e).__name__
 
 
