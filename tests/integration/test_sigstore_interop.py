@@ -130,6 +130,29 @@ def test_mlsec_verifies_sigstore_cli_bundles(conf: Path, instance: sigstore_stan
     assert "FAIL" in capsys.readouterr().err
 
 
+def test_mlsec_verify_refuses_a_sigstore_attest_bundle_as_a_file_signature(
+        conf: Path, instance: sigstore_standin.Instance, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`sigstore attest` (SLSA provenance about the file, same identity, valid under the trust config) is a claim
+    about the file, not our `signed-file/v1` statement: verify must not take it as the file's signature."""
+    art = tmp_path / "a.bin"
+    art.write_bytes(b"payload")
+    predicate = tmp_path / "slsa.json"
+    predicate.write_text(json.dumps({"buildDefinition": {"buildType": "https://example.test/build/v1",
+                                                         "externalParameters": {}},
+                                     "runDetails": {"builder": {"id": "https://example.test/builder"}}}))
+    bundle = tmp_path / "a.bin.sigstore.json"
+    made = sigstore_cli(conf, "attest", "--identity-token", instance.issuer.token("sigstore"), "--predicate",
+                        str(predicate), "--predicate-type", "https://slsa.dev/provenance/v1", "--bundle", str(bundle),
+                        str(art))
+    assert made.returncode == 0, made.stderr
+    assert verify_identity(conf, bundle, art, IDENTITY, instance.issuer.url).returncode == 0  # valid as what it is
+    capsys.readouterr()
+    assert cli.main(["verify", str(art), "--trust-config", str(conf), "--identity", IDENTITY, "--issuer",
+                     instance.issuer.url]) == 1
+    err = capsys.readouterr().err
+    assert "FAIL" in err and "https://slsa.dev/provenance/v1" in err, err
+
+
 def test_sigstore_cli_verifies_mlsec_gate_attestation(ws: Path, conf: Path,  # noqa: F811 - fixture
                                                       instance: sigstore_standin.Instance) -> None:
     assert cli.main(["sign", "--backend", "sigstore", "--trust-config", str(conf), "--verdict",
