@@ -24,6 +24,9 @@ import pytest
 from mlsec_actions import cli
 from tests import oidc_issuer, sigstore_standin
 from tests.integration.test_sign_verify import ws  # noqa: F401 - the pipeline-output fixture
+from tests.oci_registry import Registry, oci_registry
+
+__all__ = ["oci_registry"]
 
 SIGSTORE = Path(sys.executable).parent / "sigstore"
 IDENTITY = oidc_issuer.IDENTITY
@@ -267,7 +270,10 @@ def test_trust_config_is_for_the_sigstore_backend_alone(conf: Path, tmp_path: Pa
     assert cli.main(["sign", "--staging", "--trust-config", str(conf), str(art)]) == 2
     assert cli.main(["verify", str(art), "--staging", "--trust-config", str(conf), "--identity", IDENTITY,
                      "--issuer", "https://issuer.example"]) == 2
-    assert "--trust-config" in capsys.readouterr().err
+    assert cli.main(["sign-image", "127.0.0.1:1/app@sha256:" + "0" * 64, "--backend", "key", "--trust-config",
+                     str(conf), "--verdict", str(art)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("--trust-config is for the sigstore backend") == 3 and "--staging: give one" in err
     assert not (tmp_path / "a.bin.sigstore.json").exists()
 
 
@@ -291,3 +297,22 @@ def test_model_signing_verifies_mlsec_keyless_model_folder_bundle(ws: Path, conf
     (ws / "model" / "weights.bin").write_bytes(b"swapped")
     with pytest.raises(ValueError, match=r"weights\.bin"):
         check(IDENTITY)
+
+
+def test_keyless_image_signature_verifies_under_the_trust_config(oci_registry: Registry, conf: Path,
+                                                                 instance: sigstore_standin.Instance,
+                                                                 tmp_path: Path) -> None:
+    """sign-image / verify-image with the sigstore backend on the real loopback registry (tests/oci_registry.py)."""
+    from mlsec_actions.oci.client import Client
+    from tests.oci_images import push_image
+
+    digest = push_image(Client(oci_registry.host), "app/keyless", "v1", "keyless")
+    ref = f"{oci_registry.host}/app/keyless@{digest}"
+    verdict = tmp_path / "verdict.json"
+    verdict.write_text(json.dumps({"verdict": "pass", "policy": "default", "violations": []}))
+    assert cli.main(["sign-image", ref, "--backend", "sigstore", "--trust-config", str(conf), "--verdict",
+                     str(verdict)]) == 0
+    who = ["--trust-config", str(conf), "--issuer", instance.issuer.url]
+    assert cli.main(["verify-image", ref, *who, "--identity", IDENTITY, "--require-attestation", "gate"]) == 0
+    assert cli.main(["verify-image", ref, *who, "--identity", IDENTITY.replace("release", "other")]) == 1
+    assert cli.main(["verify-image", ref, "--offline", "--issuer", instance.issuer.url, "--identity", IDENTITY]) == 1
