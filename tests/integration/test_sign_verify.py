@@ -3,7 +3,9 @@
 Key mode runs fully offline. OpenPubkey runs against tests/oidc_issuer.py, a loopback STAND-IN for
 GitHub's OIDC token service. Sigstore keyless signing needs GitHub and Sigstore's servers, so here it
 is checked up to that boundary; keyless verification runs offline on the real GitHub Actions bundle
-kept in tests/fixtures/sigstore/ (see its README), so those tests never skip.
+kept in tests/fixtures/sigstore/ (see its README), so those tests never skip. Keyless signing end to
+end, against loopback stand-ins for Fulcio and Rekor and checked by sigstore-python's own CLI, is in
+tests/integration/test_sigstore_interop.py.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ BACKENDS: tuple[Backend, ...] = ("sigstore", "openpubkey", "key", "kms", "vault"
 
 
 def make_signer(backend: Backend, *, key: Path | None = None, staging: bool = False, kms_key: str = "",
-                vault_key: str = "", key_source: str = "") -> Signer:
+                vault_key: str = "", key_source: str = "", trust_config: Path | None = None) -> Signer:
     """The signer for one run; raises `SigningError` when its credential is missing."""
     if backend == "key":
         from mlsec_actions.signing.key import KeySigner, load_private_key
@@ -31,7 +31,7 @@ def make_signer(backend: Backend, *, key: Path | None = None, staging: bool = Fa
     if backend == "sigstore":
         from mlsec_actions.signing.sigstore import SigstoreSigner
 
-        return SigstoreSigner(staging=staging)
+        return SigstoreSigner(staging=staging, trust_config=trust_config)
     if backend == "kms":
         from mlsec_actions.signing.kms import ENV_KEY_ID, KmsSigner
 

@@ -3,16 +3,22 @@
 Signing needs `permissions: id-token: write` and Sigstore's servers (Fulcio, Rekor), so it only runs
 on GitHub (or with an explicit `SIGSTORE_ID_TOKEN`). Verification works offline against the trust
 root sigstore-python ships (`--offline`), checking the certificate identity and issuer, plus the
-GitHub repository / workflow ref extensions when asked.
+GitHub repository / workflow ref extensions when asked. `--trust-config FILE` (sigstore-python's
+ClientTrustConfig, the file `sigstore --trust-config` reads) names another instance instead: its
+Fulcio, Rekor and OIDC URLs for signing, its trusted root for verifying.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from mlsec_actions.errors import InputError
 from mlsec_actions.signing import bundle as bl
 from mlsec_actions.signing import patterns
 from mlsec_actions.signing.interface import Bundle, SignedPayload, Signer, SigningError, VerificationError, Verifier
@@ -40,26 +46,70 @@ def ambient_token() -> str:
     return token
 
 
+def load_trust_config(path: Path, *, signing: bool) -> Any:
+    """sigstore-python's ClientTrustConfig from `path`, with the parts this run needs built (its trusted root;
+    its signing config's Fulcio and Rekor when `signing`), so that a bad file stops here, naming itself."""
+    from sigstore.errors import Error
+    from sigstore.models import ClientTrustConfig
+    from sigstore.verify import Verifier as SigstoreInner
+
+    from mlsec_actions import inputs
+    from mlsec_actions.json_strict import DuplicateKey, no_duplicate_keys
+
+    data = inputs.read_regular(path, "the trust config")  # a regular file of bounded size only
+    if inputs.json_depth_over(data, inputs.MAX_JSON_DEPTH):
+        raise InputError(path, f"the trust config is nested deeper than {inputs.MAX_JSON_DEPTH} levels")
+    try:  # a key given twice: which copy a reader takes differs, so which keys are trusted would too
+        json.loads(data, object_pairs_hook=no_duplicate_keys)
+    except DuplicateKey as e:
+        raise InputError(path, f"the trust config has a {e}") from None
+    except ValueError as e:
+        raise InputError(path, f"the trust config is not valid JSON ({e})") from None
+    try:
+        config = ClientTrustConfig.from_json(data.decode("utf-8"))
+        SigstoreInner(trusted_root=config.trusted_root)  # needs a CA and a log
+        if signing:
+            config.signing_config.get_fulcio()
+            config.signing_config.get_tlogs()
+    except (Error, ValueError, TypeError, KeyError) as e:  # pydantic's ValidationError is a ValueError
+        raise InputError(path, f"not a usable Sigstore client trust config: {_first_problem(e)}") from None
+    return config
+
+
+def _first_problem(e: Exception) -> str:
+    """One line: a pydantic error's first field and message (its text is a multi-line report), else the text."""
+    errors = getattr(e, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ())) or "(top level)"
+        return f"{where}: {first.get('msg', '?')}"[:200]
+    text = str(e).strip() or str(e.__cause__ or "").strip()  # FulcioClientError often says nothing itself
+    return text.splitlines()[0][:200] if text else type(e).__name__
+
+
 class SigstoreSigner(Signer):
     name = "sigstore"
 
-    def __init__(self, *, staging: bool = False) -> None:
+    def __init__(self, *, staging: bool = False, trust_config: Path | None = None) -> None:
         from sigstore.models import ClientTrustConfig
         from sigstore.oidc import IdentityError, IdentityToken
         from sigstore.sign import SigningContext
 
+        config = load_trust_config(trust_config, signing=True) if trust_config is not None else None
         try:
             token = IdentityToken(ambient_token())
         except IdentityError as e:
             raise SigningError(f"sigstore backend: the OIDC token is not usable: {e}") from None
-        config = ClientTrustConfig.staging() if staging else ClientTrustConfig.production()
+        if config is None:
+            config = ClientTrustConfig.staging() if staging else ClientTrustConfig.production()
         self._ctx = SigningContext.from_trust_config(config)
         self._token = token
         self._signer: Any = None
 
     def _inner(self) -> Any:
         if self._signer is None:  # one certificate and ephemeral key for the whole run
-            with self._ctx.signer(self._token, cache=True) as signer:
+            with _server_errors("no signing certificate from the CA (Fulcio)"), \
+                    self._ctx.signer(self._token, cache=True) as signer:
                 self._signer = signer
         return self._signer
 
@@ -73,8 +123,27 @@ class SigstoreSigner(Signer):
             envelope_statement = Statement(statement)
         except Error as e:
             raise SigningError(f"sigstore backend: not an in-toto statement: {e}") from None
-        bundle = self._inner().sign_dsse(envelope_statement)
+        signer = self._inner()
+        with _server_errors("the transparency log (Rekor) did not log the signature"):
+            bundle = signer.sign_dsse(envelope_statement)
         return dict(json.loads(bundle.to_json()))
+
+
+@contextmanager
+def _server_errors(what: str) -> Iterator[None]:
+    """A refusal or a failed check of Fulcio's or Rekor's answer (a certificate without a trusted SCT, an
+    expired token, an HTTP error) as one `SigningError` line instead of a traceback."""
+    import requests
+    from sigstore._internal.fulcio.client import ExpiredCertificate, FulcioClientError
+    from sigstore._internal.rekor import RekorClientError
+    from sigstore.errors import Error
+    from sigstore.oidc import ExpiredIdentity
+
+    try:
+        yield
+    except (Error, FulcioClientError, RekorClientError, ExpiredIdentity, ExpiredCertificate,
+            requests.RequestException, ValueError) as e:
+        raise SigningError(f"sigstore backend: {what}: {_first_problem(e)}") from None
 
 
 @dataclass(frozen=True)
@@ -152,10 +221,12 @@ _REPOSITORY_OID, _REF_OID = "1.3.6.1.4.1.57264.1.5", "1.3.6.1.4.1.57264.1.6"
 class SigstoreVerifier(Verifier):
     name = "sigstore"
 
-    def __init__(self, expected: Expected, *, staging: bool = False, offline: bool = True) -> None:
+    def __init__(self, expected: Expected, *, staging: bool = False, offline: bool = True,
+                 trust_config: Path | None = None) -> None:
         self.expected = expected
         self._staging = staging
         self._offline = offline
+        self._trust_config = trust_config
         self._verifier: Any = None
 
     def accepts(self, bundle: Bundle) -> bool:
@@ -181,7 +252,10 @@ class SigstoreVerifier(Verifier):
         from sigstore.models import Bundle as SigstoreBundle
         from sigstore.verify import Verifier as SigstoreInner
 
-        if self._verifier is None:
+        if self._verifier is None and self._trust_config is not None:
+            config = load_trust_config(self._trust_config, signing=False)
+            self._verifier = SigstoreInner(trusted_root=config.trusted_root)
+        elif self._verifier is None:
             make = SigstoreInner.staging if self._staging else SigstoreInner.production
             self._verifier = make(offline=self._offline)
         try:

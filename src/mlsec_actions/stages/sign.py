@@ -42,6 +42,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--key", type=Path, default=None,
                         help="key backend: PEM private key file (default: $MLSEC_SIGNING_KEY)")
     parser.add_argument("--staging", action="store_true", help="sigstore backend: use Sigstore's staging instance")
+    parser.add_argument("--trust-config", type=Path, default=None, metavar="FILE",
+                        help="sigstore backend: sign with the instance this sigstore-python ClientTrustConfig "
+                             "names (its Fulcio and Rekor), instead of Sigstore's public one")
     parser.add_argument("--verdict", type=Path, default=None,
                         help="gate verdict JSON; signing is refused when it says fail. It is signed too")
     parser.add_argument("--attest", action="store_true",
@@ -100,8 +103,11 @@ def execute(args: argparse.Namespace) -> int:
     if args.attest:  # every subject inside --base before a byte of any is read
         for p in [*files, *folders, *sarifs]:
             attest.subject_name(p, args.base)
+    if args.trust_config is not None and (args.staging or args.backend != "sigstore"):
+        raise UsageError("--trust-config is for the sigstore backend, instead of --staging")
     signer = make_signer(args.backend, key=args.key, staging=args.staging, kms_key=args.kms_key,
-                         vault_key=args.vault_key, key_source=args.key_source)  # a missing credential fails fast
+                         vault_key=args.vault_key, key_source=args.key_source,
+                         trust_config=args.trust_config)  # a missing credential fails fast
     if args.public_key_out is not None:
         public = getattr(signer, "public_key", None)
         if public is None:

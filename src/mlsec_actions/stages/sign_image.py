@@ -61,6 +61,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kms-key", default="", help="kms backend: the KMS key (default: $MLSEC_KMS_KEY)")
     parser.add_argument("--vault-key", default="", help="vault backend: the transit key (default: $MLSEC_VAULT_KEY)")
     parser.add_argument("--staging", action="store_true", help="sigstore backend: Sigstore's staging instance")
+    parser.add_argument("--trust-config", type=Path, default=None, metavar="FILE",
+                        help="sigstore backend: the instance a sigstore-python ClientTrustConfig names, as for "
+                             "`mlsec sign`")
     parser.add_argument("--timeout", type=_timeout, default=60.0, help="seconds per registry request (default 60)")
     parser.add_argument("--json", type=outputs.output_file, default=None, help="also write what was stored as JSON")
 
@@ -96,6 +99,8 @@ def execute(args: argparse.Namespace) -> int:
         raise UsageError("sign-image: --sbom names the SBOM and --generate-sbom makes one: give one of them")
     if args.sbom_out is not None and not args.generate_sbom:
         raise UsageError("sign-image: --sbom-out keeps a generated SBOM; it needs --generate-sbom")
+    if args.trust_config is not None and (args.staging or args.backend != "sigstore"):
+        raise UsageError("--trust-config is for the sigstore backend, instead of --staging")
     ref = reference.parse(args.image)
     verdict = attest.load_verdict(args.verdict)
     attest.require_pass(verdict)  # before any key is loaded, token requested or registry contacted
@@ -120,7 +125,7 @@ def _sign(args: argparse.Namespace, ref: Reference, verdict: dict[str, Any], tmp
         sbom_name = f"trivy's SBOM of {ref}"
         attestations.append((Kind.IMAGE_SBOM, doc))
     signer = make_signer(args.backend, key=args.key, staging=args.staging, kms_key=args.kms_key,
-                         vault_key=args.vault_key, key_source=args.key_source)
+                         vault_key=args.vault_key, key_source=args.key_source, trust_config=args.trust_config)
     cosign_key = None
     if args.backend == "key":  # the same key, loaded again for cosign's simple-signing layout only
         from mlsec_actions.oci.image_sign import CosignKey

@@ -66,6 +66,10 @@ def add_verifier_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--staging", action="store_true", help="sigstore: Sigstore's staging trust root")
     parser.add_argument("--offline", action="store_true",
                         help="sigstore: use the trust root sigstore-python ships, no TUF refresh")
+    parser.add_argument("--trust-config", type=Path, default=None, metavar="FILE",
+                        help="sigstore: trust the instance this sigstore-python ClientTrustConfig names (its "
+                             "trusted root), instead of Sigstore's public one; the file `sigstore --trust-config` "
+                             "reads")
 
 
 def _json_out(text: str) -> Path:
@@ -110,13 +114,19 @@ def trusted_verifiers(*, public_keys: Sequence[Path] = (), identity: str | Seque
                       repository: str | None = None, ref: str | None = None, event: str | None = None,
                       max_token_age: int | None = DEFAULT_MAX_TOKEN_AGE, jwks: Path | None = None,
                       staging: bool = False, offline: bool = False,
-                      trust_policy: Path | None = None) -> list[Verifier]:
+                      trust_policy: Path | None = None, trust_config: Path | None = None) -> list[Verifier]:
     """The verifiers of everyone the caller trusts (keys, identities, a trust policy file); used by verify,
     fetch and publish. More than one signer of a kind is one `AnyOf`: any of them may have signed. Each
     verifier's `label` names the entry it came from (`--public-key FILE`, `--identity ID`, `FILE signers[N]`)."""
     from mlsec_actions.signing import trust
 
     identities = _cli_identities(identity, issuer, repository, ref, event)
+    if trust_config is not None:
+        if staging:
+            raise UsageError("--trust-config and --staging: give one Sigstore instance")
+        from mlsec_actions.signing import sigstore as sg
+
+        sg.load_trust_config(trust_config, signing=False)  # a bad file stops before any artifact is read
     policy = trust.load_trust_policy(trust_policy) if trust_policy is not None else None
     keys = [*((k, f"--public-key {k}") for k in public_keys),
             *(zip(policy.keys, policy.key_labels, strict=True) if policy else ())]
@@ -134,7 +144,7 @@ def trusted_verifiers(*, public_keys: Sequence[Path] = (), identity: str | Seque
 
         for who in identities:
             out.append(sigstore.SigstoreVerifier(sigstore.Expected(who.identity, who.issuer, who.repository, who.ref),
-                                                 staging=staging, offline=offline))
+                                                 staging=staging, offline=offline, trust_config=trust_config))
             out.append(openpubkey.OpenPubkeyVerifier(
                 openpubkey.Expected(who.identity, who.issuer, who.repository, who.ref, who.event, max_token_age),
                 jwks))
@@ -148,7 +158,8 @@ def _verifiers(args: argparse.Namespace) -> list[Verifier]:
     return trusted_verifiers(public_keys=args.public_key, identity=args.identity, issuer=args.issuer,
                              repository=args.repository, ref=args.ref, event=args.event,
                              max_token_age=args.max_token_age, jwks=args.jwks, staging=args.staging,
-                             offline=args.offline, trust_policy=args.trust_policy)
+                             offline=args.offline, trust_policy=args.trust_policy,
+                             trust_config=args.trust_config)
 
 
 def execute(args: argparse.Namespace) -> int:
