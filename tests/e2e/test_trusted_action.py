@@ -205,6 +205,7 @@ def test_the_base_trust_policy_trusts_the_base_key_not_the_head_one(tmp_path: Pa
     trusted = tmp_path / "runner-temp" / "mlsec-trusted"
     assert out == {"policy": ".github/policy.yml", "config": "", "trust-policy": str(trusted / ".github" / "trust.yml"),
                    "source": "base"}
+    assert "trust policy and its keys from the base commit" in log and "policy and config" in log
     assert (trusted / "keys" / "release.pub").read_bytes() == keys["release"][1].read_bytes()
     assert (ws / "keys" / "release.pub").read_bytes() == keys["attacker"][1].read_bytes()  # head's: not read
     policy = trust.load_trust_policy(Path(out["trust-policy"]))
@@ -232,6 +233,7 @@ def test_a_symlinked_key_in_the_base_is_not_copied(tmp_path: Path) -> None:
     base_key.symlink_to(ws / "keys" / "release.pub")  # would read the head's key
     rc, log, out = _copy(ws, POLICY="", TRUST_POLICY=".github/trust.yml")
     assert rc == 0, log
+    assert "policy and config" not in log  # only the trust policy was asked for
     trusted = tmp_path / "runner-temp" / "mlsec-trusted"
     assert not (trusted / "keys" / "release.pub").exists()
     # mlsec then refuses the policy (a key it names is missing): exit 2 naming the line, never the head's key.
