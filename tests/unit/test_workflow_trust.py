@@ -132,6 +132,8 @@ def test_keyless_signers_reach_verify_and_publish() -> None:
         assert step["with"]["identity"] == "${{ inputs.publish-identity }}"
     # The verify action passes the issuer only with an identity itself; publish refuses an issuer alone.
     assert checking["with"]["issuer"] == "${{ inputs.publish-issuer || 'https://token.actions.githubusercontent.com' }}"
+    # Every caller of this reusable workflow signs as it: verify also requires the caller's repository.
+    assert checking["with"]["repository"] == "${{ inputs.publish-identity != '' && github.repository || '' }}"
     assert publishing["with"]["issuer"] == ("${{ inputs.publish-identity != '' && (inputs.publish-issuer || "
                                             "'https://token.actions.githubusercontent.com') || '' }}")
 
