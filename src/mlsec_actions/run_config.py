@@ -61,6 +61,8 @@ KEYS: tuple[Key, ...] = (
     Key("publish-public-key", "text", "job", "publish"),
     Key("publish-identity", "text", "job", "publish"),
     Key("publish-issuer", "text", "job", "publish"),
+    # Who may sign what fetch, verify and publish accept (docs/signing.md#trust-policy); `mlsec run` runs none.
+    Key("trust-policy", "text", "job", "verify"),
     Key("publish-s3", "text", "job", "publish"),
     Key("instance", "text", "ci"),
     Key("pr-policy-from-head", "flag", "ci"),
@@ -76,6 +78,7 @@ KEYS: tuple[Key, ...] = (
     Key("eval-baseline-metrics", "list", "stage", "evaluate", "--baseline-metrics"),
     Key("eval-model", "text", "stage", "evaluate", "--model"),
     Key("eval-data", "text", "stage", "evaluate", "--data"),
+    Key("eval-training-log", "text", "stage", "evaluate", "--training-log"),
     # code-scan's history range comes from the push or pull request event: CI only (locally: --since REV).
     Key("scan-history", "flag", "ci"),
     Key("commit-signatures", "flag", "ci"),
@@ -107,7 +110,7 @@ RUN_KEYS: frozenset[str] = frozenset(k.name for k in KEYS)
 
 # Options of a stage that name files: relative values are read from the project root, as CI reads them from
 # the repository root.
-_PATH_OPTIONS = frozenset({"--predictions", "--model", "--data", "--metrics", "--baseline-metrics"})
+_PATH_OPTIONS = frozenset({"--predictions", "--model", "--data", "--metrics", "--baseline-metrics", "--training-log"})
 SIGNING_BACKENDS = ("key", "sigstore", "openpubkey", "kms", "vault")
 
 

@@ -97,7 +97,7 @@ def test_the_gate_gets_the_base_policy_at_its_repository_path(tmp_path: Path) ->
     ws = _workspace(tmp_path)
     rc, log, out = _copy(ws)
     assert rc == 0, log
-    assert out == {"policy": ".github/policy.yml", "config": "", "source": "base"}
+    assert out == {"policy": ".github/policy.yml", "config": "", "trust-policy": "", "source": "base"}
     assert (ws / ".github" / "policy.yml").read_text(encoding="utf-8") == "base policy\n"
     assert not (ws / ".mlsec-base").exists()
 
@@ -150,3 +150,104 @@ def test_a_head_that_symlinks_the_policy_file_gets_it_replaced(tmp_path: Path) -
     assert not (ws / ".github" / "policy.yml").is_symlink()
     assert (ws / ".github" / "policy.yml").read_text(encoding="utf-8") == "base policy\n"
     assert target.read_text(encoding="utf-8") == "untouched\n"
+
+
+# The trust policy: who may sign what fetch, verify and publish accept. A pull request that could bring its own
+# would add its own key or identity and sign its own artifacts.
+
+def _trust_workspace(tmp_path: Path) -> tuple[Path, dict[str, tuple[Path, Path]]]:
+    """Base: .github/trust.yml trusting keys/release.pub (named ../keys/release.pub, relative to the policy);
+    head: the same paths, with the pull request author's key in both."""
+    from mlsec_actions.signing import key
+
+    keys = {}
+    for name in ("release", "attacker"):
+        key.generate(tmp_path / f"{name}.pem", tmp_path / f"{name}.pub")
+        keys[name] = (tmp_path / f"{name}.pem", tmp_path / f"{name}.pub")
+    ws = _workspace(tmp_path)
+    for root, who in ((ws / ".mlsec-base", "release"), (ws, "attacker")):
+        (root / "keys").mkdir()
+        (root / "keys" / "release.pub").write_bytes(keys[who][1].read_bytes())
+        (root / ".github" / "trust.yml").write_text("signers:\n  - public-key: ../keys/release.pub\n", encoding="utf-8")
+    return ws, keys
+
+
+def test_a_pull_request_reads_the_trust_policy_and_its_keys_from_the_base(tmp_path: Path) -> None:
+    rc, log, out = _decide(tmp_path, TRUST_POLICY=".github/trust.yml")
+    assert rc == 0, log
+    assert out["from-base"] == "true"
+    # The policy itself, and every key file of the base commit: the keys it names are relative to it.
+    assert out["files"].splitlines() == [".github/trust.yml", "*.pub", "*.pem"]
+    for env in ({"EVENT": "push"}, {"FROM_HEAD": "true"}, {"EVENT": "workflow_dispatch"}):
+        rc, log, out = _decide(tmp_path, TRUST_POLICY=".github/trust.yml", **env)
+        assert rc == 0 and out == {"from-base": "false"}, (env, log, out)
+
+
+def test_a_trust_policy_out_of_the_repository_is_refused(tmp_path: Path) -> None:
+    for bad in ("/home/runner/trust.yml", "../trust.yml", ".github/../../trust.yml", "a\nb.yml"):
+        rc, log, _ = _decide(tmp_path, TRUST_POLICY=bad)
+        assert rc == 2 and "paths inside the repository" in log, bad
+
+
+def test_other_events_pass_the_trust_policy_through(tmp_path: Path) -> None:
+    rc, log, out = _run("copy", tmp_path, FROM_BASE="false", TRUST_POLICY=".github/trust.yml")
+    assert rc == 0, log
+    assert out == {"policy": "", "config": "", "trust-policy": ".github/trust.yml", "source": "workspace"}
+
+
+def test_the_base_trust_policy_trusts_the_base_key_not_the_head_one(tmp_path: Path) -> None:
+    from mlsec_actions.signing import trust
+
+    ws, keys = _trust_workspace(tmp_path)
+    # In place for the policy (a gate job), never for the trust policy: the head's file stays where it is.
+    rc, log, out = _copy(ws, TRUST_POLICY=".github/trust.yml")
+    assert rc == 0, log
+    trusted = tmp_path / "runner-temp" / "mlsec-trusted"
+    assert out == {"policy": ".github/policy.yml", "config": "", "trust-policy": str(trusted / ".github" / "trust.yml"),
+                   "source": "base"}
+    assert "trust policy and its keys from the base commit" in log and "policy and config" in log
+    assert (trusted / "keys" / "release.pub").read_bytes() == keys["release"][1].read_bytes()
+    assert (ws / "keys" / "release.pub").read_bytes() == keys["attacker"][1].read_bytes()  # head's: not read
+    policy = trust.load_trust_policy(Path(out["trust-policy"]))
+    (only,) = policy.keys
+    assert only.resolve() == (trusted / "keys" / "release.pub").resolve()
+    assert only.read_bytes() == keys["release"][1].read_bytes() != keys["attacker"][1].read_bytes()
+    assert not (ws / ".mlsec-base").exists()
+
+
+def test_a_trust_policy_only_the_head_has_fails(tmp_path: Path) -> None:
+    ws, _ = _trust_workspace(tmp_path)
+    (ws / ".github" / "mine.yml").write_text("signers:\n  - public-key: ../keys/release.pub\n", encoding="utf-8")
+    rc, log, out = _copy(ws, POLICY="", TRUST_POLICY=".github/mine.yml")
+    assert rc == 1 and "the trust policy is not a regular file in the pull request's base commit" in log
+    assert "trust-policy" not in out and not (ws / ".mlsec-base").exists()
+
+
+def test_a_symlinked_key_in_the_base_is_not_copied(tmp_path: Path) -> None:
+    from mlsec_actions.errors import InputError
+    from mlsec_actions.signing import trust
+
+    ws, _ = _trust_workspace(tmp_path)
+    base_key = ws / ".mlsec-base" / "keys" / "release.pub"
+    base_key.unlink()
+    base_key.symlink_to(ws / "keys" / "release.pub")  # would read the head's key
+    rc, log, out = _copy(ws, POLICY="", TRUST_POLICY=".github/trust.yml")
+    assert rc == 0, log
+    assert "policy and config" not in log  # only the trust policy was asked for
+    trusted = tmp_path / "runner-temp" / "mlsec-trusted"
+    assert not (trusted / "keys" / "release.pub").exists()
+    # mlsec then refuses the policy (a key it names is missing): exit 2 naming the line, never the head's key.
+    try:
+        trust.load_trust_policy(Path(out["trust-policy"]))
+    except InputError as e:
+        assert "signers[0]: public-key" in e.problem
+    else:
+        raise AssertionError("a trust policy whose key is missing was accepted")
+
+
+def test_a_symlinked_trust_policy_in_the_base_is_not_followed(tmp_path: Path) -> None:
+    ws, _ = _trust_workspace(tmp_path)
+    (ws / ".mlsec-base" / ".github" / "trust.yml").unlink()
+    (ws / ".mlsec-base" / ".github" / "trust.yml").symlink_to(ws / ".github" / "trust.yml")
+    rc, log, _ = _copy(ws, POLICY="", TRUST_POLICY=".github/trust.yml")
+    assert rc == 1 and "the trust policy is not a regular file" in log

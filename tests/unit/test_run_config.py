@@ -130,3 +130,16 @@ def test_mlsec_run_with_a_bad_config_is_one_line_and_exit_2(tmp_path: Path, caps
     assert not out.exists()  # nothing ran
     assert cli.main(["run", str(proj), "--out", str(out), "--no-project-config", "--only", "nope"]) == 2
     assert "nope: not a scan stage of the mlsecops pipeline" in capsys.readouterr().err
+
+
+def test_training_log_and_trust_policy_keys(tmp_path: Path) -> None:
+    # eval-training-log is evaluate's --training-log, read from the project root like the other eval-* files;
+    # trust-policy belongs to the fetch, verify and publish jobs, which mlsec run does not run.
+    path = _write(tmp_path, "eval-training-log: train/log.jsonl\ntrust-policy: .github/trust.yml\n"
+                            "publish-identity: https://github.com/a/b/.github/workflows/r.yml@refs/heads/main\n")
+    cfg = run_config.load(path, "project", STAGES)
+    root = tmp_path / "proj"
+    assert cfg.stage_args(root) == {"evaluate": ("--training-log", str(root / "train" / "log.jsonl"))}
+    assert cfg.unused() == [  # in KEYS' order
+        "config publish-identity: the publish job is not run by mlsec run (run `mlsec publish` yourself)",
+        "config trust-policy: the verify job is not run by mlsec run (run `mlsec verify` yourself)"]
