@@ -126,7 +126,7 @@ def test_hf_eicar_from_the_cdn_is_withheld(ws: Path, hub: HubServer) -> None:
     assert code == 0 and "clamav/malware" in _rules(run) and _left(ws) == set()
 
 
-@pytest.mark.parametrize("target", ["http://198.51.100.7/x", "file:///etc/passwd", "ftp://127.0.0.1/x"])
+@pytest.mark.parametrize("target", ["file:///etc/passwd", "ftp://127.0.0.1/x", "data:,x"])
 def test_hf_redirect_off_https_is_refused_and_the_token_never_leaves(ws: Path, hub: HubServer, target: str) -> None:
     hub.add(REPO, SHA, "model.bin", b"x")
     hub.redirects["model.bin"] = target
@@ -222,3 +222,56 @@ def test_pin_models_source(ws: Path, mlflow: MlflowServer, tmp_path: Path, capsy
     assert json.loads((ws / "mlsec.lock").read_text())["artifacts"][0]["sha256"] == _sha(b"model bytes")
     assert cli.main(["fetch", str(ws), "--pin", f"models:/{name}@champion/m.bin", "--name", "n.bin"]) == 2
     assert "not a pin" in capsys.readouterr().err
+
+
+def test_mlflow_token_goes_to_the_tracking_host_only_and_no_redirect_is_followed(
+        ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A loopback stand-in of a tracking server (not MLflow: a real one never redirects) answers the run with
+    a proxied artifact location, then redirects the download to another origin: fetch fails closed, the
+    tracking host got the token, the other origin got no request at all."""
+    import http.server
+    import threading
+
+    seen: list[tuple[str, str, str | None]] = []
+
+    def handler(label: str, answer: Any) -> type[http.server.BaseHTTPRequestHandler]:
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                seen.append((label, self.path, self.headers.get("Authorization")))
+                answer(self)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+        return Handler
+
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler("other", lambda h: h.send_error(404)))
+
+    def tracking_answer(h: http.server.BaseHTTPRequestHandler) -> None:
+        if h.path.startswith("/api/2.0/mlflow/runs/get"):
+            body = json.dumps({"run": {"info": {"artifact_uri": "mlflow-artifacts:/1/r1/artifacts"}}}).encode()
+            h.send_response(200)
+            h.send_header("Content-Length", str(len(body)))
+            h.end_headers()
+            h.wfile.write(body)
+            return
+        h.send_response(302)
+        h.send_header("Location", f"http://127.0.0.1:{other.server_address[1]}/stolen")
+        h.send_header("Content-Length", "0")
+        h.end_headers()
+
+    tracking = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler("tracking", tracking_answer))
+    for server in (other, tracking):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{tracking.server_address[1]}")
+        monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "mlflow-secret-token")
+        _lock(ws, {"name": "m.bin", "url": "runs:/r1/model/m.bin", "sha256": "0" * 64})
+        code, run = _run(ws)
+    finally:
+        for server in (other, tracking):
+            server.shutdown()
+            server.server_close()
+    assert code == 1 and _left(ws) == set() and "HTTP 302" in _message(run)
+    assert [(label, token) for label, _, token in seen] == [("tracking", "Bearer mlflow-secret-token")] * 2
+    assert seen[1][1] == "/api/2.0/mlflow-artifacts/artifacts/1/r1/artifacts/model/m.bin"
+    assert "mlflow-secret-token" not in json.dumps(run)
