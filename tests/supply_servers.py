@@ -208,7 +208,7 @@ class HubServer:
     base: str
     """The Hub endpoint, `http://127.0.0.1:PORT` (for `HF_ENDPOINT`)."""
     cdn: str
-    """The CDN origin, `http://127.0.0.1:OTHER_PORT`."""
+    """The CDN origin, another loopback host: `http://127.0.0.2:PORT`."""
     files: dict[tuple[str, str, str], bytes]
     """(repository with type prefix, commit, path) -> bytes."""
     via_cdn: set[str]
@@ -280,13 +280,15 @@ def _hub_handler(hub: list[HubServer], server: str) -> type[http.server.BaseHTTP
 
 @pytest.fixture
 def hf_hub() -> Iterator[HubServer]:
-    """A fresh Hub stand-in and CDN per test (two loopback socket servers on their own ports)."""
+    """A fresh Hub stand-in and CDN per test (two loopback socket servers, on two hosts)."""
     state: list[HubServer] = []
-    servers = [http.server.ThreadingHTTPServer(("127.0.0.1", 0), _hub_handler(state, name)) for name in ("hub", "cdn")]
+    # The CDN is another host as well as another port: 127.0.0.2 (all of 127.0.0.0/8 is loopback on Linux).
+    servers = [http.server.ThreadingHTTPServer((address, 0), _hub_handler(state, name))
+               for name, address in (("hub", "127.0.0.1"), ("cdn", "127.0.0.2"))]
     for server in servers:
         threading.Thread(target=server.serve_forever, daemon=True).start()
     hub_port, cdn_port = (s.server_address[1] for s in servers)
-    state.append(HubServer(f"http://127.0.0.1:{hub_port}", f"http://127.0.0.1:{cdn_port}", {}, set(), {}, {}, []))
+    state.append(HubServer(f"http://127.0.0.1:{hub_port}", f"http://127.0.0.2:{cdn_port}", {}, set(), {}, {}, []))
     try:
         yield state[0]
     finally:
