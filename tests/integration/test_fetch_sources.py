@@ -275,3 +275,23 @@ def test_mlflow_token_goes_to_the_tracking_host_only_and_no_redirect_is_followed
     assert [(label, token) for label, _, token in seen] == [("tracking", "Bearer mlflow-secret-token")] * 2
     assert seen[1][1] == "/api/2.0/mlflow-artifacts/artifacts/1/r1/artifacts/model/m.bin"
     assert "mlflow-secret-token" not in json.dumps(run)
+
+
+@pytest.mark.parametrize("url", [f"hf://{REPO}@main/model.bin", f"hf://{REPO}@{SHA}/../../secret",
+                                 f"hf://{REPO}@{SHA}/%2e%2e/%2e%2e/secret", f"hf://{REPO}@{SHA}//etc/passwd",
+                                 f"hf://{REPO}@{SHA}/a\\..\\b", f"hf://acme/..@{SHA}/x"])
+def test_hf_hostile_lock_is_exit_2_and_the_hub_gets_no_request(ws: Path, hub: HubServer, url: str,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    lock = _lock(ws, {"name": "m.bin", "url": url, "sha256": "0" * 64})
+    assert cli.main(["fetch", str(ws), "--sarif", str(ws.parent / "o.sarif")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(lock) in err and "artifacts[0].url" in err
+    assert hub.seen == [] and _left(ws) == set()
+
+
+def test_hf_body_over_the_pinned_size_is_cut_and_nothing_kept(ws: Path, hub: HubServer) -> None:
+    data = b"x" * 100_000
+    hub.add(REPO, SHA, "big.bin", data, cdn=True)
+    _lock(ws, {"name": "big.bin", "url": f"hf://{REPO}@{SHA}/big.bin", "sha256": _sha(data), "size": 1000})
+    code, run = _run(ws)
+    assert code == 0 and "fetch/digest-mismatch" in _rules(run) and _left(ws) == set()
