@@ -59,6 +59,8 @@ KEYS: tuple[Key, ...] = (
     Key("publish-name", "text", "job", "publish"),
     Key("publish-alias", "text", "job", "publish"),
     Key("publish-public-key", "text", "job", "publish"),
+    Key("publish-identity", "text", "job", "publish"),
+    Key("publish-issuer", "text", "job", "publish"),
     Key("publish-s3", "text", "job", "publish"),
     Key("instance", "text", "ci"),
     Key("pr-policy-from-head", "flag", "ci"),

@@ -321,8 +321,9 @@ def signed(tmp_path: Path) -> Path:
 def _publish(ws: Path, rec: Recorder, key: str = "k.pub") -> subprocess.CompletedProcess[str]:
     return mlsec("publish", "model.bin", "--name", "clf", "--mlflow-uri", rec.url, "--public-key", key,
                  "--verdict", "mlsec-results/verdict.json", "--attestation", "mlsec-results/gate.intoto.sigstore.json",
-                 "--s3", "s3://published/models", cwd=ws, env={"MLSEC_S3_ENDPOINT_URL": rec.url,
-                                                             "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"})
+                 "--s3", "s3://published/models", "--nexus", f"{rec.url}/repository/raw-releases", cwd=ws,
+                 env={"MLSEC_S3_ENDPOINT_URL": rec.url, "NEXUS_USERNAME": "u", "NEXUS_PASSWORD": "p",
+                      "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"})
 
 
 def _tamper_bundle(ws: Path) -> None:
@@ -351,7 +352,7 @@ def test_publish_of_a_tampered_set_or_a_failing_verdict_sends_nothing(signed: Pa
         got = _publish(signed, rec)
     assert got.returncode == 1, (got.returncode, got.stderr)
     assert "refusing to publish" in got.stderr or "verify" in got.stderr.lower(), got.stderr
-    assert rec.seen == [], [(s.method, s.path) for s in rec.seen]  # neither MLflow nor S3 heard of it
+    assert rec.seen == [], [(s.method, s.path) for s in rec.seen]  # neither MLflow, S3 nor Nexus heard of it
 
 
 def test_publish_with_someone_elses_key_sends_nothing(signed: Path) -> None:

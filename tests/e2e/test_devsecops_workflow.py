@@ -14,8 +14,14 @@ here), so all twelve stages run:
   then verifies from the registry (signature, gate verdict and SBOM attestations). Then sign (Dev 8) signs the
   release evidence and publish (Dev 9) uploads it to moto's S3 server on loopback (tests/supply_servers.py), where
   the test reads every object back, compares its bytes with its sha256 metadata and the run's own files, and
-  verifies the bundles with the public key (the fetched artifact, signed as a folder, among them). `before`
-publishes nothing: its prefix stays empty.
+  verifies the bundles with the public key (the fetched artifact, signed as a folder, among them). Before sign,
+  sbom (Dev 8) writes the service's CycloneDX BOM (schema-valid, gate-7's verdict in it), which sign signs and
+  publish uploads; between sign and publish, verify (Dev 8) checks every bundle and the attestation against the
+  public key and keeps its report. `before` publishes nothing: its prefix stays empty.
+- `tampered`: a third, short call (code-scan, gate-4, sbom, sign, verify, publish; no build or deployment) whose
+  release evidence is changed in the artifact store after sign kept it (one byte appended to the signed SBOM, by the
+  upload-artifact stand-in's fault injection, E2E_TAMPER_ARTIFACTS): verify fails naming the SBOM and publish never
+  runs, so its prefix stays empty.
 
 Real here: buildah, the distribution registry (tests/oci_registry.py), trivy, nmap, OpenSCAP with ssg-debian,
 wapiti, the apps and TLS services, moto's S3 server, all on loopback. The deployed service is the loopback app, not
@@ -55,11 +61,14 @@ FIXTURE = Path(__file__).resolve().parent / "fixtures" / "devsecops-service"
 CALLER = Path(".github") / "workflows" / "service.yml"
 POLICY = Path(".mlsec") / "policy.yml"
 CALLS = ("before", "after")
+TAMPERED = "tampered"
 GATE_7 = "gate after build and DAST"
 GATE_11 = "gate on the deployment"
 SIGN = "sign-image (Dev stage 8)"
 SIGN_RELEASE = "sign (Dev stage 8)"
 PUBLISH = "publish (Dev stage 9)"
+SBOM = "sbom (Dev stage 8)"
+VERIFY = "verify (Dev stage 8)"
 BUCKET = "releases"
 PUBLIC_KEY = Path(".mlsec") / "signing.pub"
 LOCK = Path("mlsec.lock")
@@ -91,6 +100,11 @@ def two_calls(caller: str) -> str:
         one["with"]["lock"] = LOCK.as_posix()
         one["with"]["fetch-clamav-db"] = "${{ vars.MLSEC_CLAMAV_DB }}"
         jobs[call] = one
+    # The tampered call: the same repository, policy, key and bucket, only the stages up to publish.
+    short = yaml.safe_load(text.replace("vars.", "vars.TAMPERED_").replace("vars.TAMPERED_MLSEC_", "vars.MLSEC_"))
+    keep = ("vuln-db", "policy", "sign-image-backend", "publish-s3", "s3-endpoint-url", "publish-public-key")
+    short["with"] = {key: short["with"][key] for key in keep} | {"instance": TAMPERED}
+    jobs[TAMPERED] = short
     doc["jobs"] = jobs
     # PyYAML reads the key `on` as True; written back it must be `on:` again.
     doc = {("on" if key is True else key): value for key, value in doc.items()}
@@ -145,11 +159,13 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, oci_registry: Registry, v
         values["IMAGE"] = f"http://{oci_registry.host}/service:{call.lower()}"
         values["PUBLISH_S3"] = f"s3://{BUCKET}/{call.lower()}"
         variables.update({f"{call}_{name}": value for name, value in values.items()})
+    variables["TAMPERED_PUBLISH_S3"] = f"s3://{BUCKET}/{TAMPERED}"
     run = run_workflow(repo, repo / CALLER, work, variables=variables,
+                       env={"E2E_TAMPER_ARTIFACTS": f"mlsec-release-devsecops-{TAMPERED} mlsec-results/sbom.cdx.json"},
                        secrets={"MLSEC_SIGNING_KEY": keys[0].read_text(encoding="utf-8"),
                                 "MLSEC_AWS_ACCESS_KEY_ID": S3_KEY_ID, "MLSEC_AWS_SECRET_ACCESS_KEY": S3_SECRET},
                        timeout=1800)
-    print(f"devsecops e2e: two pipeline calls in one act run, {run.seconds:.1f} s")
+    print(f"devsecops e2e: three pipeline calls in one act run, {run.seconds:.1f} s")
     return run
 
 
@@ -192,6 +208,7 @@ def test_before_the_fixes_gates_7_and_11_are_red_and_nothing_is_signed(pipeline:
     assert _job(pipeline, "before", GATE_11) == "failed"
     assert _job(pipeline, "before", SIGN) is None
     assert _job(pipeline, "before", SIGN_RELEASE) is None and _job(pipeline, "before", PUBLISH) is None
+    assert _job(pipeline, "before", SBOM) is None and _job(pipeline, "before", VERIFY) is None
     assert {"wapiti/sql-injection", "wapiti/reflected-cross-site-scripting",
             "dast/directory-listing"} <= _rules(pipeline, "before", "dast")
     assert {"nmap/port-not-allowed", "tls/old-protocol", "tls/cert-expired"} <= _rules(pipeline, "before",
@@ -285,9 +302,10 @@ def test_after_the_fixes_the_signed_release_evidence_is_published_and_reads_back
     base = f"after/{record['digest']}"
     names = {key.removeprefix(f"{base}/") for key in objects}
     assert all(key.startswith(f"{base}/") for key in objects), sorted(objects)
-    evidence = {"gate-verdict.json", "image-digest.json", "image.cdx.json"}
+    evidence = {"gate-verdict.json", "image-digest.json", "image.cdx.json", "sbom.cdx.json"}
     fetched = {f"mlsec-fetched/{FETCHED}", "mlsec-fetched.sigstore.json"}  # what fetch placed, signed as a folder
-    assert names == evidence | {f"{name}.sigstore.json" for name in evidence} | fetched, sorted(names)
+    attestation = {"gate.intoto.sigstore.json"}  # beside the files; the SBOM is one of them (uploaded once)
+    assert names == evidence | {f"{name}.sigstore.json" for name in evidence} | fetched | attestation, sorted(names)
     for key, (body, sha) in objects.items():
         assert hashlib.sha256(body).hexdigest() == sha, key
         local = tmp_path / key.removeprefix(f"{base}/")
@@ -301,6 +319,8 @@ def test_after_the_fixes_the_signed_release_evidence_is_published_and_reads_back
     assert json.loads((tmp_path / "gate-verdict.json").read_text("utf-8")) == _gate(pipeline, "after", 7)
     sbom = pipeline.artifact("mlsec-image-devsecops-after") / "image.cdx.json"
     assert (tmp_path / "image.cdx.json").read_bytes() == sbom.read_bytes()
+    bom = pipeline.artifact("mlsec-sbom-devsecops-after") / "sbom.cdx.json"
+    assert (tmp_path / "sbom.cdx.json").read_bytes() == bom.read_bytes()
     image = _image(pipeline, "after")
     digests = json.loads((tmp_path / "image-digest.json").read_text("utf-8"))
     assert digests["built"]["digest"] == digests["signed"]["digest"] == image["digest"]
@@ -314,3 +334,49 @@ def test_after_the_fixes_the_signed_release_evidence_is_published_and_reads_back
     (tmp_path / "image-digest.json").write_bytes(b" " + (tmp_path / "image-digest.json").read_bytes())
     proc = subprocess.run(verify, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode != 0, proc.stdout
+
+
+def _verify_report(run: ActRun, call: str) -> dict[str, Any]:
+    path = run.artifact(f"mlsec-verify-devsecops-{call}") / "verify.json"
+    assert path.is_file(), run.log[-6000:]
+    doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return doc
+
+
+def test_after_the_fixes_the_sbom_is_schema_valid_and_carries_the_guarding_gates_verdict(pipeline: ActRun) -> None:
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    assert _job(pipeline, "after", SBOM) == "succeeded", pipeline.log[-6000:]
+    text = (pipeline.artifact("mlsec-sbom-devsecops-after") / "sbom.cdx.json").read_text(encoding="utf-8")
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
+    bom = json.loads(text)
+    props = {p["name"]: p["value"] for p in bom["metadata"].get("properties", [])}
+    verdict = _gate(pipeline, "after", 7)
+    assert props["mlsec:gate:verdict"] == verdict["verdict"] == "pass", props
+    assert props["mlsec:gate:violations"] == "0"
+    assert props.get("mlsec:gate:policy:sha256") == verdict["policy"].get("sha256"), props
+
+
+def test_after_the_fixes_verify_checks_every_signed_file_and_the_attestation(pipeline: ActRun) -> None:
+    assert _job(pipeline, "after", VERIFY) == "succeeded", pipeline.log[-6000:]
+    report = _verify_report(pipeline, "after")
+    assert report["ok"] is True and all(c["ok"] for c in report["checks"]), report
+    targets = {Path(c["target"]).as_posix() for c in report["checks"]}
+    signed = {"mlsec-results/gate-verdict.json", "mlsec-release/image-digest.json", "mlsec-results/sbom.cdx.json",
+              "mlsec-release/image.cdx.json", "mlsec-fetched"}
+    assert signed <= targets, targets
+    assert any("gate.intoto.sigstore.json" in t for t in targets), targets
+
+
+def test_a_release_changed_after_sign_fails_verify_and_is_not_published(pipeline: ActRun, s3_server: S3Server) -> None:
+    for job in ("code-scan", "gate before build", SBOM, SIGN_RELEASE):
+        assert _job(pipeline, TAMPERED, job) == "succeeded", (job, pipeline.log[-6000:])
+    assert _job(pipeline, TAMPERED, VERIFY) == "failed"
+    assert _job(pipeline, TAMPERED, PUBLISH) is None
+    report = _verify_report(pipeline, TAMPERED)
+    failed = {Path(c["target"]).as_posix() for c in report["checks"] if not c["ok"]}
+    assert report["ok"] is False and "mlsec-results/sbom.cdx.json" in failed, report
+    assert all(c["ok"] for c in report["checks"] if "sbom.cdx.json" not in c["target"]
+               and "intoto" not in c["target"]), report
+    assert _published(s3_server, TAMPERED) == {}

@@ -94,7 +94,7 @@ def test_each_call_keeps_its_own_artifacts_once(green: ActRun) -> None:
                      "mlsec-sarif-devsecops-code-scan",
                      "mlsec-sarif-mlsecops-code-scan", "mlsec-sarif-mlsecops-data-scan",
                      "mlsec-sarif-mlsecops-evaluate", "mlsec-sarif-mlsecops-model-scan",
-                     "mlsec-sarif-mlsecops-notebook-scan", "mlsec-sbom-mlsecops",
+                     "mlsec-sarif-mlsecops-notebook-scan", "mlsec-sbom-devsecops", "mlsec-sbom-mlsecops",
                      "mlsec-signatures-mlsecops"]
 
 

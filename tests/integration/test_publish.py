@@ -89,14 +89,50 @@ def test_publish_registers_with_digests_card_and_bundles_then_is_idempotent(
     alias = mlflow_server.call("/api/2.0/mlflow/registered-models/alias", name="clf-main", alias="champion")
     assert alias["model_version"]["version"] == version["version"]  # type: ignore[index]
     record = json.loads((ws / "mlsec-results" / "publish.json").read_text())
-    assert record["mlflow"]["created"] is True and len(record["s3"]["uploaded"]) == 2
-    head = s3_server.client().head_object(Bucket="published", Key=record["s3"]["uploaded"][0])
-    assert head["Metadata"]["sha256"] == sha
+    # S3 gets the file, its bundle and the gate attestation beside it, each with its SHA-256 as metadata.
+    assert record["mlflow"]["created"] is True and len(record["s3"]["uploaded"]) == 3
+    prefix = f"models/{record['digest']}"
+    assert sorted(record["s3"]["uploaded"]) == sorted(
+        f"{prefix}/{n}" for n in ("weights.bin", "weights.bin.sigstore.json", "gate.intoto.sigstore.json"))
+    for key, source in ((f"{prefix}/weights.bin", ws / "weights.bin"),
+                        (f"{prefix}/gate.intoto.sigstore.json", ws / "mlsec-results" / "gate.intoto.sigstore.json")):
+        head = s3_server.client().head_object(Bucket="published", Key=key)
+        assert head["Metadata"]["sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
+        got = s3_server.client().get_object(Bucket="published", Key=key)["Body"].read()
+        assert got == source.read_bytes()
     # The same bytes again: nothing changes.
     assert _publish("clf-main", mlflow_server, "--s3", "s3://published/models", "--release", "1.0.0") == 0
     assert len(_versions(mlflow_server, "clf-main")) == 1
     record = json.loads((ws / "mlsec-results" / "publish.json").read_text())
     assert record["mlflow"]["created"] is False and record["s3"]["uploaded"] == []
+
+
+def test_s3_gets_the_sbom_and_an_attestation_with_other_bytes_refuses_before_any_upload(
+        ws: Path, s3_server: S3Server, capsys: pytest.CaptureFixture[str]) -> None:
+    """S3 alone: with --sbom four objects; a bundle or attestation already there with other bytes (the same files
+    signed again) is refused, and the check comes before the first upload, so nothing else is written."""
+    client = s3_server.client()
+    client.create_bucket(Bucket="attested")
+    (ws / "sbom.cdx.json").write_text('{"bomFormat": "CycloneDX", "specVersion": "1.5"}\n')
+    args = ["publish", "weights.bin", "--s3", "s3://attested/m", "--public-key", "k.pub", "--verdict",
+            "mlsec-results/verdict.json", "--attestation", "mlsec-results/gate.intoto.sigstore.json"]
+    assert cli.main([*args, "--sbom", "sbom.cdx.json"]) == 0
+    record = json.loads((ws / "mlsec-results" / "publish.json").read_text())
+    prefix = f"m/{record['digest']}"
+    assert sorted(record["s3"]["uploaded"]) == sorted(f"{prefix}/{n}" for n in (
+        "weights.bin", "weights.bin.sigstore.json", "gate.intoto.sigstore.json", "sbom.cdx.json"))
+    head = client.head_object(Bucket="attested", Key=f"{prefix}/sbom.cdx.json")
+    assert head["Metadata"]["sha256"] == hashlib.sha256((ws / "sbom.cdx.json").read_bytes()).hexdigest()
+    # Same files signed again (new bundle and attestation bytes): their keys are taken by other bytes. Nothing is
+    # uploaded, not even the SBOM that is missing now.
+    client.delete_object(Bucket="attested", Key=f"{prefix}/sbom.cdx.json")
+    _sign(ws)
+    capsys.readouterr()
+    assert cli.main([*args, "--sbom", "sbom.cdx.json"]) == 1
+    err = capsys.readouterr().err
+    assert f"s3://attested/{prefix}/" in err and ".sigstore.json exists with other bytes" in err, err
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket="attested").get("Contents", [])]
+    assert f"{prefix}/sbom.cdx.json" not in keys and len(keys) == 3
 
 
 def _registered(server: MlflowServer, name: str) -> bool:

@@ -23,7 +23,7 @@ def _jobs(workflow: Path = WORKFLOW) -> dict[str, Any]:
 
 
 DEVSECOPS = ROOT / ".github" / "workflows" / "devsecops.yml"
-USERS = {WORKFLOW: ["publish", "sbom", "sign"], DEVSECOPS: ["publish", "sign"]}
+USERS = {WORKFLOW: ["publish", "sbom", "sign"], DEVSECOPS: ["publish", "sbom", "sign", "verify"]}
 
 
 @pytest.mark.parametrize("workflow", [WORKFLOW, DEVSECOPS], ids=["mlsecops", "devsecops"])

@@ -3,6 +3,7 @@ through the step's environment, and the job runs only when a target is set and t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -154,3 +155,113 @@ def test_the_image_digest_record_fails_closed_on_a_missing_or_odd_digest(tmp_pat
     proc = _record(tmp_path, **env)
     assert proc.returncode == 1 and "::error title=mlsec sign::" in proc.stdout
     assert not (tmp_path / "mlsec-release").exists()
+
+
+def _step(job: dict[str, Any], name: str) -> dict[str, Any]:
+    (step,) = [s for s in job["steps"] if s.get("name") == name]
+    return step
+
+
+def _bash(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """A `run:` step as GitHub runs it without a `shell:` key: `bash -e`, no pipefail."""
+    return subprocess.run(["bash", "-e", "-c", script], cwd=cwd,
+                          env={"PATH": os.environ["PATH"], **env}, capture_output=True, text=True, timeout=30,
+                          check=False)
+
+
+GUARD_7 = "((inputs.build-context == '' && inputs.dast-targets == '') || needs.gate-7.outputs.verdict == 'pass')"
+
+
+def test_devsecops_sbom_follows_the_guarding_gate_without_a_token() -> None:
+    jobs = _doc("devsecops")["jobs"]
+    names = list(jobs)
+    assert names.index("sign-image") < names.index("sbom") < names.index("sign") < names.index("verify") \
+        < names.index("publish")
+    sbom = jobs["sbom"]
+    assert sbom["name"] == "sbom (Dev stage 8)"
+    assert {"gate-4", "gate-7", "code-scan", "fetch"} <= set(sbom["needs"])
+    assert "needs.gate-4.outputs.verdict == 'pass'" in sbom["if"] and GUARD_7 in sbom["if"]
+    assert sbom["permissions"] == {"contents": "read"}  # it parses repository files: no id-token
+    (step,) = [s for s in sbom["steps"] if s.get("uses") == "$/actions/sbom"]
+    assert step["with"]["verdict"] == "mlsec-results/gate-verdict.json"
+    assert step["with"]["licenses-from"].endswith("&& 'mlsec-code-scan/code-scan.sarif' || '' }}")
+    check = _step(sbom, "Check code-scan's SARIF is the one its job recorded")
+    assert check["env"] == {"WANT": "${{ needs.code-scan.outputs.sarif-sha256 }}"} and "exit 1" in check["run"]
+    verdicts = {s["with"]["name"] for s in sbom["steps"] if s.get("name", "").startswith("Collect the gate verdict")}
+    assert verdicts == {f"mlsec-gate-${{{{ needs.run-id.outputs.ns }}}}-{n}" for n in (4, 7)}
+    assert sbom["outputs"]["sbom-sha256"] == "${{ steps.digest.outputs.sha256 }}"
+
+
+def test_devsecops_sign_signs_the_sbom_only_when_it_is_the_sbom_jobs(tmp_path: Path) -> None:
+    sign = _doc("devsecops")["jobs"]["sign"]
+    assert "sbom" in sign["needs"] and "needs.sbom.result == 'success'" in sign["if"]
+    (signing,) = [s for s in sign["steps"] if s.get("uses") == "$/actions/sign"]
+    assert "mlsec-results/sbom.cdx.json" in _with_lines(signing["with"]["artifacts"])
+    check = _step(sign, "Check the SBOM is the one the sbom job wrote")
+    assert check["env"] == {"WANT": "${{ needs.sbom.outputs.sbom-sha256 }}"} and "${{" not in check["run"]
+    (tmp_path / "mlsec-results").mkdir()
+    (tmp_path / "mlsec-results" / "sbom.cdx.json").write_bytes(b'{"bomFormat": "CycloneDX"}\n')
+    good = hashlib.sha256(b'{"bomFormat": "CycloneDX"}\n').hexdigest()
+    assert _bash(check["run"], tmp_path, {"WANT": good}).returncode == 0
+    for want in (hashlib.sha256(b"other").hexdigest(), "", good.upper(), f"{good}\n", "$(id)"):
+        proc = _bash(check["run"], tmp_path, {"WANT": want})
+        assert proc.returncode == 1 and "::error title=mlsec sign::" in proc.stdout, want
+    # No SBOM downloaded and no digest exported (a failed sbom job's empty output): sha256sum fails, `got` is empty
+    # too, and the two must not compare equal.
+    (tmp_path / "mlsec-results" / "sbom.cdx.json").unlink()
+    proc = _bash(check["run"], tmp_path, {"WANT": ""})
+    assert proc.returncode == 1 and "::error title=mlsec sign::" in proc.stdout
+
+
+def test_devsecops_verify_checks_what_sign_signed_before_publish_may_run() -> None:
+    doc = _doc("devsecops")
+    jobs = doc["jobs"]
+    verify, publish = jobs["verify"], jobs["publish"]
+    assert verify["name"] == "verify (Dev stage 8)" and "sign" in verify["needs"]
+    assert "needs.sign.result == 'success'" in verify["if"] and "inputs.publish-s3 != ''" in verify["if"]
+    # Read-only: no OIDC token, no secret reaches it.
+    assert verify["permissions"] == {"contents": "read"}
+    assert "secrets." not in yaml.safe_dump(verify)
+    # publish waits for it and refuses to run after a failed (or skipped) verify.
+    assert "verify" in publish["needs"] and "needs.verify.result == 'success'" in publish["if"]
+    (signing,) = [s for s in jobs["sign"]["steps"] if s.get("uses") == "$/actions/sign"]
+    (step,) = [s for s in verify["steps"] if s.get("uses") == "$/actions/verify"]
+    assert _with_lines(step["with"]["artifacts"]) == _with_lines(signing["with"]["artifacts"]) \
+        == _with_lines(_publish_step(publish)["with"]["artifacts"])
+    assert step["with"]["attestation"] == _publish_step(publish)["with"]["attestation"]
+    assert step["with"]["public-key"] == "${{ steps.key.outputs.path }}"
+    assert step["with"]["identity"] == "${{ inputs.publish-identity }}"
+    assert step["with"]["issuer"] == "${{ inputs.publish-issuer }}"  # the action reads it only with an identity
+    # The keyless identity is this reusable workflow's for every caller: the caller's repository is required too.
+    assert step["with"]["repository"] == "${{ inputs.publish-identity != '' && github.repository || '' }}"
+    assert step["env"] == {"MLSEC_JSON": "mlsec-results/verify.json"}
+    keep = _step(verify, "Keep the verify report")
+    assert keep["with"]["name"] == "mlsec-verify-${{ needs.run-id.outputs.ns }}" and "!cancelled()" in keep["if"]
+    # The same identity reaches publish's own verification; the issuer only with it (publish takes them together).
+    with_ = _publish_step(publish)["with"]
+    assert with_["identity"] == "${{ inputs.publish-identity }}"
+    assert with_["issuer"] == "${{ inputs.publish-identity != '' && inputs.publish-issuer || '' }}"
+    call = doc[True]["workflow_call"]["inputs"]
+    assert call["publish-identity"]["default"] == ""
+    assert call["publish-issuer"]["default"] == "https://token.actions.githubusercontent.com"
+
+
+@pytest.mark.parametrize("job", ["verify", "publish"])
+def test_the_public_key_is_read_only_as_a_regular_file_of_the_checkout(job: str, tmp_path: Path) -> None:
+    key = next(s for s in _doc("devsecops")["jobs"][job]["steps"] if s.get("id") == "key")
+    caller = tmp_path / "mlsec-caller"
+    (caller / ".mlsec").mkdir(parents=True)
+    (caller / ".mlsec" / "signing.pub").write_text("PEM\n")
+    (caller / "link.pub").symlink_to(caller / ".mlsec" / "signing.pub")
+    (tmp_path / "outside.pub").write_text("PEM\n")
+    (caller / "out").symlink_to(tmp_path)
+    out = tmp_path / "github-output"
+    proc = _bash(key["run"], tmp_path, {"KEY": ".mlsec/signing.pub", "GITHUB_OUTPUT": str(out)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert out.read_text() == "path=mlsec-caller/.mlsec/signing.pub\n"
+    for bad in ("../outside.pub", "/etc/hostname", "link.pub", "out/outside.pub", "missing.pub", ".mlsec",
+                "a\nb", "$(id)", ".mlsec//signing.pub"):
+        out.write_text("")
+        proc = _bash(key["run"], tmp_path, {"KEY": bad, "GITHUB_OUTPUT": str(out)})
+        assert proc.returncode == 2 and f"::error title=mlsec {job}::" in proc.stdout, bad
+        assert out.read_text() == "", bad

@@ -1,9 +1,11 @@
-"""publish (ML stage 10, Dev stage 9): a signed model into an MLflow Model Registry and/or S3, after verify.
+"""publish (ML stage 10, Dev stage 9): a signed model into an MLflow Model Registry, S3 and/or a Nexus raw
+repository, after verify.
 
 It refuses before any upload unless the gate verdict passes (`--verdict`) and, checked here with the
 project's own verify code, every artifact's bundle and the gate attestation verify against the expected key
 or identity and the files on disk (a verify "output" cannot be forged, because publish verifies itself).
-Then the files are hashed once more and published (`supply/registry.py`, `supply/s3_publish.py`):
+Then the files are hashed once more and published (`supply/registry.py`, `supply/s3_publish.py`,
+`supply/nexus_publish.py`):
 idempotent by digest, a release label never re-used for other bytes. `--rollback VERSION` re-points
 `--alias` to an earlier version that mlsec published. Credentials only from the environment; no output
 carries them.
@@ -46,6 +48,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "and --identity")
     parser.add_argument("--mlflow-uri", default=None, help="MLflow tracking server (https://, http:// to loopback)")
     parser.add_argument("--s3", default=None, metavar="s3://BUCKET/PREFIX", help="also upload to S3")
+    parser.add_argument("--nexus", default=None, metavar="URL",
+                        help="also upload to this Nexus raw repository (https://HOST/repository/REPO; "
+                             "credentials from NEXUS_USERNAME / NEXUS_PASSWORD)")
     parser.add_argument("--release", default=None, help="release label: never re-used for other bytes")
     parser.add_argument("--alias", default=None, help="MLflow alias to point at the version (e.g. champion)")
     parser.add_argument("--model-card", type=Path, default=None, help="model card (Markdown/YAML) for the description")
@@ -78,6 +83,14 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError("--alias: lower-case letters, digits, '_', '-' (at most 63, starting with a letter)")
     if args.release is not None and not registry.NAME.fullmatch(str(args.release)):
         raise UsageError("--release: letters, digits, '.', '_', '-' (at most 100)")
+    if args.s3 is not None:
+        from mlsec_actions.supply import s3_publish
+
+        s3_publish.target(str(args.s3))
+    if args.nexus is not None:
+        from mlsec_actions.supply import nexus_publish
+
+        nexus_publish.check_url(str(args.nexus))
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -85,8 +98,8 @@ def execute(args: argparse.Namespace) -> int:
     server = _server(args)
     if args.rollback is not None:
         return _rollback(args, server)
-    if server is None and args.s3 is None:
-        raise UsageError("say where to publish: --mlflow-uri URI and/or --s3 s3://BUCKET/PREFIX")
+    if server is None and args.s3 is None and args.nexus is None:
+        raise UsageError("say where to publish: --mlflow-uri URI, --s3 s3://BUCKET/PREFIX and/or --nexus URL")
     if server is not None and args.name is None:
         raise UsageError("--mlflow-uri needs --name")
     if not args.artifacts:
@@ -96,6 +109,7 @@ def execute(args: argparse.Namespace) -> int:
     from mlsec_actions.supply import publish_plan
 
     plan = publish_plan.verified(args)  # refuses (exit 1) before any upload
+    objects = publish_plan.objects(plan) if args.s3 is not None or args.nexus is not None else ()  # names: exit 2
     record: dict[str, Any] = {"digest": plan.digest, "files": {i.rel: i.sha256 for i in plan.items}}
     try:
         if server is not None:
@@ -107,13 +121,20 @@ def execute(args: argparse.Namespace) -> int:
         if args.s3 is not None:
             from mlsec_actions.supply import s3_publish
 
-            record["s3"] = s3_publish.publish(str(args.s3), plan, args.timeout)
-    except PublishError:
+            record["s3"] = s3_publish.publish(str(args.s3), plan, objects, args.timeout)
+        if args.nexus is not None:
+            from mlsec_actions.supply import nexus_publish
+
+            path = nexus_publish.release_path(plan, args.name, args.release)
+            record["nexus"] = nexus_publish.publish(str(args.nexus), plan, objects, path, args.timeout)
+    except MlsecError:
         raise
     except Exception as e:  # a registry or S3 failure: one safe line (no credential), exit 1
+        from mlsec_actions.supply import nexus_publish
         from mlsec_actions.tools import mlflow_rest
 
-        raise PublishError(mlflow_rest.scrub(f"publish failed: {type(e).__name__}: {e}")) from None
+        raise PublishError(nexus_publish.scrub(mlflow_rest.scrub(f"publish failed: {type(e).__name__}: {e}"))) \
+            from None
     return _report(args, record)
 
 
@@ -140,6 +161,9 @@ def _report(args: argparse.Namespace, record: dict[str, Any]) -> int:
         line += f"; MLflow {mlflow['name']} {state} version {mlflow['version']}"
     if record.get("s3"):
         line += f"; S3 {len(record['s3']['uploaded'])} uploaded, {len(record['s3']['unchanged'])} unchanged"
+    if record.get("nexus"):
+        line += (f"; Nexus {len(record['nexus']['uploaded'])} uploaded, "
+                 f"{len(record['nexus']['unchanged'])} unchanged")
     print(sanitize.log_line(line), file=sys.stderr)
     gha.set_output("digest", record["digest"])
     gha.set_output("version", str(mlflow.get("version", "")))
@@ -148,5 +172,5 @@ def _report(args: argparse.Namespace, record: dict[str, Any]) -> int:
     return ExitCode.OK
 
 
-STAGE = Stage(id=STAGE_ID, summary="publish a verified model to MLflow and/or S3 (idempotent; --rollback)",
+STAGE = Stage(id=STAGE_ID, summary="publish a verified model to MLflow, S3 and/or Nexus (idempotent; --rollback)",
               configure=configure, execute=execute)

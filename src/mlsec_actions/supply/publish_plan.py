@@ -31,6 +31,52 @@ class Plan:
     """The SBOM's SHA-256, when given."""
 
 
+@dataclass(frozen=True)
+class Object:
+    """One object for an object store (S3, Nexus), relative to the release path."""
+
+    name: str
+    """Its name below the release path (POSIX)."""
+    path: Path
+    """The file on disk."""
+    sha256: str
+    """Its SHA-256."""
+
+
+def check_name(name: str, source: object) -> str:
+    """`name` if every `/`-separated segment is a plain name (not empty, `.` or `..`; no backslash or control
+    character), else InputError naming `source`: such a name could leave the release path on a server that
+    normalises it."""
+    for segment in name.split("/"):
+        if segment in ("", ".", "..") or "\\" in segment or any(ord(c) < 0x20 or ord(c) == 0x7F for c in segment):
+            raise InputError(source, f"{name[:100]!r} is not published (an empty, '.' or '..' part, a backslash "
+                                     "or a control character)")
+    return name
+
+
+def objects(plan: Plan) -> tuple[Object, ...]:
+    """Everything an object store gets: each file at its name, each bundle beside as `NAME.sigstore.json`, the
+    gate attestation and the SBOM by their file names. A hostile name, or two objects with one name and other
+    bytes, is exit 2."""
+    todo = [Object(i.rel, i.path, i.sha256) for i in plan.items]
+    extras = [(f"{name}.sigstore.json", bundle) for name, bundle in plan.extras.bundles]
+    extras.append((plan.extras.attestation.name, plan.extras.attestation))
+    if plan.extras.sbom is not None:
+        extras.append((plan.extras.sbom.name, plan.extras.sbom))
+    digests = hash_files([p for _, p in extras])
+    todo.extend(Object(name, p, digests[p]) for name, p in extras)
+    seen: dict[str, str] = {}
+    out: list[Object] = []
+    for o in todo:
+        check_name(o.name, o.path)
+        if o.name in seen and seen[o.name] != o.sha256:
+            raise InputError(o.path, f"two objects with other bytes would be published as {o.name[:100]!r}")
+        if o.name not in seen:  # the same bytes twice (an SBOM that is also an artifact) go up once
+            seen[o.name] = o.sha256
+            out.append(o)
+    return tuple(out)
+
+
 def _refuse(message: str) -> None:
     from mlsec_actions.stages.publish import PublishError
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlsec_actions.tools import http_base
 from mlsec_actions.tools.base import safe
 
 TOKEN_ENV = "MLFLOW_TRACKING_TOKEN"  # noqa: S105 -- the variable's name, not a value
@@ -88,15 +89,15 @@ class Server:
         url = f"{self.uri}{path}" + (f"?{urllib.parse.urlencode(query)}" if query else "")
         request = urllib.request.Request(url, headers={**_headers(), "Accept-Encoding": "identity"})  # noqa: S310
         try:
-            return _opener().open(request, timeout=self.timeout)
+            return http_base.opener().open(request, timeout=self.timeout)  # no redirect followed
         except urllib.error.HTTPError as e:
             raise _answer_error(e) from None
         except (urllib.error.URLError, OSError, ValueError) as e:
             raise RegistryError(f"cannot reach MLflow: {getattr(e, 'reason', e)}") from None
 
     def _send(self, request: urllib.request.Request) -> dict[str, Any]:
-        try:
-            with _opener().open(request, timeout=self.timeout) as response:
+        try:  # no redirect handler: a redirect is an error, never followed
+            with http_base.opener().open(request, timeout=self.timeout) as response:
                 raw = response.read(MAX_RESPONSE + 1)
         except urllib.error.HTTPError as e:
             raise _answer_error(e) from None
@@ -115,14 +116,6 @@ class Server:
         return doc
 
 
-def _opener() -> urllib.request.OpenerDirector:
-    opener = urllib.request.OpenerDirector()  # no redirect handler: a redirect is an error, never followed
-    for handler in (urllib.request.HTTPHandler(), urllib.request.HTTPSHandler(),
-                    urllib.request.HTTPDefaultErrorHandler(), urllib.request.HTTPErrorProcessor()):
-        opener.add_handler(handler)
-    return opener
-
-
 def _answer_error(e: urllib.error.HTTPError) -> RegistryError:
     detail = e.read(4096).decode("utf-8", "replace")
     e.close()
@@ -137,13 +130,4 @@ def _answer_error(e: urllib.error.HTTPError) -> RegistryError:
 
 def check_uri(uri: str) -> str:
     """The server URI if it is https:// (or http:// to loopback) without credentials, else ValueError."""
-    from mlsec_actions.oci.reference import is_loopback
-
-    parts = urllib.parse.urlsplit(uri)
-    if parts.username is not None or parts.password is not None:
-        raise ValueError("credentials in the MLflow URI are not allowed (use MLFLOW_TRACKING_TOKEN)")
-    if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback(parts.hostname or "")):
-        raise ValueError("the MLflow URI must be https:// (http:// only to a loopback address)")
-    if parts.query or parts.fragment or any(ord(c) < 0x21 for c in uri):
-        raise ValueError("the MLflow URI has a query, fragment, space or control character")
-    return uri.rstrip("/")
+    return http_base.check_base_uri(uri, "MLflow", "MLFLOW_TRACKING_TOKEN")

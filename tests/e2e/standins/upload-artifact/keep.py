@@ -7,6 +7,8 @@ in one run is an error, as on GitHub. Standard library only: it runs on the host
 Fault injection: an artifact named in $E2E_SWAP_ARTIFACTS (one name per line) is stored with every SARIF
 run's results emptied and its result counts zeroed, as an attacker who swaps a stage's SARIF for a clean
 one between the stage job and the gate would leave it (same run id, valid SARIF, other bytes).
+A line `NAME FILE` of $E2E_TAMPER_ARTIFACTS stores the artifact NAME with one byte appended to its FILE (a path
+inside the artifact), as an attacker who changes a signed file in the artifact store after the sign job would.
 """
 
 from __future__ import annotations
@@ -51,6 +53,15 @@ def main() -> int:
                 props["mlsec-truncated"] = False
             sarif.write_text(json.dumps(doc), encoding="utf-8")
         print(f"upload-artifact stand-in: swapped the SARIF in {name} for a clean one (fault injection)")
+    for line in os.environ.get("E2E_TAMPER_ARTIFACTS", "").splitlines():
+        tampered, _, file = line.strip().partition(" ")
+        if tampered == name and file:
+            if not (out / file).is_file():
+                print(f"::error::upload-artifact stand-in: {name} has no file {file} to tamper with")
+                return 1
+            with (out / file).open("ab") as handle:
+                handle.write(b"\n")
+            print(f"upload-artifact stand-in: appended a byte to {file} in {name} (fault injection)")
     print(f"upload-artifact stand-in: kept {len(found)} path(s) as {name}")
     return 0
 
