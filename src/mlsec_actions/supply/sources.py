@@ -117,23 +117,21 @@ def _mlflow(url: str, scheme: str, where: str, path: Path) -> Source:
 
 
 def check_server(uri: str, variable: str) -> str:
-    """`uri` without a trailing slash if it is https:// (http:// only to loopback) without credentials, query
-    or fragment; else a UsageError naming the variable."""
-    from mlsec_actions.oci.reference import is_loopback
+    """`uri` without a trailing slash if it is https:// (http:// only to loopback) with a host and a good port,
+    without credentials, query or fragment (`tools/http_base.py`'s check); else a UsageError naming the variable."""
+    from mlsec_actions.tools import http_base
 
     parts = urlsplit(uri)
     try:
         parts.port  # noqa: B018 -- raises on a bad port
     except ValueError:
         raise UsageError(f"{variable}: the server URI has a bad port") from None
-    if parts.username is not None or parts.password is not None:
-        raise UsageError(f"{variable}: credentials in the server URI are not allowed (use the token variable)")
-    host = parts.hostname or ""
-    if not host or (parts.scheme != "https" and not (parts.scheme == "http" and is_loopback(host))):
-        raise UsageError(f"{variable}: the server URI must be https:// (plain http:// only to a loopback address)")
-    if parts.query or parts.fragment or any(ord(c) < 0x21 or ord(c) == 0x7F for c in uri):
-        raise UsageError(f"{variable}: the server URI has a query, fragment, space or control character")
-    return uri.rstrip("/")
+    if not parts.hostname:
+        raise UsageError(f"{variable}: the server URI has no host")
+    try:
+        return http_base.check_base_uri(uri, "server", "the token variable")
+    except ValueError as e:
+        raise UsageError(f"{variable}: {e}") from None
 
 
 def hf_endpoint() -> str:
