@@ -192,3 +192,106 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowSe
             proc.wait(15)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, 9)
+
+
+@dataclass(frozen=True)
+class HubServer:
+    """A loopback stand-in of the Hugging Face Hub (the real Hub cannot be reached here): the Hub's resolve
+    route `/[datasets/|spaces/]OWNER/REPO/resolve/REVISION/PATH` over `files`, and a CDN on another origin.
+
+    A file whose path is in `via_cdn` is answered, as the Hub answers an LFS/Xet file, with a 302 to the CDN
+    host (`cdn`), which serves it by its SHA-256; a repository in `moved` is answered with a relative 307 to
+    its new name (a renamed repository); a path in `redirects` gets a 302 to that URL. Anything else is a 404
+    with the Hub's `X-Error-Code` header. Every request is recorded in `seen` as (`hub`|`cdn`, path, headers)
+    so tests can check which host got the token."""
+
+    base: str
+    """The Hub endpoint, `http://127.0.0.1:PORT` (for `HF_ENDPOINT`)."""
+    cdn: str
+    """The CDN origin, another loopback host: `http://127.0.0.2:PORT`."""
+    files: dict[tuple[str, str, str], bytes]
+    """(repository with type prefix, commit, path) -> bytes."""
+    via_cdn: set[str]
+    """Paths served through a redirect to the CDN."""
+    moved: dict[str, str]
+    """Old repository -> new repository (relative redirect on the Hub itself)."""
+    redirects: dict[str, str]
+    """Path -> absolute URL the Hub redirects it to."""
+    seen: list[tuple[str, str, dict[str, str]]]
+    """Every request: (which server, raw path, headers)."""
+
+    def add(self, repo: str, commit: str, path: str, data: bytes, cdn: bool = False) -> None:
+        self.files[(repo, commit, path)] = data
+        if cdn:
+            self.via_cdn.add(path)
+
+    def headers(self, server: str) -> list[dict[str, str]]:
+        """The headers of every request `server` (`hub` or `cdn`) received."""
+        return [h for s, _, h in self.seen if s == server]
+
+
+def _hub_handler(hub: list[HubServer], server: str) -> type[http.server.BaseHTTPRequestHandler]:
+    import hashlib
+    from urllib.parse import unquote
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            state = hub[0]
+            state.seen.append((server, self.path, {k.lower(): v for k, v in self.headers.items()}))
+            if server == "cdn":
+                blobs = {hashlib.sha256(d).hexdigest(): d for d in state.files.values()}
+                data = blobs.get(self.path.removeprefix("/blob/"))
+                return self._answer(200, data) if data is not None else self._answer(404, b"", "EntryNotFound")
+            repo, sep, rest = self.path.lstrip("/").partition("/resolve/")
+            revision, _, quoted = rest.partition("/")
+            path = unquote(quoted)
+            if not sep:
+                return self._answer(404, b"", "RepoNotFound")
+            if repo in state.moved:
+                return self._redirect(307, f"/{state.moved[repo]}/resolve/{rest}")
+            if path in state.redirects:
+                return self._redirect(302, state.redirects[path])
+            data = state.files.get((repo, revision, path))
+            if data is None:
+                return self._answer(404, b"", "EntryNotFound")
+            if path in state.via_cdn:
+                return self._redirect(302, f"{state.cdn}/blob/{hashlib.sha256(data).hexdigest()}")
+            return self._answer(200, data)
+
+        def _redirect(self, code: int, location: str) -> None:
+            self.send_response(code)
+            self.send_header("Location", location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def _answer(self, code: int, data: bytes, error: str = "") -> None:
+            self.send_response(code)
+            if error:
+                self.send_header("X-Error-Code", error)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def hf_hub() -> Iterator[HubServer]:
+    """A fresh Hub stand-in and CDN per test (two loopback socket servers, on two hosts)."""
+    state: list[HubServer] = []
+    # The CDN is another host as well as another port: 127.0.0.2 (all of 127.0.0.0/8 is loopback on Linux).
+    servers = [http.server.ThreadingHTTPServer((address, 0), _hub_handler(state, name))
+               for name, address in (("hub", "127.0.0.1"), ("cdn", "127.0.0.2"))]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    hub_port, cdn_port = (s.server_address[1] for s in servers)
+    state.append(HubServer(f"http://127.0.0.1:{hub_port}", f"http://127.0.0.2:{cdn_port}", {}, set(), {}, {}, []))
+    try:
+        yield state[0]
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()

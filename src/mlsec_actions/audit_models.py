@@ -3,9 +3,10 @@ fetches it with the fetch stage (digest, size cap, ClamAV, in-house analyzers; n
 pass) and runs model-scan and the gate on it, and a row of the audit.
 
 An entry is hostile input like a repository name: its URL is checked by the fetch stage's own parser
-(`supply.lock.parse_url`: https://, s3://, http:// to loopback only; no credentials, space, control character
-or fragment), its pin must be 64 lower-case hex digits, and its results name (`slot`) is built from
-`[a-z0-9._-]` only, so nothing from the URL reaches an artifact name, a path or a log unchecked.
+(`supply.lock.parse_url`: https://, s3://, http:// to loopback only, hf:// at a commit, models:/ and runs:/;
+no credentials, space, control character or fragment), its pin must be 64 lower-case hex digits, and its
+results name (`slot`) is built from `[a-z0-9._-]` only, so nothing from the URL reaches an artifact name, a
+path or a log unchecked.
 """
 
 from __future__ import annotations

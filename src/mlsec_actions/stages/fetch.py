@@ -65,13 +65,15 @@ def _verifiers(args: argparse.Namespace) -> list[object]:
 
 
 def _lock(ctx: ScanContext) -> Lock | None:
-    from mlsec_actions.supply import lock
+    from mlsec_actions.supply import lock, sources
 
     explicit = ctx.args.lock
     path = Path(explicit) if explicit is not None else ctx.root / LOCK_NAME
     if explicit is None and not path.is_file():
         return None
-    return lock.load(path)
+    pinned = lock.load(path)
+    sources.check_environment(pinned.artifacts)  # HF_ENDPOINT, MLFLOW_TRACKING_URI: exit 2 before any download
+    return pinned
 
 
 def _database(ctx: ScanContext, dest: Path | None) -> Path:

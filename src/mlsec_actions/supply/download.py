@@ -2,7 +2,8 @@
 
 HTTP(S): `urllib` with TLS verification, at most `MAX_REDIRECTS` redirects and only to `https://` (or, from
 a loopback `http://` mirror, to the same loopback host): a redirect to `file:`, `ftp:` or plain http elsewhere
-is refused. S3: `tools/s3.py`'s client (environment-only configuration). Both stop at the size cap (the
+is refused. S3: `tools/s3.py`'s client (environment-only configuration). Hugging Face: `hf_fetch.py`; MLflow
+models and runs: `mlflow_fetch.py`. All stop at the size cap (the
 announced length is checked first, the bytes counted as they arrive) and at the deadline.
 
 The target is created with `O_EXCL | O_NOFOLLOW` in the quarantine folder, under a neutral name the caller
@@ -117,11 +118,24 @@ def _s3_chunks(body: Any) -> Iterator[bytes]:
         raise DownloadError(f"S3 download interrupted: {e}") from None
 
 
+def _open(source: Source, timeout: float) -> tuple[int | None, Iterator[bytes], Any]:
+    if source.scheme == "s3":
+        return _s3_stream(source, timeout)
+    if source.scheme == "hf":
+        from mlsec_actions.supply import hf_fetch
+
+        return hf_fetch.stream(source, timeout, MAX_REDIRECTS)
+    if source.scheme in ("models", "runs"):
+        from mlsec_actions.supply import mlflow_fetch
+
+        return mlflow_fetch.stream(source, timeout)
+    return _http_stream(source, timeout)
+
+
 def fetch(source: Source, target: Path, max_bytes: int, timeout: float) -> Fetched:
     """Download `source` to `target` (a new file), hashing as it goes; raise on failure or limit."""
     deadline = time.monotonic() + timeout
-    opened = _s3_stream if source.scheme == "s3" else _http_stream
-    announced, chunks, closer = opened(source, timeout)
+    announced, chunks, closer = _open(source, timeout)
     try:
         if announced is not None and announced > max_bytes:
             raise LimitError(f"announced {announced} bytes; the limit is {max_bytes}")

@@ -7,7 +7,9 @@ bad lock is one line naming the file, the entry and the problem (exit 2) before 
 Names are where the artifact lands, relative to the destination folder: plain relative POSIX paths, no `..`,
 no empty or dot component, no backslash, no control character, no leading dash, each component at most
 255 bytes; two entries may not name the same file or one another's folder. URLs are `https://` or `s3://`;
-plain `http://` only to a loopback address (a local mirror; the digest still protects the bytes).
+plain `http://` only to a loopback address (a local mirror; the digest still protects the bytes); or a
+Hugging Face repository at a commit (`hf://`) or an MLflow model version or run (`models:/`, `runs:/`),
+checked by `supply/sources.py`.
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ from urllib.parse import urlsplit
 from mlsec_actions import inputs
 from mlsec_actions.errors import InputError
 from mlsec_actions.oci.reference import is_loopback
+from mlsec_actions.supply import sources
 
 LOCK_NAME = "mlsec.lock"
 MAX_LOCK_BYTES = 1024 * 1024
 MAX_URL = 2048
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-SCHEMES = ("https", "s3", "http")
+SCHEMES = ("https", "s3", "http", *sources.SCHEMES)
 
 
 @dataclass(frozen=True)
@@ -41,11 +44,13 @@ class Source:
     url: str
     """The URL as written in the lock."""
     scheme: str
-    """`https`, `http` (loopback only) or `s3`."""
+    """`https`, `http` (loopback only), `s3`, `hf`, `models` or `runs`."""
     host: str
-    """Host name (https/http) or bucket (s3)."""
+    """Host name (https/http), bucket (s3), repository with its type prefix (hf), model name or run id."""
     path: str
-    """URL path with query (https/http) or object key (s3)."""
+    """URL path with query (https/http), object key (s3), or the file's path in the repository, version or run."""
+    revision: str = ""
+    """The Hugging Face commit SHA or the MLflow model version; empty for the others."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,10 @@ def parse_url(url: str, where: str, path: Path) -> Source:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
-        raise InputError(path, f"{where}: URL scheme {scheme or '(none)'!r} is not allowed (https://, s3://)")
+        raise InputError(path, f"{where}: URL scheme {scheme or '(none)'!r} is not allowed (https://, s3://, hf://, "
+                               "models:/, runs:/)")
+    if scheme in sources.SCHEMES:
+        return sources.parse(url, scheme, where, path)
     if parts.username is not None or parts.password is not None:
         raise InputError(path, f"{where}: credentials in a URL are not allowed (use the environment)")
     if scheme == "s3":

@@ -15,12 +15,13 @@ from typing import Any
 
 from mlsec_actions import inputs
 from mlsec_actions.errors import InputError, ToolError
-from mlsec_actions.supply import download, lock
+from mlsec_actions.supply import download, lock, sources
 
 
 def add(lock_path: Path, url: str, name: str, max_bytes: int, timeout: float) -> dict[str, Any]:
     """Download `url`, hash it, append `{name, url, sha256, size}` to the lock; returns the entry."""
     source = lock.parse_url(url, "--pin", lock_path)
+    sources.check_server_for(source)
     lock.check_name(name, "--name", lock_path)
     if lock_path.exists():
         doc = inputs.load_json(lock_path, "lock file", lock.MAX_LOCK_BYTES, max_depth=8)

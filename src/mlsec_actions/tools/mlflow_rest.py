@@ -84,19 +84,23 @@ class Server:
                        "Content-Type": "application/octet-stream"}
             self._send(urllib.request.Request(url, data=fh, method="PUT", headers=headers))  # noqa: S310
 
+    def download(self, path: str, query: dict[str, str] | None = None) -> Any:
+        """Open a GET of `path` on this server for streaming (the caller reads and closes the response)."""
+        url = f"{self.uri}{path}" + (f"?{urllib.parse.urlencode(query)}" if query else "")
+        request = urllib.request.Request(url, headers={**_headers(), "Accept-Encoding": "identity"})  # noqa: S310
+        try:
+            return http_base.opener().open(request, timeout=self.timeout)  # no redirect followed
+        except urllib.error.HTTPError as e:
+            raise _answer_error(e) from None
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            raise RegistryError(f"cannot reach MLflow: {getattr(e, 'reason', e)}") from None
+
     def _send(self, request: urllib.request.Request) -> dict[str, Any]:
         try:  # no redirect handler: a redirect is an error, never followed
             with http_base.opener().open(request, timeout=self.timeout) as response:
                 raw = response.read(MAX_RESPONSE + 1)
         except urllib.error.HTTPError as e:
-            detail = e.read(4096).decode("utf-8", "replace")
-            try:
-                doc = json.loads(detail)
-            except ValueError:
-                doc = {}
-            code = str(doc.get("error_code", "")) if isinstance(doc, dict) else ""
-            message = str(doc.get("message", "")) if isinstance(doc, dict) else ""
-            raise RegistryError(f"MLflow answered HTTP {e.code} {code} {message[:200]}".strip(), code) from None
+            raise _answer_error(e) from None
         except (urllib.error.URLError, OSError, ValueError) as e:
             raise RegistryError(f"cannot reach MLflow: {getattr(e, 'reason', e)}") from None
         if len(raw) > MAX_RESPONSE:
@@ -110,6 +114,18 @@ class Server:
         if not isinstance(doc, dict):
             raise RegistryError("MLflow's answer is not a JSON object")
         return doc
+
+
+def _answer_error(e: urllib.error.HTTPError) -> RegistryError:
+    detail = e.read(4096).decode("utf-8", "replace")
+    e.close()
+    try:
+        doc = json.loads(detail)
+    except ValueError:
+        doc = {}
+    code = str(doc.get("error_code", "")) if isinstance(doc, dict) else ""
+    message = str(doc.get("message", "")) if isinstance(doc, dict) else ""
+    return RegistryError(f"MLflow answered HTTP {e.code} {code} {message[:200]}".strip(), code)
 
 
 def check_uri(uri: str) -> str:
