@@ -55,6 +55,8 @@ KEYS: tuple[Key, ...] = (
     Key("lock", "text", "job", "fetch"),
     Key("s3-endpoint-url", "text", "job", "fetch"),
     Key("fetch-clamav-db", "text", "job", "fetch"),
+    Key("fetch-hf-endpoint", "text", "job", "fetch"),
+    Key("fetch-mlflow-uri", "text", "job", "fetch"),
     Key("publish-mlflow-uri", "text", "job", "publish"),
     Key("publish-name", "text", "job", "publish"),
     Key("publish-alias", "text", "job", "publish"),

@@ -73,3 +73,19 @@ def test_the_runner_side_clamav_database_reaches_the_fetch_action() -> None:
         assert "fetch-clamav-db" in doc[True]["workflow_call"]["inputs"], workflow
         step = next(s for s in doc["jobs"]["fetch"]["steps"] if s.get("id") == "fetch")
         assert step["with"]["clamav-db"] == "${{ inputs.fetch-clamav-db }}", workflow
+
+
+SOURCE_ENV = {"HF_ENDPOINT": "${{ inputs.fetch-hf-endpoint }}", "HF_TOKEN": "${{ secrets.fetch-hf-token }}",
+              "MLFLOW_TRACKING_URI": "${{ inputs.fetch-mlflow-uri }}",
+              "MLFLOW_TRACKING_TOKEN": "${{ secrets.fetch-mlflow-tracking-token }}"}
+
+
+@pytest.mark.parametrize("workflow", [WORKFLOW, DEVSECOPS], ids=["mlsecops", "devsecops"])
+def test_only_the_fetch_step_gets_the_hub_and_mlflow_servers_and_tokens(workflow: Path) -> None:
+    """hf:// and models:/ entries need their server and token in fetch's environment, and nowhere else."""
+    jobs = _jobs(workflow)
+    fetch = next(s for s in jobs["fetch"]["steps"] if s.get("id") == "fetch")
+    assert {k: fetch["env"][k] for k in SOURCE_ENV} == SOURCE_ENV
+    text = workflow.read_text(encoding="utf-8")
+    for secret in ("secrets.fetch-hf-token", "secrets.fetch-mlflow-tracking-token"):
+        assert text.count(secret) == 1, secret
