@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
                                setup=lambda: report.unlink(missing_ok=True))
             pair = h.compare(ours, peer, runs=args.runs, warmup=1)
             timing = pair.describe()
-            crash = h.run_once(h.Contender("nbdefense (as built)", [*nbd_argv[:-1], str(work / "as-built")],
+            crash = h.run_once(h.Contender("nbdefense (as built)", [*nbd_argv[:-1], "-r", str(work / "as-built")],
                                            env=quiet, setup=lambda: report.unlink(missing_ok=True)))
         else:
             stats = h.measure(ours, runs=args.runs, warmup=1)
@@ -296,15 +296,16 @@ def main(argv: list[str] | None = None) -> int:
         if results:
             mine = [r for r in results[-1] if not r[0].startswith(("secret/", "pii/"))]
             hit = sum(o in mine for o in other)
-            print(f"mlsec's own rules (magics, pickle, paths): {hit}/{len(other)} found, "
-                  f"{sum(r not in other for r in mine)} other findings")
+            extra = sorted({r[0] for r in mine if r not in other})
+            print(f"mlsec's own rules (magics, pickle, paths): {hit}/{len(other)} found; "
+                  f"{sum(r not in other for r in mine)} findings the corpus does not label ({', '.join(extra)})")
         if pair is None:
             print(f"nbdefense: not run ({exe} is missing: scripts/install-nbdefense)")
         else:
             if reports and reports[-1][1]:
                 print("nbdefense reported errors: " + "; ".join(sorted(set(reports[-1][1])))[:400])
             assert crash is not None
-            print(f"nbdefense on the corpus as built: {crash.error or 'exit 0'}")
+            print(f"nbdefense on the corpus as built (-r): {crash.error or 'exit 0'}")
         print(timing)
     return 0
 
