@@ -88,6 +88,13 @@ def _child(argv: list[str], out: Path) -> tuple[float, float, int, int]:
             os.waitstatus_to_exitcode(status))
 
 
+def ratio(code: int, cpu: float, wall: float, b_code: int, b_cpu: float, b_wall: float) -> str:
+    """The mlsec/pandas ratios, only when both processes finished (a killed or failed run has no time)."""
+    if code != 0 or b_code != 0 or b_cpu <= 0 or b_wall <= 0:
+        return f"no ratio (exit {code} and {b_code}: a run that did not finish has no time)"
+    return f"ratio mlsec/pandas CPU {cpu / b_cpu:.2f}, wall {wall / b_wall:.2f}"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("mib", nargs="?", type=int, default=2048, help="size of the generated CSV in MiB")
@@ -118,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             found = (Path(tmp) / "b.out").read_text().strip()
             print(f"pandas read_csv + regex ({name}): CPU {b_cpu:.1f} s, wall {b_wall:.1f} s "
                   f"({size / b_cpu:.1f} MB/s CPU), peak RSS {b_rss / 1024:.0f} MiB, exit {b_code}, {found} matches; "
-                  f"ratio mlsec/pandas CPU {cpu / b_cpu:.2f}, wall {wall / b_wall:.2f}")
+                  + ratio(code, cpu, wall, b_code, b_cpu, b_wall))
     return 0 if code == 0 else 1
 
 
