@@ -9,9 +9,10 @@ never counts, are left out) and strace traces only what is rare: programs execut
 What counts as read: a regular file of a watched folder opened while it existed from before the run (the
 kernel's open event does not say the mode, so a write-only open of an existing file counts too: that file
 is a write outside the output folder in any case), or closed after a read-only open (a file the run created
-and read back). An event names the folder the kernel resolved the path to (a link into the tree from outside
-is seen under its real name) and the name's exact bytes (no escaping). The events are not per process: a
-file another program opens in the tree during the run counts too (more findings, never fewer).
+and read back; one in a folder the run created is not watched: it is the run's own, a write outside the
+output folder or an output). An event names the folder the kernel resolved the path to (a link into the
+tree from outside is seen under its real name) and the name's exact bytes (no escaping). The events are not
+per process: a file another program opens in the tree during the run counts too (more findings, never fewer).
 
 Fails towards strace: no inotify, or more folders than the watch limit allows, and the caller traces opens
 with strace as before. A full kernel queue, or more files than `trace.MAX_FILES`, makes the observation
@@ -143,12 +144,13 @@ class Opened:
         if mask & (IN_CREATE | IN_MOVED_TO):
             self.fresh.add(path)
             return
-        if (mask & IN_OPEN and path not in self.fresh) or mask & IN_CLOSE_NOWRITE:
-            if path not in self.reads:
-                if len(self.reads) >= self.max_files:
-                    self.incomplete = self.incomplete or f"more than {self.max_files} distinct files"
-                    return
-                self.reads.add(path)
+        read = bool(mask & IN_OPEN and path not in self.fresh) or bool(mask & IN_CLOSE_NOWRITE)
+        if not read or path in self.reads:
+            return
+        if len(self.reads) >= self.max_files:
+            self.incomplete = self.incomplete or f"more than {self.max_files} distinct files"
+            return
+        self.reads.add(path)
 
     def finish(self) -> tuple[frozenset[str], str | None]:
         """After the command's process group was killed: the last events, then the files read and why the
