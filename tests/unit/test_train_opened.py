@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from mlsec_actions.findings import ToolStatus
-from mlsec_actions.training import opened, runner, snapshot, trace
+from mlsec_actions.training import observe, opened, runner, snapshot, trace
 
 STRACE = trace.locate()
 """strace is installed by the project's test set-up; without it these tests fail, they are not skipped."""
@@ -65,13 +65,16 @@ def test_overflow_and_the_file_limit_make_the_record_incomplete() -> None:
 
 def test_package_and_git_folders_are_not_watched(tmp_path: Path) -> None:
     got = opened.folders(tmp_path, ["data", ".git", ".git/objects", ".venv", ".venv/lib/site-packages",
-                                    ".venv/lib/site-packages/numpy", "web/node_modules/x", "a b\nc"])
-    assert got == [os.fsencode(p) for p in (tmp_path, tmp_path / "data", tmp_path / ".venv", tmp_path / "a b\nc")]
+                                    ".venv/lib/site-packages/numpy", "web/node_modules/x", "a b\nc", "data/.git"])
+    assert got == [os.fsencode(p) for p in (tmp_path, tmp_path / "data", tmp_path / ".venv", tmp_path / "a b\nc",
+                                            tmp_path / "data/.git")]  # only the top-level .git is git's own
+    assert opened.SKIPPED == observe.ENVIRONMENT_PARTS
 
 
 HOSTILE = """\
 import os, pathlib, sys
 os.chdir("sub dir")
+open("in sub.csv").read()              # relative to the new current folder
 open("../a b\\nc.csv").read()           # relative, after a chdir, a space and a newline in its name
 open(sys.argv[1]).read()               # a link outside the tree to a file inside it
 pathlib.Path("written.bin").write_bytes(b"w")  # created, never read
@@ -89,6 +92,7 @@ def _tree(tmp_path: Path) -> tuple[Path, Path]:
     (tree / "sub dir").mkdir(parents=True)
     (tree / "model").mkdir()
     (tree / "a b\nc.csv").write_text("1\n")
+    (tree / "sub dir" / "in sub.csv").write_text("2\n")
     (tree / "secret.csv").write_text("s\n")
     (tree / "open-only.bin").write_bytes(b"o")
     (tree / "never.csv").write_text("n\n")
@@ -118,7 +122,7 @@ def test_the_kernels_events_name_what_strace_names(tmp_path: Path) -> None:
         else:
             shutil.rmtree(path)
     by_strace = _observe(tree, link, None)
-    inside = {str(tree / n) for n in ("a b\nc.csv", "secret.csv", "hostile.py")}
+    inside = {str(tree / n) for n in ("a b\nc.csv", "sub dir/in sub.csv", "secret.csv", "hostile.py")}
     assert by_inotify.watched and not by_strace.watched
     # Documented differences: a write-only open of an existing file counts; a file in a folder the run created
     # is the run's own (a write outside the output folder) and is not watched.

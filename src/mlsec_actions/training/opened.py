@@ -44,8 +44,9 @@ IN_NONBLOCK = os.O_NONBLOCK
 IN_CLOEXEC = os.O_CLOEXEC
 MASK = IN_OPEN | IN_CLOSE_NOWRITE | IN_CREATE | IN_MOVED_TO | IN_ONLYDIR | IN_DONT_FOLLOW
 """Per folder: opens, read-only closes, and names that appear (created or moved in: not from before)."""
-SKIPPED = frozenset({".git", "site-packages", "dist-packages", "node_modules", "__pypackages__"})
-"""Folder names not watched (nor what lies below them): the judge never counts their files as reads."""
+SKIPPED = frozenset({"site-packages", "dist-packages", "node_modules", "__pypackages__"})
+"""Folder names not watched anywhere (nor what lies below them), and the top-level `.git`: the judge never
+counts their files as reads (observe.ENVIRONMENT_PARTS; a test keeps the two equal)."""
 MAX_WATCHES = 100_000
 """Folders watched at most; a larger tree is traced with strace instead."""
 _EVENT = struct.Struct("iIII")
@@ -67,7 +68,8 @@ def folders(root: Path, dirs: Iterable[str]) -> list[bytes]:
     """The folders to watch: the root and the snapshot's folders (relative), less `SKIPPED` subtrees."""
     out = [os.fsencode(root)]
     for rel in dirs:
-        if not SKIPPED.intersection(rel.split("/")):
+        parts = rel.split("/")
+        if parts[0] != ".git" and not SKIPPED.intersection(parts):
             out.append(os.fsencode(root / rel))
     return out
 
