@@ -38,6 +38,7 @@ SPEC = ToolSpec(
     install_hint="install mlsec-actions[sast] (the pinned bandit)",
     isolation=Isolation(discovers=(".bandit", "pyproject.toml"), forced_flags=("--ini", "--configfile"),
                         python_module="bandit"),
+    distribution="bandit",  # `python -I -m bandit --version` cost 0.25 s of CPU per scan
 )
 
 

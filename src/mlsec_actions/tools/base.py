@@ -14,6 +14,7 @@ only with the flags that point its discovery at our files (`execute` refuses a c
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import importlib.util
 import os
 import re
@@ -70,6 +71,10 @@ class ToolSpec:
     """What the tool discovers by itself and how that is neutralised."""
     version_in_output: bool = False
     """The adapter reads the version from the tool's report, saving a `--version` process on success."""
+    distribution: str | None = None
+    """The Python distribution that installs the tool: when the program about to run is one of its installed
+    files (the module run with `python -I -m`, or the launcher found beside this Python), the tool's version is
+    that distribution's release (`8.30.1` of `8.30.1.post3`), read without a `--version` process."""
 
 
 @dataclass(frozen=True)
@@ -138,11 +143,39 @@ def _version(prefix: tuple[str, ...], args: tuple[str, ...], pattern: str, env_k
     return match.group(1) if match else None
 
 
+@functools.cache
+def _installed(distribution: str, program: str) -> str | None:
+    """`distribution`'s release when `program` is one of the files it installed, else None."""
+    try:
+        dist = importlib.metadata.distribution(distribution)
+        target = Path(program).resolve()
+        owned = any(Path(str(dist.locate_file(f))).resolve() == target for f in dist.files or ())
+    except (importlib.metadata.PackageNotFoundError, OSError, ValueError):
+        return None
+    release = re.match(r"\d+(?:\.\d+)*", str(dist.version or ""))
+    return release.group(0) if owned and release else None
+
+
+def _program(spec: ToolSpec, prefix: tuple[str, ...]) -> str | None:
+    """The file that will run: the module's source for `python -I -m`, else the binary."""
+    module = spec.isolation.python_module
+    if module and prefix[:1] == (sys.executable,):
+        found = importlib.util.find_spec(module.split(".", 1)[0])
+        return found.origin if found is not None else None
+    return prefix[0]
+
+
 def version(spec: ToolSpec, timeout: float = _VERSION_TIMEOUT) -> str | None:
-    """The tool's version from `version_args`, or None; never waits longer than `timeout` (at most 10 s)."""
+    """The tool's version: its distribution's release when the program is that distribution's (see
+    `ToolSpec.distribution`; never with a `MLSEC_<NAME>_BIN` override), else from `version_args`, or None;
+    never waits longer than `timeout` (at most 10 s)."""
     prefix = command_prefix(spec)
     if prefix is None or timeout <= 0:
         return None
+    if spec.distribution and not _override(spec) and (program := _program(spec, prefix)):
+        installed = _installed(spec.distribution, program)
+        if installed:
+            return installed
     return _version(prefix, spec.version_args, spec.version_pattern, tuple(sorted(child_env(spec).items())))
 
 

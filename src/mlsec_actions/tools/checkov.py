@@ -15,6 +15,7 @@ with `repo_config` the suppression applies and is an `allow-rule` gap. A file ch
 from __future__ import annotations
 
 import json
+import os
 import re
 import tempfile
 from dataclasses import replace
@@ -42,6 +43,15 @@ ENV_PREFIXES = ("CKV_", "CHECKOV_", "BC_", "PRISMA_", "RENDER_", "CREATE_", "ENA
 FIXED_ENV = {"CKV_SKIP_PACKAGE_UPDATE_CHECK": "true", "BC_SKIP_MAPPING": "TRUE", "CKV_IGNORE_HIDDEN_DIRECTORIES":
              "false", "LOG_LEVEL": "ERROR", "ANSI_COLORS_DISABLED": "1"}
 """Set by us: no update check, no download of the check-id mapping, every given file scanned, quiet logs."""
+SERIAL_BELOW_FILES = 100
+"""Fewer IaC files than this, or two cores or fewer: checkov checks them in its own process
+(`CHECKOV_PARALLELIZATION_TYPE=none`) instead of forking a worker per core. On the example (a few files, two
+cores) forking cost 1.0 s of CPU and was slower in wall time too (6.3 vs 5.3 s CPU, 22.3 vs 19.7 s wall, medians
+of 4 alternated pairs at load 17-20); the findings are the same either way."""
+
+
+def _parallelization(files: int) -> dict[str, str]:
+    return {"CHECKOV_PARALLELIZATION_TYPE": "none"} if files < SERIAL_BELOW_FILES or (os.cpu_count() or 1) <= 2 else {}
 
 SPEC = ToolSpec(
     name="checkov",
@@ -77,7 +87,8 @@ def scan(root: Path, timeout: float, repo_config: bool = False) -> tuple[list[Fi
         args = _check(["-d", str(farm), "--config-file", str(CONFIG), "--output", "json", "--compact",
                        "--skip-download", "--download-external-modules", "false", "--framework", *FRAMEWORKS])
         got = execute(SPEC, args, timeout=timeout, workdir=work, scanned=root,
-                      env={**FIXED_ENV, "HOME": str(home), "CKV_CACHE_DIR": str(Path(tmp) / "cache")})
+                      env={**FIXED_ENV, **_parallelization(len(files)), "HOME": str(home),
+                           "CKV_CACHE_DIR": str(Path(tmp) / "cache")})
     run = replace(got.run, gaps=(*got.run.gaps, *gaps))
     if run.status is not ToolStatus.OK:
         return [], run

@@ -21,7 +21,7 @@ from mlsec_actions.errors import InputError
 from mlsec_actions.findings import CoverageGap, Finding, GapKind, Location, Severity, ToolRun, ToolStatus
 from mlsec_actions.sanitize import log_line
 from mlsec_actions.tools import process
-from mlsec_actions.training import observe, rules, snapshot, trace
+from mlsec_actions.training import observe, opened, rules, snapshot, trace
 
 COMMAND_TOOL = "training-command"
 """The ToolRun that stands for the caller's command."""
@@ -148,7 +148,7 @@ def execute(plan: Plan) -> Attempt:
             done = process.run(plan.command, cwd=plan.workdir, env=plan.env, timeout=plan.timeout,
                                max_stdout=MAX_LOG_BYTES)
         else:
-            done, seen = _traced(plan, plan.tracer)
+            done, seen = _traced(plan, plan.tracer, before)
     except OSError as e:
         now = dt.datetime.now(dt.UTC)
         tool = ToolRun(COMMAND_TOOL, ToolStatus.MISSING, message=f"cannot start {plan.command[0]}: {e.strerror or e}")
@@ -193,11 +193,14 @@ def _startable(plan: Plan) -> None:
         raise FileNotFoundError(2, "No such file or directory (or not executable)", program)
 
 
-def _traced(plan: Plan, binary: str) -> tuple[process.Completed, trace.Observation]:
+def _traced(plan: Plan, binary: str, before: snapshot.Snapshot) -> tuple[process.Completed, trace.Observation]:
     """The command under strace; the run ends when the command itself exits (its descendants are killed with
-    the group, as without a tracer), and the exit code is the command's own from the trace."""
+    the group, as without a tracer), and the exit code is the command's own from the trace. The folders of
+    the tree as `before` saw them are watched for opens (training/opened.py); a tree cut short by the
+    snapshot's limits is traced whole with strace instead, so no folder goes unwatched."""
     _startable(plan)
-    with trace.session(binary, plan.workdir) as watch:
+    watched = None if before.truncated else opened.folders(plan.workdir, snapshot.folders(before))
+    with trace.session(binary, plan.workdir, watched) as watch:
         try:
             done = process.run((*watch.prefix, *plan.command), cwd=plan.workdir, env=plan.env,
                                timeout=plan.timeout, max_stdout=MAX_LOG_BYTES, ended=watch.leader_done)

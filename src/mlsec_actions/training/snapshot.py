@@ -64,6 +64,11 @@ def take(root: Path, exclude: tuple[str, ...] = ()) -> Snapshot:
     return Snapshot(entries, truncated)
 
 
+def folders(snap: Snapshot) -> list[str]:
+    """The snapshot's folders (relative), not links to them."""
+    return [rel for rel, meta in snap.entries.items() if meta[3] == stat.S_IFDIR]
+
+
 @dataclass(frozen=True)
 class Changes:
     """What differs between two snapshots (folders' own metadata changes are not listed)."""

@@ -16,6 +16,7 @@ waiting then and kills the process group, as it does without a tracer, and takes
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import shutil
@@ -27,9 +28,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlsec_actions.training import opened
+
 STRACE_ENV = "MLSEC_STRACE_BIN"
 """Names the strace binary instead of PATH's (the fault tests use it)."""
 SYSCALLS = "open,openat,openat2,creat,execve,execveat,connect,sendto,sendmsg"
+"""Traced when opens cannot be watched with inotify (training/opened.py)."""
+RARE_SYSCALLS = "execve,execveat,connect,sendto,sendmsg"
+"""Traced when inotify watches the tree's opens: programs executed and network calls only."""
 MAX_TRACE_BYTES = 512 * 1024 * 1024
 """Trace text parsed; the rest is drained unread (a coverage gap)."""
 MAX_LINE = 64 * 1024
@@ -97,6 +103,8 @@ class Observation:
     """The command's own exit code from the trace (negative: killed by that signal); None when not seen."""
     lines: int
     """Trace lines parsed."""
+    watched: bool = False
+    """The reads came from inotify's events on the tree's folders (training/opened.py), not from strace."""
 
 
 class Parser:
@@ -220,11 +228,17 @@ def problem(binary: str) -> str | None:
 class Session:
     """One traced run: the command prefix to run, and the thread that reads the trace."""
 
-    def __init__(self, binary: str, folder: Path, workdir: Path) -> None:
+    def __init__(self, binary: str, folder: Path, workdir: Path, watched: list[bytes] | None = None) -> None:
+        """`watched`: the tree's folders whose opens inotify reports (then strace traces only the rare calls);
+        None, or inotify unavailable: strace traces the opens too, with the kernel's name of each (-y)."""
         self.fifo = folder / "trace"
         os.mkfifo(self.fifo, 0o600)
-        self.prefix = (binary, "-f", "-q", "-y", "--seccomp-bpf", "-s", "32", "-e", f"trace={SYSCALLS}",
-                       "-o", str(self.fifo), "--")
+        self.opened: opened.Opened | None = None
+        if watched is not None:
+            with contextlib.suppress(OSError):
+                self.opened = opened.Opened(watched, MAX_FILES)
+        traced = ("-e", f"trace={RARE_SYSCALLS}") if self.opened else ("-y", "-e", f"trace={SYSCALLS}")
+        self.prefix = (binary, "-f", "-q", "--seccomp-bpf", "-s", "32", *traced, "-o", str(self.fifo), "--")
         self.parser = Parser(workdir)
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
@@ -256,14 +270,19 @@ class Session:
         self.thread.join(timeout=30)
         if self.thread.is_alive():
             self.parser.limit("the trace did not end with the command (a process kept it open)")
-        return self.parser.result()
+        seen = self.parser.result()
+        if self.opened is None:
+            return seen
+        reads, why = self.opened.finish()
+        return dataclasses.replace(seen, reads=seen.reads | reads, incomplete=seen.incomplete or why,
+                                   watched=True)
 
 
 @contextlib.contextmanager
-def session(binary: str, workdir: Path) -> Iterator[Session]:
+def session(binary: str, workdir: Path, watched: list[bytes] | None = None) -> Iterator[Session]:
     """A trace session in a private folder outside the work tree (removed afterwards)."""
     base = Path(tempfile.gettempdir()).resolve()
     if base.is_relative_to(workdir):
         base = Path("/tmp")  # noqa: S108 -- never inside the watched tree, whatever TMPDIR says
     with tempfile.TemporaryDirectory(prefix="mlsec-trace-", dir=base) as tmp:
-        yield Session(binary, Path(tmp), workdir)
+        yield Session(binary, Path(tmp), workdir, watched)
