@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import struct
 import time
 import zipfile
+import zlib
 
 import pytest
 
@@ -213,3 +215,54 @@ def test_offsets_shifted_before_the_file_start_are_no_entry() -> None:
     data = body + directory + craft.end(1, len(directory), len(body) + 256)  # declared offset past the real one
     view = zip_reader.read(io.BytesIO(data), len(data), 100)
     assert DANGER in rules(scan(data)) and view.problems
+
+
+def _local_header(name: bytes, data: bytes, *, method: int = 0, flags: int = 0, sizes: tuple[int, int] | None = None
+                  ) -> bytes:
+    """A local header with its method, flags and declared (compressed, uncompressed) sizes set by hand."""
+    compress_size, file_size = (len(data), len(data)) if sizes is None else sizes
+    return struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, flags, method, 0, 0x5021, zlib.crc32(data), compress_size,
+                       file_size, len(name), 0) + name + data
+
+
+def _one_entry(local_bytes: bytes, record: craft.Record) -> zip_reader.ZipView:
+    directory = craft.central(record, 0)
+    data = local_bytes + directory + craft.end(1, len(directory), len(local_bytes))
+    return zip_reader.read(io.BytesIO(data), len(data), 100)
+
+
+def test_a_compression_method_that_differs_locally_is_named_with_both_values() -> None:
+    record = craft.Record(b"archive/data.pkl", BENIGN)
+    view = _one_entry(_local_header(record.name, record.data, method=8), record)
+    assert "entry 'archive/data.pkl' declares compression 0 centrally and 8 locally" in view.problems
+
+
+def test_sizes_of_zero_locally_without_a_data_descriptor_are_a_disagreement() -> None:
+    # Zero sizes are excused only when the data-descriptor flag says the sizes come after the data.
+    record = craft.Record(b"archive/data.pkl", b"12345")
+    view = _one_entry(_local_header(record.name, record.data, sizes=(0, 0)), record)
+    assert "entry 'archive/data.pkl' declares sizes 5/5 centrally and 0/0 locally" in view.problems
+    described = craft.Record(b"archive/data.pkl", b"12345", flags=0x8)
+    view = _one_entry(_local_header(described.name, described.data, flags=0x8, sizes=(0, 0)), described)
+    assert not any("declares sizes" in p for p in view.problems)
+
+
+def test_the_central_directory_is_read_to_its_declared_size_only() -> None:
+    # A second central entry after the declared size is in no loader's directory (zipfile and miniz read
+    # `size` bytes): it is not listed, so it cannot be reported as pointing nowhere either.
+    record = craft.Record(b"archive/data.pkl", BENIGN)
+    body = craft.local(record)
+    first = craft.central(record, 0)
+    data = body + first + craft.central(craft.Record(b"archive/ghost", b"x"), 5000) + craft.end(
+        1, len(first), len(body))
+    view = zip_reader.read(io.BytesIO(data), len(data), 100)
+    assert [(e.name, e.source) for e in view.entries] == [("archive/data.pkl", "central")]
+    assert not any("point to no local header" in p for p in view.problems)
+
+
+def test_long_names_up_to_the_entry_limit_are_all_read() -> None:
+    # The directory read is bounded by the entry limit (1 KiB an entry, plus 64 KiB), not shorter.
+    records = [craft.Record(b"n%03d" % i + b"x" * 500, b"") for i in range(100)]
+    data = craft.archive(records)
+    view = zip_reader.read(io.BytesIO(data), len(data), 100)
+    assert len(view.entries) == 100 and view.problems == [] and not view.truncated

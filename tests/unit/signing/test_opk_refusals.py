@@ -251,3 +251,19 @@ def test_a_malformed_segment_is_named_in_the_refusal(pkt: pktoken.PKToken) -> No
     assert _refused(lambda: pktoken.verify(_forge(cic=p384), ISSUER.url, _jwks())) == (
         "openpubkey: CIC upk is not a P-256 JWK")
     assert _refused(lambda: osm.verify_detached("A..A", pkt, b"m")) == "openpubkey: OSM header is not base64url"
+
+
+def test_the_osm_key_comes_from_the_cic_and_its_refusals_name_the_cic(pkt: pktoken.PKToken) -> None:
+    # An OSM whose kid matches a token with a damaged CIC: the client key step names what is wrong.
+    def refusal(token: pktoken.PKToken) -> str:
+        seg = _seg({"alg": "ES256", "kid": token.hash(), "typ": "osm"})
+        signature = j.es256_sign(CLIENT, (seg + "." + j.b64url(b"m")).encode())
+        signed = f"{seg}..{j.b64url(signature)}"
+        return _refused(lambda: osm.verify_detached(signed, token, b"m"))
+
+    assert refusal(dataclasses.replace(pkt, cic_protected="A")) == "openpubkey: CIC header is not base64url"
+    assert refusal(dataclasses.replace(pkt, cic_protected=j.b64url(b"[]"))) == (
+        "openpubkey: CIC header is not a JSON object")
+    assert refusal(dataclasses.replace(pkt, cic_protected=_seg({**CIC, "upk": "k"}))) == (
+        "openpubkey: CIC upk is not a P-256 JWK")
+    assert pkt.client_key().public_numbers() == CLIENT.public_key().public_numbers()
