@@ -267,3 +267,22 @@ def test_the_osm_key_comes_from_the_cic_and_its_refusals_name_the_cic(pkt: pktok
     assert refusal(dataclasses.replace(pkt, cic_protected=_seg({**CIC, "upk": "k"}))) == (
         "openpubkey: CIC upk is not a P-256 JWK")
     assert pkt.client_key().public_numbers() == CLIENT.public_key().public_numbers()
+
+
+def test_a_protected_header_that_is_not_json_is_named(pkt: pktoken.PKToken) -> None:
+    cic = (pkt.cic_protected, pkt.cic_signature)
+    assert _refused(lambda: pktoken._roles(pkt.payload, [cic, ("A", pkt.op_signature)])) == (
+        "openpubkey: PK token protected header is not base64url")
+    assert _refused(lambda: pktoken.parse_compact(f"{pkt.payload}:{j.b64url(b'[1]')}:AA:{cic[0]}:{cic[1]}")) == (
+        "openpubkey: PK token protected header is not a JSON object")
+
+
+def test_a_cic_header_keeps_the_nonce_it_is_given() -> None:
+    assert pktoken.cic_header(CLIENT.public_key(), rz="my nonce") == {
+        "alg": "ES256", "rz": "my nonce", "typ": "CIC", "upk": j.ec_jwk(CLIENT.public_key())}
+    assert pktoken.cic_header(CLIENT.public_key(), rz="")["rz"] == ""  # given, even empty: not replaced
+
+
+def test_claims_of_a_damaged_payload_name_the_payload(pkt: pktoken.PKToken) -> None:
+    assert _refused(lambda: dataclasses.replace(pkt, payload="A").claims()) == (
+        "openpubkey: PK token payload is not base64url")
