@@ -202,3 +202,21 @@ def test_sarif_text_has_no_embedded_link(text: str, limit: int) -> None:
     # Every bracket is escaped: preceded by an odd number of backslashes.
     for m in re.finditer(r"(\\*)[\[\]]", out):
         assert len(m[1]) % 2 == 1, out
+
+
+@pytest.mark.parametrize(("text", "limit", "expected"), [
+    ("abcdef", 6, "abcdef"),
+    ("abcdefg", 6, "abcde…"),
+    ("[x]" * 10, 10, "\\[x\\]\\[x…"),  # the cut would end on the backslash of `\[`: it goes too
+    ("[[[[[", 5, "\\[\\[…"),
+    ("a[[", 4, "a\\[…"),
+    ("ab\\[", 4, "ab…"),
+    ("\n" * 5, 12, "\\x0a\\x0a\\x0…"),
+])
+def test_sarif_text_bounds_exact(text: str, limit: int, expected: str) -> None:
+    assert sarif_text(text, limit) == expected
+
+
+def test_sarif_text_default_bound_is_its_own_not_the_log_lines() -> None:
+    assert sarif_text("x" * 3000) == "x" * (sanitize.MAX_SARIF_MESSAGE - 1) + "…"
+    assert sarif_text("[" * 1500) == "\\[" * 999 + "…"

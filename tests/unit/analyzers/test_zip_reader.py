@@ -266,3 +266,93 @@ def test_long_names_up_to_the_entry_limit_are_all_read() -> None:
     data = craft.archive(records)
     view = zip_reader.read(io.BytesIO(data), len(data), 100)
     assert len(view.entries) == 100 and view.problems == [] and not view.truncated
+
+
+def _central_entry(record: craft.Record, offset: int, *, comment: bytes = b"", extra: bytes = b"",
+                   sizes: tuple[int, int] | None = None) -> bytes:
+    """A central directory entry with an extra field and a comment (craft.central writes neither)."""
+    compress_size, file_size = (len(record.data), len(record.data)) if sizes is None else sizes
+    return struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 0x0314, record.version_needed, record.flags, 0, 0, 0x5021,
+                       zlib.crc32(record.data), compress_size, file_size, len(record.name), len(extra), len(comment),
+                       0, 0, 0o100644 << 16, offset) + record.name + extra + comment
+
+
+def test_a_directory_ending_inside_an_entry_header_is_damaged_at_that_byte() -> None:
+    record = craft.Record(b"archive/data.pkl", BENIGN)
+    body = craft.local(record)
+    directory = craft.central(record, 0) + b"PK\x01\x02" + b"\0" * 20  # a second header cut short
+    data = body + directory + craft.end(2, len(directory), len(body))
+    view = zip_reader.read(io.BytesIO(data), len(data), 100)
+    at = len(body) + len(craft.central(record, 0))
+    assert f"central directory entry at byte {at} is damaged; reading stopped" in view.problems
+    assert [e.name for e in view.entries] == ["archive/data.pkl"]
+
+
+def test_an_entry_header_that_ends_the_directory_exactly_is_read() -> None:
+    # A 46-byte entry (no name, no extra, no comment) as the directory's last bytes.
+    first, empty = craft.Record(b"archive/data.pkl", BENIGN), craft.Record(b"", b"")
+    body = craft.local(first) + craft.local(empty)
+    directory = craft.central(first, 0) + craft.central(empty, len(craft.local(first)))
+    data = body + directory + craft.end(2, len(directory), len(body))
+    view = zip_reader.read(io.BytesIO(data), len(data), 100)
+    assert [e.name for e in view.entries] == ["archive/data.pkl", ""]
+    assert not any("damaged" in p for p in view.problems)
+
+
+def test_the_central_read_stops_at_1_kib_an_entry_plus_64_kib() -> None:
+    # max_entries=2: at most 2 * 1024 + 65536 = 67,584 directory bytes are read. The first entry carries a long
+    # comment so that the second (46-byte, nameless) entry ends one byte before, at, or one byte after that bound.
+    records = [craft.Record(b"a", b"x"), craft.Record(b"", b"y")]
+    locals_ = [craft.local(r) for r in records]
+    for second_end, damaged in ((67_583, False), (67_584, False), (67_585, True)):
+        second = craft.central(records[1], len(locals_[0]))
+        first_length = second_end - len(second)
+        padding = first_length - 46 - 1 - 60_000  # a comment of 60,000 bytes and an unknown extra field
+        first = _central_entry(records[0], 0, comment=b"c" * 60_000,
+                               extra=struct.pack("<HH", 0x6666, padding - 4) + b"e" * (padding - 4))
+        assert len(first) == first_length
+        body = b"".join(locals_)
+        data = body + first + second + craft.end(2, len(first) + len(second), len(body))
+        view = zip_reader.read(io.BytesIO(data), len(data), 2)
+        message = f"central directory entry at byte {len(body) + first_length} is damaged; reading stopped"
+        assert (message in view.problems) is damaged, (second_end, view.problems)
+
+
+def test_no_more_than_one_entry_past_the_limit_is_read_from_a_directory() -> None:
+    # The third entry (pointing nowhere) is past limit + 1: it is never read, so it is not reported either.
+    records = [craft.Record(b"a", b"x"), craft.Record(b"b", b"y")]
+    body = craft.local(records[0]) + craft.local(records[1])
+    directory = (craft.central(records[0], 0) + craft.central(records[1], len(craft.local(records[0])))
+                 + craft.central(craft.Record(b"ghost", b""), 9000))
+    data = body + directory + craft.end(3, len(directory), len(body))
+    view = zip_reader.read(io.BytesIO(data), len(data), 1)
+    assert view.truncated and not any("point to no local header" in p for p in view.problems)
+
+
+def test_zip64_extra_fields_in_the_central_directory_give_the_offset_and_sizes() -> None:
+    record = craft.Record(b"archive/data.pkl", BENIGN)
+    body = craft.local(record)
+    other = struct.pack("<HH", 0x5455, 5) + b"\1" + b"\0" * 4  # an extended-timestamp field first
+    zip64 = struct.pack("<HHQQQ", 0x0001, 24, len(BENIGN), len(BENIGN), 0)
+    entry = _central_entry(record, 0xFFFFFFFF, extra=other + zip64, sizes=(0xFFFFFFFF, 0xFFFFFFFF),
+                           comment=b"a comment")
+    data = body + entry + craft.end(1, len(entry), len(body))
+    view = zip_reader.read(io.BytesIO(data), len(data), 100)
+    [got] = view.entries
+    assert (got.header_offset, got.compress_size, got.file_size, got.source) == (0, len(BENIGN), len(BENIGN),
+                                                                                 "central")
+    assert not any("point to no local header" in p or "declares sizes" in p for p in view.problems)
+
+
+def test_each_entry_names_the_directory_that_listed_it() -> None:
+    evil, good = craft.Record(b"a/data.pkl", EVIL), craft.Record(b"b/data.pkl", BENIGN)
+    good_local, evil_local = craft.local(good), craft.local(evil)
+    pad = b"\0" * len(good_local)
+    declared = len(evil_local) + len(pad)
+    evil_dir = craft.central(evil, 0)
+    good_at = declared + len(evil_dir)
+    shift = good_at + len(good_local) - declared
+    good_dir = craft.central(good, good_at - shift)
+    data = evil_local + pad + evil_dir + good_local + good_dir + craft.end(1, len(good_dir), declared)
+    view = zip_reader.read(io.BytesIO(data), len(data), 100)
+    assert {(e.name, e.source) for e in view.entries} == {("a/data.pkl", "central"), ("b/data.pkl", "shifted")}
