@@ -127,3 +127,9 @@ def test_a_third_party_finding_is_redacted_in_message_snippet_and_properties() -
                                                                                     "Dockerfile", 3)
     bare = Finding(rule, "m", Severity.LOW, Location("a"))
     assert redact.finding(bare) == bare
+
+
+def test_only_a_real_quote_is_kept_around_the_mask() -> None:
+    assert redact.text("password = Xyz") == "password = ***"
+    assert redact.text("password = 'Xyz'") == "password = '***'"
+    assert redact.text('password = "Xyz"') == 'password = "***"'

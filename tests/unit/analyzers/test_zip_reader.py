@@ -356,3 +356,49 @@ def test_each_entry_names_the_directory_that_listed_it() -> None:
     data = evil_local + pad + evil_dir + good_local + good_dir + craft.end(1, len(good_dir), declared)
     view = zip_reader.read(io.BytesIO(data), len(data), 100)
     assert {(e.name, e.source) for e in view.entries} == {("a/data.pkl", "central"), ("b/data.pkl", "shifted")}
+
+
+def test_each_disagreement_is_worded_exactly() -> None:
+    record = craft.Record(b"archive/data.pkl", BENIGN)
+    body = craft.local(record)
+    directory = craft.central(record, 0) + craft.central(craft.Record(b"archive/ghost", b"x"), 5000)
+    data = body + directory + craft.end(2, len(directory), len(body))
+    assert zip_reader.read(io.BytesIO(data), len(data), 100).problems == [
+        f"1 entries of the central directory at byte {len(body)} point to no local header"]
+
+    shown, hidden = craft.Record(b"archive/data.pkl", BENIGN), craft.Record(b"archive/data.pkl", EVIL)
+    extra = craft.local(hidden)
+    directory = craft.central(shown, 0)
+    data = craft.local(shown) + extra + directory + craft.end(1, len(directory), len(craft.local(shown)) + len(extra))
+    assert (f"local header at byte {len(craft.local(shown))} ('archive/data.pkl') is in no central directory "
+            "(a streaming reader sees it; zipfile and miniz do not)") in zip_reader.read(
+                io.BytesIO(data), len(data), 100).problems
+
+    data = craft.archive([craft.Record(b"archive/data.pkl", BENIGN), craft.Record(b"archive/data.pkl", EVIL)])
+    assert ("entry name 'archive/data.pkl' is listed 2 times with different data (loaders pick different ones)"
+            in zip_reader.read(io.BytesIO(data), len(data), 100).problems)
+
+
+def test_two_directories_are_worded_exactly() -> None:
+    evil, good = craft.Record(b"a/data.pkl", EVIL), craft.Record(b"b/data.pkl", BENIGN)
+    good_local, evil_local = craft.local(good), craft.local(evil)
+    declared = len(evil_local) + len(good_local)
+    evil_dir = craft.central(evil, 0)
+    good_dir = craft.central(good, len(evil_local))  # zipfile adds the shift: it lands on good_local
+    data = evil_local + b"\0" * len(good_local) + evil_dir + good_local + good_dir + craft.end(1, len(good_dir),
+                                                                                              declared)
+    assert ("the central directory at the declared offset (miniz, torch.load) and the one where the end record "
+            "implies (Python's zipfile) are two different directories") in zip_reader.read(
+                io.BytesIO(data), len(data), 100).problems
+
+
+def test_an_empty_archive_has_a_directory_and_one_pointing_nowhere_has_none() -> None:
+    out = io.BytesIO()
+    zipfile.ZipFile(out, "w").close()
+    empty = out.getvalue()
+    view = zip_reader.read(io.BytesIO(empty), len(empty), 100)
+    assert (view.found_directory, view.entries, view.problems) == (True, [], [])
+    ghost = craft.central(craft.Record(b"ghost", b"x"), 0)
+    data = b"\0" * 64 + ghost + craft.end(1, len(ghost), 64)
+    view = zip_reader.read(io.BytesIO(data), len(data), 100)
+    assert not view.found_directory and view.entries == []

@@ -286,3 +286,11 @@ def test_a_cic_header_keeps_the_nonce_it_is_given() -> None:
 def test_claims_of_a_damaged_payload_name_the_payload(pkt: pktoken.PKToken) -> None:
     assert _refused(lambda: dataclasses.replace(pkt, payload="A").claims()) == (
         "openpubkey: PK token payload is not base64url")
+
+
+def test_issue_names_an_id_token_header_that_is_not_json() -> None:
+    _, p, s = ISSUER.token(pktoken.commitment(CIC)).split(".")
+    assert _refused(lambda: pktoken.issue(f"A.{p}.{s}", JWK, CLIENT, CIC)) == (
+        "openpubkey: ID token header is not base64url")
+    assert _refused(lambda: pktoken.issue(f"{j.b64url(b'[]')}.{p}.{s}", JWK, CLIENT, CIC)) == (
+        "openpubkey: ID token header is not a JSON object")
