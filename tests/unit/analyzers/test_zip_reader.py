@@ -402,3 +402,30 @@ def test_an_empty_archive_has_a_directory_and_one_pointing_nowhere_has_none() ->
     data = b"\0" * 64 + ghost + craft.end(1, len(ghost), 64)
     view = zip_reader.read(io.BytesIO(data), len(data), 100)
     assert not view.found_directory and view.entries == []
+
+
+def test_a_directory_longer_than_the_read_bound_is_cut_there_not_called_damaged() -> None:
+    # Entries end exactly at the 67,584-byte bound (max_entries=2) and a third follows: reading stops at the
+    # bound without calling the directory damaged (what is past the bound is the local walk's to find).
+    records = [craft.Record(b"a", b"x"), craft.Record(b"", b"y"), craft.Record(b"c", b"z")]
+    locals_ = [craft.local(r) for r in records]
+    second = craft.central(records[1], len(locals_[0]))
+    third = craft.central(records[2], len(locals_[0]) + len(locals_[1]))
+    padding = 67_584 - len(second) - 46 - 1 - 60_000
+    first = _central_entry(records[0], 0, comment=b"c" * 60_000,
+                           extra=struct.pack("<HH", 0x6666, padding - 4) + b"e" * (padding - 4))
+    body = b"".join(locals_)
+    data = body + first + second + third + craft.end(3, len(first) + len(second) + len(third), len(body))
+    view = zip_reader.read(io.BytesIO(data), len(data), 2)
+    assert not any("damaged" in p for p in view.problems), view.problems
+
+
+def test_a_zip64_value_cut_short_by_its_extra_field_is_not_read() -> None:
+    # The zip64 field declares 8 bytes but the extra field ends after 7: the eighth byte (the comment's) is
+    # not part of it, so the offset stays 0xFFFFFFFF and points nowhere.
+    record = craft.Record(b"archive/data.pkl", BENIGN)
+    body = craft.local(record)
+    entry = _central_entry(record, 0xFFFFFFFF, extra=struct.pack("<HH", 0x0001, 8) + b"\0" * 7, comment=b"\0c")
+    data = body + entry + craft.end(1, len(entry), len(body))
+    view = zip_reader.read(io.BytesIO(data), len(data), 100)
+    assert f"1 entries of the central directory at byte {len(body)} point to no local header" in view.problems
