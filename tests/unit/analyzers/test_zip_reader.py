@@ -429,3 +429,129 @@ def test_a_zip64_value_cut_short_by_its_extra_field_is_not_read() -> None:
     data = body + entry + craft.end(1, len(entry), len(body))
     view = zip_reader.read(io.BytesIO(data), len(data), 100)
     assert f"1 entries of the central directory at byte {len(body)} point to no local header" in view.problems
+
+
+def _zip64_tail(cd_size: int, cd_offset: int, eocd64_at: int, count: int = 1) -> bytes:
+    """A zip64 end record at `eocd64_at`, its locator, and an end record whose fields say "see zip64"."""
+    record = struct.pack("<4sQ2H2L2Q2Q", b"PK\x06\x06", 44, 45, 45, 0, 0, count, count, cd_size, cd_offset)
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, eocd64_at, 1)
+    return record + locator + struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF,
+                                          0xFFFFFFFF, 0)
+
+
+def test_a_zip64_end_record_gives_the_directory() -> None:
+    record = craft.Record(b"archive/data.pkl", BENIGN)
+    body = craft.local(record)
+    directory = craft.central(record, 0)
+    data = body + directory + _zip64_tail(len(directory), len(body), len(body) + len(directory))
+    with zipfile.ZipFile(io.BytesIO(data)) as z:  # Python's reading of the same bytes
+        assert z.namelist() == ["archive/data.pkl"]
+    view = zip_reader.read(io.BytesIO(data), len(data), 100)
+    assert ([(e.name, e.header_offset, e.source) for e in view.entries], view.problems) == (
+        [("archive/data.pkl", 0, "central")], [])
+
+
+def test_a_zip64_locator_pointing_elsewhere_is_named_and_the_archive_still_scanned() -> None:
+    # Found by the mutation sweep: a locator offset past 2**63 made seek raise OverflowError, so the whole
+    # archive went unscanned (the stage crashed) instead of being read through its other views.
+    record = craft.Record(b"archive/data.pkl", EVIL)
+    body = craft.local(record)
+    directory = craft.central(record, 0)
+    for where in (0, 2 ** 64 - 1, 2 ** 63, 10 ** 6):  # a local header, past what seek takes, past the end
+        data = body + directory + _zip64_tail(len(directory), len(body), where)
+        view = zip_reader.read(io.BytesIO(data), len(data), 100)
+        assert "zip64 locator points to no zip64 end record" in view.problems
+        assert DANGER in rules(scan(data))
+
+def test_zip64_sizes_and_offsets_past_the_signed_range_are_read_unsigned() -> None:
+    record = craft.Record(b"archive/data.pkl", BENIGN)
+    body = craft.local(record)
+    directory = craft.central(record, 0)
+    data = body + directory + _zip64_tail(2 ** 64 - 1, 2 ** 63, len(body) + len(directory))
+    view = zip_reader.read(io.BytesIO(data), len(data), 100)  # no exception: a directory past the end
+    assert view.entries[0].source == "local"
+    eocd = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 1, 1, len(directory), 0xFFFFFFF0, 0)
+    data = body + directory + eocd
+    view = zip_reader.read(io.BytesIO(data), len(data), 100)  # zipfile's shift puts the offset before byte 0
+    assert [(e.name, e.source) for e in view.entries] == [("archive/data.pkl", "local")]
+    assert f"1 entries of the central directory at byte {len(body)} point to no local header" in view.problems
+
+
+def test_end_records_missing_cut_short_or_followed_by_a_comment() -> None:
+    for data in (b"", b"no zip here", b"x" * 40 + b"PK\x05\x06" + b"\0" * 17):
+        view = zip_reader.read(io.BytesIO(data), len(data), 100)
+        assert view.problems == ["no end of central directory record"] and not view.found_directory
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("archive/data.pkl", BENIGN)
+        z.comment = b"an archive comment"
+    data = out.getvalue()
+    view = zip_reader.read(io.BytesIO(data), len(data), 100)
+    assert [e.name for e in view.entries] == ["archive/data.pkl"] and view.problems == []
+
+
+def test_a_declared_directory_running_past_the_end_is_named() -> None:
+    data = b"\0" * 50 + struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 1, 1, 1000, 0, 0)
+    view = zip_reader.read(io.BytesIO(data), len(data), 100)
+    assert view.problems == ["central directory at byte 0 runs past the end of the file"]
+
+
+def test_a_shifted_directory_may_start_at_byte_zero() -> None:
+    ghost = craft.central(craft.Record(b"ghost", b"x"), 5000)
+    data = ghost + craft.end(1, len(ghost), 7)  # declared at 7 (garbage), zipfile's reading at 0
+    view = zip_reader.read(io.BytesIO(data), len(data), 100)
+    assert "1 entries of the central directory at byte 0 point to no local header" in view.problems
+
+
+def test_zip64_central_extras_are_walked_field_by_field() -> None:
+    record = craft.Record(b"archive/data.pkl", BENIGN)
+    body = craft.local(record)
+    unknown = [struct.pack("<HH", 0x5455, 5) + b"\1" * 5, struct.pack("<HH", 0x7075, 0x8000) + b"u" * 0x8000]
+    zip64 = struct.pack("<HHQQQ", 0x0001, 24, 1000, len(BENIGN), 0)  # uncompressed 1000, compressed as stored
+    entry = _central_entry(record, 0xFFFFFFFF, extra=b"".join(unknown) + zip64, sizes=(0xFFFFFFFF, 0xFFFFFFFF))
+    data = body + entry + craft.end(1, len(entry), len(body))
+    view = zip_reader.read(io.BytesIO(data), len(data), 100)
+    [got] = [e for e in view.entries if e.source == "central"]
+    assert (got.header_offset, got.compress_size, got.file_size) == (0, len(BENIGN), 1000)
+    # Only the fields that are 0xFFFFFFFF come from the zip64 field, in order (uncompressed, compressed, offset).
+    only_offset = _central_entry(record, 0xFFFFFFFF, extra=struct.pack("<HHQ", 0x0001, 8, 0))
+    data = body + only_offset + craft.end(1, len(only_offset), len(body))
+    view = zip_reader.read(io.BytesIO(data), len(data), 100)
+    assert [(e.header_offset, e.file_size, e.source) for e in view.entries] == [(0, len(BENIGN), "central")]
+    assert view.problems == []
+    short = _central_entry(record, 0, extra=struct.pack("<HHQ", 0x0001, 8, 2 ** 63 + 5),
+                           sizes=(len(BENIGN), 0xFFFFFFFF))  # one value: the uncompressed size, unsigned
+    data = body + short + craft.end(1, len(short), len(body))
+    assert zip_reader.read(io.BytesIO(data), len(data), 100).entries[0].file_size == 2 ** 63 + 5
+    seven = _central_entry(record, 0xFFFFFFFF, extra=struct.pack("<HH", 0x0001, 7) + b"\0" * 7
+                           + struct.pack("<HH", 0x5455, 1) + b"\0")  # 7 value bytes: no value is read
+    data = body + seven + craft.end(1, len(seven), len(body))
+    view = zip_reader.read(io.BytesIO(data), len(data), 100)
+    assert f"1 entries of the central directory at byte {len(body)} point to no local header" in view.problems
+
+
+def test_names_without_the_utf8_flag_are_cp437_as_zipfile_reads_them() -> None:
+    data = craft.archive([craft.Record("café".encode(), b"x")])
+    view = zip_reader.read(io.BytesIO(data), len(data), 100)
+    assert [e.name for e in view.entries] == [zipfile.ZipFile(io.BytesIO(data)).namelist()[0]] == ["caf├⌐"]
+
+
+def test_entries_only_a_streaming_reader_sees_come_after_the_listed_ones() -> None:
+    hidden, shown = craft.Record(b"hidden", b"x"), craft.Record(b"shown", b"y")
+    first = craft.local(hidden)
+    directory = craft.central(shown, len(first))
+    data = first + craft.local(shown) + directory + craft.end(1, len(directory), len(first) + len(craft.local(shown)))
+    view = zip_reader.read(io.BytesIO(data), len(data), 100)
+    assert [(e.name, e.source) for e in view.entries] == [("shown", "central"), ("hidden", "local")]
+
+
+def test_the_local_walk_reads_one_header_past_the_limit_and_one_ending_the_file() -> None:
+    records = [craft.Record(b"a", b"1"), craft.Record(b"b", b"2"), craft.Record(b"c", b"3")]
+    data = b"".join(craft.local(r) for r in records)  # no directory at all
+    view = zip_reader.read(io.BytesIO(data), len(data), 1)
+    assert sum("is in no central directory" in p for p in view.problems) == 2
+    bare = craft.local(craft.Record(b"", b""))  # exactly 30 bytes, the file's last
+    data = craft.local(records[0]) + bare
+    view = zip_reader.read(io.BytesIO(data), len(data), 100)
+    assert f"local header at byte {len(craft.local(records[0]))} ('') is in no central directory " \
+           "(a streaming reader sees it; zipfile and miniz do not)" in view.problems
