@@ -555,3 +555,38 @@ def test_the_local_walk_reads_one_header_past_the_limit_and_one_ending_the_file(
     view = zip_reader.read(io.BytesIO(data), len(data), 100)
     assert f"local header at byte {len(craft.local(records[0]))} ('') is in no central directory " \
            "(a streaming reader sees it; zipfile and miniz do not)" in view.problems
+
+
+def _hidden_after(first: bytes) -> tuple[bytes, int]:
+    """`first` (local bytes, in no directory), then a listed entry, then a local-only one: (zip, hidden offset)."""
+    shown, hidden = craft.Record(b"shown", b"y"), craft.Record(b"hidden", b"z")
+    body = first + craft.local(shown)
+    hidden_at = len(body)
+    body += craft.local(hidden)
+    directory = craft.central(shown, len(first))
+    return body + directory + craft.end(1, len(directory), len(body)), hidden_at
+
+
+def _hidden_found(data: bytes, at: int) -> bool:
+    return any(p.startswith(f"local header at byte {at} ('hidden')")
+               for p in zip_reader.read(io.BytesIO(data), len(data), 100).problems)
+
+
+def test_the_local_walk_goes_on_past_empty_entries_and_descriptors_with_sizes() -> None:
+    empty = craft.local(craft.Record(b"empty", b""))  # size 0 without the descriptor flag: nothing to skip
+    assert _hidden_found(*_hidden_after(empty))
+    data = b"12345"
+    with_sizes = _local_header(b"d", data, flags=0x8)  # descriptor flag, and the sizes too (some writers do)
+    descriptor = struct.pack("<4s3L", b"PK\x07\x08", zlib.crc32(data), len(data), len(data))
+    assert _hidden_found(*_hidden_after(with_sizes + descriptor))
+    assert _hidden_found(*_hidden_after(with_sizes))  # no descriptor after the data: the next header is there
+
+
+def test_the_local_walk_stops_at_a_descriptor_entry_without_sizes() -> None:
+    # Its size is after the data: the walk cannot know where the next header is, and must not guess by reading
+    # the entry's data as headers (here the data is itself a local header).
+    inner = craft.local(craft.Record(b"inner", b"q"))
+    streamed = _local_header(b"s", inner, flags=0x8, sizes=(0, 0))
+    data, hidden_at = _hidden_after(streamed)
+    problems = zip_reader.read(io.BytesIO(data), len(data), 100).problems
+    assert not any("('inner')" in p for p in problems) and not _hidden_found(data, hidden_at)

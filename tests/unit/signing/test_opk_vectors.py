@@ -258,3 +258,20 @@ def test_es256_signatures_are_raw_64_bytes() -> None:
     assert not j.es256_valid(key.public_key(), sig[32:] + sig[32:], b"input")  # s twice: the r half is read
     assert not j.es256_valid(key.public_key(), sig + b"\0", b"input")
     assert not j.es256_valid(key.public_key(), b"\0" + sig[:-1], b"input")
+
+
+def test_each_gq256_response_uses_its_own_challenge_chunk() -> None:
+    # Recomputed here from the definition: W_i = r_i^v, R = SHAKE256(W || m), S_i = r_i * Q^(R_i) mod n with R_i
+    # the i-th vBytes of R, big-endian. (The ISO vector has one round, so it cannot tell the chunks apart.)
+    n = _github_modulus()
+    p = gq.Params.for_rsa(n, 65537)
+    q, randoms, message = 0x1234567 ** 40 % n, [(i + 2) ** 99 % n for i in range(p.t)], b"op.payload"
+    sig = gq.sign_core(p, q, message, gq.shake256, randoms)
+    w = b"".join(pow(r, p.v, n).to_bytes(p.n_bytes, "big") for r in randoms)
+    big_r = hashlib.shake_256(w + message).digest(p.t * p.v_bytes)
+    assert sig[:len(big_r)] == big_r
+    for i, r in enumerate(randoms):
+        c = int.from_bytes(big_r[i * p.v_bytes:(i + 1) * p.v_bytes], "big")
+        at = len(big_r) + i * p.n_bytes
+        assert int.from_bytes(sig[at:at + p.n_bytes], "big") == r * pow(q, c, n) % n
+    assert gq.verify_core(p, pow(pow(q, -1, n), p.v, n), message, gq.shake256, sig)
