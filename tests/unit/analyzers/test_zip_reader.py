@@ -590,3 +590,19 @@ def test_the_local_walk_stops_at_a_descriptor_entry_without_sizes() -> None:
     data, hidden_at = _hidden_after(streamed)
     problems = zip_reader.read(io.BytesIO(data), len(data), 100).problems
     assert not any("('inner')" in p for p in problems) and not _hidden_found(data, hidden_at)
+
+
+def test_an_entry_starting_in_the_last_byte_of_another_overlaps_and_is_counted_once() -> None:
+    # The outer entry's data starts after its 200-byte name; the inner header starts at its data's last byte.
+    inner = craft.Record(b"inner", b"q")
+    inner_local = craft.local(inner)
+    name = b"o" * 200
+    outer_head = _local_header(name, b"", sizes=(50, 50))
+    data_start = len(outer_head)
+    body = outer_head + b"f" * 49 + inner_local
+    outer = craft.Record(name, b"f" * 49 + inner_local[:1])
+    directory = craft.central(outer, 0) + craft.central(inner, data_start + 49)
+    data = body + directory + craft.end(2, len(directory), len(body))
+    problems = zip_reader.read(io.BytesIO(data), len(data), 100).problems
+    assert ("1 entries start inside another entry's data (overlapping entries: one compressed kernel read many "
+            "times, a non-recursive zip bomb)") in problems
