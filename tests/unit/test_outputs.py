@@ -185,3 +185,34 @@ def test_the_lock_file_holds_the_token_and_only_a_long_token_in_our_environment_
     (tmp_path / "afile").write_text("x")
     with pytest.raises(OutputError, match=r": exists and is not a folder$"), outputs.lock(tmp_path / "afile"):
         pass
+
+
+def test_check_dir_names_the_path(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(OutputError) as info:
+        outputs.check_dir(tmp_path / "afile")
+    assert str(info.value) == f"{tmp_path / 'afile'}: exists and is not a folder"
+
+
+def test_a_lock_token_that_is_not_ascii_too_long_or_unreadable_never_matches(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    holder = "t" * 40
+    with outputs.lock(tmp_path, holder):
+        (tmp_path / outputs.LOCK_NAME).write_bytes("ü".encode() * 20 + b"\n")  # another writer's bytes
+        monkeypatch.setenv(outputs.LOCK_TOKEN_ENV, holder)
+        with pytest.raises(BusyError), outputs.lock(tmp_path):
+            pass
+    long = "L" * 257  # only the first 256 bytes of the lock file are compared
+    with outputs.lock(tmp_path, long):
+        monkeypatch.setenv(outputs.LOCK_TOKEN_ENV, long)
+        with pytest.raises(BusyError), outputs.lock(tmp_path):
+            pass
+    with outputs.lock(tmp_path, holder):
+        monkeypatch.setenv(outputs.LOCK_TOKEN_ENV, holder)
+
+        def unreadable(*args: object) -> bytes:
+            raise OSError(5, "Input/output error")
+
+        monkeypatch.setattr(outputs.os, "pread", unreadable)
+        with pytest.raises(BusyError), outputs.lock(tmp_path):
+            pass

@@ -294,3 +294,18 @@ def test_issue_names_an_id_token_header_that_is_not_json() -> None:
         "openpubkey: ID token header is not base64url")
     assert _refused(lambda: pktoken.issue(f"{j.b64url(b'[]')}.{p}.{s}", JWK, CLIENT, CIC)) == (
         "openpubkey: ID token header is not a JSON object")
+
+
+def test_issue_names_the_payload_and_verify_the_client_signature_exactly(pkt: pktoken.PKToken) -> None:
+    h, _, s = ISSUER.token(pktoken.commitment(CIC)).split(".")
+    assert _refused(lambda: pktoken.issue(f"{h}.A.{s}", JWK, CLIENT, CIC)) == (
+        "openpubkey: ID token payload is not base64url")
+    other = j.b64url(j.es256_sign(CLIENT, b"something else"))
+    assert _refused(lambda: pktoken.verify(dataclasses.replace(pkt, cic_signature=other), ISSUER.url, _jwks())) == (
+        "openpubkey: CIC: the client signature does not verify")
+
+
+def test_without_a_kid_only_a_jwks_of_exactly_one_entry_names_the_key() -> None:
+    unnamed = _forge(original={"alg": "RS256"})
+    assert _refused(lambda: pktoken.verify(unnamed, ISSUER.url, {"keys": ["junk", JWK]})) == (
+        "openpubkey: JWKS: no single key with kid None in the issuer's JWKS")
