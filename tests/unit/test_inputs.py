@@ -214,3 +214,17 @@ def test_a_file_that_grows_past_its_checked_size_or_fails_while_read_is_refused(
 ])
 def test_json_depth_exact(data: bytes, limit: int, over: bool) -> None:
     assert json_depth_over(data, limit) is over
+
+
+def test_json_depth_without_a_run_of_brackets_and_the_classic_bomb() -> None:
+    assert json_depth_over(b"[[][[]]]", 2) is True  # depth 3 with no three '[' in a row: found by the passes
+    assert json_depth_over(b"[[][[]]]", 3) is False
+    assert json_depth_over(b"[" * 11, 10) is True  # unclosed: the bomb is over at once, not "unbalanced"
+    assert json_depth_over(b"[" * 10, 10) is False
+
+
+def test_json_nested_past_the_recursion_limit_is_named(tmp_path: Path) -> None:
+    path = _write(tmp_path / "deep.json", b"[" * 100_000 + b"]" * 100_000)
+    with pytest.raises(InputError) as e:
+        load_json(path, "SARIF", max_bytes=1 << 20, max_depth=10 ** 6)  # a caller's bound past Python's own
+    assert str(e.value) == f"{path}: SARIF is nested too deeply"

@@ -216,3 +216,11 @@ def test_a_lock_token_that_is_not_ascii_too_long_or_unreadable_never_matches(
         monkeypatch.setattr(outputs.os, "pread", unreadable)
         with pytest.raises(BusyError), outputs.lock(tmp_path):
             pass
+
+
+def test_an_atomic_write_creates_every_missing_parent_and_names_a_parent_that_is_a_file(tmp_path: Path) -> None:
+    assert outputs.write_text(tmp_path / "a" / "b" / "c" / "d.json", "x").read_text() == "x"
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(OutputError) as e:
+        outputs.write_text(tmp_path / "afile" / "x.json", "x")
+    assert str(e.value) == f"{tmp_path / 'afile' / 'x.json'}: cannot write: File exists"

@@ -309,3 +309,9 @@ def test_without_a_kid_only_a_jwks_of_exactly_one_entry_names_the_key() -> None:
     unnamed = _forge(original={"alg": "RS256"})
     assert _refused(lambda: pktoken.verify(unnamed, ISSUER.url, {"keys": ["junk", JWK]})) == (
         "openpubkey: JWKS: no single key with kid None in the issuer's JWKS")
+
+
+def test_issue_names_an_issuer_key_that_is_not_rsa() -> None:
+    token = ISSUER.token(pktoken.commitment(CIC))
+    assert _refused(lambda: pktoken.issue(token, {**JWK, "kty": "EC"}, CLIENT, CIC)) == (
+        "openpubkey: issuer key is not an RSA key")
