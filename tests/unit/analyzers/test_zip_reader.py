@@ -524,7 +524,7 @@ def test_zip64_central_extras_are_walked_field_by_field() -> None:
     data = body + short + craft.end(1, len(short), len(body))
     assert zip_reader.read(io.BytesIO(data), len(data), 100).entries[0].file_size == 2 ** 63 + 5
     seven = _central_entry(record, 0xFFFFFFFF, extra=struct.pack("<HH", 0x0001, 7) + b"\0" * 7
-                           + struct.pack("<HH", 0x5455, 1) + b"\0")  # 7 value bytes: no value is read
+                           + struct.pack("<HH", 0x7800, 0))  # 7 value bytes (then a 0 byte): no value is read
     data = body + seven + craft.end(1, len(seven), len(body))
     view = zip_reader.read(io.BytesIO(data), len(data), 100)
     assert f"1 entries of the central directory at byte {len(body)} point to no local header" in view.problems
@@ -606,3 +606,41 @@ def test_an_entry_starting_in_the_last_byte_of_another_overlaps_and_is_counted_o
     problems = zip_reader.read(io.BytesIO(data), len(data), 100).problems
     assert ("1 entries start inside another entry's data (overlapping entries: one compressed kernel read many "
             "times, a non-recursive zip bomb)") in problems
+
+
+def test_zipfile_s_refusals_are_judged_on_listed_entries_only_and_worded_exactly() -> None:
+    def problems(records: list[craft.Record], hidden: craft.Record | None = None) -> list[str]:
+        data = craft.archive(records)
+        if hidden is not None:  # a local-only entry before the archive: zipfile never reads it
+            first = craft.local(hidden)
+            body = b"".join(craft.local(r) for r in records)
+            directory = craft.central(records[0], len(first))
+            data = first + body + directory + craft.end(1, len(directory), len(first) + len(body))
+        return zip_reader.read(io.BytesIO(data), len(data), 100).problems
+
+    plain = craft.Record(b"archive/version", b"3\n")
+    assert ("entry 'archive/data.pkl' needs version 6.4: Python's zipfile refuses the whole archive, torch.load "
+            "(miniz) reads it") in problems([craft.Record(b"archive/data.pkl", EVIL, version_needed=64), plain])
+    assert not any("needs version" in p for p in problems([craft.Record(b"a", b"x", version_needed=63)]))
+    assert not any("needs version" in p for p in problems([plain], craft.Record(b"h", b"x", version_needed=64)))
+    bad = craft.Record(b"archive/data\xff.pkl", EVIL, flags=0x800)
+    shown = repr(b"archive/data\xff.pkl".decode("cp437"))  # zipfile's cp437 reading of the name
+    assert (f"entry {shown} is flagged UTF-8 but is not: Python's zipfile refuses the whole archive, "
+            "torch.load (miniz) reads it") in problems([bad, plain])
+    assert not any("flagged UTF-8" in p for p in problems([craft.Record(b"archive/data\xff.pkl", b"x")]))
+    assert not any("flagged UTF-8" in p for p in problems([plain], bad))
+
+
+def test_zipfile_s_own_refusal_is_named_with_its_error() -> None:
+    record = craft.Record(b"archive/data.pkl", BENIGN)
+    body = craft.local(record)
+    directory = craft.central(record, 0) + b"PK\x01\x02" + b"\0" * 20
+    data = body + directory + craft.end(2, len(directory), len(body))
+    problems = zip_reader.read(io.BytesIO(data), len(data), 100).problems
+    assert any(p.startswith("Python's zipfile refuses the archive (BadZipFile: ") for p in problems), problems
+
+
+def test_the_local_walk_skips_a_local_extra_field() -> None:
+    extra = struct.pack("<HH", 0x5455, 5) + b"\1" * 5
+    head = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 0, 0, 0x5021, zlib.crc32(b"abc"), 3, 3, 1, len(extra))
+    assert _hidden_found(*_hidden_after(head + b"e" + extra + b"abc"))
