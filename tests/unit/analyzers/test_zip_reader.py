@@ -644,3 +644,13 @@ def test_the_local_walk_skips_a_local_extra_field() -> None:
     extra = struct.pack("<HH", 0x5455, 5) + b"\1" * 5
     head = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 0, 0, 0x5021, zlib.crc32(b"abc"), 3, 3, 1, len(extra))
     assert _hidden_found(*_hidden_after(head + b"e" + extra + b"abc"))
+
+
+def test_a_declared_directory_ending_exactly_at_the_end_of_the_file_is_read() -> None:
+    # Declared 22 bytes too long, the directory takes in its own end record: read, and damaged there.
+    record = craft.Record(b"archive/data.pkl", BENIGN)
+    body = craft.local(record)
+    directory = craft.central(record, 0)
+    data = body + directory + craft.end(1, len(directory) + 22, len(body))
+    problems = zip_reader.read(io.BytesIO(data), len(data), 100).problems
+    assert f"central directory entry at byte {len(body) + len(directory)} is damaged; reading stopped" in problems
