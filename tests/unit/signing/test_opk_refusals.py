@@ -315,3 +315,11 @@ def test_issue_names_an_issuer_key_that_is_not_rsa() -> None:
     token = ISSUER.token(pktoken.commitment(CIC))
     assert _refused(lambda: pktoken.issue(token, {**JWK, "kty": "EC"}, CLIENT, CIC)) == (
         "openpubkey: issuer key is not an RSA key")
+
+
+def test_a_signature_segment_that_is_not_base64url_is_named(pkt: pktoken.PKToken) -> None:
+    h, p, _ = ISSUER.token(pktoken.commitment(CIC)).split(".")
+    assert _refused(lambda: pktoken.issue(f"{h}.{p}.A", JWK, CLIENT, CIC)) == (
+        "openpubkey: ID token signature is not base64url")
+    assert _refused(lambda: pktoken.verify(dataclasses.replace(pkt, op_signature="A"), ISSUER.url, _jwks())) == (
+        "openpubkey: GQ is not base64url")
