@@ -149,3 +149,82 @@ def test_random_sizes_load_or_fail_by_the_limit(tmp_path_factory: pytest.TempPat
     else:
         with pytest.raises(InputError, match="limit"):
             load_yaml(path, "policy", max_bytes=limit)
+
+
+def test_each_input_problem_is_worded_exactly(tmp_path: Path) -> None:
+    def refusal(call: Any) -> str:
+        with pytest.raises(InputError) as e:
+            call()
+        return str(e.value).replace(str(tmp_path), "T")
+
+    (tmp_path / "d").mkdir()
+    os.mkfifo(tmp_path / "fifo")
+    assert refusal(lambda: read_regular(tmp_path / "missing", "config")) == (
+        "T/missing: cannot read config: No such file or directory")
+    assert refusal(lambda: read_regular(tmp_path / "d", "config")) == "T/d: config is not a regular file"
+    assert refusal(lambda: read_regular(tmp_path / "fifo", "config")) == "T/fifo: config is not a regular file"
+    assert refusal(lambda: read_regular(_write(tmp_path / "f", b"1" * 100), "config", 99)) == (
+        "T/f: config is 100 bytes; the limit is 99")
+    assert refusal(lambda: load_json(_write(tmp_path / "j", b'{"a": '), "verdict")) == (
+        "T/j: verdict is not valid JSON (Expecting value: line 1 column 7 (char 6)); truncated or corrupt?")
+    assert refusal(lambda: load_json(_write(tmp_path / "n", b"[[[]]]"), "verdict", max_depth=2)) == (
+        "T/n: verdict is nested deeper than 2 levels")
+    assert refusal(lambda: load_yaml(_write(tmp_path / "u", b"a: \xff\n"), "policy")) == (
+        "T/u: policy is not UTF-8 text (byte 3)")
+    assert refusal(lambda: load_yaml(_write(tmp_path / "y", "a: [1\n"), "policy")) == (
+        "T/y: policy is not valid YAML (line 2: did not find expected ',' or ']')")
+    assert refusal(lambda: load_yaml(_write(tmp_path / "k", "a: 1\na: 2\n"), "policy")) == (
+        "T/k: policy line 2: a: duplicate key")
+    assert refusal(lambda: load_yaml(_write(tmp_path / "b", "x" * 2000), "policy", 1000)) == (
+        "T/b: policy is 2000 bytes; the limit is 1000")
+    assert load_yaml(_write(tmp_path / "ok", "x" * 1000), "policy", 1000) == "x" * 1000
+
+
+def test_a_file_that_grows_past_its_checked_size_or_fails_while_read_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _write(tmp_path / "g", b"1" * 100)
+    real_fstat = os.fstat
+
+    class Small:
+        def __init__(self, info: os.stat_result) -> None:
+            self.st_mode, self.st_size = info.st_mode, 10
+
+    monkeypatch.setattr(inputs.os, "fstat", lambda fd: Small(real_fstat(fd)))
+    with pytest.raises(InputError, match=r"^.*/g: config is over the 99-byte limit$"):
+        read_regular(path, "config", 99)
+    assert read_regular(path, "config", 100) == b"1" * 100
+    monkeypatch.undo()
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(inputs.os, "fdopen", broken)
+    with pytest.raises(InputError, match=r"^.*/g: cannot read config: Input/output error$"):
+        read_regular(path, "config")
+
+
+@pytest.mark.parametrize(("data", "limit", "over"), [
+    (b'"[[[["', 2, False),  # brackets in a string
+    (b'["\\"[[["]', 2, False),  # an escaped quote does not end the string
+    (b'["\\\\", [[]]]', 2, True),  # an escaped backslash does not escape the quote after it
+    (b'{"a":{"b":{}}}', 2, True),
+    (b"[][][]", 1, False),  # siblings are not depth
+    (b"[[", 5, False), (b"", 5, False),  # unbalanced or empty: json.loads's to report
+    (b"[[[]]]", 3, False), (b"[[[]]]", 2, True),
+])
+def test_json_depth_exact(data: bytes, limit: int, over: bool) -> None:
+    assert json_depth_over(data, limit) is over
+
+
+def test_json_depth_without_a_run_of_brackets_and_the_classic_bomb() -> None:
+    assert json_depth_over(b"[[][[]]]", 2) is True  # depth 3 with no three '[' in a row: found by the passes
+    assert json_depth_over(b"[[][[]]]", 3) is False
+    assert json_depth_over(b"[" * 11, 10) is True  # unclosed: the bomb is over at once, not "unbalanced"
+    assert json_depth_over(b"[" * 10, 10) is False
+
+
+def test_json_nested_past_the_recursion_limit_is_named(tmp_path: Path) -> None:
+    path = _write(tmp_path / "deep.json", b"[" * 100_000 + b"]" * 100_000)
+    with pytest.raises(InputError) as e:
+        load_json(path, "SARIF", max_bytes=1 << 20, max_depth=10 ** 6)  # a caller's bound past Python's own
+    assert str(e.value) == f"{path}: SARIF is nested too deeply"

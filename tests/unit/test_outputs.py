@@ -70,3 +70,157 @@ def test_lock_is_exclusive_across_processes_but_open_to_the_holders_children(tmp
 def test_short_token_never_opens_a_lock(tmp_path: Path) -> None:
     with outputs.lock(tmp_path, ""):
         assert _try_lock(tmp_path, "").stdout.strip() == "BusyError"
+
+
+def test_each_path_problem_is_worded_exactly(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "d").mkdir()
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    assert outputs.file_problem(Path()) == "empty path" and outputs.file_problem(Path()) == "empty path"
+    assert outputs.file_problem(Path("a\0b")) == "path contains a NUL byte"
+    assert outputs.file_problem(tmp_path / ("x" * 256)) == "file name is longer than 255 bytes"
+    assert outputs.file_problem(tmp_path / ("x" * 255)) is None
+    assert outputs.file_problem(tmp_path / ("é" * 128)) == "file name is longer than 255 bytes"  # bytes, not chars
+    assert outputs.file_problem(tmp_path / "loop" / "a") == "path cannot be resolved (symlink loop?)"
+    assert outputs.file_problem(Path("/proc")) == "is under /proc, not a place for results"
+    assert outputs.file_problem(Path("/sys/x")) == "is under /sys, not a place for results"
+    assert outputs.file_problem(Path("/dev/x/y")) == "is under /dev, not a place for results"
+    assert outputs.file_problem(Path("/procx/a")) != "is under /proc, not a place for results"  # a prefix only
+    assert outputs.file_problem(tmp_path / "d") == "is a folder; name a file"
+    assert outputs.file_problem(tmp_path / "fifo") == "exists and is not a regular file"
+    assert outputs.file_problem(tmp_path / "afile" / "deeper" / "v.json") == f"{tmp_path / 'afile'} is not a folder"
+    assert outputs.dir_problem(tmp_path / "afile") == "exists and is not a folder"
+    assert outputs.dir_problem(tmp_path / "fifo") == "exists and is not a folder"
+    assert outputs.dir_problem(tmp_path / "afile" / "sub") == f"{tmp_path / 'afile'} is not a folder"
+    assert outputs.dir_problem(Path()) is None and outputs.dir_problem(Path("/proc/x")) == (
+        "is under /proc, not a place for results")
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "nowhere")
+    assert outputs.dir_problem(dangling) == "exists and is not a folder"  # a link, even to nothing, is there
+
+
+def test_check_and_argparse_types_carry_the_path_and_the_problem(tmp_path: Path) -> None:
+    import argparse
+
+    (tmp_path / "d").mkdir()
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(OutputError) as info:
+        outputs.check_file(tmp_path / "d")
+    assert (str(info.value), info.value.problem) == (f"{tmp_path / 'd'}: is a folder; name a file",
+                                                     "is a folder; name a file")
+    with pytest.raises(OutputError, match=r": exists and is not a folder$"):
+        outputs.check_dir(tmp_path / "afile")
+    assert outputs.check_file(tmp_path / "new.json") == tmp_path / "new.json"
+    assert outputs.check_dir(tmp_path / "d") == tmp_path / "d"
+    with pytest.raises(argparse.ArgumentTypeError, match=rf"^{tmp_path / 'd'}: is a folder; name a file$"):
+        outputs.output_file(str(tmp_path / "d"))
+    with pytest.raises(argparse.ArgumentTypeError, match=rf"^{tmp_path / 'afile'}: exists and is not a folder$"):
+        outputs.output_dir(str(tmp_path / "afile"))
+    assert outputs.output_file(str(tmp_path / "x.json")) == tmp_path / "x.json"
+    assert outputs.output_dir(str(tmp_path / "out")) == tmp_path / "out"
+
+
+def test_an_atomic_write_is_mode_644_and_a_failed_one_leaves_nothing(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    target = outputs.write_bytes(tmp_path / "a" / "b.bin", b"\0\1")
+    assert target == tmp_path / "a" / "b.bin" and target.read_bytes() == b"\0\1"
+    assert target.stat().st_mode & 0o777 == 0o644
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(OutputError, match=r"^.*afile/x\.json: cannot write: "):
+        outputs.write_text(tmp_path / "afile" / "x.json", "x")
+    seen: list[str] = []
+
+    def failing_replace(self: Path, target: Path) -> Path:
+        seen.extend(p.name for p in self.parent.iterdir())
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "replace", failing_replace)
+    with pytest.raises(OutputError, match=r"^.*c\.json: cannot write: No space left on device$"):
+        outputs.write_text(tmp_path / "c.json", "é")
+    [tmp] = [n for n in seen if n != "afile" and n != "a"]
+    assert tmp.startswith(".c.json.") and tmp.endswith(".tmp")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "afile"]  # the temporary file is gone
+
+    def interrupted(self: Path, target: Path) -> Path:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        outputs.write_text(tmp_path / "d.json", "x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "afile"]
+
+
+def test_a_long_name_gets_a_temporary_name_within_the_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str] = []
+    real = Path.replace
+
+    def spy(self: Path, target: Path) -> Path:
+        seen.append(self.name)
+        return real(self, target)
+
+    monkeypatch.setattr(Path, "replace", spy)
+    outputs.write_text(tmp_path / ("n" * 250), "x")
+    assert seen[0].startswith("." + "n" * 64 + ".") and not seen[0].startswith("." + "n" * 65)
+
+
+def test_the_lock_file_holds_the_token_and_only_a_long_token_in_our_environment_counts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    token = "a" * 32
+    with outputs.lock(tmp_path, token) as held:
+        assert held == tmp_path
+        assert (tmp_path / outputs.LOCK_NAME).read_text() == token + "\n"
+        monkeypatch.setenv(outputs.LOCK_TOKEN_ENV, token)
+        with outputs.lock(tmp_path) as again:  # a stage this run started: let in, the token left alone
+            assert again == tmp_path
+        assert (tmp_path / outputs.LOCK_NAME).read_text() == token + "\n"
+    with outputs.lock(tmp_path, "b" * 31):
+        monkeypatch.setenv(outputs.LOCK_TOKEN_ENV, "b" * 31)
+        busy = (r"^.*: another mlsec run, gate or sign is writing into this folder; "
+                r"wait for it to finish or choose another output folder$")
+        with pytest.raises(BusyError, match=busy), outputs.lock(tmp_path):
+            pass
+    with outputs.lock(tmp_path):  # no token: the file is emptied, not left with the last run's
+        assert (tmp_path / outputs.LOCK_NAME).read_text() == ""
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(OutputError, match=r": exists and is not a folder$"), outputs.lock(tmp_path / "afile"):
+        pass
+
+
+def test_check_dir_names_the_path(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(OutputError) as info:
+        outputs.check_dir(tmp_path / "afile")
+    assert str(info.value) == f"{tmp_path / 'afile'}: exists and is not a folder"
+
+
+def test_a_lock_token_that_is_not_ascii_too_long_or_unreadable_never_matches(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    holder = "t" * 40
+    with outputs.lock(tmp_path, holder):
+        (tmp_path / outputs.LOCK_NAME).write_bytes("ü".encode() * 20 + b"\n")  # another writer's bytes
+        monkeypatch.setenv(outputs.LOCK_TOKEN_ENV, holder)
+        with pytest.raises(BusyError), outputs.lock(tmp_path):
+            pass
+    long = "L" * 257  # only the first 256 bytes of the lock file are compared
+    with outputs.lock(tmp_path, long):
+        monkeypatch.setenv(outputs.LOCK_TOKEN_ENV, long)
+        with pytest.raises(BusyError), outputs.lock(tmp_path):
+            pass
+    with outputs.lock(tmp_path, holder):
+        monkeypatch.setenv(outputs.LOCK_TOKEN_ENV, holder)
+
+        def unreadable(*args: object) -> bytes:
+            raise OSError(5, "Input/output error")
+
+        monkeypatch.setattr(outputs.os, "pread", unreadable)
+        with pytest.raises(BusyError), outputs.lock(tmp_path):
+            pass
+
+
+def test_an_atomic_write_creates_every_missing_parent_and_names_a_parent_that_is_a_file(tmp_path: Path) -> None:
+    assert outputs.write_text(tmp_path / "a" / "b" / "c" / "d.json", "x").read_text() == "x"
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(OutputError) as e:
+        outputs.write_text(tmp_path / "afile" / "x.json", "x")
+    assert str(e.value) == f"{tmp_path / 'afile' / 'x.json'}: cannot write: File exists"

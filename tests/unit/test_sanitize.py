@@ -202,3 +202,55 @@ def test_sarif_text_has_no_embedded_link(text: str, limit: int) -> None:
     # Every bracket is escaped: preceded by an odd number of backslashes.
     for m in re.finditer(r"(\\*)[\[\]]", out):
         assert len(m[1]) % 2 == 1, out
+
+
+@pytest.mark.parametrize(("text", "limit", "expected"), [
+    ("abcdef", 6, "abcdef"),
+    ("abcdefg", 6, "abcde…"),
+    ("[x]" * 10, 10, "\\[x\\]\\[x…"),  # the cut would end on the backslash of `\[`: it goes too
+    ("[[[[[", 5, "\\[\\[…"),
+    ("a[[", 4, "a\\[…"),
+    ("ab\\[", 4, "ab…"),
+    ("\n" * 5, 12, "\\x0a\\x0a\\x0…"),
+])
+def test_sarif_text_bounds_exact(text: str, limit: int, expected: str) -> None:
+    assert sarif_text(text, limit) == expected
+
+
+def test_sarif_text_default_bound_is_its_own_not_the_log_lines() -> None:
+    assert sarif_text("x" * 3000) == "x" * (sanitize.MAX_SARIF_MESSAGE - 1) + "…"
+    assert sarif_text("[" * 1500) == "\\[" * 999 + "…"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("\x7f", "\\x7f"), ("\x80", "\\x80"), ("\xa0", "\\xa0"), ("\xad", "\\xad"),  # DEL, a C1 control, NBSP, SHY
+    ("\u034f", "\\u034f"), ("\u180b", "\\u180b"), ("\u180f", "\\u180f"), ("\ufe00", "\\ufe00"), ("\ufe0f", "\\ufe0f"),
+    ("\U000e0100", "\\U000e0100"), ("\U000e01ef", "\\U000e01ef"),  # default-ignorable, each range's ends
+    ("\U000f0000", "\\U000f0000"), ("\uffff", "\\uffff"), ("\U00010000", "\U00010000"),  # private use, unassigned
+    ("\udc80", "\\x80"), ("\udcff", "\\xff"), ("\udc7f", "\\udc7f"), ("\udd00", "\\udd00"),  # surrogateescape range
+])
+def test_invisible_characters_escape_exactly(text: str, expected: str) -> None:
+    assert log_line(text) == expected
+
+
+def test_bounds_of_one_character_and_their_refusal() -> None:
+    assert sanitize.bounded("abc", 1) == "…" and log_line("abc", 1) == "…" and sanitize.bounded("a", 1) == "a"
+    for limit in (0, -1):
+        with pytest.raises(ValueError, match=r"^limit must be at least 1$"):
+            sanitize.bounded("abc", limit)
+
+
+@pytest.mark.parametrize(("text", "limit", "expected"), [
+    ("abcde", 5, "abcde"),
+    ("abcdefgh", 5, "abcd…"),
+    ("&&&&", 11, "&amp;&amp;…"),  # the cut keeps a whole entity
+    ("&&&&", 12, "&amp;&amp;…"),  # and drops a partial one
+    ("a" * 3000, 5000, "a" * 3000),  # a bound above log_line's default is md_text's own
+])
+def test_md_text_bounds_exact(text: str, limit: int, expected: str) -> None:
+    assert md_text(text, limit) == expected
+
+
+def test_sarif_text_keeps_an_even_run_of_backslashes_at_the_cut() -> None:
+    assert sarif_text("a\\\\zzzz", 4) == "a\\\\…"
+    assert sarif_text("a\\[zzzz", 4) == "a\\\\…"  # `a\[` escaped is `a\\\[`: the cut keeps the pair

@@ -126,8 +126,10 @@ def _directories(stream: BinaryIO, size: int, view: ZipView) -> list[tuple[str, 
     end_of_cd = eocd_pos
     if at >= 20 and tail[at - 20:at - 16] == _LOCATOR64:
         (eocd64,) = struct.unpack("<Q", tail[at - 12:at - 4])
-        stream.seek(eocd64)
-        record = stream.read(56)
+        record = b""
+        if eocd64 + 56 <= size:  # an offset past the end (up to 2**64, more than seek takes) points to nothing
+            stream.seek(eocd64)
+            record = stream.read(56)
         if len(record) == 56 and record[:4] == _EOCD64:
             cd_size, cd_offset = struct.unpack("<QQ", record[40:56])
             end_of_cd = eocd64

@@ -251,3 +251,75 @@ def test_a_malformed_segment_is_named_in_the_refusal(pkt: pktoken.PKToken) -> No
     assert _refused(lambda: pktoken.verify(_forge(cic=p384), ISSUER.url, _jwks())) == (
         "openpubkey: CIC upk is not a P-256 JWK")
     assert _refused(lambda: osm.verify_detached("A..A", pkt, b"m")) == "openpubkey: OSM header is not base64url"
+
+
+def test_the_osm_key_comes_from_the_cic_and_its_refusals_name_the_cic(pkt: pktoken.PKToken) -> None:
+    # An OSM whose kid matches a token with a damaged CIC: the client key step names what is wrong.
+    def refusal(token: pktoken.PKToken) -> str:
+        seg = _seg({"alg": "ES256", "kid": token.hash(), "typ": "osm"})
+        signature = j.es256_sign(CLIENT, (seg + "." + j.b64url(b"m")).encode())
+        signed = f"{seg}..{j.b64url(signature)}"
+        return _refused(lambda: osm.verify_detached(signed, token, b"m"))
+
+    assert refusal(dataclasses.replace(pkt, cic_protected="A")) == "openpubkey: CIC header is not base64url"
+    assert refusal(dataclasses.replace(pkt, cic_protected=j.b64url(b"[]"))) == (
+        "openpubkey: CIC header is not a JSON object")
+    assert refusal(dataclasses.replace(pkt, cic_protected=_seg({**CIC, "upk": "k"}))) == (
+        "openpubkey: CIC upk is not a P-256 JWK")
+    assert pkt.client_key().public_numbers() == CLIENT.public_key().public_numbers()
+
+
+def test_a_protected_header_that_is_not_json_is_named(pkt: pktoken.PKToken) -> None:
+    cic = (pkt.cic_protected, pkt.cic_signature)
+    assert _refused(lambda: pktoken._roles(pkt.payload, [cic, ("A", pkt.op_signature)])) == (
+        "openpubkey: PK token protected header is not base64url")
+    assert _refused(lambda: pktoken.parse_compact(f"{pkt.payload}:{j.b64url(b'[1]')}:AA:{cic[0]}:{cic[1]}")) == (
+        "openpubkey: PK token protected header is not a JSON object")
+
+
+def test_a_cic_header_keeps_the_nonce_it_is_given() -> None:
+    assert pktoken.cic_header(CLIENT.public_key(), rz="my nonce") == {
+        "alg": "ES256", "rz": "my nonce", "typ": "CIC", "upk": j.ec_jwk(CLIENT.public_key())}
+    assert pktoken.cic_header(CLIENT.public_key(), rz="")["rz"] == ""  # given, even empty: not replaced
+
+
+def test_claims_of_a_damaged_payload_name_the_payload(pkt: pktoken.PKToken) -> None:
+    assert _refused(lambda: dataclasses.replace(pkt, payload="A").claims()) == (
+        "openpubkey: PK token payload is not base64url")
+
+
+def test_issue_names_an_id_token_header_that_is_not_json() -> None:
+    _, p, s = ISSUER.token(pktoken.commitment(CIC)).split(".")
+    assert _refused(lambda: pktoken.issue(f"A.{p}.{s}", JWK, CLIENT, CIC)) == (
+        "openpubkey: ID token header is not base64url")
+    assert _refused(lambda: pktoken.issue(f"{j.b64url(b'[]')}.{p}.{s}", JWK, CLIENT, CIC)) == (
+        "openpubkey: ID token header is not a JSON object")
+
+
+def test_issue_names_the_payload_and_verify_the_client_signature_exactly(pkt: pktoken.PKToken) -> None:
+    h, _, s = ISSUER.token(pktoken.commitment(CIC)).split(".")
+    assert _refused(lambda: pktoken.issue(f"{h}.A.{s}", JWK, CLIENT, CIC)) == (
+        "openpubkey: ID token payload is not base64url")
+    other = j.b64url(j.es256_sign(CLIENT, b"something else"))
+    assert _refused(lambda: pktoken.verify(dataclasses.replace(pkt, cic_signature=other), ISSUER.url, _jwks())) == (
+        "openpubkey: CIC: the client signature does not verify")
+
+
+def test_without_a_kid_only_a_jwks_of_exactly_one_entry_names_the_key() -> None:
+    unnamed = _forge(original={"alg": "RS256"})
+    assert _refused(lambda: pktoken.verify(unnamed, ISSUER.url, {"keys": ["junk", JWK]})) == (
+        "openpubkey: JWKS: no single key with kid None in the issuer's JWKS")
+
+
+def test_issue_names_an_issuer_key_that_is_not_rsa() -> None:
+    token = ISSUER.token(pktoken.commitment(CIC))
+    assert _refused(lambda: pktoken.issue(token, {**JWK, "kty": "EC"}, CLIENT, CIC)) == (
+        "openpubkey: issuer key is not an RSA key")
+
+
+def test_a_signature_segment_that_is_not_base64url_is_named(pkt: pktoken.PKToken) -> None:
+    h, p, _ = ISSUER.token(pktoken.commitment(CIC)).split(".")
+    assert _refused(lambda: pktoken.issue(f"{h}.{p}.A", JWK, CLIENT, CIC)) == (
+        "openpubkey: ID token signature is not base64url")
+    assert _refused(lambda: pktoken.verify(dataclasses.replace(pkt, op_signature="A"), ISSUER.url, _jwks())) == (
+        "openpubkey: GQ is not base64url")

@@ -16,7 +16,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
 from mlsec_actions.json_strict import no_duplicate_keys
@@ -113,14 +113,6 @@ def rsa_public_key(jwk: dict[str, Any], what: str) -> rsa.RSAPublicKey:
     if key.key_size < MIN_RSA_BITS:
         raise VerificationError(f"openpubkey: {what} is a {key.key_size}-bit RSA key; {MIN_RSA_BITS} bits at least")
     return key
-
-
-def rs256_valid(key: rsa.RSAPublicKey, signature: bytes, signing_input: bytes) -> bool:
-    try:
-        key.verify(signature, signing_input, padding.PKCS1v15(), hashes.SHA256())
-    except InvalidSignature:
-        return False
-    return True
 
 
 def ec_jwk(key: ec.EllipticCurvePublicKey) -> dict[str, str]:
