@@ -13,14 +13,16 @@ import json
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+T = TypeVar("T")
 
 REPO = "octo-org/octo-repo"
 WORKFLOW_REF = f"{REPO}/.github/workflows/release.yml@refs/heads/main"
@@ -106,11 +108,11 @@ def _handler(issuer: Issuer) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def running_issuer() -> Iterator[Issuer]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    holder: list[Issuer] = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: _handler(holder[0])(*a))
-    holder.append(Issuer(url=f"http://127.0.0.1:{server.server_address[1]}", key=key))
+def serve_loopback(make: Callable[[str], T], handler: Callable[[T], type[BaseHTTPRequestHandler]]) -> Iterator[T]:
+    """A threaded HTTP server on a free loopback port: `make(url)` builds the state its `handler(state)` serves."""
+    holder: list[T] = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: handler(holder[0])(*a))
+    holder.append(make(f"http://127.0.0.1:{server.server_address[1]}"))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -118,3 +120,10 @@ def running_issuer() -> Iterator[Issuer]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def running_issuer() -> Iterator[Issuer]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    with serve_loopback(lambda url: Issuer(url=url, key=key), _handler) as issuer:
+        yield issuer

@@ -36,7 +36,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from tests.oidc_issuer import Issuer, JsonHandler
+from tests.oidc_issuer import Issuer, JsonHandler, serve_loopback
 
 _SCT_OID = x509.ObjectIdentifier("1.3.6.1.4.1.11129.2.4.2")
 _FULCIO = "1.3.6.1.4.1.57264.1."
@@ -361,13 +361,5 @@ def _handler(inst: Instance) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def running_instance(issuer: Issuer) -> Iterator[Instance]:
     """Fulcio, CT and Rekor stand-ins on one loopback port (paths as the real servers'), trusting `issuer`."""
-    holder: list[Instance] = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: _handler(holder[0])(*a))
-    holder.append(Instance(issuer=issuer, url=f"http://127.0.0.1:{server.server_address[1]}"))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield holder[0]
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_loopback(lambda url: Instance(issuer=issuer, url=url), _handler) as instance:
+        yield instance

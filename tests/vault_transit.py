@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa, utils
 
-from tests.oidc_issuer import JsonHandler
+from tests.oidc_issuer import JsonHandler, serve_loopback
 
 TOKEN = "stand-in-vault-token"
 
@@ -97,13 +96,5 @@ def _handler(transit: Transit) -> type[BaseHTTPRequestHandler]:
 
 @contextmanager
 def running_transit() -> Iterator[Transit]:
-    holder: list[Transit] = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: _handler(holder[0])(*a))
-    holder.append(Transit(url=f"http://127.0.0.1:{server.server_address[1]}"))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield holder[0]
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_loopback(lambda url: Transit(url=url), _handler) as transit:
+        yield transit
