@@ -66,6 +66,7 @@ KEYS: tuple[Key, ...] = (
     # Who may sign what fetch, verify and publish accept (docs/signing.md#trust-policy); `mlsec run` runs none.
     Key("trust-policy", "text", "job", "verify"),
     Key("publish-s3", "text", "job", "publish"),
+    Key("publish-nexus", "text", "job", "publish"),
     Key("instance", "text", "ci"),
     Key("pr-policy-from-head", "flag", "ci"),
     Key("train-command", "list", "job", "train"),

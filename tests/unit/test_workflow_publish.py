@@ -41,7 +41,7 @@ def test_mlsecops_publishes_to_s3_with_its_own_credentials() -> None:
     assert "publish-s3" in call["inputs"]
     assert {"publish-aws-access-key-id", "publish-aws-secret-access-key"} <= set(call["secrets"])
     job = doc["jobs"]["publish"]
-    assert "(inputs.publish-mlflow-uri != '' || inputs.publish-s3 != '')" in job["if"]
+    assert "(inputs.publish-mlflow-uri != '' || inputs.publish-s3 != '' || inputs.publish-nexus != '')" in job["if"]
     assert "needs.gate-8.outputs.verdict == 'pass'" in job["if"] and "needs.sign.result == 'success'" in job["if"]
     step = _publish_step(job)
     assert step["with"]["s3"] == "${{ inputs.publish-s3 }}"
@@ -94,7 +94,9 @@ def test_devsecops_publishes_exactly_what_sign_signed() -> None:
     assert step["with"]["attestation"] == "mlsec-results/gate.intoto.sigstore.json"
     assert step["with"]["s3"] == "${{ inputs.publish-s3 }}"
     assert step["env"] == {"AWS_ACCESS_KEY_ID": "${{ secrets.publish-aws-access-key-id }}",
-                           "AWS_SECRET_ACCESS_KEY": "${{ secrets.publish-aws-secret-access-key }}"}
+                           "AWS_SECRET_ACCESS_KEY": "${{ secrets.publish-aws-secret-access-key }}",
+                           "NEXUS_USERNAME": "${{ secrets.publish-nexus-username }}",
+                           "NEXUS_PASSWORD": "${{ secrets.publish-nexus-password }}"}
     # The key is read from a checkout of its own, after a path and regular-file check; never the workspace root.
     steps = jobs["publish"]["steps"]
     checkout = next(s for s in steps if "actions/checkout@" in s.get("uses", ""))
@@ -265,3 +267,22 @@ def test_the_public_key_is_read_only_as_a_regular_file_of_the_checkout(job: str,
         proc = _bash(key["run"], tmp_path, {"KEY": bad, "GITHUB_OUTPUT": str(out)})
         assert proc.returncode == 2 and f"::error title=mlsec {job}::" in proc.stdout, bad
         assert out.read_text() == "", bad
+
+
+@pytest.mark.parametrize("name", ["mlsecops", "devsecops"])
+def test_nexus_is_a_publish_target_with_its_own_credentials(name: str) -> None:
+    """publish-nexus alone starts verify and publish (and, in devsecops, sign); its credentials reach publish only."""
+    doc = _doc(name)
+    call = doc[True]["workflow_call"]
+    assert "publish-nexus" in call["inputs"]
+    assert {"publish-nexus-username", "publish-nexus-password"} <= set(call["secrets"])
+    jobs = doc["jobs"]
+    starts = ("publish", "verify", "sign") if name == "devsecops" else ("publish", "verify")
+    for job_id in starts:
+        assert "inputs.publish-nexus != ''" in jobs[job_id]["if"], job_id
+    step = _publish_step(jobs["publish"])
+    assert step["with"]["nexus"] == "${{ inputs.publish-nexus }}"
+    assert step["env"]["NEXUS_USERNAME"] == "${{ secrets.publish-nexus-username }}"
+    assert step["env"]["NEXUS_PASSWORD"] == "${{ secrets.publish-nexus-password }}"
+    text = (ROOT / ".github" / "workflows" / f"{name}.yml").read_text(encoding="utf-8")
+    assert text.count("secrets.publish-nexus-password") == 1
