@@ -23,6 +23,7 @@ import pytest
 
 from mlsec_actions import cli
 from tests import oidc_issuer, sigstore_standin
+from tests.integration.test_provenance_schema_pipeline import _mlsec, trained  # noqa: F401 - a trained project
 from tests.integration.test_sign_verify import ws  # noqa: F401 - the pipeline-output fixture
 from tests.oci_registry import Registry, oci_registry
 
@@ -316,3 +317,25 @@ def test_keyless_image_signature_verifies_under_the_trust_config(oci_registry: R
     assert cli.main(["verify-image", ref, *who, "--identity", IDENTITY, "--require-attestation", "gate"]) == 0
     assert cli.main(["verify-image", ref, *who, "--identity", IDENTITY.replace("release", "other")]) == 1
     assert cli.main(["verify-image", ref, "--offline", "--issuer", instance.issuer.url, "--identity", IDENTITY]) == 1
+
+
+def test_sigstore_cli_verifies_mlsec_training_provenance(trained: Path, conf: Path,  # noqa: F811 - fixture
+                                                        instance: sigstore_standin.Instance) -> None:
+    """The train provenance (a DSSE bundle like the gate attestation) is verified by `sigstore verify identity`
+    for each output it names, and refused for a file it does not name or an output changed after training."""
+    env = {"SIGSTORE_ID_TOKEN": instance.issuer.token("sigstore")}
+    signed = _mlsec(trained, "sign", "--backend", "sigstore", "--trust-config", str(conf), "model",
+                    "--provenance", "mlsec-results/train.provenance.json", env=env)
+    assert signed.returncode == 0, signed.stderr
+    bundle = trained / "mlsec-results" / "train.provenance.json.sigstore.json"
+    outputs = sorted(p for p in (trained / "model").rglob("*") if p.is_file())
+    assert len(outputs) == 2, outputs
+    for output in outputs:
+        got = verify_identity(conf, bundle, output, IDENTITY, instance.issuer.url)
+        assert got.returncode == 0, (output.name, got.stderr)
+        assert json.loads(got.stdout)["predicateType"] == "https://slsa.dev/provenance/v1"
+    got = verify_identity(conf, bundle, trained / "data.csv", IDENTITY, instance.issuer.url)
+    assert got.returncode != 0 and "no subject for digest" in got.stderr
+    outputs[0].write_bytes(outputs[0].read_bytes() + b"\n")
+    got = verify_identity(conf, bundle, outputs[0], IDENTITY, instance.issuer.url)
+    assert got.returncode != 0 and "no subject for digest" in got.stderr
