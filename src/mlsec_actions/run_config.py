@@ -63,7 +63,8 @@ KEYS: tuple[Key, ...] = (
     Key("publish-public-key", "text", "job", "publish"),
     Key("publish-identity", "text", "job", "publish"),
     Key("publish-issuer", "text", "job", "publish"),
-    # Who may sign what fetch, verify and publish accept (docs/signing.md#trust-policy); `mlsec run` runs none.
+    # Who may sign what fetch, verify and publish accept, in both pipelines (docs/signing.md#trust-policy); `mlsec run`
+    # runs none of those jobs.
     Key("trust-policy", "text", "job", "verify"),
     Key("publish-s3", "text", "job", "publish"),
     Key("publish-nexus", "text", "job", "publish"),

@@ -17,7 +17,10 @@ here), so all twelve stages run:
   verifies the bundles with the public key (the fetched artifact, signed as a folder, among them). Before sign,
   sbom (Dev 8) writes the service's CycloneDX BOM (schema-valid, gate-7's verdict in it), which sign signs and
   publish uploads; between sign and publish, verify (Dev 8) checks every bundle and the attestation against the
-  public key and keeps its report. `before` publishes nothing: its prefix stays empty.
+  signers of the repository's trust policy (`trust-policy`, no `publish-public-key`: this call names its signer only
+  there) and keeps its report. `before` publishes nothing: its prefix stays empty.
+  The lock's artifact carries a bundle (signed with the same key), so both calls' fetch must verify it: through
+  the trust policy, which devsecops hands fetch, verify and publish via actions/_trusted.
 - `tampered`: a third, short call (code-scan, gate-4, sbom, sign, verify, publish; no build or deployment) whose
   release evidence is changed in the artifact store after sign kept it (one byte appended to the signed SBOM, by the
   upload-artifact stand-in's fault injection, E2E_TAMPER_ARTIFACTS): verify fails naming the SBOM and publish never
@@ -74,6 +77,9 @@ PUBLIC_KEY = Path(".mlsec") / "signing.pub"
 LOCK = Path("mlsec.lock")
 FETCHED = "config/service.json"
 FETCHED_BYTES = json.dumps({"feature": "pinned"}).encode()
+# Its key relative to itself: .mlsec/signing.pub (docs/signing.md#trust-policy).
+TRUST_POLICY = Path(".mlsec") / "trust.yml"
+TRUST = "signers:\n  - public-key: signing.pub\n    name: release key\n"
 # The modules that find the vulnerable app's holes (as tests/integration/test_dast.py): a shorter dast job.
 DAST_MODULES = "xss,sql,file,http_headers,csp"
 STAGE_JOBS = ("precommit", "fetch", "code-scan", "gate before build", "build", "image-scan", "dast", "infra-scan",
@@ -99,6 +105,11 @@ def two_calls(caller: str) -> str:
         one["with"]["precommit"] = "fast"
         one["with"]["lock"] = LOCK.as_posix()
         one["with"]["fetch-clamav-db"] = "${{ vars.MLSEC_CLAMAV_DB }}"
+        # The lock's bundle needs a verifier: the trust policy. `after` names its signer there only, so its verify
+        # and publish trust the key through the policy too.
+        one["with"]["trust-policy"] = TRUST_POLICY.as_posix()
+        if call == "after":
+            del one["with"]["publish-public-key"]
         jobs[call] = one
     # The tampered call: the same repository, policy, key and bucket, only the stages up to publish.
     short = yaml.safe_load(text.replace("vars.", "vars.TAMPERED_").replace("vars.TAMPERED_MLSEC_", "vars.MLSEC_"))
@@ -111,20 +122,28 @@ def two_calls(caller: str) -> str:
     return yaml.safe_dump(doc, sort_keys=False, width=200)
 
 
-def service_repo(work: Path, plain: Services, tls: Services, public_key: Path, http: HttpServer) -> Path:
-    """The fixture, committed, with the policy's placeholder ports set to the listeners' (and an expiry date) and
-    the signing key's public half where the caller's MLSEC_PUBLIC_KEY names it."""
+def service_repo(work: Path, plain: Services, tls: Services, keys: tuple[Path, Path], http: HttpServer) -> Path:
+    """The fixture, committed, with the policy's placeholder ports set to the listeners' (and an expiry date), the
+    signing key's public half where the caller's MLSEC_PUBLIC_KEY and the trust policy name it, and the lock's
+    artifact signed with that key (its bundle served beside it)."""
+    from mlsec_actions import cli
+
     repo = work / "service"
     shutil.copytree(FIXTURE, repo)
-    shutil.copyfile(public_key, repo / PUBLIC_KEY)
+    shutil.copyfile(keys[1], repo / PUBLIC_KEY)
+    (repo / TRUST_POLICY).write_text(TRUST, encoding="utf-8")
     policy = (repo / POLICY).read_text(encoding="utf-8")
     policy = (policy.replace("@SERVICE_PORT@", str(plain.ports["allowed"]))
               .replace("@TLS_PORTS@", f"{tls.ports['modern']},{tls.ports['legacy']}")
               .replace("@EXPIRES@", day(30)))
     (repo / POLICY).write_text(policy, encoding="utf-8")
     (http.root / "service.json").write_bytes(FETCHED_BYTES)
-    lock = {"version": 1, "artifacts": [{"name": FETCHED, "url": f"{http.base}/service.json",
-                                         "sha256": hashlib.sha256(FETCHED_BYTES).hexdigest()}]}
+    assert cli.main(["sign", "--backend", "key", "--key", str(keys[0]), str(http.root / "service.json"),
+                     "--digest-cache", str(work / "digests.json")]) == 0
+    lock = {"version": 1, "require_signatures": True,
+            "artifacts": [{"name": FETCHED, "url": f"{http.base}/service.json",
+                           "sha256": hashlib.sha256(FETCHED_BYTES).hexdigest(),
+                           "bundle": f"{http.base}/service.json.sigstore.json"}]}
     (repo / LOCK).write_text(json.dumps(lock, indent=1), encoding="utf-8")
     (repo / CALLER).write_text(two_calls((FIXTURE / CALLER).read_text(encoding="utf-8")), encoding="utf-8")
     git_init(repo)
@@ -143,7 +162,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, oci_registry: Registry, v
              plain_listeners: Services, tls_services: Services, keys: tuple[Path, Path],
              s3_server: S3Server, clamav_db: Path, http_server: HttpServer) -> ActRun:
     work = tmp_path_factory.mktemp("e2e-devsecops")
-    repo = service_repo(work, plain_listeners, tls_services, keys[1], http_server)
+    repo = service_repo(work, plain_listeners, tls_services, keys, http_server)
     s3_server.client().create_bucket(Bucket=BUCKET)
     plain, tls = plain_listeners, tls_services
     deployments = {
@@ -303,7 +322,8 @@ def test_after_the_fixes_the_signed_release_evidence_is_published_and_reads_back
     names = {key.removeprefix(f"{base}/") for key in objects}
     assert all(key.startswith(f"{base}/") for key in objects), sorted(objects)
     evidence = {"gate-verdict.json", "image-digest.json", "image.cdx.json", "sbom.cdx.json"}
-    fetched = {f"mlsec-fetched/{FETCHED}", "mlsec-fetched.sigstore.json"}  # what fetch placed, signed as a folder
+    # What fetch placed (the artifact and its upstream bundle), signed as a folder.
+    fetched = {f"mlsec-fetched/{FETCHED}", f"mlsec-fetched/{FETCHED}.sigstore.json", "mlsec-fetched.sigstore.json"}
     attestation = {"gate.intoto.sigstore.json"}  # beside the files; the SBOM is one of them (uploaded once)
     assert names == evidence | {f"{name}.sigstore.json" for name in evidence} | fetched | attestation, sorted(names)
     for key, (body, sha) in objects.items():
@@ -367,6 +387,9 @@ def test_after_the_fixes_verify_checks_every_signed_file_and_the_attestation(pip
               "mlsec-release/image.cdx.json", "mlsec-fetched"}
     assert signed <= targets, targets
     assert any("gate.intoto.sigstore.json" in t for t in targets), targets
+    # No publish-public-key in this call: every check passed on the trust policy's entry, read from the checkout.
+    trusted = {c["trusted"] for c in report["checks"]}
+    assert trusted == {f"mlsec-caller/{TRUST_POLICY.as_posix()} signers[0] (release key)"}, report
 
 
 def test_a_release_changed_after_sign_fails_verify_and_is_not_published(pipeline: ActRun, s3_server: S3Server) -> None:

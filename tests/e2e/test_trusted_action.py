@@ -251,3 +251,65 @@ def test_a_symlinked_trust_policy_in_the_base_is_not_followed(tmp_path: Path) ->
     (ws / ".mlsec-base" / ".github" / "trust.yml").symlink_to(ws / ".github" / "trust.yml")
     rc, log, _ = _copy(ws, POLICY="", TRUST_POLICY=".github/trust.yml")
     assert rc == 1 and "the trust policy is not a regular file" in log
+
+
+# `path`: devsecops' verify and publish check the repository out into mlsec-caller/, apart from the release evidence
+# they download to the workspace root. The files are then the checkout's, on every event.
+
+def _caller(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    (ws / "mlsec-caller" / ".github").mkdir(parents=True)
+    (ws / "mlsec-caller" / ".github" / "trust.yml").write_text("signers: []\n", encoding="utf-8")
+    (ws / "mlsec-results").mkdir()
+    (ws / "mlsec-results" / "trust.yml").write_text("evidence, not the repository's\n", encoding="utf-8")
+    return ws
+
+
+def test_with_a_path_other_events_get_the_checkouts_file(tmp_path: Path) -> None:
+    ws = _caller(tmp_path)
+    rc, log, out = _run("decide", ws, EVENT="push", ROOT="mlsec-caller", TRUST_POLICY=".github/trust.yml")
+    assert rc == 0 and out == {"from-base": "false"}, log
+    rc, log, out = _run("copy", ws, FROM_BASE="false", ROOT="mlsec-caller", TRUST_POLICY=".github/trust.yml",
+                        POLICY="strict", CONFIG="")
+    assert rc == 0, log
+    assert out == {"policy": "strict", "config": "", "trust-policy": "mlsec-caller/.github/trust.yml",
+                   "source": "workspace"}
+
+
+def test_with_a_path_no_event_reads_outside_the_checkout(tmp_path: Path) -> None:
+    ws = _caller(tmp_path)
+    for event in ("push", "workflow_dispatch", "pull_request"):
+        for bad in ("../mlsec-results/trust.yml", "/etc/hostname", ".github/../../mlsec-results/trust.yml"):
+            rc, log, out = _decide(ws, EVENT=event, ROOT="mlsec-caller", TRUST_POLICY=bad, FROM_HEAD="true")
+            assert rc == 2 and "paths inside the repository" in log and out == {}, (event, bad)
+
+
+def test_with_a_path_a_symlink_or_a_missing_file_is_refused(tmp_path: Path) -> None:
+    ws = _caller(tmp_path)
+    caller = ws / "mlsec-caller"
+    (caller / "link.yml").symlink_to(caller / ".github" / "trust.yml")
+    (caller / "out").symlink_to(ws / "mlsec-results")  # a folder of the checkout pointing at the evidence
+    for bad in ("link.yml", "out/trust.yml", "missing.yml", ".github"):
+        rc, log, out = _run("copy", ws, FROM_BASE="false", ROOT="mlsec-caller", TRUST_POLICY=bad)
+        assert rc == 2 and "the trust policy is not a regular file of the repository" in log, bad
+        assert out == {}, bad
+    rc, log, out = _run("copy", ws, FROM_BASE="false", ROOT="mlsec-caller", CONFIG="missing.yml")
+    assert rc == 2 and "the config file is not a regular file of the repository" in log and out == {}
+
+
+def test_with_a_path_a_pull_request_still_reads_the_base(tmp_path: Path) -> None:
+    ws, keys = _trust_workspace(tmp_path)
+    (ws / "mlsec-caller").mkdir()
+    rc, log, out = _decide(ws, ROOT="mlsec-caller", TRUST_POLICY=".github/trust.yml")
+    assert rc == 0 and out["from-base"] == "true", log
+    rc, log, out = _copy(ws, IN_PLACE="false", POLICY="", ROOT="mlsec-caller", TRUST_POLICY=".github/trust.yml")
+    assert rc == 0, log
+    trusted = tmp_path / "runner-temp" / "mlsec-trusted"
+    assert out["trust-policy"] == str(trusted / ".github" / "trust.yml") and out["source"] == "base"
+    assert (trusted / "keys" / "release.pub").read_bytes() == keys["release"][1].read_bytes()
+    assert not (ws / ".mlsec-base").exists()
+
+
+def test_a_path_is_not_taken_in_place(tmp_path: Path) -> None:
+    rc, log, _ = _decide(tmp_path, ROOT="mlsec-caller", IN_PLACE="true", POLICY=".github/policy.yml")
+    assert rc == 2 and "path and in-place together" in log

@@ -234,6 +234,9 @@ def test_devsecops_verify_checks_what_sign_signed_before_publish_may_run() -> No
     assert step["with"]["public-key"] == "${{ steps.key.outputs.path }}"
     assert step["with"]["identity"] == "${{ inputs.publish-identity }}"
     assert step["with"]["issuer"] == "${{ inputs.publish-issuer }}"  # the action reads it only with an identity
+    # The trust policy only as _trusted hands it over (the base commit's on a pull request), to both checks.
+    assert step["with"]["trust-policy"] == _publish_step(publish)["with"]["trust-policy"] \
+        == "${{ steps.trusted.outputs.trust-policy }}"
     # The keyless identity is this reusable workflow's for every caller: the caller's repository is required too.
     assert step["with"]["repository"] == "${{ inputs.publish-identity != '' && github.repository || '' }}"
     assert step["env"] == {"MLSEC_JSON": "mlsec-results/verify.json"}
@@ -286,3 +289,17 @@ def test_nexus_is_a_publish_target_with_its_own_credentials(name: str) -> None:
     assert step["env"]["NEXUS_PASSWORD"] == "${{ secrets.publish-nexus-password }}"
     text = (ROOT / ".github" / "workflows" / f"{name}.yml").read_text(encoding="utf-8")
     assert text.count("secrets.publish-nexus-password") == 1
+
+
+@pytest.mark.parametrize("name", ["mlsecops", "devsecops"])
+def test_a_trust_policy_starts_a_job_wherever_a_public_key_does(name: str) -> None:
+    """trust-policy is a signer like publish-public-key: every job and step the key alone starts (or checks the
+    repository out for), the trust policy alone starts too, and no other."""
+    key, trust = "inputs.publish-public-key != ''", "inputs.trust-policy != ''"
+    doc = _doc(name)
+    assert "trust-policy" in doc[True]["workflow_call"]["inputs"]
+    for job_id, job in doc["jobs"].items():
+        assert (key in str(job.get("if", ""))) == (trust in str(job.get("if", ""))), job_id
+        for step in job.get("steps", []):
+            if "actions/checkout@" in str(step.get("uses", "")) and key in str(step.get("if", "")):
+                assert trust in step["if"], (job_id, step["name"])

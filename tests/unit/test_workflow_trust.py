@@ -1,6 +1,8 @@
-"""Who may sign, in mlsecops.yml: the trust policy reaches fetch, verify and publish only through actions/_trusted
-(on a pull request, the base commit's copy and its keys), the verify job (ML 9) checks what sign signed before
-publish may run, and the keyless signer (publish-identity, publish-issuer) reaches both.
+"""Who may sign, in both workflows: the trust policy reaches fetch, verify and publish only through
+actions/_trusted (on a pull request, the base commit's copy and its keys; otherwise the file of the job's own
+checkout); in mlsecops.yml the verify job (ML 9) checks what sign signed before publish may run, and the keyless
+signer (publish-identity, publish-issuer) reaches both. devsecops.yml's verify and publish are in
+test_workflow_publish.py.
 
 Structure only: the _trusted scripts themselves run under bash in tests/e2e/test_trusted_action.py, and the
 pipeline under act in tests/e2e/test_supply_workflow.py.
@@ -15,13 +17,17 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKFLOW = ROOT / ".github" / "workflows" / "mlsecops.yml"
+WORKFLOWS = ("mlsecops", "devsecops")
 RAW = "${{ inputs.trust-policy }}"
 TRUSTED = "${{ steps.trusted.outputs.trust-policy }}"
+FROM_HEAD = "${{ inputs.pr-policy-from-head }}"
+CHECKOUT = "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1"
+SIGNER_JOBS = [(w, j, j) for w in WORKFLOWS for j in ("fetch", "verify", "publish")]
 
 
-def _doc() -> dict[Any, Any]:
-    doc: dict[Any, Any] = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+def _doc(workflow: str = "mlsecops") -> dict[Any, Any]:
+    path = ROOT / ".github" / "workflows" / f"{workflow}.yml"
+    doc: dict[Any, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
     return doc
 
 
@@ -39,18 +45,39 @@ def _lines(value: str) -> list[str]:
     return [line.strip() for line in value.splitlines() if line.strip()]
 
 
-@pytest.mark.parametrize(("job_id", "action"), [("fetch", "fetch"), ("verify", "verify"), ("publish", "publish")])
-def test_each_signer_check_gets_the_trusted_copy_not_the_input(job_id: str, action: str) -> None:
-    job = _doc()["jobs"][job_id]
+@pytest.mark.parametrize(("workflow", "job_id", "action"), SIGNER_JOBS)
+def test_each_signer_check_gets_the_trusted_copy_not_the_input(workflow: str, job_id: str, action: str) -> None:
+    job = _doc(workflow)["jobs"][job_id]
     t, trusted = _step(job, "$/actions/_trusted")
     s, stage = _step(job, f"$/actions/{action}")
-    assert t < s and trusted["id"] == "trusted"
-    assert trusted["with"] == {"trust-policy": RAW, "from-head": "${{ inputs.pr-policy-from-head }}"}
+    assert t < s and trusted["id"] == "trusted" and trusted["if"] == "inputs.trust-policy != ''"
+    # _trusted reads the repository where the job checked it out: the workspace root, or (devsecops' verify and
+    # publish, which download the evidence to the root) mlsec-caller/, through its `path` input.
+    ((c, checkout),) = [(i, st) for i, st in enumerate(job["steps"]) if str(st.get("uses", "")).startswith(CHECKOUT)]
+    assert c < t
+    assert "inputs.trust-policy != ''" in checkout.get("if", "inputs.trust-policy != ''")
+    assert checkout["with"]["persist-credentials"] is False
+    want = {"trust-policy": RAW, "from-head": FROM_HEAD}
+    if "path" in checkout["with"]:
+        want["path"] = checkout["with"]["path"]
+    assert trusted["with"] == want
     assert stage["with"]["trust-policy"] == TRUSTED
+    # Nothing another job made is in the workspace yet when the base commit is checked out beside it.
+    downloads = [i for i, st in enumerate(job["steps"]) if "download-artifact" in str(st.get("uses", ""))]
+    if "path" in trusted["with"]:
+        assert downloads and t < min(downloads)
 
 
-def test_the_raw_input_reaches_nothing_but_trusted() -> None:
-    for job_id, job in _doc()["jobs"].items():
+def test_devsecops_keeps_the_trust_policy_apart_from_the_evidence() -> None:
+    jobs = _doc("devsecops")["jobs"]
+    assert "path" not in _step(jobs["fetch"], "$/actions/_trusted")[1]["with"]  # the lock's checkout is the root
+    for job_id in ("verify", "publish"):
+        assert _step(jobs[job_id], "$/actions/_trusted")[1]["with"]["path"] == "mlsec-caller", job_id
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS)
+def test_the_raw_input_reaches_nothing_but_trusted(workflow: str) -> None:
+    for job_id, job in _doc(workflow)["jobs"].items():
         for step in job.get("steps", []):
             for key, value in {**step.get("with", {}), **step.get("env", {})}.items():
                 if "inputs.trust-policy" in str(value):
@@ -138,8 +165,9 @@ def test_keyless_signers_reach_verify_and_publish() -> None:
                                             "'https://token.actions.githubusercontent.com') || '' }}")
 
 
-def test_the_trust_policy_is_an_input_of_both_triggers_and_from_head_says_so() -> None:
-    on = _doc()[True]
+@pytest.mark.parametrize("workflow", WORKFLOWS)
+def test_the_trust_policy_is_an_input_of_both_triggers_and_from_head_says_so(workflow: str) -> None:
+    on = _doc(workflow)[True]
     assert "trust-policy" in on["workflow_call"]["inputs"] and "trust-policy" in on["workflow_dispatch"]["inputs"]
     assert len(on["workflow_dispatch"]["inputs"]) <= 25  # GitHub's limit for a dispatch
     assert "trust policy" in on["workflow_call"]["inputs"]["pr-policy-from-head"]["description"]
