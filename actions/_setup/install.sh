@@ -91,6 +91,9 @@ mkdir -p "$work/home" "$cache"
 cd "$work"
 # Resolve the interpreter on the job's PATH before the environment is replaced.
 python_bin="$(command -v -- "$python")" || { echo "::error title=mlsec setup::interpreter not found" >&2; exit 2; }
+# Through its links: a venv of an earlier install in this job may come first on PATH (its bin/ was added), and that
+# venv is removed before the next is made.
+python_bin="$(readlink -f -- "$python_bin")"
 
 # The whole environment of every install command: nothing else from the job reaches pip, uv or Python.
 clean=(env -i "PATH=$PATH" "HOME=$work/home" "LANG=C.UTF-8" "TMPDIR=$work"
