@@ -158,3 +158,16 @@ def test_bad_settings_are_refused_in_one_line(tmp_path: Path, name: str, value: 
     got, _ = _install(tmp_path, tmp_path, "bad", **{name: value})
     assert got.returncode == 2 and got.stderr.strip() == f"::error title=mlsec setup::{message}"
     assert not (tmp_path / "mlsec-venv").exists()
+
+
+def test_a_second_install_with_other_extras_replaces_the_venv_that_is_first_on_path(tmp_path: Path) -> None:
+    # The first install put its bin/ on PATH (GITHUB_PATH), so `python3` is the venv's own: the second install
+    # must not make its new venv with the interpreter of the venv it removes.
+    runner_temp = tmp_path / "runner-temp"
+    runner_temp.mkdir()
+    got, first = _install(runner_temp, tmp_path, "first")
+    assert got.returncode == 0, got.stderr
+    path = f"{first['bin-dir']}{os.pathsep}{os.environ['PATH']}"
+    got, second = _install(runner_temp, tmp_path, "second", MLSEC_SETUP_EXTRAS="sast", PATH=path)
+    assert got.returncode == 0, got.stdout + got.stderr
+    assert (Path(second["bin-dir"]) / "bandit").is_file()
