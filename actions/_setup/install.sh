@@ -16,6 +16,16 @@
 #                          this one, their command linked into bin/
 #   MLSEC_SETUP_INDEX_URL  package index (default https://pypi.org/simple)
 #   MLSEC_SETUP_CACHE_DIR  uv and pip cache (default under $RUNNER_TEMP)
+#   MLSEC_SETUP_MODE       `install` (default), or `key`: only write the tool-venv cache key (`cache-key`, empty when
+#                          this job already has a venv it built or checked) and `venv-dir` to $GITHUB_OUTPUT
+#   MLSEC_SETUP_VENV_DIGEST  the digest a fresh install of this venv had in a job that ran no repository code; with
+#                          it, the cache key is <key>-<digest>, and a venv found in place (restored from the cache) is
+#                          used only when its files have that digest and its interpreter is this job's
+#                          (venv_cache.py verify); else it is removed and installed fresh, with a warning
+#   MLSEC_SETUP_VENV_SAVE  `true`: after a fresh install, write `venv-digest` and `cache-key` (<key>-<digest>) to
+#                          $GITHUB_OUTPUT, for a cache save step that comes next (nothing may run from the venv
+#                          between the digest and the save)
+# Tool-venv cache: docs/workflows.md#tool-venv-cache.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -30,6 +40,21 @@ wapiti_pin="wapiti3==3.2.3"
 
 if ! [[ "$extras" =~ ^[a-z0-9,-]*$ ]]; then
   echo "::error title=mlsec setup::extras must be comma-separated names" >&2
+  exit 2
+fi
+mode="${MLSEC_SETUP_MODE:-install}"
+expected="${MLSEC_SETUP_VENV_DIGEST:-}"
+save="${MLSEC_SETUP_VENV_SAVE:-false}"
+if [[ "$mode" != install && "$mode" != key ]]; then
+  echo "::error title=mlsec setup::MLSEC_SETUP_MODE must be install or key" >&2
+  exit 2
+fi
+if ! [[ "$expected" =~ ^([0-9a-f]{64})?$ ]]; then
+  echo "::error title=mlsec setup::MLSEC_SETUP_VENV_DIGEST must be empty or 64 lowercase hex digits" >&2
+  exit 2
+fi
+if [[ "$save" != true && "$save" != false ]]; then
+  echo "::error title=mlsec setup::MLSEC_SETUP_VENV_SAVE must be true or false" >&2
   exit 2
 fi
 if ! [[ "$index" =~ ^(https|file)://[A-Za-z0-9._~:/?#@!$\&\'()*+,\;=%-]+$ ]]; then
@@ -66,6 +91,9 @@ mkdir -p "$work/home" "$cache"
 cd "$work"
 # Resolve the interpreter on the job's PATH before the environment is replaced.
 python_bin="$(command -v -- "$python")" || { echo "::error title=mlsec setup::interpreter not found" >&2; exit 2; }
+# Through its links: a venv of an earlier install in this job may come first on PATH (its bin/ was added), and that
+# venv is removed before the next is made.
+python_bin="$(readlink -f -- "$python_bin")"
 
 # The whole environment of every install command: nothing else from the job reaches pip, uv or Python.
 clean=(env -i "PATH=$PATH" "HOME=$work/home" "LANG=C.UTF-8" "TMPDIR=$work"
@@ -85,10 +113,42 @@ uv_home="$cache/uv-$uv_version"
 uv="$uv_home/bin/uv"
 marker="$venv/.mlsec-install"
 want="$root [$extras] $index"
+# What this job built or checked itself (outside the venv, so nothing restored from a cache can claim it).
+trusted="$work/trusted-venv"
+venv_cache=("${clean[@]}" "$python_bin" -I "$root/actions/_setup/venv_cache.py")
+in_job() { [[ -x "$venv/bin/mlsec" && -f "$marker" && "$(cat "$marker")" == "$want"
+              && -f "$trusted" && "$(cat "$trusted")" == "$want" ]]; }
+if [[ "$mode" == key ]]; then
+  cache_key=""
+  if [[ -n "$expected" ]] && ! in_job; then
+    # Whatever is in the way would be mixed with the restored files: the restore gets an empty place.
+    rm -rf "$venv" "$trusted"
+    cache_key="$("${venv_cache[@]}" key --extras "$extras" --index "$index" --root "$root" --venv "$venv")-$expected"
+  fi
+  if [[ -n "${GITHUB_OUTPUT:-}" ]]; then
+    { echo "cache-key=$cache_key"; echo "venv-dir=$venv"; } >> "$GITHUB_OUTPUT"
+  fi
+  exit 0
+fi
+reuse=false
 # A second stage in the same job reuses the venv when it was built from the same checkout and extras.
-if [[ -x "$venv/bin/mlsec" && -f "$marker" && "$(cat "$marker")" == "$want" ]]; then
+if in_job; then
   echo "mlsec-actions already installed in $venv"
-else
+  reuse=true
+elif [[ -n "$expected" && ( -e "$venv" || -L "$venv" ) ]]; then
+  # Restored from the cache: used only when its files are the ones a fresh install had, never for its key.
+  if why="$("${venv_cache[@]}" verify "$venv" "$expected" 2>&1)" \
+     && [[ -f "$marker" && ! -L "$marker" && "$(cat "$marker")" == "$want" ]]; then
+    echo "mlsec-actions restored from the tool-venv cache into $venv (files verified)"
+    printf '%s' "$want" > "$trusted"
+    reuse=true
+  else
+    [[ -n "$why" ]] || why="it was installed from another checkout or with other extras"
+    echo "::warning title=mlsec setup::tool-venv cache entry not used, installing fresh: ${why//$'\n'/ }" >&2
+  fi
+fi
+if ! $reuse; then
+  rm -f "$trusted"
   rm -rf "$venv"
   # No pip in the venv (ensurepip alone takes longer than the rest of the install): uv installs into it.
   "${clean[@]}" "$python_bin" -I -m venv --without-pip "$venv"
@@ -150,11 +210,20 @@ print(next(d for d in deps if d.startswith("semgrep==")))' "$root/pyproject.toml
 fi
 
 "${clean[@]}" "$venv/bin/python" -I -m mlsec_actions --version
+if ! $reuse; then
+  printf '%s' "$want" > "$trusted"
+  if $save && [[ -n "${GITHUB_OUTPUT:-}" ]]; then
+    # After the version check above (its bytecode is part of what is saved); the save step comes next.
+    digest="$("${venv_cache[@]}" digest "$venv")"
+    key="$("${venv_cache[@]}" key --extras "$extras" --index "$index" --root "$root" --venv "$venv")"
+    { echo "venv-digest=$digest"; echo "cache-key=$key-$digest"; } >> "$GITHUB_OUTPUT"
+  fi
+fi
 if [[ -n "${GITHUB_PATH:-}" ]]; then
   echo "$venv/bin" >> "$GITHUB_PATH"
 fi
 if [[ -n "${GITHUB_OUTPUT:-}" ]]; then
   # `python` is how the stage actions start mlsec: "$python" -I -m mlsec_actions <stage>, never a bare
   # `mlsec` looked up on PATH (docs/workflows.md#stage-action-pattern).
-  { echo "bin-dir=$venv/bin"; echo "python=$venv/bin/python"; } >> "$GITHUB_OUTPUT"
+  { echo "bin-dir=$venv/bin"; echo "python=$venv/bin/python"; echo "venv-dir=$venv"; } >> "$GITHUB_OUTPUT"
 fi

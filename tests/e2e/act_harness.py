@@ -38,6 +38,7 @@ STANDIN_FOR = {
     "github/codeql-action": STANDINS / "codeql-action",
     "actions/upload-artifact": STANDINS / "upload-artifact",
     "actions/download-artifact": STANDINS / "download-artifact",
+    "actions/cache": STANDINS / "cache",
     # Steps the e2e runs never take (builder: buildx, dast-zap: true): mapped so act resolves their pins; they fail
     # loudly if run (no Docker engine here).
     "zaproxy/action-baseline": STANDINS / "zap-baseline",
@@ -172,6 +173,8 @@ def run_workflow(consumer: Path, workflow: Path, work: Path, *, event: str = "pu
            "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode", "--no-skip-checkout",
            "--action-cache-path", str(work / "act-cache"), "--cache-server-path", str(work / "act-cache-server"),
            "--no-cache-server", "--env", f"E2E_RECORD_DIR={record}", "--env", f"E2E_CHECKOUT_SOURCE={consumer}",
+           # The actions/cache stand-in's entries: one folder per act run (an act session's cache).
+           "--env", f"E2E_CACHE_DIR={work / 'cache'}",
            # install.sh ignores UV_*/PIP_* from the job; its own cache setting keeps the installs quick.
            "--env", f"MLSEC_SETUP_CACHE_DIR={SETUP_CACHE}"]
     for mapping in mappings:

@@ -6,7 +6,9 @@ pattern puts each artifact in its own folder, with a name straight into the dest
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -81,3 +83,56 @@ def test_download_by_pattern_gives_one_folder_per_artifact(tmp_path: Path) -> No
     assert _tree(got / "in") == ["mlsec-sarif-code-scan/scan.json"]  # the gate artifact is not matched
     got = _download(tmp_path, record, name="mlsec-gate-pre-train", path="res")
     assert _tree(got / "res") == ["sbom.cdx.json.sigstore.json"]
+
+
+CACHE = STANDINS / "cache" / "cache.py"
+
+
+def _cache(op: str, tmp: Path, key: str, path: Path, **extra: str) -> tuple[subprocess.CompletedProcess[str],
+                                                                            dict[str, str]]:
+    out = tmp / "github_output"
+    out.write_text("", encoding="utf-8")
+    env = {**os.environ, "E2E_RECORD_DIR": str(tmp / "record"), "E2E_CACHE_DIR": str(tmp / "store"),
+           "GITHUB_OUTPUT": str(out), "CACHE_KEY": key, "CACHE_PATH": f"{path}\n", **extra}
+    got = subprocess.run([sys.executable, str(CACHE), op], env=env, capture_output=True, text=True, timeout=60,
+                         check=False)
+    return got, dict(line.split("=", 1) for line in out.read_text(encoding="utf-8").splitlines() if "=" in line)
+
+
+def _folder(at: Path, text: str) -> Path:
+    (at / "bin").mkdir(parents=True)
+    (at / "bin" / "tool").write_text(text, encoding="utf-8")
+    (at / "bin" / "tool").chmod(0o750)
+    (at / "bin" / "python").symlink_to("/usr/bin/python3")
+    return at
+
+
+def test_the_cache_keeps_a_folder_under_its_exact_key_and_the_first_save_wins(tmp_path: Path) -> None:
+    venv = _folder(tmp_path / "venv", "first")
+    assert _cache("save", tmp_path, "k-1", venv)[0].returncode == 0
+    (venv / "bin" / "tool").write_text("second", encoding="utf-8")
+    got, _ = _cache("save", tmp_path, "k-1", venv)
+    assert got.returncode == 0 and "::warning::Failed to save" in got.stdout
+    shutil.rmtree(venv)
+    got, out = _cache("restore", tmp_path, "k-1", venv)
+    assert got.returncode == 0 and out["cache-hit"] == "true" and out["cache-matched-key"] == "k-1"
+    assert (venv / "bin" / "tool").read_text(encoding="utf-8") == "first"
+    assert (venv / "bin" / "tool").stat().st_mode & 0o777 == 0o750
+    assert (venv / "bin" / "python").readlink() == Path("/usr/bin/python3")
+    # Exact keys only: a prefix or a longer key is a miss, and a miss leaves the path alone.
+    for other in ("k-", "k-12"):
+        got, out = _cache("restore", tmp_path, other, tmp_path / "elsewhere")
+        assert got.returncode == 0 and out["cache-hit"] == "false" and out["cache-matched-key"] == ""
+        assert not (tmp_path / "elsewhere").exists()
+    got, _ = _cache("restore", tmp_path, "nope", tmp_path / "elsewhere", FAIL_ON_MISS="true")
+    assert got.returncode == 1
+    records = [json.loads(line) for line in (tmp_path / "record" / "cache.jsonl").read_text().splitlines()]
+    assert [r["result"] for r in records] == ["saved", "exists", "hit", "miss", "miss", "miss"]
+
+
+def test_the_cache_refuses_what_github_refuses_and_what_it_does_not_do(tmp_path: Path) -> None:
+    venv = _folder(tmp_path / "venv", "x")
+    for key in ("a,b", "", "k" * 513):
+        assert _cache("save", tmp_path, key, venv)[0].returncode == 1
+    assert _cache("restore", tmp_path, "k", venv, RESTORE_KEYS="k-")[0].returncode == 1
+    assert _cache("save", tmp_path, "k", tmp_path / "missing")[0].returncode == 1

@@ -2,7 +2,8 @@
 
 The mutant is applied to a copy of `src/` that is put first on `PYTHONPATH` for a child pytest, so the
 tests run against the mutated package; the same tests must pass on the unmutated copy first (otherwise
-a failing test would count as a kill).
+a failing test would count as a kill). A mutant of a script under `actions/` is applied to a copy of
+`actions/` (with what an install from it reads) named by MLSEC_MUTATION_ACTIONS, which its tests run.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ def _copy_src(dest: Path) -> Path:
     shutil.copytree(REPO / "src", src, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     # The package finds its builtin policies beside src/ in a source checkout (the wheel carries them inside).
     shutil.copytree(REPO / "policies", dest / "policies")
+    # The action scripts, beside src/ as in the checkout (install.sh installs from the folder above actions/).
+    shutil.copytree(REPO / "actions", dest / "actions", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        if (REPO / name).is_file():
+            shutil.copy2(REPO / name, dest / name)
     return src
 
 
@@ -36,6 +42,7 @@ def _pytest(src: Path, tests: tuple[str, ...], base: Path, failed: Path | None =
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLSEC_", "GITHUB_", "PYTEST_"))}
     env["PYTHONPATH"] = os.pathsep.join((str(src), str(REPO)))
     env["MLSEC_MUTATION_SRC"] = str(src)
+    env["MLSEC_MUTATION_ACTIONS"] = str(src.parent / "actions")
     if failed is not None:
         env[failed_plugin.OUT_ENV] = str(failed)
     if not validate_sarif:  # the clean copy's SARIF is the suite's own, validated by the suite's run of these tests
@@ -54,7 +61,7 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, ...], 
 @pytest.mark.parametrize("mutant", MUTANTS, ids=[m.id for m in MUTANTS])
 def test_mutant_is_killed(mutant: Mutant, tmp_path: Path, baseline: dict[tuple[str, ...], bool]) -> None:
     src = _copy_src(tmp_path)
-    target = src / Path(mutant.file).relative_to("src")
+    target = src.parent / mutant.file
     text = target.read_text(encoding="utf-8")
     count = text.count(mutant.find)
     assert count == 1, (f"mutant {mutant.id}: its text occurs {count} times in {mutant.file}; the code changed, "
