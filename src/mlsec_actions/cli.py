@@ -116,8 +116,8 @@ def _env_value(action: argparse.Action, raw: str) -> Any:
 
 
 def _read_config(path: Path) -> tuple[Any, dict[tuple[str | int, ...], int]]:
-    # TODO(hostile): switch to inputs.load_yaml (alias/depth limits) once it lands; the bounded reader already
-    # refuses FIFOs, devices and big files, and yaml_lines keeps the line of every key for the errors.
+    # The bounded reader refuses FIFOs, devices and big files; yaml_lines.compose applies its default alias, depth
+    # and node limits and keeps the line of every key for the errors.
     import yaml
 
     from mlsec_actions import inputs
