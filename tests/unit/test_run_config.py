@@ -143,3 +143,13 @@ def test_training_log_and_trust_policy_keys(tmp_path: Path) -> None:
     assert cfg.unused() == [  # in KEYS' order
         "config publish-identity: the publish job is not run by mlsec run (run `mlsec publish` yourself)",
         "config trust-policy: the verify job is not run by mlsec run (run `mlsec verify` yourself)"]
+
+
+def test_an_alias_bomb_config_is_refused_before_it_expands(tmp_path: Path) -> None:
+    """Nine levels of nine aliases would be 9**9 strings: the reader's alias limits stop it, exit 2 with the file."""
+    lines = ["a0: &a0 x"] + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    path = _write(tmp_path, "\n".join(lines) + "\n")
+    with pytest.raises(cli.InputError) as caught:
+        run_config.load(path, "--config", STAGES)
+    message = caught.value.diagnostics()
+    assert message.startswith(str(path)) and "not valid YAML" in message and "\n" not in message, message
