@@ -25,7 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import _harness as h
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks import _harness as h  # run as a script from anywhere
 
 MB = 1024 * 1024
 
