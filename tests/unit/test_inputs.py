@@ -228,3 +228,48 @@ def test_json_nested_past_the_recursion_limit_is_named(tmp_path: Path) -> None:
     with pytest.raises(InputError) as e:
         load_json(path, "SARIF", max_bytes=1 << 20, max_depth=10 ** 6)  # a caller's bound past Python's own
     assert str(e.value) == f"{path}: SARIF is nested too deeply"
+
+
+def test_load_json_passes_its_name_and_limit_to_the_read(tmp_path: Path) -> None:
+    path = _write(tmp_path / "v.json", b"[" + b"1," * 49 + b"1]")  # 101 bytes
+    with pytest.raises(InputError) as e:
+        load_json(path, "verdict", max_bytes=100)
+    assert str(e.value) == f"{path}: verdict is 101 bytes; the limit is 100"
+    assert load_json(path, "verdict", max_bytes=101) == [1] * 50
+    with pytest.raises(InputError) as e:
+        load_json(tmp_path, "verdict")
+    assert str(e.value) == f"{tmp_path}: verdict is not a regular file"
+
+
+def test_yaml_limits_given_by_the_caller_are_the_ones_applied(tmp_path: Path) -> None:
+    from mlsec_actions.yaml_lines import Limits
+
+    path = _write(tmp_path / "card.yml", "a:\n  b: 1\n")
+    tight = Limits(max_depth=1)
+    for call in (lambda: load_yaml_lines(path, "model card", limits=tight),
+                 lambda: load_yaml(path, "model card", limits=tight)):
+        with pytest.raises(InputError) as e:
+            call()
+        assert str(e.value) == f"{path}: model card is not valid YAML (line 2: nested deeper than 1 levels)"
+    assert load_yaml(path, "model card") == {"a": {"b": 1}}  # the default limits allow it
+    assert load_yaml(path, "model card", limits=Limits(max_depth=2)) == {"a": {"b": 1}}
+
+
+def test_a_yaml_error_without_a_mark_is_still_one_line_naming_the_file(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # yaml_lines gives every error a mark today; a YAML error without one (another PyYAML, another path) must
+    # still be one line, not a traceback and not a multi-line message.
+    import yaml
+
+    from mlsec_actions import yaml_lines
+
+    path = _write(tmp_path / "p.yml", "a: 1\n")
+    for error, text in ((yaml.MarkedYAMLError(problem="no mark here"), "no mark here"),
+                        (yaml.YAMLError("first line\nsecond line"), "first line")):
+        def raising(*args: Any, error: Exception = error) -> Any:
+            raise error
+
+        monkeypatch.setattr(yaml_lines, "compose", raising)
+        with pytest.raises(InputError) as e:
+            load_yaml(path, "policy")
+        assert str(e.value) == f"{path}: policy is not valid YAML ({text})"
