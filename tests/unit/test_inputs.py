@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,25 @@ def _write(path: Path, data: bytes | str) -> Path:
 def test_a_fifo_is_refused_at_once(tmp_path: Path, loader: Any) -> None:
     fifo = tmp_path / "policy.yml"
     os.mkfifo(fifo)
-    with pytest.raises(InputError, match="not a regular file") as e:
-        loader(fifo, "policy")  # with no writer, a blocking open or read would hang here for ever
-    assert e.value.exit_code == ExitCode.USAGE and str(fifo) in str(e.value)
+    got: list[BaseException | None] = []
+
+    def call() -> None:
+        try:
+            loader(fifo, "policy")
+            got.append(None)
+        except BaseException as e:
+            got.append(e)
+
+    reader = threading.Thread(target=call, daemon=True)
+    reader.start()
+    reader.join(60)  # a bound on a hang, not a timing assert: the refusal takes milliseconds
+    if reader.is_alive():  # a blocking open waits for a writer for ever: be one, so the thread ends
+        os.close(os.open(fifo, os.O_WRONLY))
+        reader.join()
+        pytest.fail("reading a FIFO with no writer blocked instead of being refused")
+    [error] = got
+    assert isinstance(error, InputError) and "not a regular file" in str(error)
+    assert error.exit_code == ExitCode.USAGE and str(fifo) in str(error)
 
 
 @pytest.mark.parametrize("device", ["/dev/zero", "/dev/null"])
