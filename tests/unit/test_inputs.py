@@ -295,3 +295,29 @@ def test_a_yaml_error_without_a_mark_is_still_one_line_naming_the_file(tmp_path:
         with pytest.raises(InputError) as e:
             load_yaml(path, "policy")
         assert str(e.value) == f"{path}: policy is not valid YAML ({text})"
+
+
+def test_a_file_without_end_is_read_only_one_byte_past_the_limit(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # A file that grows while it is read (a log, a FUSE file) has no end to read to: the read asks for the limit
+    # and one byte, never for everything.
+    path = _write(tmp_path / "g", b"{}")
+    asked: list[object] = []
+
+    class Endless:
+        def __enter__(self) -> Endless:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+        def read(self, size: int | None = -1) -> bytes:
+            asked.append(size)
+            if size is None or size < 0:
+                raise AssertionError("an unbounded read of a file that never ends")
+            return b" " * size
+
+    monkeypatch.setattr(inputs.os, "fdopen", lambda *args, **kwargs: Endless())
+    with pytest.raises(InputError) as e:
+        read_regular(path, "config", 99)
+    assert str(e.value) == f"{path}: config is over the 99-byte limit" and asked == [100]
