@@ -275,3 +275,12 @@ def test_each_gq256_response_uses_its_own_challenge_chunk() -> None:
         at = len(big_r) + i * p.n_bytes
         assert int.from_bytes(sig[at:at + p.n_bytes], "big") == r * pow(q, c, n) % n
     assert gq.verify_core(p, pow(pow(q, -1, n), p.v, n), message, gq.shake256, sig)
+
+
+def test_json_depth_counts_again_after_a_string_that_held_an_escape() -> None:
+    # One escape covers one character: the string still ends at its next unescaped quote, and what follows counts.
+    for escape in (b"\\n", b"\\\\", b'\\"', b"\\u0041"):
+        deep = b'{"a":"' + escape + b'x","b":' + b"[" * 16 + b"]" * 16 + b"}"
+        with pytest.raises(VerificationError, match=r"^openpubkey: claims is not a JSON object: nested too deep$"):
+            j.json_object(deep, "claims")
+        assert j.json_object(b'{"a":"' + escape + b'x","b":' + b"[" * 15 + b"]" * 15 + b"}", "claims")
