@@ -284,3 +284,13 @@ def test_json_depth_counts_again_after_a_string_that_held_an_escape() -> None:
         with pytest.raises(VerificationError, match=r"^openpubkey: claims is not a JSON object: nested too deep$"):
             j.json_object(deep, "claims")
         assert j.json_object(b'{"a":"' + escape + b'x","b":' + b"[" * 15 + b"]" * 15 + b"}", "claims")
+
+
+def test_json_depth_counts_brackets_only_not_stray_text() -> None:
+    # Garbage outside strings neither opens nor closes a level: the refusal says what is wrong with the text.
+    with pytest.raises(VerificationError) as e:
+        j.json_object(b"X" * 17 + b"[]", "claims")
+    assert str(e.value) == "openpubkey: claims is not a JSON object: Expecting value: line 1 column 1 (char 0)"
+    with pytest.raises(VerificationError) as e:
+        j.json_object(b"X" * 5 + b"[" * 17 + b"]" * 17, "claims")
+    assert str(e.value) == "openpubkey: claims is not a JSON object: nested too deep"
