@@ -294,3 +294,10 @@ def test_json_depth_counts_brackets_only_not_stray_text() -> None:
     with pytest.raises(VerificationError) as e:
         j.json_object(b"X" * 5 + b"[" * 17 + b"]" * 17, "claims")
     assert str(e.value) == "openpubkey: claims is not a JSON object: nested too deep"
+
+
+def test_base64url_drops_only_padding_never_a_trailing_letter() -> None:
+    # 'X' and '=' are both at the end of some encodings; only the padding goes.
+    for data, text in ((b"\x00\x00\x17", "AAAX"), (b"\x00\x01\x7d", "AAF9"), (b"\x00\x05\xd7", "AAXX"),
+                       (b"\x00", "AA")):
+        assert j.b64url(data) == text and j.unb64url(text, "x") == data
