@@ -301,3 +301,11 @@ def test_base64url_drops_only_padding_never_a_trailing_letter() -> None:
     for data, text in ((b"\x00\x00\x17", "AAAX"), (b"\x00\x01\x7d", "AAF9"), (b"\x00\x05\xd7", "AAXX"),
                        (b"\x00", "AA")):
         assert j.b64url(data) == text and j.unb64url(text, "x") == data
+
+
+def test_json_depth_after_a_closed_sibling_goes_on_from_the_level_it_closed_to() -> None:
+    # 15 levels, an empty list closed at 16, then a sibling list two deeper: 17 levels in all.
+    deep = b'{"a":' + b"[" * 14 + b"[],[[]]" + b"]" * 14 + b"}"
+    with pytest.raises(VerificationError, match=r"^openpubkey: claims is not a JSON object: nested too deep$"):
+        j.json_object(deep, "claims")
+    assert j.json_object(b'{"a":' + b"[" * 13 + b"[],[[]]" + b"]" * 13 + b"}", "claims")  # 16 levels
