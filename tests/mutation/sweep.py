@@ -4,7 +4,8 @@ Each group runs in its own copy of the repository (`mutants/sweep/<group>/`) wit
 own: only its modules are mutated and only its tests run, so the stats pass and every mutant stay cheap.
 A surviving mutant (or one no test reaches) is a missing test, unless `equivalent.toml` explains it: an
 entry names the mutant, repeats the mutated line (so an entry goes stale, and is reported, when the code
-changes) and says in one line why no behaviour can tell the mutant from the original.
+changes; an entry whose mutant is now killed is reported as unused) and says in one line why no behaviour
+can tell the mutant from the original.
 
     python -m tests.mutation.sweep [GROUP ...] [--max-children N]   run groups (default all), print the table
     python -m tests.mutation.sweep --report                         the table of the last runs, no new run
