@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import fcntl
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,19 @@ LOCK_NAME = ".mlsec.lock"
 LOCK_TOKEN_ENV = "MLSEC_LOCK_TOKEN"  # noqa: S105 -- the variable's name, not a secret
 _SPECIAL = (Path("/proc"), Path("/sys"), Path("/dev"))
 _NAME_MAX = 255
+
+
+def _mode(path: Path) -> int:
+    """The mode of what `path` names (links followed); 0 when it is missing or cannot be reached (`Path.is_dir`
+    and `exists` raise PermissionError under a folder the caller may not enter: a traceback, not a refusal)."""
+    try:
+        return path.stat().st_mode
+    except OSError:
+        return 0
+
+
+def _is_dir(path: Path) -> bool:
+    return stat.S_ISDIR(_mode(path))
 
 
 def _common_problem(path: Path) -> str | None:
@@ -51,7 +65,7 @@ def _parent_problem(path: Path) -> str | None:
     parent = path.absolute().parent
     while not os.path.lexists(parent):
         parent = parent.parent
-    if not parent.is_dir():
+    if not _is_dir(parent):
         return f"{parent} is not a folder"
     if not os.access(parent, os.W_OK | os.X_OK):
         return f"cannot write in {parent}"
@@ -61,9 +75,9 @@ def _parent_problem(path: Path) -> str | None:
 def file_problem(path: Path) -> str | None:
     """Why `path` cannot be an output file, or None."""
     problem = _common_problem(path)
-    if problem is None and path.is_dir():
+    if problem is None and _is_dir(path):
         problem = "is a folder; name a file"
-    if problem is None and path.exists() and not path.is_file():
+    if problem is None and _mode(path) and not stat.S_ISREG(_mode(path)):
         problem = "exists and is not a regular file"
     return problem or _parent_problem(path)
 
@@ -71,9 +85,9 @@ def file_problem(path: Path) -> str | None:
 def dir_problem(path: Path) -> str | None:
     """Why `path` cannot be an output folder, or None."""
     problem = _common_problem(path) if str(path) != "." else None
-    if problem is None and os.path.lexists(path) and not path.is_dir():
+    if problem is None and os.path.lexists(path) and not _is_dir(path):
         problem = "exists and is not a folder"
-    if problem is None and path.is_dir():
+    if problem is None and _is_dir(path):
         return None if os.access(path, os.W_OK | os.X_OK) else "cannot write in this folder"
     return problem or _parent_problem(path)
 

@@ -4,7 +4,8 @@ Each group runs in its own copy of the repository (`mutants/sweep/<group>/`) wit
 own: only its modules are mutated and only its tests run, so the stats pass and every mutant stay cheap.
 A surviving mutant (or one no test reaches) is a missing test, unless `equivalent.toml` explains it: an
 entry names the mutant, repeats the mutated line (so an entry goes stale, and is reported, when the code
-changes) and says in one line why no behaviour can tell the mutant from the original.
+changes; an entry whose mutant is now killed is reported as unused) and says in one line why no behaviour
+can tell the mutant from the original.
 
     python -m tests.mutation.sweep [GROUP ...] [--max-children N]   run groups (default all), print the table
     python -m tests.mutation.sweep --report                         the table of the last runs, no new run
@@ -228,7 +229,7 @@ def _load(group: Group) -> list[Mutant] | None:
 def report(groups: tuple[Group, ...]) -> int:
     """Print the table and every unexplained survivor; the number of unexplained survivors."""
     equivalent = load_equivalent()
-    rows, unexplained, stale = [], [], []
+    rows, unexplained, stale, unused = [], [], [], []
     for group in groups:
         mutants = _load(group)
         if mutants is None:
@@ -237,6 +238,7 @@ def report(groups: tuple[Group, ...]) -> int:
         alive = [m for m in mutants if m.status in ALIVE]
         explained = [m for m in alive if m.name in equivalent and equivalent[m.name][0] == m.mutated]
         stale += [m for m in alive if m.name in equivalent and equivalent[m.name][0] != m.mutated]
+        unused += [m for m in mutants if m.status not in ALIVE and m.name in equivalent]
         killed = sum(m.status in ("killed", "timeout", "caught by type check") for m in mutants)
         lost = [m for m in alive if m not in explained]
         unexplained += lost
@@ -248,6 +250,8 @@ def report(groups: tuple[Group, ...]) -> int:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
     for m in stale:
         print(f"\nSTALE equivalent.toml entry {m.name}: the mutant now changes {m.mutated!r}")
+    for m in unused:  # mutants renumbered by a code change, or one a test now kills: the entry explains nothing
+        print(f"\nUNUSED equivalent.toml entry {m.name}: the mutant is {m.status} ({equivalent[m.name][0]!r})")
     for m in unexplained:
         print(f"\nSURVIVED ({m.status}) {m.name}\n{m.diff}")
     print(f"\nmutation: {len(unexplained)} unexplained surviving mutant(s)")

@@ -33,11 +33,14 @@ def test_unexplained_and_stale_survivors_count_explained_ones_do_not(where: Path
              sweep.Mutant("m.x__mutmut_5", "timeout"))
     (where / "equivalent.toml").write_text(
         '[[equivalent]]\nmutant = "m.x__mutmut_2"\nmutated = "a = None"\nwhy = "cache"\n'
-        '[[equivalent]]\nmutant = "m.x__mutmut_3"\nmutated = "c = 2"\nwhy = "the code changed since"\n')
+        '[[equivalent]]\nmutant = "m.x__mutmut_3"\nmutated = "c = 2"\nwhy = "the code changed since"\n'
+        '[[equivalent]]\nmutant = "m.x__mutmut_5"\nmutated = "e = 1"\nwhy = "renumbered since"\n')
     assert sweep.report((GROUP,)) == 2
     out = capsys.readouterr().out
     assert "g             5        2       3         1           2" in out
     assert "STALE equivalent.toml entry m.x__mutmut_3" in out
+    assert "UNUSED equivalent.toml entry m.x__mutmut_5: the mutant is timeout ('e = 1')" in out
+    assert "UNUSED equivalent.toml entry m.x__mutmut_1" not in out
     assert "SURVIVED (no tests) m.x__mutmut_4" in out and "SURVIVED (survived) m.x__mutmut_2" not in out
 
 

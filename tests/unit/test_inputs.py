@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +30,25 @@ def _write(path: Path, data: bytes | str) -> Path:
 def test_a_fifo_is_refused_at_once(tmp_path: Path, loader: Any) -> None:
     fifo = tmp_path / "policy.yml"
     os.mkfifo(fifo)
-    with pytest.raises(InputError, match="not a regular file") as e:
-        loader(fifo, "policy")  # with no writer, a blocking open or read would hang here for ever
-    assert e.value.exit_code == ExitCode.USAGE and str(fifo) in str(e.value)
+    got: list[BaseException | None] = []
+
+    def call() -> None:
+        try:
+            loader(fifo, "policy")
+            got.append(None)
+        except BaseException as e:
+            got.append(e)
+
+    reader = threading.Thread(target=call, daemon=True)
+    reader.start()
+    reader.join(60)  # a bound on a hang, not a timing assert: the refusal takes milliseconds
+    if reader.is_alive():  # a blocking open waits for a writer for ever: be one, so the thread ends
+        os.close(os.open(fifo, os.O_WRONLY))
+        reader.join()
+        pytest.fail("reading a FIFO with no writer blocked instead of being refused")
+    [error] = got
+    assert isinstance(error, InputError) and "not a regular file" in str(error)
+    assert error.exit_code == ExitCode.USAGE and str(fifo) in str(error)
 
 
 @pytest.mark.parametrize("device", ["/dev/zero", "/dev/null"])
@@ -224,7 +242,82 @@ def test_json_depth_without_a_run_of_brackets_and_the_classic_bomb() -> None:
 
 
 def test_json_nested_past_the_recursion_limit_is_named(tmp_path: Path) -> None:
-    path = _write(tmp_path / "deep.json", b"[" * 100_000 + b"]" * 100_000)
+    # json.loads's C scanner stops at Python's recursion limit (1000 by default); 20,000 levels are far past it
+    # and cheap for the depth check's passes (100,000 took 40 s of the mutation sweep for every mutant it ran).
+    depth = 20_000
+    assert depth > 10 * sys.getrecursionlimit()
+    path = _write(tmp_path / "deep.json", b"[" * depth + b"]" * depth)
     with pytest.raises(InputError) as e:
         load_json(path, "SARIF", max_bytes=1 << 20, max_depth=10 ** 6)  # a caller's bound past Python's own
     assert str(e.value) == f"{path}: SARIF is nested too deeply"
+
+
+def test_load_json_passes_its_name_and_limit_to_the_read(tmp_path: Path) -> None:
+    path = _write(tmp_path / "v.json", b"[" + b"1," * 49 + b"1]")  # 101 bytes
+    with pytest.raises(InputError) as e:
+        load_json(path, "verdict", max_bytes=100)
+    assert str(e.value) == f"{path}: verdict is 101 bytes; the limit is 100"
+    assert load_json(path, "verdict", max_bytes=101) == [1] * 50
+    with pytest.raises(InputError) as e:
+        load_json(tmp_path, "verdict")
+    assert str(e.value) == f"{tmp_path}: verdict is not a regular file"
+
+
+def test_yaml_limits_given_by_the_caller_are_the_ones_applied(tmp_path: Path) -> None:
+    from mlsec_actions.yaml_lines import Limits
+
+    path = _write(tmp_path / "card.yml", "a:\n  b: 1\n")
+    tight = Limits(max_depth=1)
+    for call in (lambda: load_yaml_lines(path, "model card", limits=tight),
+                 lambda: load_yaml(path, "model card", limits=tight)):
+        with pytest.raises(InputError) as e:
+            call()
+        assert str(e.value) == f"{path}: model card is not valid YAML (line 2: nested deeper than 1 levels)"
+    assert load_yaml(path, "model card") == {"a": {"b": 1}}  # the default limits allow it
+    assert load_yaml(path, "model card", limits=Limits(max_depth=2)) == {"a": {"b": 1}}
+
+
+def test_a_yaml_error_without_a_mark_is_still_one_line_naming_the_file(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # yaml_lines gives every error a mark today; a YAML error without one (another PyYAML, another path) must
+    # still be one line, not a traceback and not a multi-line message.
+    import yaml
+
+    from mlsec_actions import yaml_lines
+
+    path = _write(tmp_path / "p.yml", "a: 1\n")
+    for error, text in ((yaml.MarkedYAMLError(problem="no mark here"), "no mark here"),
+                        (yaml.YAMLError("first line\nsecond line"), "first line")):
+        def raising(*args: Any, error: Exception = error) -> Any:
+            raise error
+
+        monkeypatch.setattr(yaml_lines, "compose", raising)
+        with pytest.raises(InputError) as e:
+            load_yaml(path, "policy")
+        assert str(e.value) == f"{path}: policy is not valid YAML ({text})"
+
+
+def test_a_file_without_end_is_read_only_one_byte_past_the_limit(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # A file that grows while it is read (a log, a FUSE file) has no end to read to: the read asks for the limit
+    # and one byte, never for everything.
+    path = _write(tmp_path / "g", b"{}")
+    asked: list[object] = []
+
+    class Endless:
+        def __enter__(self) -> Endless:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+        def read(self, size: int | None = -1) -> bytes:
+            asked.append(size)
+            if size is None or size < 0:
+                raise AssertionError("an unbounded read of a file that never ends")
+            return b" " * size
+
+    monkeypatch.setattr(inputs.os, "fdopen", lambda *args, **kwargs: Endless())
+    with pytest.raises(InputError) as e:
+        read_regular(path, "config", 99)
+    assert str(e.value) == f"{path}: config is over the 99-byte limit" and asked == [100]

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -224,3 +228,66 @@ def test_an_atomic_write_creates_every_missing_parent_and_names_a_parent_that_is
     with pytest.raises(OutputError) as e:
         outputs.write_text(tmp_path / "afile" / "x.json", "x")
     assert str(e.value) == f"{tmp_path / 'afile' / 'x.json'}: cannot write: File exists"
+
+
+def _as_unprivileged(call: Callable[[], object]) -> str:
+    """repr of `call()` as the suite's own user when it is not root, else in a forked child that has become
+    `nobody` (root may write anywhere, so only an unprivileged caller reaches the write-permission checks)."""
+    if os.getuid() != 0:
+        return repr(call())
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover -- the child reports through the pipe and never returns
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            text = repr(call())
+        except BaseException as e:
+            text = f"raised {e!r}"
+        os.write(write_end, text.encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as f:
+        got = f.read().decode()
+    os.waitpid(pid, 0)
+    return got
+
+
+@pytest.fixture
+def shared_tmp() -> Iterator[Path]:
+    """A folder any user can reach (pytest's own tmp_path is private to the user running the suite)."""
+    folder = Path(tempfile.mkdtemp(prefix="mlsec-outputs-"))
+    folder.chmod(0o755)
+    yield folder
+    for child in folder.iterdir():
+        child.chmod(0o700)
+    shutil.rmtree(folder)
+
+
+def test_a_folder_the_caller_cannot_write_or_enter_is_named(shared_tmp: Path) -> None:
+    # Three folders the unprivileged caller may not write in: read and enter only, write but not enter, enter only.
+    mine = shared_tmp / "mine"
+    refused = {shared_tmp / "closed": (0o755, 0o555), shared_tmp / "noentry": (0o772, 0o222),
+               shared_tmp / "enteronly": (0o771, 0o111)}
+    privileged = os.getuid() == 0
+    mine.mkdir()
+    mine.chmod(0o777)
+    for folder, (as_root, as_user) in refused.items():
+        folder.mkdir()
+        folder.chmod(as_root if privileged else as_user)  # root's caller is `nobody`: the "other" bits count
+    for folder in refused:  # in this process: root passes every access check, another user does not
+        assert outputs.dir_problem(folder) == (None if privileged else "cannot write in this folder")
+        assert outputs.dir_problem(folder / "new") == (None if privileged else f"cannot write in {folder}")
+        assert outputs.file_problem(folder / "a" / "v.json") == (None if privileged else f"cannot write in {folder}")
+    for folder in refused:
+        assert _as_unprivileged(partial(outputs.dir_problem, folder)) == repr("cannot write in this folder")
+        assert _as_unprivileged(partial(outputs.dir_problem, folder / "new")) == repr(f"cannot write in {folder}")
+        assert _as_unprivileged(partial(outputs.file_problem, folder / "a" / "v.json")) == repr(
+            f"cannot write in {folder}")
+    assert _as_unprivileged(lambda: outputs.dir_problem(mine)) == "None"
+    assert _as_unprivileged(lambda: outputs.file_problem(mine / "a" / "v.json")) == "None"
+    closed = shared_tmp / "closed"
+    assert _as_unprivileged(lambda: outputs.check_dir(closed)) == (
+        f"raised OutputError('{closed}: cannot write in this folder')")

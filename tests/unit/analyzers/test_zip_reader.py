@@ -654,3 +654,40 @@ def test_a_declared_directory_ending_exactly_at_the_end_of_the_file_is_read() ->
     data = body + directory + craft.end(1, len(directory) + 22, len(body))
     problems = zip_reader.read(io.BytesIO(data), len(data), 100).problems
     assert f"central directory entry at byte {len(body) + len(directory)} is damaged; reading stopped" in problems
+
+
+def test_a_zip64_locator_at_the_first_byte_of_the_searched_tail_is_read() -> None:
+    # The end record is searched for in the last 64 KiB + 22 bytes; a locator 20 bytes before it may be the
+    # first thing in that window (an archive comment of 65,515 bytes fills the rest).
+    record = craft.Record(b"archive/data.pkl", BENIGN)
+    body = craft.local(record)
+    directory = craft.central(record, 0)
+    tail = _zip64_tail(len(directory), len(body), len(body) + len(directory))
+    comment = b"c" * (65535 + 22 - 20 - 22)
+    data = body + directory + tail + comment
+    assert len(data) - (65535 + 22) == len(body) + len(directory) + 56  # the window starts at the locator
+    view = zip_reader.read(io.BytesIO(data), len(data), 100)
+    assert [(e.name, e.header_offset, e.source) for e in view.entries] == [("archive/data.pkl", 0, "central")]
+    assert "zip64 locator points to no zip64 end record" not in view.problems
+    assert view.found_directory
+
+
+def test_a_zip64_end_record_ending_the_file_exactly_is_read() -> None:
+    # A crafted 56-byte tail that is at once the zip64 end record, its locator (bytes 14-34) and the end record
+    # (bytes 34-56): the zip64 record's sizes are read from the end record's bytes, so the record ends at the
+    # last byte of the file and is still whole.
+    record = craft.Record(b"archive/data.pkl", BENIGN)
+    body = craft.local(record)
+    directory = craft.central(record, 0)
+    start = len(body) + len(directory)
+    block = bytearray(56)
+    block[0:4] = b"PK\x06\x06"
+    block[14:34] = struct.pack("<4sLQL", b"PK\x06\x07", 0, start, 1)
+    block[34:38] = b"PK\x05\x06"
+    block[40:48] = struct.pack("<Q", len(directory))  # the zip64 directory size ...
+    block[48:56] = struct.pack("<Q", len(body))  # ... and offset, inside the end record's fields
+    data = body + directory + bytes(block)
+    view = zip_reader.read(io.BytesIO(data), len(data), 100)
+    assert [(e.name, e.header_offset, e.source) for e in view.entries] == [("archive/data.pkl", 0, "central")]
+    assert "zip64 locator points to no zip64 end record" not in view.problems
+    assert view.found_directory

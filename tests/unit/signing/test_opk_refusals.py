@@ -323,3 +323,14 @@ def test_a_signature_segment_that_is_not_base64url_is_named(pkt: pktoken.PKToken
         "openpubkey: ID token signature is not base64url")
     assert _refused(lambda: pktoken.verify(dataclasses.replace(pkt, op_signature="A"), ISSUER.url, _jwks())) == (
         "openpubkey: GQ is not base64url")
+
+
+def test_a_gq_check_that_raises_is_a_refusal_not_a_pass(pkt: pktoken.PKToken, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Fail closed: a key that passed the JWKS checks never makes gq.verify raise today, but if a parameter it
+    # cannot use ever reaches it, the token is refused, not waved through.
+    def raising(*args: object) -> bool:
+        raise ValueError("GQ256 needs an odd RSA exponent of at least 3")
+
+    monkeypatch.setattr(pktoken.gq, "verify", raising)
+    assert _refused(lambda: pktoken.verify(pkt, ISSUER.url, _jwks())) == (
+        "openpubkey: GQ256: the issuer's signature does not verify")

@@ -275,3 +275,37 @@ def test_each_gq256_response_uses_its_own_challenge_chunk() -> None:
         at = len(big_r) + i * p.n_bytes
         assert int.from_bytes(sig[at:at + p.n_bytes], "big") == r * pow(q, c, n) % n
     assert gq.verify_core(p, pow(pow(q, -1, n), p.v, n), message, gq.shake256, sig)
+
+
+def test_json_depth_counts_again_after_a_string_that_held_an_escape() -> None:
+    # One escape covers one character: the string still ends at its next unescaped quote, and what follows counts.
+    for escape in (b"\\n", b"\\\\", b'\\"', b"\\u0041"):
+        deep = b'{"a":"' + escape + b'x","b":' + b"[" * 16 + b"]" * 16 + b"}"
+        with pytest.raises(VerificationError, match=r"^openpubkey: claims is not a JSON object: nested too deep$"):
+            j.json_object(deep, "claims")
+        assert j.json_object(b'{"a":"' + escape + b'x","b":' + b"[" * 15 + b"]" * 15 + b"}", "claims")
+
+
+def test_json_depth_counts_brackets_only_not_stray_text() -> None:
+    # Garbage outside strings neither opens nor closes a level: the refusal says what is wrong with the text.
+    with pytest.raises(VerificationError) as e:
+        j.json_object(b"X" * 17 + b"[]", "claims")
+    assert str(e.value) == "openpubkey: claims is not a JSON object: Expecting value: line 1 column 1 (char 0)"
+    with pytest.raises(VerificationError) as e:
+        j.json_object(b"X" * 5 + b"[" * 17 + b"]" * 17, "claims")
+    assert str(e.value) == "openpubkey: claims is not a JSON object: nested too deep"
+
+
+def test_base64url_drops_only_padding_never_a_trailing_letter() -> None:
+    # 'X' and '=' are both at the end of some encodings; only the padding goes.
+    for data, text in ((b"\x00\x00\x17", "AAAX"), (b"\x00\x01\x7d", "AAF9"), (b"\x00\x05\xd7", "AAXX"),
+                       (b"\x00", "AA")):
+        assert j.b64url(data) == text and j.unb64url(text, "x") == data
+
+
+def test_json_depth_after_a_closed_sibling_goes_on_from_the_level_it_closed_to() -> None:
+    # 15 levels, an empty list closed at 16, then a sibling list two deeper: 17 levels in all.
+    deep = b'{"a":' + b"[" * 14 + b"[],[[]]" + b"]" * 14 + b"}"
+    with pytest.raises(VerificationError, match=r"^openpubkey: claims is not a JSON object: nested too deep$"):
+        j.json_object(deep, "claims")
+    assert j.json_object(b'{"a":' + b"[" * 13 + b"[],[[]]" + b"]" * 13 + b"}", "claims")  # 16 levels
