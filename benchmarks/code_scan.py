@@ -15,7 +15,7 @@ default invocation within 1.05x + 0.1 s of the bare `trivy fs`. The trivy proces
 starts are counted once, untimed, through a logging stand-in (`MLSEC_TRIVY_BIN`).
 `--default-only` times only the default invocation against bare trivy; `--src DIR` adds the default invocation
 of another checkout's `src` (e.g. `git archive <commit> src | tar -x -C DIR/..`), alternated with this one.
-Run: .venv/bin/python benchmarks/code_scan.py [PATH] [--runs 5] [--default-only] [--src DIR]
+Run: .venv/bin/python benchmarks/code_scan.py [PATH] [--runs 5] [--semgrep] [--default-only] [--src DIR]
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ BIN = Path(sys.executable).parent
 FULL = "mlsec code-scan"
 
 
-def contenders(target: Path, tmp: str) -> list[h.Contender]:
+def contenders(target: Path, tmp: str, with_semgrep: bool = False) -> list[h.Contender]:
     root = str(target.resolve())
     skips = [a for d in (".git", ".venv", "node_modules", "mlsec-results") for a in ("--skip-dirs", d)]
     files = [str(p) for p in bandit.python_files(target.resolve(), [])]
@@ -57,7 +57,9 @@ def contenders(target: Path, tmp: str) -> list[h.Contender]:
                                             "json", "--output", f"{tmp}/b.json", "--quiet", *files],
                                  frozenset({0, 1})))
     small = [f for f in files if Path(f).stat().st_size <= semgrep.MAX_FILE_BYTES]
-    if small:  # semgrep too, with the stage's flags, rules and environment (HOME an empty folder of ours)
+    # semgrep only when the stage runs it too (`--semgrep`: it is opt-in), with the stage's flags, rules and
+    # environment (HOME an empty folder of ours); a tool the stage does not run is no bound for it.
+    if small and with_semgrep:
         (Path(tmp) / "home").mkdir()
         found.append(h.Contender("semgrep", [str(BIN / "semgrep"), "scan", "--config", str(semgrep.RULES),
                                              *semgrep.ALWAYS, "--disable-nosem", "--max-target-bytes",
@@ -72,7 +74,7 @@ def contenders(target: Path, tmp: str) -> list[h.Contender]:
                                              "--skip-download", "--framework", *checkov.FRAMEWORKS],
                                  frozenset({0, 1}), env=checkov.FIXED_ENV))
     found.append(h.Contender(FULL, [str(BIN / "mlsec"), "code-scan", root, "--vuln-db", "skip", "--sarif",
-                                    f"{tmp}/m.sarif"]))
+                                    f"{tmp}/m.sarif", *(["--semgrep"] if with_semgrep else [])]))
     return found
 
 
@@ -130,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=5, help="counted rounds / pairs (default 5)")
     ap.add_argument("--default-only", action="store_true",
                     help="only the default invocation against bare trivy fs (and --src), not every tool")
+    ap.add_argument("--semgrep", action="store_true",
+                    help="the stage with --semgrep (opt-in), and bare semgrep among the tools")
     ap.add_argument("--src", type=Path, default=None, help="also pair the default invocation with this src folder's")
     args = ap.parse_args(argv)
     h.start()
@@ -137,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"tree: {args.path}  ({args.runs} rounds, all contenders alternating; median (min-max)); "
           f"load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as tmp:
-        cs = contenders(args.path, tmp)
+        cs = contenders(args.path, tmp, args.semgrep)
         if not args.default_only:
             _rounds(cs, args.runs)
         default = _default("mlsec code-scan (default options)", args.path, f"{tmp}/d.sarif", None)

@@ -24,3 +24,19 @@ def test_each_benchmark_script_starts_from_another_folder(script: Path, tmp_path
                          text=True, timeout=120)
     assert got.returncode == 0, got.stderr[-2000:]
     assert got.stdout.startswith("usage:"), got.stdout[:200]
+
+
+@pytest.mark.parametrize("with_semgrep", [False, True])
+def test_code_scan_bounds_the_stage_only_by_tools_it_runs(tmp_path: Path, with_semgrep: bool) -> None:
+    """semgrep is opt-in: without `--semgrep` the stage does not run it, so bare semgrep (the slowest tool) must
+    not be the bound the stage is compared with; with it, both sides have it."""
+    from benchmarks import code_scan
+
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "app.py").write_text("import pickle\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    found = {c.name: c for c in code_scan.contenders(tree, str(work), with_semgrep)}
+    assert ("semgrep" in found) is with_semgrep
+    assert ("--semgrep" in found[code_scan.FULL].argv) is with_semgrep
