@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -309,3 +310,34 @@ def test_json_depth_after_a_closed_sibling_goes_on_from_the_level_it_closed_to()
     with pytest.raises(VerificationError, match=r"^openpubkey: claims is not a JSON object: nested too deep$"):
         j.json_object(deep, "claims")
     assert j.json_object(b'{"a":' + b"[" * 13 + b"[],[[]]" + b"]" * 13 + b"}", "claims")  # 16 levels
+
+
+@pytest.mark.parametrize("drawn", ["lowest", "highest"])
+def test_gq_sign_draws_each_r_from_1_to_n_minus_1(monkeypatch: pytest.MonkeyPatch, drawn: str) -> None:
+    """Each round's r is uniform in [1, n-1]: randbelow(n - 1) + 1. Off by one or two, no signature shows it
+    (2 values of 2**2048), so the draw itself is checked at both ends."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.asymmetric import rsa as rsa_keys
+
+    key = rsa_keys.generate_private_key(public_exponent=65537, key_size=2048)
+    n, e = key.public_key().public_numbers().n, key.public_key().public_numbers().e
+    identity = b"header.payload"
+    rsa_signature = key.sign(identity, padding.PKCS1v15(), hashes.SHA256())
+    bounds: list[int] = []
+    seen: list[list[int]] = []
+
+    def randbelow(bound: int) -> int:
+        bounds.append(bound)
+        return 0 if drawn == "lowest" else bound - 1
+
+    def sign_core(p: gq.Params, q: int, message: bytes, xof: Any, randoms: list[int]) -> bytes:
+        seen.append(list(randoms))
+        return b""
+
+    monkeypatch.setattr("mlsec_actions.signing.opk.gq.secrets.randbelow", randbelow)
+    monkeypatch.setattr(gq, "sign_core", sign_core)
+    gq.sign(n, e, rsa_signature, identity, b"message")
+    params = gq.Params.for_rsa(n, e)
+    assert bounds == [n - 1] * params.t
+    assert seen == [[1 if drawn == "lowest" else n - 1] * params.t]
