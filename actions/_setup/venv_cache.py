@@ -94,6 +94,11 @@ def checkout_digest(root: str) -> str:
     return h.hexdigest()
 
 
+def _version() -> str:
+    """This interpreter's x.y.z, as the key names it and pyvenv.cfg records it."""
+    return ".".join(str(n) for n in sys.version_info[:3])
+
+
 def _os_id() -> str:
     try:
         rel = platform.freedesktop_os_release()
@@ -109,7 +114,7 @@ def key(extras: str, index: str, root: str, venv: str) -> str:
     identity = "\0".join([_os_id(), sys.version, sys.implementation.cache_tag or "", interpreter,
                           extras, index, checkout_digest(root), os.path.abspath(venv)])
     short = re.sub(r"[^a-z0-9.-]+", "-", _os_id())
-    version = ".".join(str(n) for n in sys.version_info[:3])
+    version = _version()
     return f"mlsec-venv-1-{short}-py{version}-{hashlib.sha256(identity.encode()).hexdigest()[:40]}"
 
 
@@ -136,7 +141,7 @@ def verify(venv: str, expected: str) -> None:
         raise Unfit("it has no bin/python")
     if os.path.realpath(link) != os.path.realpath(sys.executable):
         raise Unfit(f"its interpreter {os.path.realpath(link)} is not this job's {os.path.realpath(sys.executable)}")
-    version = ".".join(str(n) for n in sys.version_info[:3])
+    version = _version()
     cfg = _pyvenv_version(venv)
     if cfg is None or not (cfg == version or cfg.startswith(version + ".")):
         raise Unfit(f"its pyvenv.cfg names Python {cfg}, this job runs {version}")

@@ -75,20 +75,23 @@ def _parent_problem(path: Path) -> str | None:
 def file_problem(path: Path) -> str | None:
     """Why `path` cannot be an output file, or None."""
     problem = _common_problem(path)
-    if problem is None and _is_dir(path):
-        problem = "is a folder; name a file"
-    if problem is None and _mode(path) and not stat.S_ISREG(_mode(path)):
-        problem = "exists and is not a regular file"
+    if problem is None:
+        mode = _mode(path)  # one stat: what the path names now
+        if stat.S_ISDIR(mode):
+            problem = "is a folder; name a file"
+        elif mode and not stat.S_ISREG(mode):
+            problem = "exists and is not a regular file"
     return problem or _parent_problem(path)
 
 
 def dir_problem(path: Path) -> str | None:
     """Why `path` cannot be an output folder, or None."""
     problem = _common_problem(path) if str(path) != "." else None
-    if problem is None and os.path.lexists(path) and not _is_dir(path):
-        problem = "exists and is not a folder"
-    if problem is None and _is_dir(path):
-        return None if os.access(path, os.W_OK | os.X_OK) else "cannot write in this folder"
+    if problem is None:
+        if _is_dir(path):
+            return None if os.access(path, os.W_OK | os.X_OK) else "cannot write in this folder"
+        if os.path.lexists(path):
+            problem = "exists and is not a folder"
     return problem or _parent_problem(path)
 
 
