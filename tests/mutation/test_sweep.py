@@ -73,3 +73,10 @@ def test_a_report_of_named_groups_shows_only_those(where: Path, capsys: pytest.C
     assert sweep.main(["--report", "xml-safe"]) == 0
     out = capsys.readouterr().out
     assert "xml-safe" in out and "gate-rules" not in out
+
+
+def test_a_group_sets_its_own_timeout() -> None:
+    assert "timeout_multiplier = 15.0" in sweep._pyproject(GROUP)  # mutmut's own default, written out
+    quick = sweep.Group("q", ("src/x.py",), (), timeout_multiplier=3.0)
+    text = sweep._pyproject(quick)
+    assert text.count("[tool.mutmut]") == 1 and "timeout_multiplier = 3.0" in text
