@@ -103,7 +103,7 @@ HISTORY_PARTS: tuple[Part, ...] = (Part("gitleaks-history", _history),)
 """With `--since REV`: the commits of REV..HEAD."""
 SIGNATURE_PARTS: tuple[Part, ...] = (Part("git-signatures", _signatures),)
 """With `--since REV --commit-signatures`."""
-SLOWEST_FIRST = ("semgrep", "checkov", "trivy", "gitleaks", "bandit")
+SLOWEST_FIRST = ("semgrep", "checkov", "bandit", "trivy", "gitleaks")
 """Started first, so the slowest tool never waits for a free worker behind the quick ones."""
 
 

@@ -98,3 +98,76 @@ def test_broken_bandit_fails_closed(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("MLSEC_BANDIT_BIN", str(_fake(tmp_path, body)))
     findings, run = bandit.scan(_tree(tmp_path / "r"), 2)
     assert run.status is status and findings == []
+
+
+def _sized(root: Path, sizes: dict[str, int]) -> list[Path]:
+    root.mkdir(parents=True, exist_ok=True)
+    for name, size in sizes.items():
+        (root / name).write_bytes(b"#" * size)
+    return [root / name for name in sizes]
+
+
+def test_shares_are_balanced_by_size_and_keep_the_tree_order(tmp_path: Path) -> None:
+    unit = bandit.SHARE_BYTES
+    files = _sized(tmp_path, {"a.py": 3 * unit, "b.py": unit, "c.py": unit, "d.py": unit, "e.py": 2 * unit})
+    got = bandit.shares(files, 2)
+    assert [[f.name for f in share] for share in got] == [["a.py", "c.py"], ["b.py", "d.py", "e.py"]]
+    assert [[f.name for f in share] for share in bandit.shares(files, 3)] == [["a.py"], ["d.py", "e.py"],
+                                                                             ["b.py", "c.py"]]
+    assert bandit.shares(files, 1) == [files]
+
+
+def test_shares_never_outnumber_cores_files_or_the_source(tmp_path: Path) -> None:
+    unit = bandit.SHARE_BYTES
+    assert len(bandit.shares(_sized(tmp_path / "a", {"a.py": 10 * unit, "b.py": 1}), 8)) == 2  # two files
+    small = _sized(tmp_path / "b", {f"{n}.py": unit // 4 for n in range(12)})  # 3 shares' worth of source
+    assert len(bandit.shares(small, 8)) == 3 and len(bandit.shares(small, 2)) == 2
+    tiny = _sized(tmp_path / "c", {f"{n}.py": unit // 4 - 1 for n in range(4)})  # just under one share
+    assert bandit.shares(tiny, 8) == [tiny]
+    assert bandit.shares([], 4) == [[]]
+
+
+def _spread(root: Path) -> Path:
+    """Findings in many files, with one bandit cannot parse among them."""
+    root.mkdir(parents=True)
+    for n in range(6):
+        (root / f"m{n}.py").write_text(f"import pickle\n\n\ndef f{n}(data):\n    return pickle.loads(data)\n")
+    (root / "broken.py").write_text("def (:\n")
+    return root
+
+
+def test_bandit_over_several_processes_reports_what_one_does(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _spread(tmp_path / "r")
+    monkeypatch.setattr(bandit, "_cores", lambda: 1)
+    alone, run_alone = bandit.scan(root, 120)
+    monkeypatch.setattr(bandit, "SHARE_BYTES", 1)
+    monkeypatch.setattr(bandit, "_cores", lambda: 3)
+    assert len(bandit.shares(bandit.python_files(root, []), 3)) == 3
+    shared, run = bandit.scan(root, 120)
+    assert run.status is ToolStatus.OK and run.version == run_alone.version
+    assert _ids(shared) == _ids(alone) == {(rule, f"m{n}.py", line) for n in range(6)
+                                             for rule, line in (("bandit/B403", 1), ("bandit/B301", 5))}
+    assert [(g.kind, g.path) for g in run.gaps] == [(GapKind.TOOL_ERROR, "broken.py")]
+    assert run.exit_code == 1 and sorted(run.command[-7:]) == sorted(str(f) for f in bandit.python_files(root, []))
+
+
+@pytest.mark.parametrize(("body", "status"), [
+    ('case "$*" in *m3.py*) exit 2;; esac; exec "$REAL" "$@"', ToolStatus.FAILED),
+    ('case "$*" in *m3.py*) sleep 30;; esac; exec "$REAL" "$@"', ToolStatus.TIMEOUT),
+    ('case "$*" in *m3.py*) for a; do [ "$p" = --output ] && echo "[]" > "$a"; p="$a"; done; exit 0;; esac; '
+     'exec "$REAL" "$@"', ToolStatus.FAILED),
+])
+def test_one_share_failing_fails_bandit_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str,
+                                             status: ToolStatus) -> None:
+    import sys
+
+    real = tmp_path / "real-bandit"
+    real.write_text(f'#!/bin/sh\nexec "{sys.executable}" -I -m bandit "$@"\n')
+    real.chmod(0o755)
+    monkeypatch.setenv("REAL", str(real))
+    monkeypatch.setenv("MLSEC_BANDIT_BIN", str(_fake(tmp_path, body)))
+    monkeypatch.setattr(bandit, "SHARE_BYTES", 1)
+    monkeypatch.setattr(bandit, "_cores", lambda: 3)
+    findings, run = bandit.scan(_spread(tmp_path / "r"), 20)
+    assert run.status is status and findings == [], run
