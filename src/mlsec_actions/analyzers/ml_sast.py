@@ -13,7 +13,9 @@ import ast
 import re
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from mlsec_actions.analyzers import ml_sast_rules as R
 from mlsec_actions.analyzers import source_files
@@ -36,6 +38,12 @@ _MODEL_CALLS = {"generate", "invoke", "predict", "complete", "create", "chat", "
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _LOCAL_URL = re.compile(r"^http://(?:localhost|127\.|0\.0\.0\.0|\[::1\])")
+_BODIES = ("body", "orelse", "finalbody")
+"""The fields of a statement that hold statements (besides `handlers` of try and `cases` of match)."""
+_LEAVES = frozenset({ast.Constant, ast.Name, *(kind for base in (ast.expr_context, ast.operator, ast.unaryop,
+                                                                   ast.cmpop, ast.boolop)
+                                            for kind in base.__subclasses__())})
+"""Node types no rule looks below (a Name is read through its parent; contexts and operators hold nothing)."""
 
 
 def _dotted(node: ast.expr, aliases: dict[str, str]) -> str:
@@ -51,15 +59,23 @@ def _dotted(node: ast.expr, aliases: dict[str, str]) -> str:
     return ".".join(reversed(parts))
 
 
-def _aliases(tree: ast.AST) -> dict[str, str]:
+def _aliases(tree: ast.Module) -> dict[str, str]:
+    """Every import of the file, wherever it is; only statements are walked (an import is one), not the
+    expressions that make up most of a tree."""
     out: dict[str, str] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for a in node.names:
-                out[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            for a in node.names:
-                out[a.asname or a.name] = f"{node.module}.{a.name}"
+    todo: list[list[ast.stmt]] = [tree.body]
+    while todo:
+        for node in todo.pop():
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    out[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                for a in node.names:
+                    out[a.asname or a.name] = f"{node.module}.{a.name}"
+            else:
+                todo.extend(getattr(node, f) for f in _BODIES if getattr(node, f, None))
+                todo.extend(h.body for h in getattr(node, "handlers", ()))
+                todo.extend(c.body for c in getattr(node, "cases", ()))
     return out
 
 
@@ -75,11 +91,32 @@ def _literal(node: ast.expr | None) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
-class _Checker(ast.NodeVisitor):
+class _Checker:
+    """The rules over one file's tree: each node's handler (calls, assignments, functions) before its
+    children, in the fields' order, as `ast.NodeVisitor` would, without its per-node method lookup."""
+
     def __init__(self, path: str, aliases: dict[str, str], imports_tar: bool) -> None:
         self.path, self.aliases, self.imports_tar = path, aliases, imports_tar
         self.found: list[Finding] = []
         self.tainted: list[set[str]] = [set()]
+        self.handlers: dict[type[ast.AST], Callable[[Any], None]] = {
+            ast.Call: self.visit_Call, ast.FunctionDef: self.visit_FunctionDef,
+            ast.AsyncFunctionDef: self.visit_FunctionDef, ast.Assign: self.visit_Assign,
+            ast.AnnAssign: self.visit_Assign, ast.AugAssign: self.visit_Assign}
+
+    def visit(self, node: ast.AST) -> None:
+        handler = self.handlers.get(type(node))
+        if handler is not None:
+            handler(node)
+        else:
+            self.generic_visit(node)
+
+    def generic_visit(self, node: ast.AST) -> None:
+        for field in node._fields:
+            value = getattr(node, field, None)
+            for child in value if isinstance(value, list) else (value,):
+                if isinstance(child, ast.AST) and type(child) not in _LEAVES:
+                    self.visit(child)
 
     def _hit(self, rule: R.MlRule, node: ast.AST, what: str) -> None:
         line = getattr(node, "lineno", None)
@@ -103,8 +140,6 @@ class _Checker(ast.NodeVisitor):
         self.generic_visit(node)
         self.tainted.pop()
 
-    visit_AsyncFunctionDef = visit_FunctionDef
-
     def visit_Assign(self, node: ast.Assign | ast.AnnAssign | ast.AugAssign) -> None:
         value = node.value
         if value is not None and self._is_tainted(value):
@@ -112,9 +147,6 @@ class _Checker(ast.NodeVisitor):
             for t in targets:
                 self.tainted[-1].update(n.id for n in ast.walk(t) if isinstance(n, ast.Name))
         self.generic_visit(node)
-
-    visit_AnnAssign = visit_Assign
-    visit_AugAssign = visit_Assign
 
     def visit_Call(self, node: ast.Call) -> None:
         name = _dotted(node.func, self.aliases)

@@ -101,3 +101,43 @@ def test_deeply_nested_code_is_a_gap_not_a_crash() -> None:
     gaps: list[CoverageGap] = []
     assert ml_sast.scan_source("deep.py", "x = " + "(" * 5000 + "1" + ")" * 5000 + "\n", gaps) == []
     assert gaps and gaps[0].kind is GapKind.FORMAT_UNKNOWN
+
+
+NESTED_IMPORTS = [
+    "def f():\n    import pickle as p\n",
+    "async def f():\n    import pickle as p\n",
+    "class C:\n    import pickle as p\n",
+    "if x:\n    pass\nelse:\n    import pickle as p\n",
+    "try:\n    pass\nexcept ImportError:\n    import pickle as p\n",
+    "try:\n    pass\nexcept* ImportError:\n    import pickle as p\n",
+    "try:\n    pass\nexcept ImportError:\n    pass\nelse:\n    import pickle as p\n",
+    "try:\n    pass\nfinally:\n    import pickle as p\n",
+    "with x:\n    import pickle as p\n",
+    "for i in x:\n    pass\nelse:\n    import pickle as p\n",
+    "while x:\n    import pickle as p\n",
+    "match x:\n    case 1:\n        import pickle as p\n",
+    "if x:\n    for i in y:\n        with z:\n            try:\n                import pickle as p\n"
+    "            except E:\n                pass\n",
+]
+
+
+@pytest.mark.parametrize("code", NESTED_IMPORTS)
+def test_an_import_anywhere_in_the_file_names_the_call(code: str) -> None:
+    found = ml_sast.scan_source("app.py", code + "p.loads(blob)\n", [])
+    assert [(f.rule.id, f.location.start_line) for f in found] == [("ml/pickle-load", code.count("\n") + 1)]
+
+
+@pytest.mark.parametrize("code", [
+    "f = lambda b: pickle.loads(b)",
+    "xs = [pickle.loads(b) for b in bs]",
+    "@cache(pickle.loads(b))\ndef f(): pass",
+    "def f(x=pickle.loads(b)): pass",
+    "s = f'{pickle.loads(b)}'",
+    "x = {k: pickle.loads(v) for k, v in d.items() if v}",
+    "assert pickle.loads(b), 'x'",
+    "x = a if c else pickle.loads(b)",
+    "print(*[pickle.loads(b)])",
+])
+def test_a_call_in_any_expression_is_checked(code: str) -> None:
+    found = ml_sast.scan_source("app.py", "import pickle\n" + code + "\n", [])
+    assert [f.rule.id for f in found] == ["ml/pickle-load"]
